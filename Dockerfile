@@ -1,0 +1,15 @@
+# The operator image: one static binary that is both the manager and the clone step.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY api/ api/
+COPY cmd/ cmd/
+COPY controllers/ controllers/
+COPY internal/ internal/
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/flow-ci ./cmd/manager
+
+FROM gcr.io/distroless/static:nonroot
+COPY --from=build /out/flow-ci /flow-ci
+USER 65532:65532
+ENTRYPOINT ["/flow-ci"]

@@ -1,0 +1,46 @@
+package v1alpha1
+
+// ConditionSucceeded is the run's outcome: Unknown while it is pending or running, True
+// when every step succeeded, False when it failed or was cancelled. `kubectl wait
+// --for=condition=Succeeded` waits on it.
+const ConditionSucceeded = "Succeeded"
+
+// ConditionReconciling is True while the last reconcile hit a transient error that will
+// be retried; its message holds that error. It is removed once a reconcile succeeds.
+const ConditionReconciling = "Reconciling"
+
+// Reasons of the Succeeded condition. Events reuse them.
+const (
+	// ReasonPending: the run was accepted and is resolving its commit and pipeline.
+	ReasonPending = "Pending"
+	// ReasonRunning: a clone or step Job is active.
+	ReasonRunning = "Running"
+	// ReasonSucceeded: every step completed.
+	ReasonSucceeded = "Succeeded"
+	// ReasonStepFailed: a step's Job failed; the message names the step and exit code.
+	ReasonStepFailed = "StepFailed"
+	// ReasonCloneFailed: the clone Job could not check out the commit.
+	ReasonCloneFailed = "CloneFailed"
+	// ReasonInvalidSpec: the spec passed the schema but the controller refused it,
+	// for example a repo URL whose host resolves to a metadata address.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonInvalidDefinition: the pipeline file does not parse or validate.
+	ReasonInvalidDefinition = "InvalidDefinition"
+	// ReasonDefinitionNotFound: the pipeline file is missing at the commit.
+	ReasonDefinitionNotFound = "DefinitionNotFound"
+	// ReasonBranchNotFound: the branch does not exist, or the repository is empty.
+	ReasonBranchNotFound = "BranchNotFound"
+	// ReasonRevisionNotFound: the pinned revision cannot be fetched.
+	ReasonRevisionNotFound = "RevisionNotFound"
+	// ReasonRepositoryNotFound: the repository does not exist or is not visible.
+	ReasonRepositoryNotFound = "RepositoryNotFound"
+	// ReasonAuthenticationFailed: the server refused the credentials, or the git
+	// Secret is missing or malformed.
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	// ReasonChildConflict: an object with a child's name exists and is not owned by
+	// this run. It is left untouched.
+	ReasonChildConflict = "ChildConflict"
+	// ReasonTransientError: the last reconcile failed and will be retried (on the
+	// Reconciling condition).
+	ReasonTransientError = "TransientError"
+)

@@ -1,0 +1,263 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Bounds shared by the CRD schema and the controller, so that status always fits in etcd
+// and CEL cost estimates stay small.
+const (
+	// MaxSteps is the largest number of steps a pipeline may have.
+	MaxSteps = 100
+	// MaxMessageBytes bounds every message the controller writes to status.
+	MaxMessageBytes = 4096
+)
+
+// PipelineRunSpec says what to build: a repository, a branch or a pinned commit, and the
+// pipeline file inside it. Every field that picks the code is immutable after creation,
+// so a run always describes exactly one build.
+// +kubebuilder:validation:XValidation:rule="self.repoURL == oldSelf.repoURL",message="repoURL is immutable"
+// +kubebuilder:validation:XValidation:rule="self.branch == oldSelf.branch",message="branch is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.revision) == has(oldSelf.revision) && (!has(self.revision) || self.revision == oldSelf.revision)",message="revision is immutable"
+// +kubebuilder:validation:XValidation:rule="self.pipelinePath == oldSelf.pipelinePath",message="pipelinePath is immutable"
+type PipelineRunSpec struct {
+	// RepoURL is the git repository to build: https://, http://, ssh:// or scp-like
+	// user@host:path. Credentials never go in the URL; use gitSecretRef.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(https?|ssh)://[^-[:space:][:cntrl:]/][^[:space:][:cntrl:]]*$') || self.matches('^[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:[^-[:space:][:cntrl:]][^[:space:][:cntrl:]]*$')",message="repoURL must be an https://, http://, ssh:// or scp-like user@host:path URL"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^https?://[^/@]*:[^/@]*@')",message="repoURL must not carry a password; use gitSecretRef"
+	RepoURL string `json:"repoURL"`
+
+	// Branch is the branch whose head is built, resolved once when the run starts.
+	// +optional
+	// +kubebuilder:default=main
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9_][A-Za-z0-9._/+#%=,!&@-]*$')",message="branch must be a git branch name: it starts with a letter, digit or underscore and has no spaces, control characters or git-special characters"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('..') && !self.contains('//') && !self.contains('/.') && !self.contains('@{')",message="branch must not contain '..', '//', '/.' or '@{'"
+	// +kubebuilder:validation:XValidation:rule="!self.endsWith('/') && !self.endsWith('.') && !self.endsWith('.lock')",message="branch must not end with '/', '.' or '.lock'"
+	Branch string `json:"branch,omitempty"`
+
+	// Revision pins the run to a full commit SHA (40 or 64 lowercase hex characters).
+	// When set, the branch head is not resolved.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9a-f]{40}|[0-9a-f]{64})$')",message="revision must be a full commit SHA: 40 or 64 lowercase hex characters"
+	// +kubebuilder:validation:MaxLength=64
+	Revision string `json:"revision,omitempty"`
+
+	// PipelinePath is the pipeline file, relative to the repository root.
+	// +optional
+	// +kubebuilder:default="build/flow-ci.yaml"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.matches('(^|/)[.][.](/|$)') && !self.matches('[[:cntrl:]]')",message="pipelinePath must be a relative path inside the repository"
+	PipelinePath string `json:"pipelinePath,omitempty"`
+
+	// GitSecretRef names a Secret in the run's namespace with git credentials, in Flux's
+	// key format: username/password or bearerToken for HTTPS, with ca.crt for a private
+	// CA; identity and known_hosts (required) for SSH.
+	// +optional
+	GitSecretRef *SecretReference `json:"gitSecretRef,omitempty"`
+
+	// Timeout bounds the whole run, counted from its start.
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('168h')",message="timeout must be positive and at most 168h"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// Workspace is the per-run volume shared by the clone and every step.
+	// +optional
+	// +kubebuilder:default={}
+	Workspace WorkspaceSpec `json:"workspace,omitempty"`
+
+	// ServiceAccountName runs the step pods under this ServiceAccount, with its token
+	// mounted. By default steps run with no ServiceAccount token at all.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="serviceAccountName must be a DNS subdomain"
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+}
+
+// SecretReference names a Secret in the same namespace as the PipelineRun.
+type SecretReference struct {
+	// Name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// WorkspaceSpec sizes the per-run PersistentVolumeClaim.
+type WorkspaceSpec struct {
+	// Size of the volume.
+	// +optional
+	// +kubebuilder:default="1Gi"
+	Size *resource.Quantity `json:"size,omitempty"`
+
+	// StorageClassName of the volume; the cluster default when empty.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// AccessModes of the volume. ReadWriteOnce works on multi-node clusters because all
+	// of a run's pods are pinned to one node.
+	// +optional
+	// +kubebuilder:default={"ReadWriteOnce"}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=4
+	// +kubebuilder:validation:items:Enum=ReadWriteOnce;ReadOnlyMany;ReadWriteMany;ReadWriteOncePod
+	// +listType=set
+	AccessModes []corev1.PersistentVolumeAccessMode `json:"accessModes,omitempty"`
+}
+
+// PipelineRunPhase is the coarse state of a run, for humans and printer columns. Tools
+// should wait on the Succeeded condition instead.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Cancelled
+type PipelineRunPhase string
+
+// The phases of a run.
+const (
+	PhasePending   PipelineRunPhase = "Pending"
+	PhaseRunning   PipelineRunPhase = "Running"
+	PhaseSucceeded PipelineRunPhase = "Succeeded"
+	PhaseFailed    PipelineRunPhase = "Failed"
+	PhaseCancelled PipelineRunPhase = "Cancelled"
+)
+
+// IsFinished reports whether the phase is terminal.
+func (p PipelineRunPhase) IsFinished() bool {
+	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseCancelled
+}
+
+// StepPhase is the state of one step.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Skipped
+type StepPhase string
+
+// The phases of a step.
+const (
+	StepPending   StepPhase = "Pending"
+	StepRunning   StepPhase = "Running"
+	StepSucceeded StepPhase = "Succeeded"
+	StepFailed    StepPhase = "Failed"
+	StepSkipped   StepPhase = "Skipped"
+)
+
+// StepStatus is the observed state of one step, derived from its Job and pod.
+type StepStatus struct {
+	// Name of the step, from the pipeline file.
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Index of the step in the pipeline, from 0.
+	Index int32 `json:"index"`
+	// Phase of the step.
+	Phase StepPhase `json:"phase"`
+	// JobName is the step's Job, set once the Job exists.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	JobName string `json:"jobName,omitempty"`
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// ExitCode of the step's container, once it terminated.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+	// Reason is a CamelCase reason when the step did not succeed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
+	// Message is the tail of a failed step's log, or why it was skipped.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Message string `json:"message,omitempty"`
+}
+
+// PipelineRunStatus is derived from the run's children on every reconcile.
+type PipelineRunStatus struct {
+	// ObservedGeneration is the generation the status was last computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Phase is a summary of the Succeeded condition.
+	// +optional
+	Phase PipelineRunPhase `json:"phase,omitempty"`
+	// Commit is the full SHA being built, pinned when the run starts.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Commit string `json:"commit,omitempty"`
+	// ShortCommit is the first 7 characters of Commit.
+	// +optional
+	// +kubebuilder:validation:MaxLength=12
+	ShortCommit string `json:"shortCommit,omitempty"`
+	// PipelineName is the name from the pipeline file.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PipelineName string `json:"pipelineName,omitempty"`
+	// DefinitionDigest is sha256:<hex> of the pipeline file that was run.
+	// +optional
+	// +kubebuilder:validation:MaxLength=71
+	DefinitionDigest string `json:"definitionDigest,omitempty"`
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Progress is finished steps over all steps, such as 2/5.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Progress string `json:"progress,omitempty"`
+	// CurrentStep is the name of the step that runs now.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	CurrentStep string `json:"currentStep,omitempty"`
+	// Steps holds one entry per step of the pipeline, in order.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=atomic
+	Steps []StepStatus `json:"steps,omitempty"`
+	// Conditions: Succeeded is Unknown while the run is active, then True or False.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// PipelineRun builds one commit of a git repository: it clones the commit into a
+// per-run volume and runs each step of the repository's pipeline file as a Job.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=pipelineruns,singular=pipelinerun,scope=Namespaced,shortName=fpr;fprs,categories=flowci;all
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.progress`
+// +kubebuilder:printcolumn:name="Step",type=string,JSONPath=`.status.currentStep`
+// +kubebuilder:printcolumn:name="Commit",type=string,JSONPath=`.status.shortCommit`
+// +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.branch`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Repo",type=string,JSONPath=`.spec.repoURL`,priority=1
+type PipelineRun struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec   PipelineRunSpec   `json:"spec"`
+	Status PipelineRunStatus `json:"status,omitempty"`
+}
+
+// PipelineRunList is a list of PipelineRuns.
+// +kubebuilder:object:root=true
+type PipelineRunList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PipelineRun `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PipelineRun{}, &PipelineRunList{})
+}
