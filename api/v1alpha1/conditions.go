@@ -19,6 +19,11 @@ const (
 	ReasonSucceeded = "Succeeded"
 	// ReasonStepFailed: a step's Job failed; the message names the step and exit code.
 	ReasonStepFailed = "StepFailed"
+	// ReasonStepTimedOut: a step ran longer than its timeout.
+	ReasonStepTimedOut = "StepTimedOut"
+	// ReasonStepJobDeleted: a step's Job was deleted before it finished. It is never
+	// recreated silently.
+	ReasonStepJobDeleted = "StepJobDeleted"
 	// ReasonCloneFailed: the clone Job could not check out the commit.
 	ReasonCloneFailed = "CloneFailed"
 	// ReasonInvalidSpec: the spec passed the schema but the controller refused it,
@@ -43,4 +48,17 @@ const (
 	// ReasonTransientError: the last reconcile failed and will be retried (on the
 	// Reconciling condition).
 	ReasonTransientError = "TransientError"
+)
+
+// Event reasons for transitions that are not outcomes. A finished run's event reuses
+// its Succeeded reason (Succeeded, StepFailed, InvalidDefinition, ...).
+const (
+	// EventStarted: the run's commit and pipeline are pinned and its clone Job was created.
+	EventStarted = "Started"
+	// EventStepStarted: a step's Job was created.
+	EventStepStarted = "StepStarted"
+	// EventStepSucceeded: a step's Job completed.
+	EventStepSucceeded = "StepSucceeded"
+	// EventStepFailed: a step's Job failed.
+	EventStepFailed = "StepFailed"
 )

@@ -1,19 +1,25 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"os"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/internal/render"
 )
 
 // options are the manager's flags.
@@ -22,6 +28,8 @@ type options struct {
 	probeAddr      string
 	leaderElection bool
 	namespace      string
+	render         render.Config
+	maxReconciles  int
 }
 
 func parseFlags(args []string) (*options, *zap.Options, error) {
@@ -31,10 +39,20 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	fs.StringVar(&o.namespace, "namespace", "", "Watch only this namespace (all namespaces when empty).")
+	fs.StringVar(&o.render.DefaultStepImage, "default-step-image", envOr("FLOWCI_DEFAULT_STEP_IMAGE", "busybox:1.37"),
+		"Image of steps whose pipeline sets none (env FLOWCI_DEFAULT_STEP_IMAGE).")
+	fs.StringVar(&o.render.CloneImage, "clone-image", os.Getenv("FLOWCI_CLONE_IMAGE"),
+		"The operator's own image, run by clone Jobs (env FLOWCI_CLONE_IMAGE).")
+	pullPolicy := fs.String("image-pull-policy", "", "Pull policy of clone and step containers (default: Kubernetes' own).")
+	fs.IntVar(&o.maxReconciles, "max-concurrent-reconciles", 4, "PipelineRuns reconciled in parallel.")
 	zo := &zap.Options{}
 	zo.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
+	}
+	o.render.ImagePullPolicy = corev1.PullPolicy(*pullPolicy)
+	if o.render.CloneImage == "" {
+		return nil, nil, errors.New("--clone-image (or FLOWCI_CLONE_IMAGE) is required: the clone Job runs the operator's own image")
 	}
 	return o, zo, nil
 }
@@ -51,7 +69,7 @@ func runManager(args []string) error {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(civ1alpha1.AddToScheme(scheme))
 
-	cacheOpts := cache.Options{}
+	cacheOpts := cache.Options{ByObject: controllers.ChildCacheOptions()}
 	if o.namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
 	}
@@ -67,12 +85,30 @@ func runManager(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
+	reconciler := &controllers.PipelineRunReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("flow-ci"),
+		Source:    controllers.GitSource{},
+		Render:    o.render,
+	}
+	if err := reconciler.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
+		return fmt.Errorf("setting up the PipelineRun controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
-	log.Info("starting manager", "namespace", o.namespace, "leaderElection", o.leaderElection)
+	log.Info("starting manager", "namespace", o.namespace, "leaderElection", o.leaderElection,
+		"cloneImage", o.render.CloneImage, "defaultStepImage", o.render.DefaultStepImage)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }

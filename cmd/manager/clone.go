@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/flow-ci/flow-ci/internal/gitsource"
+)
+
+// runClone is the clone Job's entry point: it checks out exactly one commit into the
+// workspace and prepares the steps' HOME. It prints only sanitised errors, because its
+// log tail ends up in the run's status.
+func runClone(args []string) int {
+	fs := flag.NewFlagSet("clone", flag.ContinueOnError)
+	repo := fs.String("repo", "", "Repository URL.")
+	branch := fs.String("branch", "", "Branch the commit was resolved from.")
+	commit := fs.String("commit", "", "Full commit SHA to check out.")
+	dest := fs.String("dest", "/workspace/src", "Directory to check the commit out into.")
+	home := fs.String("home", "/workspace/home", "HOME for the steps, created writable.")
+	secretDir := fs.String("secret-dir", "", "Directory with the git Secret's keys, if any.")
+	timeout := fs.Duration("timeout", 10*time.Minute, "Time limit of the clone.")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := clone(ctx, *repo, *branch, *commit, *dest, *home, *secretDir, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "clone failed:", err)
+		return 1
+	}
+	fmt.Printf("checked out %s at %s into %s\n", *branch, *commit, *dest)
+	return 0
+}
+
+func clone(ctx context.Context, repo, branch, commit, dest, home, secretDir string, timeout time.Duration) error {
+	if repo == "" || commit == "" {
+		return errors.New("--repo and --commit are required")
+	}
+	auth, err := readAuth(secretDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dest, 0o775); err != nil {
+		return fmt.Errorf("creating %s: %w", dest, err)
+	}
+	if err := gitsource.Clone(ctx, repo, branch, commit, dest, auth, gitsource.WithTimeout(timeout)); err != nil {
+		return err
+	}
+	// Steps run as the same uid; group-writable for any fsGroup-only consumer.
+	return os.MkdirAll(home, 0o775)
+}
+
+// readAuth loads a mounted Secret (one file per key) in Flux's key format.
+func readAuth(dir string) (*gitsource.Auth, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading the git secret: %w", err)
+	}
+	data := map[string][]byte{}
+	for _, e := range entries {
+		// Secret volumes hold ..data symlinks; keys are the plain names.
+		if e.Name()[0] == '.' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("reading git secret key %s: %w", e.Name(), err)
+		}
+		data[e.Name()] = b
+	}
+	return gitsource.AuthFromSecretData(data)
+}

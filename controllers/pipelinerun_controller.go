@@ -1,0 +1,233 @@
+// Package controllers holds the PipelineRun reconciler: it turns a run into a definition
+// ConfigMap, a workspace PVC, a clone Job and one Job per step, and derives the run's
+// status from those children on every pass.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
+	"github.com/flow-ci/flow-ci/internal/render"
+)
+
+// PipelineRunReconciler reconciles PipelineRuns.
+type PipelineRunReconciler struct {
+	// Client reads children from the cache and writes through the API server.
+	Client client.Client
+	// APIReader reads what the cache does not hold: Secrets (get only) and children
+	// that exist but are not ours.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Source    Source
+	Render    render.Config
+	// Now is the clock, injectable for tests.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=ci.flowci.dev,resources=pipelineruns,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ci.flowci.dev,resources=pipelineruns/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the controller. Children are watched through the cache,
+// which only holds objects carrying the run-UID label (see ChildCacheOptions).
+func (r *PipelineRunReconciler) SetupWithManager(mgr manager.Manager, opts controller.Options) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return builder.ControllerManagedBy(mgr).
+		For(&civ1alpha1.PipelineRun{}).
+		Owns(&batchv1.Job{}).
+		Owns(&corev1.PersistentVolumeClaim{}).
+		Owns(&corev1.ConfigMap{}).
+		// A step's pod carries the exit code and log tail; its Job owns it, so map it by
+		// the run-name annotation render puts on every pod.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToRun)).
+		WithOptions(opts).
+		Complete(r)
+}
+
+func podToRun(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetAnnotations()[render.AnnotationRunName]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+// scope is what the phases of one reconcile share.
+type scope struct {
+	run *civ1alpha1.PipelineRun
+	def *pipeline.Definition
+	// children observed this pass
+	cloneJob  *batchv1.Job
+	cloneDone bool // steps may start
+	stepJobs  map[int]*batchv1.Job
+	pods      []corev1.Pod
+}
+
+// Reconcile runs the phases in order and writes status once, in a deferred patch.
+func (r *PipelineRunReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, retErr error) {
+	run := &civ1alpha1.PipelineRun{}
+	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	// Owner references let the garbage collector remove the children.
+	if !run.DeletionTimestamp.IsZero() || run.Status.Phase.IsFinished() {
+		return reconcile.Result{}, nil
+	}
+	before := run.DeepCopy()
+	defer func() {
+		retErr = r.finish(ctx, before, run, retErr)
+	}()
+
+	s := &scope{run: run}
+	for _, phase := range []func(context.Context, *scope) error{
+		r.reconcileStart,
+		r.reconcileDefinition,
+		r.reconcileWorkspace,
+		r.observeChildren,
+		r.reconcileClone,
+		r.reconcileSteps,
+	} {
+		if err := phase(ctx, s); err != nil {
+			return reconcile.Result{}, err
+		}
+		if run.Status.Phase.IsFinished() {
+			break
+		}
+	}
+	return reconcile.Result{}, nil
+}
+
+// finish turns a permanent error into a failed run, records a transient one on the
+// Reconciling condition, emits events for transitions and patches status once.
+func (r *PipelineRunReconciler) finish(ctx context.Context, before, run *civ1alpha1.PipelineRun, err error) error {
+	var re *runError
+	switch {
+	case errors.As(err, &re):
+		r.failRun(run, re.reason, re.Error())
+		err = nil
+	case err != nil:
+		apimeta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+			Type: civ1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
+			Reason: civ1alpha1.ReasonTransientError, Message: truncate(err.Error(), civ1alpha1.MaxMessageBytes),
+			ObservedGeneration: run.Generation,
+		})
+	default:
+		apimeta.RemoveStatusCondition(&run.Status.Conditions, civ1alpha1.ConditionReconciling)
+	}
+	if err == nil {
+		run.Status.ObservedGeneration = run.Generation
+	}
+	r.emitEvents(before, run)
+	if equality.Semantic.DeepEqual(before.Status, run.Status) {
+		return err
+	}
+	if perr := r.Client.Status().Patch(ctx, run, client.MergeFrom(before)); perr != nil {
+		return errors.Join(err, fmt.Errorf("patching status: %w", perr))
+	}
+	return err
+}
+
+// failRun ends the run as Failed with reason; steps that never finished are Skipped.
+func (r *PipelineRunReconciler) failRun(run *civ1alpha1.PipelineRun, reason, msg string) {
+	now := metav1.NewTime(r.Now())
+	skipRemaining(run.Status.Steps, "skipped: the run failed ("+reason+")", now)
+	setFinished(&run.Status, civ1alpha1.PhaseFailed, reason, msg, now)
+	log.Log.V(1).Info("run failed", "run", client.ObjectKeyFromObject(run), "reason", reason)
+}
+
+// ensureChild creates obj, or adopts the existing object of that name only when this
+// run (by UID) controls it. Anything else is a ChildConflict and is left untouched.
+func (r *PipelineRunReconciler) ensureChild(ctx context.Context, run *civ1alpha1.PipelineRun, obj client.Object) error {
+	err := r.Client.Create(ctx, obj)
+	if err == nil || !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+		}
+		return nil
+	}
+	// The cache may not have it yet, or it is not ours: ask the API server.
+	existing := obj.DeepCopyObject().(client.Object)
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
+		return fmt.Errorf("reading existing %s: %w", obj.GetName(), err)
+	}
+	if !ownedBy(existing, run) {
+		return permanent(civ1alpha1.ReasonChildConflict,
+			"%s %q exists and is not owned by this run; it was left untouched", kindOf(obj), obj.GetName())
+	}
+	return nil
+}
+
+func ownedBy(o metav1.Object, run *civ1alpha1.PipelineRun) bool {
+	ref := metav1.GetControllerOf(o)
+	return ref != nil && ref.UID == run.UID
+}
+
+func kindOf(o client.Object) string {
+	switch o.(type) {
+	case *batchv1.Job:
+		return "Job"
+	case *corev1.PersistentVolumeClaim:
+		return "PersistentVolumeClaim"
+	case *corev1.ConfigMap:
+		return "ConfigMap"
+	}
+	return fmt.Sprintf("%T", o)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Keep the end: for logs, the last lines say what went wrong.
+	cut := len(s) - n + len("…")
+	for cut < len(s) && (s[cut]&0xC0) == 0x80 { // do not split a UTF-8 sequence
+		cut++
+	}
+	return "…" + s[cut:]
+}
+
+// ChildCacheOptions limits the manager's cache of Jobs, pods, PVCs and ConfigMaps to
+// objects that carry the run-UID label, so the operator's memory does not grow with
+// the rest of the cluster.
+func ChildCacheOptions() map[client.Object]cache.ByObject {
+	sel := labels.NewSelector()
+	req, err := labels.NewRequirement(render.LabelRunUID, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant, valid requirement
+	}
+	sel = sel.Add(*req)
+	by := cache.ByObject{Label: sel}
+	return map[client.Object]cache.ByObject{
+		&batchv1.Job{}: by, &corev1.Pod{}: by, &corev1.PersistentVolumeClaim{}: by, &corev1.ConfigMap{}: by,
+	}
+}

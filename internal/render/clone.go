@@ -1,0 +1,101 @@
+package render
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+)
+
+// Config is what the manager's flags decide about rendered pods.
+type Config struct {
+	// DefaultStepImage is used when neither the step nor the pipeline sets
+	// an image.
+	DefaultStepImage string
+	// CloneImage is the operator's own image; its `clone` subcommand checks
+	// out the commit.
+	CloneImage string
+	// ImagePullPolicy of every container; "" leaves the Kubernetes default.
+	ImagePullPolicy corev1.PullPolicy
+}
+
+const (
+	// gitCredentialsDir is where the clone pod sees the run's git Secret.
+	gitCredentialsDir    = "/etc/flowci/git-credentials"
+	gitCredentialsVolume = "git-credentials"
+	tmpVolume            = "tmp"
+
+	// cloneBackoffLimit retries a failed clone twice: it is idempotent and
+	// usually fails on network blips.
+	cloneBackoffLimit = 2
+	// cloneDeadlineSeconds bounds a clone that hangs on the network.
+	cloneDeadlineSeconds = 600
+)
+
+// RenderCloneJob renders the Job that checks out status.commit of the run's
+// repository into SourceDir and creates HomeDir. Its pod has no
+// ServiceAccount token and a read-only root filesystem; the git Secret, if
+// any, is mounted into this pod only and never into steps.
+func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config) *batchv1.Job {
+	args := []string{
+		"clone",
+		"--repo", run.Spec.RepoURL,
+		"--branch", run.Spec.Branch,
+		"--commit", run.Status.Commit,
+		"--dest", SourceDir,
+		"--home", HomeDir,
+	}
+	mounts := []corev1.VolumeMount{
+		workspaceMount(),
+		{Name: tmpVolume, MountPath: "/tmp"},
+	}
+	volumes := []corev1.Volume{
+		workspaceVolumeSource(run),
+		{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	if ref := run.Spec.GitSecretRef; ref != nil {
+		args = append(args, "--secret-dir", gitCredentialsDir)
+		mounts = append(mounts, corev1.VolumeMount{Name: gitCredentialsVolume, MountPath: gitCredentialsDir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{
+			Name: gitCredentialsVolume,
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: ref.Name,
+				// Group-readable: the files belong to fsGroup, not to our uid.
+				DefaultMode: new(int32(0o440)),
+			}},
+		})
+	}
+	for i := range args {
+		args[i] = escapeExpansion(args[i])
+	}
+
+	labels := Labels(run, ComponentClone)
+	return &batchv1.Job{
+		ObjectMeta: objectMeta(run, CloneJobName(run), labels),
+		Spec: batchv1.JobSpec{
+			BackoffLimit:          new(int32(cloneBackoffLimit)),
+			ActiveDeadlineSeconds: new(int64(cloneDeadlineSeconds)),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: objectMetaForPod(run, labels),
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					AutomountServiceAccountToken: new(false),
+					EnableServiceLinks:           new(false),
+					SecurityContext:              podSecurityContext(),
+					Containers: []corev1.Container{{
+						Name:            "clone",
+						Image:           cfg.CloneImage,
+						ImagePullPolicy: cfg.ImagePullPolicy,
+						Args:            args,
+						// git wants a writable $HOME; the root filesystem is not.
+						Env:                      []corev1.EnvVar{env("HOME", "/tmp")},
+						VolumeMounts:             mounts,
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						SecurityContext:          containerSecurityContext(true),
+					}},
+					Volumes: volumes,
+				},
+			},
+		},
+	}
+}

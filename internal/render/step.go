@@ -1,0 +1,186 @@
+package render
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
+)
+
+// reservedEnvPrefix names the variables only the operator sets.
+const reservedEnvPrefix = "FLOWCI_"
+
+// RenderStepJob renders the Job of p.Steps[index]. nodeName, when not empty,
+// pins the pod to the node the clone ran on, so a ReadWriteOnce workspace
+// can be mounted on clusters with more than one node.
+//
+// It fails if index is out of range, no image is configured for the step, or
+// the step's working directory leaves the checkout.
+func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, nodeName string, cfg Config) (*batchv1.Job, error) {
+	if p == nil || index < 0 || index >= len(p.Steps) {
+		return nil, fmt.Errorf("render step %d: no such step in the pipeline", index)
+	}
+	step := p.Steps[index]
+	image := p.StepImage(index, cfg.DefaultStepImage)
+	if image == "" {
+		return nil, fmt.Errorf("render step %q: no image: the step and pipeline set none and no default step image is configured", step.Name)
+	}
+	workDir, err := stepWorkingDir(step.WorkingDir)
+	if err != nil {
+		return nil, fmt.Errorf("render step %q: %w", step.Name, err)
+	}
+
+	podSpec := corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		// Service links would add a variable per Service in the namespace.
+		EnableServiceLinks: new(false),
+		SecurityContext:    podSecurityContext(),
+		Affinity:           pinToNode(nodeName),
+		Containers: []corev1.Container{{
+			Name:                     "step",
+			Image:                    image,
+			ImagePullPolicy:          cfg.ImagePullPolicy,
+			Command:                  []string{"/bin/sh", "-c", escapeExpansion(stepScript(step.Commands))},
+			WorkingDir:               workDir,
+			Env:                      stepEnv(run, p, step),
+			VolumeMounts:             []corev1.VolumeMount{workspaceMount()},
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			SecurityContext:          containerSecurityContext(false),
+		}},
+		Volumes: []corev1.Volume{workspaceVolumeSource(run)},
+	}
+	// A step gets API credentials only when the run asks for them.
+	if sa := run.Spec.ServiceAccountName; sa != "" {
+		podSpec.ServiceAccountName = sa
+	} else {
+		podSpec.AutomountServiceAccountToken = new(false)
+	}
+
+	labels := stepLabels(run, index, step.Name)
+	job := &batchv1.Job{
+		ObjectMeta: objectMeta(run, StepJobName(run, index, step.Name), labels),
+		Spec: batchv1.JobSpec{
+			BackoffLimit: new(int32(step.Retries)),
+			// Evictions and preemptions are not the step's fault: retry them
+			// without using up its retries. Needs restartPolicy Never.
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				Action: batchv1.PodFailurePolicyActionIgnore,
+				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{
+					Type:   corev1.DisruptionTarget,
+					Status: corev1.ConditionTrue,
+				}},
+			}}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: objectMetaForPod(run, labels),
+				Spec:       podSpec,
+			},
+		},
+	}
+	if step.Timeout > 0 {
+		secs := int64((step.Timeout + time.Second - 1) / time.Second)
+		job.Spec.ActiveDeadlineSeconds = &secs
+	}
+	return job, nil
+}
+
+// stepWorkingDir resolves the step's directory under SourceDir. The parser
+// already keeps it inside the checkout; checking again costs nothing.
+func stepWorkingDir(rel string) (string, error) {
+	dir := path.Join(SourceDir, rel)
+	if dir != SourceDir && !strings.HasPrefix(dir, SourceDir+"/") {
+		return "", fmt.Errorf("working directory %q is outside the checkout", rel)
+	}
+	return dir, nil
+}
+
+// stepScript is the shell script of a step: each command is printed with a
+// "+ " prefix, then run as written, in one shell so that cd and variables
+// carry over; set -e ends the script at the first command that fails.
+func stepScript(commands []string) string {
+	var b strings.Builder
+	b.WriteString("set -e\n")
+	for _, c := range commands {
+		// printf, unlike echo, prints backslashes and a leading "-n"
+		// literally. The trailing newline of a YAML block scalar is not
+		// worth a blank line in the log.
+		fmt.Fprintf(&b, "printf '+ %%s\\n' %s\n", shellQuote(strings.TrimRight(c, "\n")))
+		b.WriteString(c)
+		// The blank line ends a command whose last line ends in a
+		// backslash, which would otherwise swallow the next printf.
+		b.WriteString("\n\n")
+	}
+	return b.String()
+}
+
+// shellQuote single-quotes s for sh: inside single quotes nothing is
+// special, including newlines, and a quote is written as '\''.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// stepEnv returns the step's environment in a fixed order: the built-ins,
+// then the pipeline's variables overlaid with the step's, sorted by name.
+// A user value for CI or HOME replaces the built-in in place; FLOWCI_*
+// names are the operator's alone and are dropped.
+func stepEnv(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, step pipeline.Step) []corev1.EnvVar {
+	user := make(map[string]string, len(p.Env)+len(step.Env))
+	for _, v := range p.Env {
+		user[v.Name] = v.Value
+	}
+	for _, v := range step.Env {
+		user[v.Name] = v.Value
+	}
+
+	out := []corev1.EnvVar{
+		env("CI", "true"),
+		env("HOME", HomeDir),
+		env("FLOWCI_RUN", run.Name),
+		env("FLOWCI_REPO", run.Spec.RepoURL),
+		env("FLOWCI_BRANCH", run.Spec.Branch),
+		env("FLOWCI_COMMIT", run.Status.Commit),
+		env("FLOWCI_STEP", step.Name),
+	}
+	for i, e := range out {
+		if v, ok := user[e.Name]; ok && !strings.HasPrefix(e.Name, reservedEnvPrefix) {
+			out[i] = env(e.Name, v)
+		}
+	}
+	names := make([]string, 0, len(user))
+	for name := range user {
+		if !strings.HasPrefix(name, reservedEnvPrefix) && !slices.ContainsFunc(out, func(e corev1.EnvVar) bool { return e.Name == name }) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		out = append(out, env(name, user[name]))
+	}
+	return out
+}
+
+// pinToNode requires the node named nodeName. It matches the node's name
+// field, not the kubernetes.io/hostname label, which can differ from it.
+func pinToNode(nodeName string) *corev1.Affinity {
+	if nodeName == "" {
+		return nil
+	}
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchFields: []corev1.NodeSelectorRequirement{{
+					Key:      "metadata.name",
+					Operator: corev1.NodeSelectorOpIn,
+					Values:   []string{nodeName},
+				}},
+			}},
+		},
+	}}
+}
+
