@@ -65,8 +65,8 @@ build: ## Build the operator binary (manager and clone subcommand).
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/flow-ci ./cmd/manager
 
 .PHONY: run
-run: manifests generate ## Run the operator against the cluster in the current kubeconfig.
-	go run ./cmd/manager
+run: manifests generate ## Run the operator against the current kubeconfig (clone Jobs use $(IMG)).
+	go run ./cmd/manager --clone-image=$(IMG) $(ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the image with Docker, for users who have it.

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -61,6 +62,11 @@ type PipelineRunReconciler struct {
 func (r *PipelineRunReconciler) SetupWithManager(mgr manager.Manager, opts controller.Options) error {
 	if r.Now == nil {
 		r.Now = time.Now
+	}
+	if opts.RateLimiter == nil {
+		// Transient errors (a Secret not applied yet, a flaky git server) retry with
+		// backoff capped at 30s, not the default 16 minutes: runs are short-lived.
+		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second)
 	}
 	return builder.ControllerManagedBy(mgr).
 		For(&civ1alpha1.PipelineRun{}).
@@ -134,6 +140,7 @@ func (r *PipelineRunReconciler) finish(ctx context.Context, before, run *civ1alp
 	switch {
 	case errors.As(err, &re):
 		r.failRun(run, re.reason, re.Error())
+		apimeta.RemoveStatusCondition(&run.Status.Conditions, civ1alpha1.ConditionReconciling)
 		err = nil
 	case err != nil:
 		apimeta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{

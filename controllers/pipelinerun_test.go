@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -275,4 +276,69 @@ func TestHundredStepsStatusBounded(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("status of a 100-step run: %d bytes", len(raw))
 	g.Expect(len(raw)).To(BeNumerically("<", 64<<10))
+}
+
+// TestPrivateRepo covers gitSecretRef: a Secret applied after the run is waited for
+// (Reconciling=True), wrong credentials fail the run without leaking them, and the
+// Secret reaches only the clone pod.
+func TestPrivateRepo(t *testing.T) {
+	t.Parallel()
+	repo := gittest.NewRepo(t, map[string]string{"build/flow-ci.yaml": threeSteps})
+	// HTTPS with a private CA: credentials are never sent over plain http.
+	srv := gittest.NewHTTPServer(t, repo.Root, gittest.HTTPOptions{Username: "ci", Password: "s3cret-pass", TLS: true})
+	url := srv.RepoURL(repo)
+	secret := func(ns, name, password string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Data: map[string][]byte{"username": []byte("ci"), "password": []byte(password), "ca.crt": srv.CACert}}
+	}
+
+	t.Run("secret applied later", func(t *testing.T) {
+		t.Parallel()
+		g := NewWithT(t)
+		ns := newNamespace(t)
+		startManager(t, ns)
+		run := newRunObject(ns, "private", url)
+		run.Spec.GitSecretRef = &civ1alpha1.SecretReference{Name: "creds"}
+		createRun(t, run)
+		g.Eventually(func(g Gomega) {
+			c := apimeta.FindStatusCondition(getRun(g, ns, "private").Status.Conditions, civ1alpha1.ConditionReconciling)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Message).To(ContainSubstring(`git secret "creds" not found`))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		g.Expect(k8sClient.Create(context.Background(), secret(ns, "creds", "s3cret-pass"))).To(Succeed())
+
+		clone := waitJob(t, ns, "private-clone")
+		vols := clone.Spec.Template.Spec.Volumes
+		g.Expect(vols).To(ContainElement(HaveField("VolumeSource.Secret.SecretName", "creds")))
+		completeJob(t, clone, "node-a")
+		step := waitJob(t, ns, stepJobName(getRun(g, ns, "private"), 0))
+		for _, v := range step.Spec.Template.Spec.Volumes {
+			g.Expect(v.Secret).To(BeNil(), "steps never see the git Secret")
+		}
+		g.Eventually(func(g Gomega) {
+			g.Expect(apimeta.FindStatusCondition(getRun(g, ns, "private").Status.Conditions, civ1alpha1.ConditionReconciling)).To(BeNil())
+		}).Should(Succeed())
+	})
+
+	t.Run("wrong password", func(t *testing.T) {
+		t.Parallel()
+		g := NewWithT(t)
+		ns := newNamespace(t)
+		g.Expect(k8sClient.Create(context.Background(), secret(ns, "creds", "wrong-hunter2"))).To(Succeed())
+		startManager(t, ns)
+		run := newRunObject(ns, "denied", url)
+		run.Spec.GitSecretRef = &civ1alpha1.SecretReference{Name: "creds"}
+		createRun(t, run)
+		run = waitFinished(t, ns, "denied")
+		c := apimeta.FindStatusCondition(run.Status.Conditions, civ1alpha1.ConditionSucceeded)
+		g.Expect(c.Reason).To(Equal(civ1alpha1.ReasonAuthenticationFailed))
+		g.Expect(apimeta.FindStatusCondition(run.Status.Conditions, civ1alpha1.ConditionReconciling)).To(BeNil())
+		raw, _ := json.Marshal(run.Status)
+		g.Expect(string(raw)).NotTo(ContainSubstring("wrong-hunter2"))
+		events := &eventsv1.EventList{}
+		g.Expect(k8sClient.List(context.Background(), events, client.InNamespace(ns))).To(Succeed())
+		raw, _ = json.Marshal(events)
+		g.Expect(string(raw)).To(ContainSubstring(civ1alpha1.ReasonAuthenticationFailed))
+		g.Expect(string(raw)).NotTo(ContainSubstring("wrong-hunter2"))
+	})
 }

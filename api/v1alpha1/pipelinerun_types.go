@@ -76,8 +76,9 @@ type PipelineRunSpec struct {
 	// +kubebuilder:default={}
 	Workspace WorkspaceSpec `json:"workspace,omitempty"`
 
-	// ServiceAccountName runs the step pods under this ServiceAccount, with its token
-	// mounted. By default steps run with no ServiceAccount token at all.
+	// ServiceAccountName runs the step pods under this ServiceAccount; its token is
+	// mounted unless the ServiceAccount itself disables automounting. By default steps
+	// run with no ServiceAccount token at all. The clone pod never gets a token.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="serviceAccountName must be a DNS subdomain"

@@ -119,8 +119,9 @@ func stepScript(commands []string) string {
 	return b.String()
 }
 
-// shellQuote single-quotes s for sh: inside single quotes nothing is
-// special, including newlines, and a quote is written as '\''.
+// shellQuote single-quotes s for sh. Inside single quotes nothing is
+// special, newlines included; each quote in s closes the quoting, adds an
+// escaped quote and reopens it.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
@@ -183,4 +184,3 @@ func pinToNode(nodeName string) *corev1.Affinity {
 		},
 	}}
 }
-
