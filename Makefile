@@ -45,7 +45,7 @@ envtest: ## Provide kube-apiserver and etcd for envtest under bin/ (prints the p
 .PHONY: test
 test: verify-generated fmt vet ## Unit, fuzz-smoke and envtest integration tests.
 	@assets="$$(hack/envtest-assets.sh)"; \
-	echo "envtest: $$("$$assets/kube-apiserver" --version), etcd $$("$$assets/etcd" --version | head -n1)"; \
+	echo "envtest: $$("$$assets/kube-apiserver" --version), $$("$$assets/etcd" --version | head -n1)"; \
 	echo "KUBEBUILDER_ASSETS=$$assets go test ./... -count=1 -timeout 20m"; \
 	KUBEBUILDER_ASSETS="$$assets" go test ./... -count=1 -timeout 20m
 	go test ./internal/pipeline -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZ_SMOKE_TIME)

@@ -8,7 +8,8 @@ import (
 )
 
 // emitEvents records one event per transition between two statuses of a run, so that
-// `kubectl describe fpr` tells the story. Reasons reuse the condition reasons.
+// `kubectl describe fpr` tells the story. A failed run's event is reason Failed, with the
+// condition's specific reason leading its note.
 func (r *PipelineRunReconciler) emitEvents(before, after *civ1alpha1.PipelineRun) {
 	if r.Recorder == nil {
 		return
@@ -49,5 +50,5 @@ func (r *PipelineRunReconciler) emitEvents(before, after *civ1alpha1.PipelineRun
 		emit(corev1.EventTypeNormal, civ1alpha1.ReasonSucceeded, "%s", c.Message)
 		return
 	}
-	emit(corev1.EventTypeWarning, c.Reason, "%s", c.Message)
+	emit(corev1.EventTypeWarning, civ1alpha1.EventFailed, "%s: %s", c.Reason, c.Message)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,13 +32,12 @@ var testRender = render.Config{DefaultStepImage: "busybox:test", CloneImage: "fl
 // tests play its part with completeJob and failJob.
 func startManager(t *testing.T, ns string) (stop func()) {
 	t.Helper()
+	cacheOpts := CacheOptions()
+	cacheOpts.DefaultNamespaces = map[string]cache.Config{ns: {}}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  testScheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: cache.Options{
-			DefaultNamespaces: map[string]cache.Config{ns: {}},
-			ByObject:          ChildCacheOptions(),
-		},
+		Cache:   cacheOpts,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,11 @@ func eventReasons(t *testing.T, ns string) []string {
 		t.Fatal(err)
 	}
 	for _, e := range list.Items {
-		reasons = append(reasons, fmt.Sprintf("%s/%s", e.Type, e.Reason))
+		r := fmt.Sprintf("%s/%s", e.Type, e.Reason)
+		if e.Reason == civ1alpha1.EventFailed { // the specific reason leads the note
+			r += ": " + strings.SplitN(e.Note, ":", 2)[0]
+		}
+		reasons = append(reasons, r)
 	}
 	return reasons
 }

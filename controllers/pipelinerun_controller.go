@@ -223,18 +223,20 @@ func truncate(s string, n int) string {
 	return "…" + s[cut:]
 }
 
-// ChildCacheOptions limits the manager's cache of Jobs, pods, PVCs and ConfigMaps to
-// objects that carry the run-UID label, so the operator's memory does not grow with
-// the rest of the cluster.
-func ChildCacheOptions() map[client.Object]cache.ByObject {
+// CacheOptions limits the manager's cache of Jobs, pods, PVCs and ConfigMaps to objects
+// that carry the run-UID label, and strips managedFields from everything it caches, so
+// the operator's memory does not grow with the rest of the cluster.
+func CacheOptions() cache.Options {
 	sel := labels.NewSelector()
 	req, err := labels.NewRequirement(render.LabelRunUID, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant, valid requirement
 	}
-	sel = sel.Add(*req)
-	by := cache.ByObject{Label: sel}
-	return map[client.Object]cache.ByObject{
-		&batchv1.Job{}: by, &corev1.Pod{}: by, &corev1.PersistentVolumeClaim{}: by, &corev1.ConfigMap{}: by,
+	by := cache.ByObject{Label: sel.Add(*req)}
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: by, &corev1.Pod{}: by, &corev1.PersistentVolumeClaim{}: by, &corev1.ConfigMap{}: by,
+		},
 	}
 }

@@ -153,7 +153,8 @@ func TestRunFailingStep(t *testing.T) {
 	g.Expect(run.Status.Steps[2].Phase).To(Equal(civ1alpha1.StepSkipped))
 	g.Consistently(func(g Gomega) { g.Expect(jobsOf(g, ns)).To(HaveLen(2)) }).
 		WithTimeout(time.Second).Should(Succeed(), "no Job for the skipped steps")
-	g.Eventually(func() []string { return eventReasons(t, ns) }).Should(ContainElement("Warning/StepFailed"))
+	g.Eventually(func() []string { return eventReasons(t, ns) }).Should(ContainElements(
+		"Warning/StepFailed", "Warning/Failed: StepFailed"))
 }
 
 func TestRunPermanentErrors(t *testing.T) {
@@ -186,7 +187,7 @@ func TestRunPermanentErrors(t *testing.T) {
 			g.Expect(cond.Reason).To(Equal(tc.reason))
 			g.Expect(cond.Message).To(ContainSubstring(tc.message))
 			g.Expect(jobsOf(g, ns)).To(BeEmpty())
-			g.Eventually(func() []string { return eventReasons(t, ns) }).Should(ContainElement("Warning/" + tc.reason))
+			g.Eventually(func() []string { return eventReasons(t, ns) }).Should(ContainElement("Warning/Failed: " + tc.reason))
 		})
 	}
 }

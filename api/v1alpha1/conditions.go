@@ -50,8 +50,9 @@ const (
 	ReasonTransientError = "TransientError"
 )
 
-// Event reasons for transitions that are not outcomes. A finished run's event reuses
-// its Succeeded reason (Succeeded, StepFailed, InvalidDefinition, ...).
+// Event reasons. A succeeded run's event is Succeeded; a failed run's is Failed, with
+// the Succeeded condition's specific reason (StepFailed, InvalidDefinition, ...) first in
+// its note.
 const (
 	// EventStarted: the run's commit and pipeline are pinned and its clone Job was created.
 	EventStarted = "Started"
@@ -61,4 +62,6 @@ const (
 	EventStepSucceeded = "StepSucceeded"
 	// EventStepFailed: a step's Job failed.
 	EventStepFailed = "StepFailed"
+	// EventFailed: the run failed.
+	EventFailed = "Failed"
 )

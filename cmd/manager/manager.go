@@ -69,7 +69,7 @@ func runManager(args []string) error {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(civ1alpha1.AddToScheme(scheme))
 
-	cacheOpts := cache.Options{ByObject: controllers.ChildCacheOptions()}
+	cacheOpts := controllers.CacheOptions()
 	if o.namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
 	}
