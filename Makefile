@@ -62,7 +62,7 @@ bench: ## Benchmarks: print numbers, never fail on speed.
 
 .PHONY: build
 build: ## Build the operator binary (manager and clone subcommand).
-	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/flow-ci ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/flow-ci ./cmd/manager
 
 .PHONY: run
 run: manifests generate ## Run the operator against the current kubeconfig (clone Jobs use $(IMG)).
@@ -71,6 +71,46 @@ run: manifests generate ## Run the operator against the current kubeconfig (clon
 .PHONY: docker-build
 docker-build: ## Build the image with Docker, for users who have it.
 	docker build -t $(IMG) .
+
+##@ Real cluster (issue: local cluster)
+
+LOCAL_CLUSTER := hack/local-cluster.sh
+LOCAL_KUBECONFIG := $(LOCALBIN)/local-cluster/kubeconfig/admin.kubeconfig
+E2E_IMG := localhost/flow-ci:e2e
+# A kubeconfig that answers wins; otherwise the local cluster is brought up and used.
+CLUSTER_KUBECONFIG = $(shell if [ -n "$$KUBECONFIG" ] && kubectl version --request-timeout=5s >/dev/null 2>&1; then echo "$$KUBECONFIG"; else echo "$(LOCAL_KUBECONFIG)"; fi)
+
+.PHONY: cluster-up
+cluster-up: ## Bring up the local single-node cluster (builds what is missing; about 11 min cold).
+	$(LOCAL_CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and remove its state (keeps the built binaries).
+	$(LOCAL_CLUSTER) down --purge
+
+.PHONY: image-local
+image-local: build ## Pack the operator as an image without Docker and load it into the local cluster.
+	mkdir -p $(LOCALBIN)/images
+	hack/images.sh binary $(E2E_IMG) $(LOCALBIN)/images/flow-ci.tar $(LOCALBIN)/flow-ci '["/flow-ci"]'
+	@if $(LOCAL_CLUSTER) status 2>/dev/null | grep -q '^containerd *running'; then $(LOCAL_CLUSTER) load-image $(LOCALBIN)/images/flow-ci.tar $(E2E_IMG); \
+	else echo "image at $(LOCALBIN)/images/flow-ci.tar (the local cluster is not up; load it into yours)"; fi
+
+.PHONY: ensure-cluster
+ensure-cluster:
+	@kc="$(CLUSTER_KUBECONFIG)"; if [ "$$kc" = "$(LOCAL_KUBECONFIG)" ]; then $(LOCAL_CLUSTER) up; fi
+
+.PHONY: test-e2e
+test-e2e: ensure-cluster image-local ## End-to-end tests on a real cluster (KUBECONFIG, else the local one).
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test -tags e2e ./test/e2e/ -count=1 -v -timeout 40m
+
+.PHONY: demo
+demo: ensure-cluster image-local ## Build a small Go program with flow-ci on a real cluster, and show it.
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Remove the demo; stop the local cluster if the demo used it.
+	@kc="$(CLUSTER_KUBECONFIG)"; KUBECONFIG="$$kc" hack/demo.sh down; \
+	if [ "$$kc" = "$(LOCAL_KUBECONFIG)" ]; then $(LOCAL_CLUSTER) down --purge; fi
 
 ##@ Deployment
 

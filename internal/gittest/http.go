@@ -2,7 +2,8 @@ package gittest
 
 import (
 	"crypto/subtle"
-	"encoding/pem"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +23,9 @@ type HTTPOptions struct {
 	Username, Password string
 	// TLS serves HTTPS with a self-signed certificate (see HTTPServer.CACert).
 	TLS bool
+	// Addr is the listen address; loopback on a free port when empty. The e2e tests
+	// listen on the cluster bridge's gateway so that pods can clone.
+	Addr string
 }
 
 // HTTPServer serves every bare repository under Root over the smart HTTP
@@ -36,15 +40,9 @@ type HTTPServer struct {
 // closed when the test ends.
 func NewHTTPServer(t testing.TB, root string, opts HTTPOptions) *HTTPServer {
 	t.Helper()
-	backend := &cgi.Handler{
-		Path: filepath.Join(execPath(t), "git-http-backend"),
-		Root: "/",
-		Env: append(Env(),
-			"GIT_PROJECT_ROOT="+root,
-			"GIT_HTTP_EXPORT_ALL=1",
-		),
-		// Refusals such as "not our ref" are part of what tests provoke.
-		Stderr: io.Discard,
+	backend, err := NewHandler(root)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var h http.Handler = backend
 	if opts.Password != "" {
@@ -52,12 +50,24 @@ func NewHTTPServer(t testing.TB, root string, opts HTTPOptions) *HTTPServer {
 	}
 
 	s := &HTTPServer{Root: root}
-	var srv *httptest.Server
+	srv := httptest.NewUnstartedServer(h)
+	if opts.Addr != "" {
+		ln, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			t.Fatalf("listen on %s: %v", opts.Addr, err)
+		}
+		_ = srv.Listener.Close()
+		srv.Listener = ln
+	}
 	if opts.TLS {
-		srv = httptest.NewTLSServer(h)
-		s.CACert = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+		// httptest's own certificate names only loopback; make one for the real address.
+		host, _, _ := net.SplitHostPort(srv.Listener.Addr().String())
+		cert, certPEM := selfSignedCert(t, host)
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.StartTLS()
+		s.CACert = certPEM
 	} else {
-		srv = httptest.NewServer(h)
+		srv.Start()
 	}
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -80,6 +90,25 @@ func basicAuth(next http.Handler, user, pass string) http.Handler {
 	})
 }
 
+// NewHandler serves every bare repository under root with the real `git http-backend`
+// behind net/http/cgi. The demo's git server uses it outside of tests.
+func NewHandler(root string) (http.Handler, error) {
+	dir, err := execPath()
+	if err != nil {
+		return nil, err
+	}
+	return &cgi.Handler{
+		Path: filepath.Join(dir, "git-http-backend"),
+		Root: "/",
+		Env: append(Env(),
+			"GIT_PROJECT_ROOT="+root,
+			"GIT_HTTP_EXPORT_ALL=1",
+		),
+		// Refusals such as "not our ref" are part of what tests provoke.
+		Stderr: io.Discard,
+	}, nil
+}
+
 var (
 	execPathOnce sync.Once
 	execPathDir  string
@@ -87,16 +116,15 @@ var (
 )
 
 // execPath is `git --exec-path`, where git-http-backend lives.
-func execPath(t testing.TB) string {
-	t.Helper()
+func execPath() (string, error) {
 	execPathOnce.Do(func() {
 		out, err := exec.Command("git", "--exec-path").Output()
 		execPathDir, execPathErr = strings.TrimSpace(string(out)), err
 	})
 	if execPathErr != nil {
-		t.Fatalf("git --exec-path: %v", execPathErr)
+		return "", fmt.Errorf("git --exec-path: %w", execPathErr)
 	}
-	return execPathDir
+	return execPathDir, nil
 }
 
 // NewSilentServer listens on loopback, accepts TCP connections and never
