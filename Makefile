@@ -92,7 +92,7 @@ cluster-down: ## Stop the local cluster and remove its state (keeps the built bi
 image-local: build ## Pack the operator as an image without Docker and load it into the local cluster.
 	mkdir -p $(LOCALBIN)/images
 	hack/images.sh binary $(E2E_IMG) $(LOCALBIN)/images/flow-ci.tar $(LOCALBIN)/flow-ci '["/flow-ci"]'
-	@if $(LOCAL_CLUSTER) status 2>/dev/null | grep -q '^containerd *running'; then $(LOCAL_CLUSTER) load-image $(LOCALBIN)/images/flow-ci.tar $(E2E_IMG); \
+	@if $(LOCAL_CLUSTER) status 2>/dev/null | grep '^containerd *running' >/dev/null; then $(LOCAL_CLUSTER) load-image $(LOCALBIN)/images/flow-ci.tar $(E2E_IMG); \
 	else echo "image at $(LOCALBIN)/images/flow-ci.tar (the local cluster is not up; load it into yours)"; fi
 
 .PHONY: ensure-cluster

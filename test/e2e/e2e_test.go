@@ -34,7 +34,6 @@ import (
 const (
 	operatorNS     = "flow-ci-system"
 	operatorDeploy = "flow-ci-controller-manager"
-	goImage        = "localhost/go:local"
 )
 
 var (

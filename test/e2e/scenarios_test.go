@@ -4,7 +4,10 @@ package e2e
 
 import (
 	"context"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -22,29 +25,26 @@ import (
 	"github.com/flow-ci/flow-ci/internal/gittest"
 )
 
-// A small stdlib-only Go program with a test, and the pipeline that vets, tests, builds
-// and runs it. The build step's output is used by the next step from the shared volume.
-var goProgram = map[string]string{
-	"go.mod":  "module example.com/hello\n\ngo 1.26\n",
-	"main.go": "package main\n\nimport \"fmt\"\n\nfunc greeting() string { return \"hello from flow-ci\" }\n\nfunc main() { fmt.Println(greeting()) }\n",
-	"main_test.go": "package main\n\nimport \"testing\"\n\nfunc TestGreeting(t *testing.T) {\n" +
-		"\tif greeting() != \"hello from flow-ci\" {\n\t\tt.Fatal(greeting())\n\t}\n}\n",
-	"build/flow-ci.yaml": `name: Hello
-image: ` + goImage + `
-steps:
-- name: Vet and test
-  commands:
-  - go vet ./...
-  - go test -v ./...
-- name: Build
-  env:
-    CGO_ENABLED: "0"
-  commands:
-  - go build -o bin/app .
-- name: Run
-  commands:
-  - ./bin/app
-`,
+// demoProgram is hack/demo/hello, the program `make demo` builds: a stdlib-only Go
+// program with a test, and a pipeline that vets, tests, builds and then runs it; the
+// last step uses the binary the build step left on the shared volume.
+func demoProgram(t *testing.T) map[string]string {
+	t.Helper()
+	dir := filepath.Join(root, "hack", "demo", "hello")
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		files[filepath.ToSlash(rel)] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // gitServer serves repositories where pods can reach them: on the bridge gateway.
@@ -60,7 +60,7 @@ func TestGoProgramBuilds(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	repo, srv := gitServer(t, goProgram, gittest.HTTPOptions{})
+	repo, srv := gitServer(t, demoProgram(t), gittest.HTTPOptions{})
 	start := time.Now()
 	createRun(t, ns, "hello", srv.RepoURL(repo), nil)
 
