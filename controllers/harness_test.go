@@ -199,6 +199,17 @@ func waitFinished(t *testing.T, ns, name string) *civ1alpha1.PipelineRun {
 	return run
 }
 
+// pinnedRun waits until the run's status names its steps, and returns it.
+func pinnedRun(t *testing.T, ns, name string) *civ1alpha1.PipelineRun {
+	t.Helper()
+	var run *civ1alpha1.PipelineRun
+	NewWithT(t).Eventually(func(g Gomega) {
+		run = getRun(g, ns, name)
+		g.Expect(run.Status.Steps).NotTo(BeEmpty())
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	return run
+}
+
 func stepJobName(run *civ1alpha1.PipelineRun, i int) string {
 	return render.StepJobName(run, i, run.Status.Steps[i].Name)
 }

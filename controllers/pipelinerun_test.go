@@ -63,8 +63,11 @@ func TestRunSucceedsThreeSteps(t *testing.T) {
 	clone := waitJob(t, ns, "build-clone")
 	g.Expect(clone.Spec.Template.Spec.Containers[0].Args).To(ContainElements("--commit", head))
 	g.Expect(jobsOf(g, ns)).To(HaveLen(1), "no step Job before the clone completed")
-	run = getRun(g, ns, "build")
-	g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseRunning))
+	// Status is patched after the Job is created, in the same reconcile.
+	g.Eventually(func(g Gomega) {
+		run = getRun(g, ns, "build")
+		g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseRunning))
+	}).Should(Succeed())
 	g.Expect(run.Status.Commit).To(Equal(head))
 	g.Expect(run.Status.ShortCommit).To(Equal(head[:7]))
 	g.Expect(run.Status.PipelineName).To(Equal("Three steps"))
@@ -136,7 +139,7 @@ func TestRunFailingStep(t *testing.T) {
 	startManager(t, ns)
 	createRun(t, newRunObject(ns, "fail", url))
 	completeJob(t, waitJob(t, ns, "fail-clone"), "node-a")
-	run := getRun(g, ns, "fail")
+	run := pinnedRun(t, ns, "fail")
 	first := waitJob(t, ns, stepJobName(run, 0))
 	failJob(t, first, "node-a", 2, "vet: x.go:3: unreachable code\n")
 
@@ -201,7 +204,7 @@ func TestRestartDoesNotDuplicate(t *testing.T) {
 	stop := startManager(t, ns)
 	createRun(t, newRunObject(ns, "restart", url))
 	completeJob(t, waitJob(t, ns, "restart-clone"), "node-a")
-	run := getRun(g, ns, "restart")
+	run := pinnedRun(t, ns, "restart")
 	first := waitJob(t, ns, stepJobName(run, 0))
 	stop()
 
@@ -266,7 +269,7 @@ func TestHundredStepsStatusBounded(t *testing.T) {
 	startManager(t, ns)
 	createRun(t, newRunObject(ns, "hundred", url))
 	completeJob(t, waitJob(t, ns, "hundred-clone"), "node-a")
-	run := getRun(g, ns, "hundred")
+	run := pinnedRun(t, ns, "hundred")
 	for i := range 99 {
 		completeJob(t, waitJob(t, ns, stepJobName(run, i)), "node-a")
 	}
@@ -312,7 +315,7 @@ func TestPrivateRepo(t *testing.T) {
 		vols := clone.Spec.Template.Spec.Volumes
 		g.Expect(vols).To(ContainElement(HaveField("VolumeSource.Secret.SecretName", "creds")))
 		completeJob(t, clone, "node-a")
-		step := waitJob(t, ns, stepJobName(getRun(g, ns, "private"), 0))
+		step := waitJob(t, ns, stepJobName(pinnedRun(t, ns, "private"), 0))
 		for _, v := range step.Spec.Template.Spec.Volumes {
 			g.Expect(v.Secret).To(BeNil(), "steps never see the git Secret")
 		}
