@@ -40,10 +40,11 @@ func TestCRDDefaults(t *testing.T) {
 	}
 	oneGi := resource.MustParse("1Gi")
 	want := civ1alpha1.PipelineRunSpec{
-		RepoURL:      "https://git.example.com/org/repo.git",
-		Branch:       "main",
-		PipelinePath: "build/flow-ci.yaml",
-		Timeout:      &metav1.Duration{Duration: 3600e9},
+		RepoURL:           "https://git.example.com/org/repo.git",
+		Branch:            "main",
+		PipelinePath:      "build/flow-ci.yaml",
+		Timeout:           &metav1.Duration{Duration: 3600e9},
+		ConcurrencyPolicy: civ1alpha1.ConcurrencyAllow,
 		Workspace: civ1alpha1.WorkspaceSpec{
 			Size:        &oneGi,
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},

@@ -18,6 +18,9 @@ func (r *PipelineRunReconciler) emitEvents(before, after *civ1alpha1.PipelineRun
 		r.Recorder.Eventf(after, nil, eventType, reason, "Reconcile", note, args...)
 	}
 	old, cur := before.Status, after.Status
+	if old.Phase != cur.Phase && cur.Phase == civ1alpha1.PhaseQueued {
+		emit(corev1.EventTypeNormal, civ1alpha1.ReasonQueued, "queued at position %d", cur.QueuePosition)
+	}
 	if old.Phase != cur.Phase && cur.Phase == civ1alpha1.PhaseRunning {
 		emit(corev1.EventTypeNormal, civ1alpha1.EventStarted, "building %s at %s (pipeline %q, %d steps)",
 			after.Spec.Branch, cur.ShortCommit, cur.PipelineName, len(cur.Steps))
@@ -46,8 +49,12 @@ func (r *PipelineRunReconciler) emitEvents(before, after *civ1alpha1.PipelineRun
 	if c == nil {
 		return
 	}
-	if cur.Phase == civ1alpha1.PhaseSucceeded {
+	switch cur.Phase {
+	case civ1alpha1.PhaseSucceeded:
 		emit(corev1.EventTypeNormal, civ1alpha1.ReasonSucceeded, "%s", c.Message)
+		return
+	case civ1alpha1.PhaseCancelled:
+		emit(corev1.EventTypeNormal, civ1alpha1.ReasonCancelled, "%s", c.Message)
 		return
 	}
 	emit(corev1.EventTypeWarning, civ1alpha1.EventFailed, "%s: %s", c.Reason, c.Message)

@@ -30,7 +30,7 @@ var testRender = render.Config{DefaultStepImage: "busybox:test", CloneImage: "fl
 // startManager runs a manager with the real reconciler, watching only ns, until the
 // returned stop function is called (or the test ends). envtest runs no Job controller:
 // tests play its part with completeJob and failJob.
-func startManager(t *testing.T, ns string) (stop func()) {
+func startManager(t *testing.T, ns string, configure ...func(*PipelineRunReconciler)) (stop func()) {
 	t.Helper()
 	cacheOpts := CacheOptions()
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{ns: {}}
@@ -49,6 +49,14 @@ func startManager(t *testing.T, ns string) (stop func()) {
 		// The test git server listens on loopback; link-local stays refused.
 		Source: GitSource{Options: []gitsource.Option{gitsource.WithTimeout(20 * time.Second)}},
 		Render: testRender,
+		Logs:   fakeLogs{},
+		Lifecycle: Lifecycle{
+			Watchdogs:              Watchdogs{Unschedulable: 10 * time.Minute, ImagePull: 2 * time.Minute},
+			SuccessfulHistoryLimit: -1, FailedHistoryLimit: -1,
+		},
+	}
+	for _, c := range configure {
+		c(r)
 	}
 	// Each test runs its own manager; controller names must not collide.
 	if err := r.SetupWithManager(mgr, controller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
@@ -229,4 +237,12 @@ func eventReasons(t *testing.T, ns string) []string {
 		reasons = append(reasons, r)
 	}
 	return reasons
+}
+
+// fakeLogs stands in for the kubelet's log endpoint, which envtest does not have; the
+// real PodLogs is exercised by the e2e suite.
+type fakeLogs struct{}
+
+func (fakeLogs) TailLog(_ context.Context, _, pod, _ string) (string, error) {
+	return "log tail of " + pod, nil
 }

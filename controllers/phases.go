@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -17,29 +18,31 @@ import (
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
-// reconcileStart stamps a new run: startTime, phase Pending, Succeeded=Unknown. It
-// re-checks the repo URL and branch, which the CRD already validated, because the
-// controller must not trust that the CRD in the cluster is ours. Ends the run with
-// InvalidSpec when they are unsafe.
-func (r *PipelineRunReconciler) reconcileStart(_ context.Context, s *scope) error {
-	st := &s.run.Status
-	if st.StartTime == nil {
-		now := metav1.NewTime(r.Now())
-		st.StartTime = &now
-		st.Phase = civ1alpha1.PhasePending
-		apimeta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: civ1alpha1.ConditionSucceeded, Status: metav1.ConditionUnknown,
-			Reason: civ1alpha1.ReasonPending, Message: "resolving the commit and reading the pipeline",
-			ObservedGeneration: s.run.Generation,
-		})
-	}
-	if err := gitsource.ValidateURL(s.run.Spec.RepoURL); err != nil {
+// reconcileStart labels the run with its repository and branch (for kubectl and
+// GitOps tools; grouping itself reads the spec) and re-checks the repo URL and branch,
+// which the CRD already validated, because the controller must not trust that the CRD
+// in the cluster is ours. Unsafe ones end the run with InvalidSpec.
+func (r *PipelineRunReconciler) reconcileStart(ctx context.Context, s *scope) error {
+	run := s.run
+	if err := gitsource.ValidateURL(run.Spec.RepoURL); err != nil {
 		return permanent(civ1alpha1.ReasonInvalidSpec, "spec.repoURL: %w", err)
 	}
-	if s.run.Spec.Revision == "" {
-		if err := gitsource.ValidateBranch(s.run.Spec.Branch); err != nil {
+	if run.Spec.Revision == "" {
+		if err := gitsource.ValidateBranch(run.Spec.Branch); err != nil {
 			return permanent(civ1alpha1.ReasonInvalidSpec, "spec.branch: %w", err)
 		}
+	}
+	want := render.GroupLabels(run.Spec.RepoURL, run.Spec.Branch)
+	if run.Labels[render.LabelRepo] == want[render.LabelRepo] && run.Labels[render.LabelBranch] == want[render.LabelBranch] {
+		return nil
+	}
+	patch := client.MergeFrom(run.DeepCopy())
+	if run.Labels == nil {
+		run.Labels = map[string]string{}
+	}
+	maps.Copy(run.Labels, want)
+	if err := r.Client.Patch(ctx, run, patch); err != nil {
+		return fmt.Errorf("labelling the run: %w", err)
 	}
 	return nil
 }
@@ -55,8 +58,8 @@ func (r *PipelineRunReconciler) reconcileDefinition(ctx context.Context, s *scop
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: render.DefinitionName(run)}, cm)
 	switch {
 	case err == nil:
-		if !ownedBy(cm, run) {
-			return permanent(civ1alpha1.ReasonChildConflict, "ConfigMap %q exists and is not owned by this run; it was left untouched", cm.Name)
+		if err := notOurs(cm, run); err != nil {
+			return err
 		}
 	case apierrors.IsNotFound(err):
 		if cm, err = r.createDefinition(ctx, run); err != nil {
@@ -116,8 +119,9 @@ func (r *PipelineRunReconciler) createDefinition(ctx context.Context, run *civ1a
 // reconcileWorkspace makes sure the run's PVC exists.
 func (r *PipelineRunReconciler) reconcileWorkspace(ctx context.Context, s *scope) error {
 	pvc := render.RenderWorkspace(s.run)
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(pvc), &corev1.PersistentVolumeClaim{}); err == nil {
-		return nil
+	existing := &corev1.PersistentVolumeClaim{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(pvc), existing); err == nil {
+		return notOurs(existing, s.run)
 	} else if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reading the workspace: %w", err)
 	}
@@ -150,6 +154,9 @@ func (r *PipelineRunReconciler) observeChildren(ctx context.Context, s *scope) e
 		}
 	}
 	s.pods = pods.Items
+	for i := range s.run.Status.Steps {
+		s.run.Status.Steps[i] = deriveStep(s.run.Status.Steps[i], s.stepJobs[i], s.pods)
+	}
 	return nil
 }
 
@@ -202,17 +209,14 @@ func (r *PipelineRunReconciler) reconcileSteps(ctx context.Context, s *scope) er
 	if !s.cloneDone {
 		return nil
 	}
-	for i := range run.Status.Steps {
-		run.Status.Steps[i] = deriveStep(run.Status.Steps[i], s.stepJobs[i], s.pods)
-	}
+	// A Running step without its Job had it deleted, or the cache lags: startStep asks.
 	next := nextStep(run.Status.Steps)
-	if next >= 0 && run.Status.Steps[next].Phase == civ1alpha1.StepPending {
+	if next >= 0 && (run.Status.Steps[next].Phase == civ1alpha1.StepPending || s.stepJobs[next] == nil && run.Status.Steps[next].Phase == civ1alpha1.StepRunning) {
 		if err := r.startStep(ctx, s, next); err != nil {
 			return err
 		}
 	}
-	now := metav1.NewTime(r.Now())
-	summarize(&run.Status, now)
+	summarize(&run.Status, metav1.NewTime(s.now))
 	return nil
 }
 

@@ -44,14 +44,18 @@ type PipelineRunReconciler struct {
 	Recorder  events.EventRecorder
 	Source    Source
 	Render    render.Config
+	// Logs reads the bounded log tail of a step that is stopped before it ends.
+	Logs      LogReader
+	Lifecycle Lifecycle
 	// Now is the clock, injectable for tests.
 	Now func() time.Time
 }
 
-// +kubebuilder:rbac:groups=ci.flowci.dev,resources=pipelineruns,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ci.flowci.dev,resources=pipelineruns,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=ci.flowci.dev,resources=pipelineruns/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
@@ -76,6 +80,8 @@ func (r *PipelineRunReconciler) SetupWithManager(mgr manager.Manager, opts contr
 		// A step's pod carries the exit code and log tail; its Job owns it, so map it by
 		// the run-name annotation render puts on every pod.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToRun)).
+		// A run that ends or goes away may free the place a Queued run waits for.
+		Watches(&civ1alpha1.PipelineRun{}, handler.EnqueueRequestsFromMapFunc(r.queuedRuns)).
 		WithOptions(opts).
 		Complete(r)
 }
@@ -97,6 +103,24 @@ type scope struct {
 	cloneDone bool // steps may start
 	stepJobs  map[int]*batchv1.Job
 	pods      []corev1.Pod
+
+	now  time.Time
+	wait bool      // stop the phases here: the run is queued
+	next time.Time // the next deadline to look at the run again, if any
+}
+
+// wakeAt asks for another reconcile at t: deadlines use RequeueAfter, never polling.
+func (s *scope) wakeAt(t time.Time) {
+	if !t.IsZero() && (s.next.IsZero() || t.Before(s.next)) {
+		s.next = t
+	}
+}
+
+func (s *scope) result() reconcile.Result {
+	if s.next.IsZero() {
+		return reconcile.Result{}
+	}
+	return reconcile.Result{RequeueAfter: max(s.next.Sub(s.now), time.Second)}
 }
 
 // Reconcile runs the phases in order and writes status once, in a deferred patch.
@@ -106,27 +130,36 @@ func (r *PipelineRunReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	// Owner references let the garbage collector remove the children.
-	if !run.DeletionTimestamp.IsZero() || run.Status.Phase.IsFinished() {
+	if !run.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, nil
+	}
+	s := &scope{run: run, now: r.Now()}
+	if run.Status.Phase.IsFinished() {
+		err := r.reconcileFinished(ctx, s)
+		return s.result(), err
 	}
 	before := run.DeepCopy()
 	defer func() {
 		retErr = r.finish(ctx, before, run, retErr)
+		if retErr == nil {
+			res = s.result()
+		}
 	}()
 
-	s := &scope{run: run}
 	for _, phase := range []func(context.Context, *scope) error{
 		r.reconcileStart,
+		r.reconcileAdmission,
 		r.reconcileDefinition,
 		r.reconcileWorkspace,
 		r.observeChildren,
+		r.reconcileStop,
 		r.reconcileClone,
 		r.reconcileSteps,
 	} {
 		if err := phase(ctx, s); err != nil {
 			return reconcile.Result{}, err
 		}
-		if run.Status.Phase.IsFinished() {
+		if run.Status.Phase.IsFinished() || s.wait {
 			break
 		}
 	}
@@ -158,7 +191,8 @@ func (r *PipelineRunReconciler) finish(ctx context.Context, before, run *civ1alp
 	if equality.Semantic.DeepEqual(before.Status, run.Status) {
 		return err
 	}
-	if perr := r.Client.Status().Patch(ctx, run, client.MergeFrom(before)); perr != nil {
+	// Optimistic locking: a status computed from a stale copy of the run is retried, never written.
+	if perr := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); perr != nil {
 		return errors.Join(err, fmt.Errorf("patching status: %w", perr))
 	}
 	return err
@@ -187,11 +221,23 @@ func (r *PipelineRunReconciler) ensureChild(ctx context.Context, run *civ1alpha1
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
 		return fmt.Errorf("reading existing %s: %w", obj.GetName(), err)
 	}
-	if !ownedBy(existing, run) {
-		return permanent(civ1alpha1.ReasonChildConflict,
-			"%s %q exists and is not owned by this run; it was left untouched", kindOf(obj), obj.GetName())
+	return notOurs(existing, run)
+}
+
+// notOurs is nil for a child this run controls. A child of an earlier run with the same
+// name (a deleted run whose children the garbage collector has not removed yet) is waited
+// for and never adopted; anything else is a ChildConflict and is left untouched.
+func notOurs(existing client.Object, run *civ1alpha1.PipelineRun) error {
+	if ownedBy(existing, run) {
+		return nil
 	}
-	return nil
+	if ref := metav1.GetControllerOf(existing); ref != nil && ref.Kind == "PipelineRun" &&
+		ref.APIVersion == civ1alpha1.GroupVersion.String() && ref.Name == run.Name {
+		return fmt.Errorf("waiting for %s %q of an earlier run named %q (uid %s) to be deleted",
+			kindOf(existing), existing.GetName(), run.Name, ref.UID)
+	}
+	return permanent(civ1alpha1.ReasonChildConflict,
+		"%s %q exists and is not owned by this run; it was left untouched", kindOf(existing), existing.GetName())
 }
 
 func ownedBy(o metav1.Object, run *civ1alpha1.PipelineRun) bool {

@@ -96,6 +96,7 @@ func deriveStep(prev civ1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod)
 	}
 	st.JobName = job.Name
 	st.Phase = civ1alpha1.StepRunning
+	st.Attempts = job.Status.Active + job.Status.Succeeded + job.Status.Failed
 	if job.Status.StartTime != nil {
 		st.StartTime = job.Status.StartTime.DeepCopy()
 	} else if st.StartTime == nil {
@@ -133,7 +134,7 @@ func deriveStep(prev civ1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod)
 }
 
 func isTerminalStep(p civ1alpha1.StepPhase) bool {
-	return p == civ1alpha1.StepSucceeded || p == civ1alpha1.StepFailed || p == civ1alpha1.StepSkipped
+	return p == civ1alpha1.StepSucceeded || p == civ1alpha1.StepFailed || p == civ1alpha1.StepSkipped || p == civ1alpha1.StepCancelled
 }
 
 // nextStep is the first step that has not succeeded, or -1 when all have.
@@ -149,13 +150,7 @@ func nextStep(steps []civ1alpha1.StepStatus) int {
 // summarize sets progress, the current step and, once the outcome is known, the
 // terminal phase and Succeeded condition.
 func summarize(st *civ1alpha1.PipelineRunStatus, now metav1.Time) {
-	done := 0
-	for _, s := range st.Steps {
-		if s.Phase == civ1alpha1.StepSucceeded {
-			done++
-		}
-	}
-	st.Progress = fmt.Sprintf("%d/%d", done, len(st.Steps))
+	summarizeProgress(st)
 	st.CurrentStep = ""
 	next := nextStep(st.Steps)
 	switch {
@@ -180,6 +175,17 @@ func summarize(st *civ1alpha1.PipelineRunStatus, now metav1.Time) {
 			c.Message = fmt.Sprintf("running step %d/%d %q", next+1, len(st.Steps), st.Steps[next].Name)
 		}
 	}
+}
+
+// summarizeProgress sets progress: succeeded steps over all steps.
+func summarizeProgress(st *civ1alpha1.PipelineRunStatus) {
+	done := 0
+	for _, s := range st.Steps {
+		if s.Phase == civ1alpha1.StepSucceeded {
+			done++
+		}
+	}
+	st.Progress = fmt.Sprintf("%d/%d", done, len(st.Steps))
 }
 
 // skipRemaining marks every step that has not finished as Skipped.

@@ -24,6 +24,23 @@ const (
 	// ReasonStepJobDeleted: a step's Job was deleted before it finished. It is never
 	// recreated silently.
 	ReasonStepJobDeleted = "StepJobDeleted"
+	// ReasonTimedOut: the run ran longer than spec.timeout.
+	ReasonTimedOut = "TimedOut"
+	// ReasonUnschedulable: a pod stayed pending or unschedulable past the watchdog.
+	ReasonUnschedulable = "Unschedulable"
+	// ReasonImagePullFailed: a pod's image could not be pulled within the watchdog.
+	ReasonImagePullFailed = "ImagePullFailed"
+	// ReasonCreateContainerFailed: a container could not be created (for example a
+	// missing ConfigMap or Secret) within the watchdog.
+	ReasonCreateContainerFailed = "CreateContainerFailed"
+	// ReasonCancelled: spec.cancel was set, or a newer run replaced this one.
+	ReasonCancelled = "Cancelled"
+	// ReasonConcurrencyForbidden: concurrencyPolicy Forbid and another run of the same
+	// repository and branch was active.
+	ReasonConcurrencyForbidden = "ConcurrencyForbidden"
+	// ReasonQueued: the run waits for older runs (concurrencyPolicy Queue, or the
+	// operator's --max-active-runs).
+	ReasonQueued = "Queued"
 	// ReasonCloneFailed: the clone Job could not check out the commit.
 	ReasonCloneFailed = "CloneFailed"
 	// ReasonInvalidSpec: the spec passed the schema but the controller refused it,

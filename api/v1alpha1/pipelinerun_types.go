@@ -22,6 +22,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.branch == oldSelf.branch",message="branch is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.revision) == has(oldSelf.revision) && (!has(self.revision) || self.revision == oldSelf.revision)",message="revision is immutable"
 // +kubebuilder:validation:XValidation:rule="self.pipelinePath == oldSelf.pipelinePath",message="pipelinePath is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone"
 type PipelineRunSpec struct {
 	// RepoURL is the git repository to build: https://, http://, ssh:// or scp-like
 	// user@host:path. Credentials never go in the URL; use gitSecretRef.
@@ -76,6 +77,24 @@ type PipelineRunSpec struct {
 	// +kubebuilder:default={}
 	Workspace WorkspaceSpec `json:"workspace,omitempty"`
 
+	// Cancel stops the run: the active step is stopped gracefully, its log tail kept, and
+	// the run ends Cancelled. It cannot be set back to false.
+	// +optional
+	Cancel bool `json:"cancel,omitempty"`
+
+	// ConcurrencyPolicy decides what happens when another run of the same repository and
+	// branch (in this namespace) is active: Allow runs both; Forbid fails this run; Replace
+	// cancels the older ones; Queue waits until they end, in creation order.
+	// +optional
+	// +kubebuilder:default=Allow
+	ConcurrencyPolicy ConcurrencyPolicy `json:"concurrencyPolicy,omitempty"`
+
+	// TTLSecondsAfterFinished deletes the run, and everything it owns, this long after it
+	// finished. The operator's --ttl-seconds-after-finished gives the default.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
 	// ServiceAccountName runs the step pods under this ServiceAccount; its token is
 	// mounted unless the ServiceAccount itself disables automounting. By default steps
 	// run with no ServiceAccount token at all. The clone pod never gets a token.
@@ -115,15 +134,36 @@ type WorkspaceSpec struct {
 	// +kubebuilder:validation:items:Enum=ReadWriteOnce;ReadOnlyMany;ReadWriteMany;ReadWriteOncePod
 	// +listType=set
 	AccessModes []corev1.PersistentVolumeAccessMode `json:"accessModes,omitempty"`
+
+	// RetainOnFailure keeps a failed run's workspace this long, for debugging. Otherwise
+	// the workspace is deleted as soon as the run ends.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	RetainOnFailure *metav1.Duration `json:"retainOnFailure,omitempty"`
 }
+
+// ConcurrencyPolicy is what a run does while another run of its repository and branch
+// is active.
+// +kubebuilder:validation:Enum=Allow;Forbid;Replace;Queue
+type ConcurrencyPolicy string
+
+// The concurrency policies.
+const (
+	ConcurrencyAllow   ConcurrencyPolicy = "Allow"
+	ConcurrencyForbid  ConcurrencyPolicy = "Forbid"
+	ConcurrencyReplace ConcurrencyPolicy = "Replace"
+	ConcurrencyQueue   ConcurrencyPolicy = "Queue"
+)
 
 // PipelineRunPhase is the coarse state of a run, for humans and printer columns. Tools
 // should wait on the Succeeded condition instead.
-// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Cancelled
+// +kubebuilder:validation:Enum=Queued;Pending;Running;Succeeded;Failed;Cancelled
 type PipelineRunPhase string
 
 // The phases of a run.
 const (
+	PhaseQueued    PipelineRunPhase = "Queued"
 	PhasePending   PipelineRunPhase = "Pending"
 	PhaseRunning   PipelineRunPhase = "Running"
 	PhaseSucceeded PipelineRunPhase = "Succeeded"
@@ -137,7 +177,7 @@ func (p PipelineRunPhase) IsFinished() bool {
 }
 
 // StepPhase is the state of one step.
-// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Skipped
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Cancelled;Skipped
 type StepPhase string
 
 // The phases of a step.
@@ -146,6 +186,7 @@ const (
 	StepRunning   StepPhase = "Running"
 	StepSucceeded StepPhase = "Succeeded"
 	StepFailed    StepPhase = "Failed"
+	StepCancelled StepPhase = "Cancelled"
 	StepSkipped   StepPhase = "Skipped"
 )
 
@@ -166,6 +207,10 @@ type StepStatus struct {
 	StartTime *metav1.Time `json:"startTime,omitempty"`
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Attempts is how many pods the step's Job started; more than one when it was
+	// retried (the step's retries) or a pod was disrupted.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
 	// ExitCode of the step's container, once it terminated.
 	// +optional
 	ExitCode *int32 `json:"exitCode,omitempty"`
@@ -215,6 +260,9 @@ type PipelineRunStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	CurrentStep string `json:"currentStep,omitempty"`
+	// QueuePosition is the run's place in the queue while it is Queued, from 1.
+	// +optional
+	QueuePosition int32 `json:"queuePosition,omitempty"`
 	// Steps holds one entry per step of the pipeline, in order.
 	// +optional
 	// +kubebuilder:validation:MaxItems=100

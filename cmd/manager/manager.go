@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -30,6 +32,7 @@ type options struct {
 	namespace      string
 	render         render.Config
 	maxReconciles  int
+	lifecycle      controllers.Lifecycle
 }
 
 func parseFlags(args []string) (*options, *zap.Options, error) {
@@ -45,12 +48,21 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 		"The operator's own image, run by clone Jobs (env FLOWCI_CLONE_IMAGE).")
 	pullPolicy := fs.String("image-pull-policy", "", "Pull policy of clone and step containers (default: Kubernetes' own).")
 	fs.IntVar(&o.maxReconciles, "max-concurrent-reconciles", 4, "PipelineRuns reconciled in parallel.")
+	fs.DurationVar(&o.lifecycle.Unschedulable, "unschedulable-timeout", 10*time.Minute,
+		"Fail a step whose pod stays pending or unschedulable this long (reason Unschedulable); 0 disables.")
+	fs.DurationVar(&o.lifecycle.ImagePull, "image-pull-timeout", 2*time.Minute,
+		"Fail a step whose image cannot be pulled, or container created, for this long; 0 disables.")
+	ttl := fs.Int("ttl-seconds-after-finished", 0, "Delete finished runs that set no spec.ttlSecondsAfterFinished after this long; 0 keeps them.")
+	fs.IntVar(&o.lifecycle.SuccessfulHistoryLimit, "successful-history-limit", 10, "Succeeded runs kept per repository and branch; negative keeps all.")
+	fs.IntVar(&o.lifecycle.FailedHistoryLimit, "failed-history-limit", 10, "Failed and cancelled runs kept per repository and branch; negative keeps all.")
+	fs.IntVar(&o.lifecycle.MaxActiveRuns, "max-active-runs", 0, "Queue runs cluster-wide, in creation order, beyond this many active ones; 0 is unlimited.")
 	zo := &zap.Options{}
 	zo.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
 	o.render.ImagePullPolicy = corev1.PullPolicy(*pullPolicy)
+	o.lifecycle.DefaultTTLSecondsAfterFinished = int32(min(max(*ttl, 0), 1<<30))
 	if o.render.CloneImage == "" {
 		return nil, nil, errors.New("--clone-image (or FLOWCI_CLONE_IMAGE) is required: the clone Job runs the operator's own image")
 	}
@@ -85,7 +97,13 @@ func runManager(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
+	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("creating the pods/log client: %w", err)
+	}
 	reconciler := &controllers.PipelineRunReconciler{
+		Logs:      controllers.PodLogs{Client: clientset},
+		Lifecycle: o.lifecycle,
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("flow-ci"),

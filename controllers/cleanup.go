@@ -1,0 +1,120 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/render"
+)
+
+// reconcileFinished cleans up after a finished run: its workspace (kept for
+// workspace.retainOnFailure after a failure), the run itself after its TTL, and older
+// runs of its repository and branch beyond the history limits.
+func (r *PipelineRunReconciler) reconcileFinished(ctx context.Context, s *scope) error {
+	run := s.run
+	done := s.now
+	if run.Status.CompletionTime != nil {
+		done = run.Status.CompletionTime.Time
+	}
+	if err := r.cleanupWorkspace(ctx, s, done); err != nil {
+		return err
+	}
+	ttl := run.Spec.TTLSecondsAfterFinished
+	if ttl == nil && r.Lifecycle.DefaultTTLSecondsAfterFinished > 0 {
+		ttl = &r.Lifecycle.DefaultTTLSecondsAfterFinished
+	}
+	if ttl != nil {
+		at := done.Add(time.Duration(*ttl) * time.Second)
+		if !s.now.Before(at) {
+			log.FromContext(ctx).Info("deleting finished run after its TTL", "ttlSecondsAfterFinished", *ttl)
+			return client.IgnoreNotFound(r.Client.Delete(ctx, run, client.PropagationPolicy(metav1.DeletePropagationBackground)))
+		}
+		s.wakeAt(at)
+	}
+	return r.enforceHistory(ctx, run)
+}
+
+func (r *PipelineRunReconciler) cleanupWorkspace(ctx context.Context, s *scope, done time.Time) error {
+	run := s.run
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: render.WorkspaceName(run)}, pvc)
+	if apierrors.IsNotFound(err) || (err == nil && (!ownedBy(pvc, run) || !pvc.DeletionTimestamp.IsZero())) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the workspace: %w", err)
+	}
+	if keep := run.Spec.Workspace.RetainOnFailure; keep != nil && run.Status.Phase == civ1alpha1.PhaseFailed {
+		if until := done.Add(keep.Duration); s.now.Before(until) {
+			s.wakeAt(until)
+			return nil
+		}
+	}
+	if err := r.Client.Delete(ctx, pvc); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting the workspace: %w", err)
+	}
+	return nil
+}
+
+// enforceHistory deletes the oldest finished runs of the run's repository and branch in
+// its namespace beyond the operator's history limits.
+func (r *PipelineRunReconciler) enforceHistory(ctx context.Context, run *civ1alpha1.PipelineRun) error {
+	group, err := r.groupOf(ctx, run)
+	if err != nil {
+		return err
+	}
+	var succeeded, failed []*civ1alpha1.PipelineRun
+	for _, o := range group {
+		switch {
+		case !o.DeletionTimestamp.IsZero():
+		case o.Status.Phase == civ1alpha1.PhaseSucceeded:
+			succeeded = append(succeeded, o)
+		case o.Status.Phase.IsFinished():
+			failed = append(failed, o)
+		}
+	}
+	for _, set := range []struct {
+		runs  []*civ1alpha1.PipelineRun
+		limit int
+	}{{succeeded, r.Lifecycle.SuccessfulHistoryLimit}, {failed, r.Lifecycle.FailedHistoryLimit}} {
+		if set.limit < 0 || len(set.runs) <= set.limit {
+			continue
+		}
+		sort.Slice(set.runs, func(i, j int) bool { return finishedBefore(set.runs[j], set.runs[i]) }) // newest first
+		for _, old := range set.runs[set.limit:] {
+			log.FromContext(ctx).Info("deleting a run beyond the history limit", "deleted", old.Name, "limit", set.limit)
+			if err := r.Client.Delete(ctx, old, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("deleting run %s beyond the history limit: %w", old.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func finishedBefore(a, b *civ1alpha1.PipelineRun) bool {
+	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
+	if a.Status.CompletionTime != nil && b.Status.CompletionTime != nil {
+		ta, tb = a.Status.CompletionTime.Time, b.Status.CompletionTime.Time
+	}
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return createdBefore(a, b)
+}
+
+// createdBefore orders runs by creation, then name, so every reconciler sees one queue.
+func createdBefore(a, b *civ1alpha1.PipelineRun) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
