@@ -93,6 +93,7 @@ func TestGoProgramBuilds(t *testing.T) {
 	g.Expect(table).To(ContainSubstring(run.Status.ShortCommit))
 	logHandoffs(t, ns, run)
 	assertRestricted(t, ns)
+	waitWorkspaceReleased(t, ns, "hello")
 }
 
 // logHandoffs reports, from the objects' own timestamps, the time from one step Job's
@@ -174,6 +175,7 @@ steps:
 	g.Expect(run.Status.Steps[2].Phase).To(Equal(civ1alpha1.StepSkipped))
 	g.Expect(jobsIn(g, ns)).To(HaveLen(3), "no Job for the skipped step")
 	assertRestricted(t, ns)
+	waitWorkspaceReleased(t, ns, "broken")
 }
 
 // Scenario 3: a private repository over HTTPS with basic auth.
@@ -206,6 +208,8 @@ func TestPrivateRepo(t *testing.T) {
 		g.Expect(text).NotTo(ContainSubstring(password), "credential in %s", what)
 	}
 	assertRestricted(t, ns)
+	waitWorkspaceReleased(t, ns, "with-secret")
+	waitWorkspaceReleased(t, ns, "without-secret")
 }
 
 // Scenario 4: the original seed format, with no image: the default step image runs it.
@@ -224,6 +228,7 @@ func TestSeedFormat(t *testing.T) {
 	logs, err := kubectl("-n", ns, "logs", "job/"+job.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(logs).To(Equal("+ echo seed format works\nseed format works\n"))
+	waitWorkspaceReleased(t, ns, "seed")
 }
 
 // Scenario 5: the operator pod is deleted while a step runs.
@@ -257,4 +262,5 @@ steps:
 		g.Expect(j.Status.Succeeded).To(BeEquivalentTo(1), "Job %s ran exactly one pod to success", j.Name)
 		g.Expect(j.Status.Failed).To(BeZero())
 	}
+	waitWorkspaceReleased(t, ns, "sleepy")
 }
