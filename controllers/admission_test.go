@@ -67,6 +67,10 @@ func TestConcurrencyForbid(t *testing.T) {
 	g.Expect(succeededCond(run).Reason).To(Equal(civ1alpha1.ReasonConcurrencyForbidden))
 	g.Expect(succeededCond(run).Message).To(ContainSubstring(`run "first"`))
 
+	// Allow, the default, runs beside the active one.
+	createRun(t, newRunObject(ns, "allowed", url))
+	waitJob(t, ns, "allowed-clone")
+
 	// Another branch is another group: admitted, it gets as far as resolving the branch,
 	// which this repository does not have.
 	other := newRunObject(ns, "other-branch", url)
@@ -90,7 +94,7 @@ func TestConcurrencyReplace(t *testing.T) {
 	run := waitFinished(t, ns, "old")
 	g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseCancelled))
 	g.Expect(succeededCond(run).Message).To(Equal(`replaced by the newer run "newer"`))
-	jobGone(g, old)
+	waitJobGone(t, old)
 	waitJob(t, ns, "newer-clone")
 }
 

@@ -16,7 +16,8 @@ import (
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
-// reconcileFinished cleans up after a finished run: its workspace (kept for
+// reconcileFinished cleans up after a finished run: a Job still active (the run was
+// stopped), its workspace (kept for
 // workspace.retainOnFailure after a failure), the run itself after its TTL, and older
 // runs of its repository and branch beyond the history limits.
 func (r *PipelineRunReconciler) reconcileFinished(ctx context.Context, s *scope) error {
@@ -24,6 +25,9 @@ func (r *PipelineRunReconciler) reconcileFinished(ctx context.Context, s *scope)
 	done := s.now
 	if run.Status.CompletionTime != nil {
 		done = run.Status.CompletionTime.Time
+	}
+	if err := r.stopActiveJobs(ctx, run); err != nil {
+		return err
 	}
 	if err := r.cleanupWorkspace(ctx, s, done); err != nil {
 		return err

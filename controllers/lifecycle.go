@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/render"
 )
 
 // Lifecycle holds the operator-wide defaults that keep runs from being stuck, piling up
@@ -89,9 +90,10 @@ func activeJob(s *scope) (*batchv1.Job, int) {
 	return nil, -1
 }
 
-// terminate stops the active Job gracefully (deleting it sends SIGTERM, then the pod's
-// grace period applies), keeps its log tail in the step's status, skips the rest and
-// ends the run.
+// terminate ends the run, keeping the active step's log tail in its status and skipping
+// the rest. The active Job is stopped on the next pass (stopActiveJobs), once the
+// outcome is written: deleting it first could, if the status patch then failed, read as
+// a Job someone else deleted.
 func (r *PipelineRunReconciler) terminate(ctx context.Context, s *scope, phase civ1alpha1.PipelineRunPhase, reason, msg string) error {
 	run := s.run
 	job, idx := activeJob(s)
@@ -103,10 +105,6 @@ func (r *PipelineRunReconciler) terminate(ctx context.Context, s *scope, phase c
 		} else if pod != nil && r.Logs != nil && pod.Status.Phase == corev1.PodRunning {
 			// Best effort: the log may be gone already; the run ends either way.
 			tail, _ = r.Logs.TailLog(ctx, pod.Namespace, pod.Name, pod.Spec.Containers[0].Name)
-		}
-		err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground))
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("stopping Job %s: %w", job.Name, err)
 		}
 	}
 	now := metav1.NewTime(s.now)
@@ -124,5 +122,26 @@ func (r *PipelineRunReconciler) terminate(ctx context.Context, s *scope, phase c
 	skipRemaining(run.Status.Steps, fmt.Sprintf("skipped: %s", reason), now)
 	summarizeProgress(&run.Status)
 	setFinished(&run.Status, phase, reason, msg, now)
+	return nil
+}
+
+// stopActiveJobs deletes a finished run's Jobs that are still active (a timed-out,
+// cancelled or watchdog-stopped step). Deleting sends SIGTERM, then the pod's grace
+// period applies; finished Jobs stay for `kubectl logs`.
+func (r *PipelineRunReconciler) stopActiveJobs(ctx context.Context, run *civ1alpha1.PipelineRun) error {
+	jobs := &batchv1.JobList{}
+	if err := r.Client.List(ctx, jobs, client.InNamespace(run.Namespace), client.MatchingLabels{render.LabelRunUID: string(run.UID)}); err != nil {
+		return fmt.Errorf("listing jobs: %w", err)
+	}
+	for i := range jobs.Items {
+		job := &jobs.Items[i]
+		if !ownedBy(job, run) || jobOutcome(job) != "" || !job.DeletionTimestamp.IsZero() {
+			continue
+		}
+		err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("stopping Job %s: %w", job.Name, err)
+		}
+	}
 	return nil
 }

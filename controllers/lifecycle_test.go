@@ -60,6 +60,12 @@ func jobGone(g Gomega, job *batchv1.Job) {
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "Job %s should be deleted: %v", job.Name, err)
 }
 
+// waitJobGone waits for the controller to stop (delete) a Job.
+func waitJobGone(t *testing.T, job *batchv1.Job) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) { jobGone(g, job) }).WithTimeout(15 * time.Second).Should(Succeed())
+}
+
 func succeededCond(run *civ1alpha1.PipelineRun) *metav1.Condition {
 	return apimeta.FindStatusCondition(run.Status.Conditions, civ1alpha1.ConditionSucceeded)
 }
@@ -83,7 +89,7 @@ func TestRunTimeout(t *testing.T) {
 	g.Expect(run.Status.Steps[0].Reason).To(Equal(civ1alpha1.ReasonTimedOut))
 	g.Expect(run.Status.Steps[0].Message).To(Equal("log tail of " + job.Name + "-pod"))
 	g.Expect(run.Status.Steps[1].Phase).To(Equal(civ1alpha1.StepSkipped))
-	jobGone(g, job)
+	waitJobGone(t, job)
 }
 
 func TestCancel(t *testing.T) {
@@ -104,7 +110,7 @@ func TestCancel(t *testing.T) {
 	g.Expect(run.Status.Steps[0].Phase).To(Equal(civ1alpha1.StepCancelled))
 	g.Expect(run.Status.Steps[0].Message).To(Equal("log tail of " + job.Name + "-pod"))
 	g.Expect(run.Status.Steps[1].Phase).To(Equal(civ1alpha1.StepSkipped))
-	jobGone(g, job)
+	waitJobGone(t, job)
 	g.Eventually(func() []string { return eventReasons(t, ns) }).Should(ContainElement("Normal/Cancelled"))
 
 	_, err = kubectlPatchCancel(ns, "stopme", false)
@@ -158,7 +164,7 @@ func TestWatchdogs(t *testing.T) {
 			g.Expect(succeededCond(run).Message).To(ContainSubstring(tc.message))
 			g.Expect(run.Status.Steps[0].Reason).To(Equal(tc.reason))
 			g.Expect(run.Status.Steps[1].Phase).To(Equal(civ1alpha1.StepSkipped))
-			jobGone(g, job)
+			waitJobGone(t, job)
 		})
 	}
 }

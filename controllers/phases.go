@@ -185,10 +185,11 @@ func (r *PipelineRunReconciler) reconcileClone(ctx context.Context, s *scope) er
 		if err := r.ensureChild(ctx, run, render.RenderCloneJob(run, r.Render)); err != nil {
 			return err
 		}
-		markRunning(run, "cloning "+run.Status.ShortCommit)
-		return nil
 	}
 	markRunning(run, "cloning "+run.Status.ShortCommit)
+	if s.cloneJob == nil {
+		return nil
+	}
 	switch jobOutcome(s.cloneJob) {
 	case batchv1.JobFailed:
 		msg := "the clone Job failed"

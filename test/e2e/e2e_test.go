@@ -121,6 +121,7 @@ func newNamespace(t *testing.T) string {
 		if t.Failed() {
 			dumpNamespace(t, ns.Name)
 		}
+		noPVCLeft(t, ns.Name)
 		_ = k8s.Delete(context.Background(), ns)
 	})
 	return ns.Name
@@ -198,4 +199,27 @@ func operatorLogs(t *testing.T) string {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// noPVCLeft ends every scenario: its runs are deleted, as a TTL or history limit would,
+// and no PersistentVolumeClaim may remain in the namespace.
+func noPVCLeft(t *testing.T, ns string) {
+	ctx := context.Background()
+	if err := k8s.DeleteAllOf(ctx, &civ1alpha1.PipelineRun{}, client.InNamespace(ns)); err != nil {
+		t.Errorf("deleting the runs: %v", err)
+		return
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pvcs := &corev1.PersistentVolumeClaimList{}
+		err := k8s.List(ctx, pvcs, client.InNamespace(ns))
+		if err == nil && len(pvcs.Items) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("PVCs left in %s after its runs were deleted: %d (%v)", ns, len(pvcs.Items), err)
+			return
+		}
+		time.Sleep(time.Second)
+	}
 }

@@ -133,8 +133,9 @@ func TestReplacePair(t *testing.T) {
 	waitWorkspaceReleased(t, ns, "second")
 }
 
-// TestDeleteInEveryPhase deletes runs that are queued, running, succeeded and failed, and
-// checks that the garbage collector leaves none of their Jobs, pods or PVCs.
+// TestDeleteInEveryPhase deletes runs that are queued, running, succeeded, failed and
+// cancelled, and checks that the garbage collector leaves none of their Jobs, pods,
+// PVCs or ConfigMaps.
 func TestDeleteInEveryPhase(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
@@ -148,6 +149,13 @@ func TestDeleteInEveryPhase(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(getRun(g, ns, "running").Status.CurrentStep).To(Equal("Sleep"))
 	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	createRun(t, ns, "cancelled", srv.RepoURL(repo), nil)
+	g.Eventually(func(g Gomega) {
+		g.Expect(getRun(g, ns, "cancelled").Status.CurrentStep).To(Equal("Sleep"))
+	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	_, err := kubectl("-n", ns, "patch", "fpr", "cancelled", "--type", "merge", "-p", `{"spec":{"cancel":true}}`)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(waitFinished(t, ns, "cancelled", time.Minute).Status.Phase).To(Equal(civ1alpha1.PhaseCancelled))
 	createRun(t, ns, "queued", srv.RepoURL(repo), func(r *civ1alpha1.PipelineRun) { r.Spec.ConcurrencyPolicy = civ1alpha1.ConcurrencyQueue })
 	g.Expect(waitFinished(t, ns, "succeeded", 3*time.Minute).Status.Phase).To(Equal(civ1alpha1.PhaseSucceeded))
 	g.Expect(waitFinished(t, ns, "failed", 3*time.Minute).Status.Phase).To(Equal(civ1alpha1.PhaseFailed))
@@ -155,7 +163,7 @@ func TestDeleteInEveryPhase(t *testing.T) {
 		g.Expect(getRun(g, ns, "queued").Status.Phase).To(Equal(civ1alpha1.PhaseQueued))
 	}).WithTimeout(time.Minute).Should(Succeed())
 
-	for _, name := range []string{"queued", "running", "succeeded", "failed"} {
+	for _, name := range []string{"queued", "running", "succeeded", "failed", "cancelled"} {
 		run := getRun(g, ns, name)
 		g.Expect(k8s.Delete(context.Background(), run)).To(Succeed())
 		noLeftovers(t, ns, string(run.UID), "deleted "+strings.ToLower(string(run.Status.Phase))+" run")
