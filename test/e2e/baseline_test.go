@@ -56,6 +56,11 @@ func TestHandDrivenBaseline(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 	}
 	hand := time.Since(start)
+	// The hand-driven Jobs and volume are nobody's children: remove them by hand.
+	_, err = kubectl("-n", ns, "delete", "job", "hand-0", "hand-1", "hand-2", "--cascade=foreground")
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = kubectl("-n", ns, "delete", "pvc", "hand")
+	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("three trivial steps: flow-ci run (resolve, read, PVC, clone, 3 Jobs) %.1fs; hand-driven kubectl create+wait (PVC, 3 Jobs, no clone) %.1fs",
 		flowci.Seconds(), hand.Seconds())
 }
