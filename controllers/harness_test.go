@@ -104,10 +104,9 @@ func waitJob(t *testing.T, ns, name string) *batchv1.Job {
 	return job
 }
 
-// finishPod creates the pod a Job would have run, already terminated with exitCode.
-func finishPod(t *testing.T, job *batchv1.Job, node string, exitCode int32, message string) {
-	t.Helper()
-	ctx := context.Background()
+// jobPod is the pod the Job controller would create for job: its template, its labels
+// plus the job-name label, and the Job as controlling owner.
+func jobPod(job *batchv1.Job) *corev1.Pod {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: job.Name + "-pod", Namespace: job.Namespace,
@@ -120,6 +119,14 @@ func finishPod(t *testing.T, job *batchv1.Job, node string, exitCode int32, mess
 	for k, v := range job.Spec.Template.Labels {
 		pod.Labels[k] = v
 	}
+	return pod
+}
+
+// finishPod creates the pod a Job would have run, already terminated with exitCode.
+func finishPod(t *testing.T, job *batchv1.Job, node string, exitCode int32, message string) {
+	t.Helper()
+	ctx := context.Background()
+	pod := jobPod(job)
 	pod.Spec.NodeName = node
 	if err := k8sClient.Create(ctx, pod); err != nil {
 		t.Fatalf("creating pod: %v", err)

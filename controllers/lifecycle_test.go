@@ -33,14 +33,7 @@ func startFirstStep(t *testing.T, ns, name, url string, mutate func(*civ1alpha1.
 // podFor creates the Job's pod in the given state, as the kubelet would report it.
 func podFor(t *testing.T, job *batchv1.Job, status corev1.PodStatus) {
 	t.Helper()
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-pod", Namespace: job.Namespace,
-			Labels: map[string]string{batchv1.JobNameLabel: job.Name}, Annotations: job.Spec.Template.Annotations},
-		Spec: *job.Spec.Template.Spec.DeepCopy(),
-	}
-	for k, v := range job.Spec.Template.Labels {
-		pod.Labels[k] = v
-	}
+	pod := jobPod(job)
 	g := NewWithT(t)
 	g.Expect(k8sClient.Create(context.Background(), pod)).To(Succeed())
 	pod.Status = status

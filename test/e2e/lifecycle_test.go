@@ -31,6 +31,14 @@ steps:
   - echo never
 `
 
+// waitStep waits until the run's current step is step.
+func waitStep(t *testing.T, ns, name, step string) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(getRun(g, ns, name).Status.CurrentStep).To(Equal(step))
+	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+}
+
 func reason(run *civ1alpha1.PipelineRun) string {
 	if c := apimeta.FindStatusCondition(run.Status.Conditions, civ1alpha1.ConditionSucceeded); c != nil {
 		return c.Reason
@@ -114,9 +122,7 @@ func TestReplacePair(t *testing.T) {
 	ns := newNamespace(t)
 	repo, srv := gitServer(t, map[string]string{"build/flow-ci.yaml": sleepy}, gittest.HTTPOptions{})
 	createRun(t, ns, "first", srv.RepoURL(repo), nil)
-	g.Eventually(func(g Gomega) {
-		g.Expect(getRun(g, ns, "first").Status.CurrentStep).To(Equal("Sleep"))
-	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	waitStep(t, ns, "first", "Sleep")
 	createRun(t, ns, "second", srv.RepoURL(repo), func(r *civ1alpha1.PipelineRun) {
 		r.Spec.ConcurrencyPolicy = civ1alpha1.ConcurrencyReplace
 	})
@@ -125,9 +131,7 @@ func TestReplacePair(t *testing.T) {
 	g.Expect(apimeta.FindStatusCondition(first.Status.Conditions, civ1alpha1.ConditionSucceeded).Message).
 		To(Equal(`replaced by the newer run "second"`))
 	waitWorkspaceReleased(t, ns, "first")
-	g.Eventually(func(g Gomega) {
-		g.Expect(getRun(g, ns, "second").Status.CurrentStep).To(Equal("Sleep"))
-	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	waitStep(t, ns, "second", "Sleep")
 	_, err := kubectl("-n", ns, "patch", "fpr", "second", "--type", "merge", "-p", `{"spec":{"cancel":true}}`)
 	g.Expect(err).NotTo(HaveOccurred())
 	waitWorkspaceReleased(t, ns, "second")
@@ -146,13 +150,9 @@ func TestDeleteInEveryPhase(t *testing.T) {
 	createRun(t, ns, "running", srv.RepoURL(repo), nil)
 	createRun(t, ns, "succeeded", okSrv.RepoURL(ok), nil)
 	createRun(t, ns, "failed", badSrv.RepoURL(bad), nil)
-	g.Eventually(func(g Gomega) {
-		g.Expect(getRun(g, ns, "running").Status.CurrentStep).To(Equal("Sleep"))
-	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	waitStep(t, ns, "running", "Sleep")
 	createRun(t, ns, "cancelled", srv.RepoURL(repo), nil)
-	g.Eventually(func(g Gomega) {
-		g.Expect(getRun(g, ns, "cancelled").Status.CurrentStep).To(Equal("Sleep"))
-	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	waitStep(t, ns, "cancelled", "Sleep")
 	_, err := kubectl("-n", ns, "patch", "fpr", "cancelled", "--type", "merge", "-p", `{"spec":{"cancel":true}}`)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(waitFinished(t, ns, "cancelled", time.Minute).Status.Phase).To(Equal(civ1alpha1.PhaseCancelled))
