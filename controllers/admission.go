@@ -8,6 +8,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -148,18 +149,17 @@ func (r *PipelineRunReconciler) activeRuns(ctx context.Context, run *civ1alpha1.
 	return active, waiting, nil
 }
 
-// queuedRuns wakes every Queued run whenever another run changes, since a run that ends
-// or goes away may free their place.
-func (r *PipelineRunReconciler) queuedRuns(ctx context.Context, changed client.Object) []reconcile.Request {
+// wakeQueued enqueues every Queued run when another run ends or goes away, since that
+// may free the place they wait for. Only those transitions list runs, so a burst of
+// status updates costs nothing here.
+func (r *PipelineRunReconciler) wakeQueued(ctx context.Context, changed client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	list := &civ1alpha1.PipelineRunList{}
 	if err := r.Client.List(ctx, list); err != nil {
-		return nil
+		return
 	}
-	var reqs []reconcile.Request
 	for _, o := range list.Items {
 		if o.Status.Phase == civ1alpha1.PhaseQueued && o.UID != changed.GetUID() {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}})
+			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}})
 		}
 	}
-	return reqs
 }

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -81,7 +82,17 @@ func (r *PipelineRunReconciler) SetupWithManager(mgr manager.Manager, opts contr
 		// the run-name annotation render puts on every pod.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToRun)).
 		// A run that ends or goes away may free the place a Queued run waits for.
-		Watches(&civ1alpha1.PipelineRun{}, handler.EnqueueRequestsFromMapFunc(r.queuedRuns)).
+		Watches(&civ1alpha1.PipelineRun{}, handler.Funcs{
+			UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				oldRun, newRun := e.ObjectOld.(*civ1alpha1.PipelineRun), e.ObjectNew.(*civ1alpha1.PipelineRun)
+				if newRun.Status.Phase.IsFinished() && !oldRun.Status.Phase.IsFinished() {
+					r.wakeQueued(ctx, newRun, q)
+				}
+			},
+			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				r.wakeQueued(ctx, e.Object, q)
+			},
+		}).
 		WithOptions(opts).
 		Complete(r)
 }
@@ -192,7 +203,14 @@ func (r *PipelineRunReconciler) finish(ctx context.Context, before, run *civ1alp
 		return err
 	}
 	// Optimistic locking: a status computed from a stale copy of the run is retried, never written.
-	if perr := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); perr != nil {
+	perr := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(perr) {
+		// The cache held an older run. The newer version's watch event reconciles again
+		// at once; an error here would wait out the rate limiter's backoff instead.
+		log.FromContext(ctx).V(1).Info("status was computed from a stale run; the next event recomputes it")
+		return err
+	}
+	if perr != nil {
 		return errors.Join(err, fmt.Errorf("patching status: %w", perr))
 	}
 	return err

@@ -1,0 +1,109 @@
+package bench
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"k8s.io/client-go/rest"
+)
+
+// apiCounts counts the requests the operator's manager sends, by kind of request.
+type apiCounts struct {
+	writes, uncachedReads, informer, other atomic.Int64
+	conflicts                              atomic.Int64 // 409 responses
+
+	mu         sync.Mutex
+	byResource map[string]int64 // "POST jobs", "PATCH pipelineruns/status", ...
+}
+
+// countingConfig returns a copy of base whose transport counts into c.
+func countingConfig(base *rest.Config, c *apiCounts) *rest.Config {
+	out := rest.CopyConfig(base)
+	c.byResource = map[string]int64{}
+	out.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			c.count(req)
+			resp, err := rt.RoundTrip(req)
+			if err == nil && resp.StatusCode == http.StatusConflict {
+				// A stale write (PATCH/PUT) or an AlreadyExists (POST): the breakdown tells.
+				c.conflicts.Add(1)
+				resource, _ := parsePath(req.URL.Path)
+				c.mu.Lock()
+				c.byResource["409 "+req.Method+" "+resource]++
+				c.mu.Unlock()
+			}
+			return resp, err
+		})
+	}
+	return out
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func (c *apiCounts) count(req *http.Request) {
+	resource, named := parsePath(req.URL.Path)
+	switch req.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		c.writes.Add(1)
+		c.mu.Lock()
+		c.byResource[req.Method+" "+resource]++
+		c.mu.Unlock()
+	case http.MethodGet:
+		switch {
+		case resource == "":
+			c.other.Add(1) // discovery, /version
+		case req.URL.Query().Get("watch") == "true" || !named:
+			// controller-runtime's cache is the only lister: informers LIST then WATCH.
+			c.informer.Add(1)
+		default:
+			c.uncachedReads.Add(1)
+			c.mu.Lock()
+			c.byResource["GET "+resource]++
+			c.mu.Unlock()
+		}
+	default:
+		c.other.Add(1)
+	}
+}
+
+func (c *apiCounts) breakdown() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.byResource))
+	for k, v := range c.byResource {
+		out[k] = v
+	}
+	return out
+}
+
+// parsePath returns the resource (with its subresource) of an API path and whether the
+// path names one object: /apis/batch/v1/namespaces/ns/jobs -> "jobs", false;
+// /apis/ci.flowci.dev/v1alpha1/namespaces/ns/pipelineruns/x/status -> "pipelineruns/status", true.
+func parsePath(p string) (resource string, named bool) {
+	seg := strings.Split(strings.Trim(p, "/"), "/")
+	switch {
+	case len(seg) >= 2 && seg[0] == "api":
+		seg = seg[2:]
+	case len(seg) >= 3 && seg[0] == "apis":
+		seg = seg[3:]
+	default:
+		return "", false
+	}
+	if len(seg) >= 3 && seg[0] == "namespaces" {
+		seg = seg[2:]
+	}
+	switch len(seg) {
+	case 0:
+		return "", false
+	case 1:
+		return seg[0], false
+	case 2:
+		return seg[0], true
+	default:
+		return seg[0] + "/" + seg[2], true
+	}
+}
