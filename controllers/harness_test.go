@@ -22,6 +22,7 @@ import (
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/jobtest"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
@@ -104,29 +105,11 @@ func waitJob(t *testing.T, ns, name string) *batchv1.Job {
 	return job
 }
 
-// jobPod is the pod the Job controller would create for job: its template, its labels
-// plus the job-name label, and the Job as controlling owner.
-func jobPod(job *batchv1.Job) *corev1.Pod {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: job.Name + "-pod", Namespace: job.Namespace,
-			Labels:          map[string]string{batchv1.JobNameLabel: job.Name},
-			Annotations:     job.Spec.Template.Annotations,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))},
-		},
-		Spec: *job.Spec.Template.Spec.DeepCopy(),
-	}
-	for k, v := range job.Spec.Template.Labels {
-		pod.Labels[k] = v
-	}
-	return pod
-}
-
 // finishPod creates the pod a Job would have run, already terminated with exitCode.
 func finishPod(t *testing.T, job *batchv1.Job, node string, exitCode int32, message string) {
 	t.Helper()
 	ctx := context.Background()
-	pod := jobPod(job)
+	pod := jobtest.PodFor(job)
 	pod.Spec.NodeName = node
 	if err := k8sClient.Create(ctx, pod); err != nil {
 		t.Fatalf("creating pod: %v", err)

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/jobtest"
 )
 
 const twoSteps = "name: Two\nsteps:\n- name: first\n  commands:\n  - sleep 600\n- name: second\n  commands:\n  - echo done\n"
@@ -33,7 +34,7 @@ func startFirstStep(t *testing.T, ns, name, url string, mutate func(*civ1alpha1.
 // podFor creates the Job's pod in the given state, as the kubelet would report it.
 func podFor(t *testing.T, job *batchv1.Job, status corev1.PodStatus) {
 	t.Helper()
-	pod := jobPod(job)
+	pod := jobtest.PodFor(job)
 	g := NewWithT(t)
 	g.Expect(k8sClient.Create(context.Background(), pod)).To(Succeed())
 	pod.Status = status

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/flow-ci/flow-ci/internal/jobtest"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
@@ -133,18 +134,7 @@ func (c *completer) complete(ctx context.Context, job *batchv1.Job) {
 
 // finishPod creates the Job's pod on benchNode, already Succeeded.
 func (c *completer) finishPod(ctx context.Context, job *batchv1.Job) error {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: job.Name + "-pod", Namespace: job.Namespace,
-			Labels:          map[string]string{batchv1.JobNameLabel: job.Name},
-			Annotations:     job.Spec.Template.Annotations,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))},
-		},
-		Spec: *job.Spec.Template.Spec.DeepCopy(),
-	}
-	for k, v := range job.Spec.Template.Labels {
-		pod.Labels[k] = v
-	}
+	pod := jobtest.PodFor(job)
 	pod.Spec.NodeName = benchNode
 	pod, err := c.cs.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
