@@ -107,11 +107,9 @@ func (r *PipelineRunReconciler) createDefinition(ctx context.Context, run *civ1a
 		return nil, permanent(civ1alpha1.ReasonInvalidDefinition, "%s at %s: %v", run.Spec.PipelinePath, shortSHA(commit), err)
 	}
 	cm := render.RenderDefinition(run, commit, raw)
+	// An existing ConfigMap of this run replaces ours in cm: the stored definition wins.
 	if err := r.ensureChild(ctx, run, cm); err != nil {
 		return nil, err
-	}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cm), cm); err != nil {
-		return nil, fmt.Errorf("reading the definition back: %w", err)
 	}
 	return cm, nil
 }

@@ -226,6 +226,7 @@ func (r *PipelineRunReconciler) failRun(run *civ1alpha1.PipelineRun, reason, msg
 
 // ensureChild creates obj, or adopts the existing object of that name only when this
 // run (by UID) controls it. Anything else is a ChildConflict and is left untouched.
+// On success obj holds the server's copy: the created object, or the adopted one.
 func (r *PipelineRunReconciler) ensureChild(ctx context.Context, run *civ1alpha1.PipelineRun, obj client.Object) error {
 	err := r.Client.Create(ctx, obj)
 	if err == nil || !apierrors.IsAlreadyExists(err) {
@@ -235,11 +236,10 @@ func (r *PipelineRunReconciler) ensureChild(ctx context.Context, run *civ1alpha1
 		return nil
 	}
 	// The cache may not have it yet, or it is not ours: ask the API server.
-	existing := obj.DeepCopyObject().(client.Object)
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 		return fmt.Errorf("reading existing %s: %w", obj.GetName(), err)
 	}
-	return notOurs(existing, run)
+	return notOurs(obj, run)
 }
 
 // notOurs is nil for a child this run controls. A child of an earlier run with the same
