@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,12 +40,13 @@ func TestCRDDefaults(t *testing.T) {
 	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(run), got); err != nil {
 		t.Fatal(err)
 	}
-	oneGi := resource.MustParse("1Gi")
+	// The Go defaults that code without the CRD's defaulting uses must be the CRD's.
+	oneGi := resource.MustParse(civ1alpha1.DefaultWorkspaceSize)
 	want := civ1alpha1.PipelineRunSpec{
 		RepoURL:           "https://git.example.com/org/repo.git",
 		Branch:            "main",
 		PipelinePath:      "build/flow-ci.yaml",
-		Timeout:           &metav1.Duration{Duration: 3600e9},
+		Timeout:           &metav1.Duration{Duration: civ1alpha1.DefaultTimeout},
 		ConcurrencyPolicy: civ1alpha1.ConcurrencyAllow,
 		Workspace: civ1alpha1.WorkspaceSpec{
 			Size:        &oneGi,
@@ -165,7 +168,8 @@ func TestCRDPrinterColumns(t *testing.T) {
 	if err := k8sClient.Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	run.Status = civ1alpha1.PipelineRunStatus{Phase: civ1alpha1.PhaseRunning, Progress: "2/5", CurrentStep: "test", ShortCommit: "abcdef1"}
+	started := metav1.NewTime(time.Now().Add(-90 * time.Second))
+	run.Status = civ1alpha1.PipelineRunStatus{Phase: civ1alpha1.PhaseRunning, Progress: "2/5", CurrentStep: "test", ShortCommit: "abcdef1", StartTime: &started}
 	if err := k8sClient.Status().Update(ctx, run); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +194,7 @@ func TestCRDPrinterColumns(t *testing.T) {
 	for _, c := range table.ColumnDefinitions {
 		cols = append(cols, fmt.Sprintf("%s/%d", c.Name, c.Priority))
 	}
-	wantCols := []string{"Name/0", "Phase/0", "Progress/0", "Step/0", "Commit/0", "Branch/0", "Age/0", "Repo/1"}
+	wantCols := []string{"Name/0", "Phase/0", "Progress/0", "Step/0", "Commit/0", "Branch/0", "Started/0", "Age/0", "Completed/1", "Repo/1"}
 	if diff := cmp.Diff(wantCols, cols); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}
@@ -202,7 +206,38 @@ func TestCRDPrinterColumns(t *testing.T) {
 	if diff := cmp.Diff(want, cells[:6]); diff != "" {
 		t.Errorf("cells (-want +got):\n%s", diff)
 	}
-	if cells[7] != "https://git.example.com/org/repo.git" {
-		t.Errorf("repo cell = %v", cells[7])
+	if cells[6] != "90s" && cells[6] != "91s" {
+		t.Errorf("started cell = %v, want the start time as an age", cells[6])
+	}
+	if cells[8] != "<none>" && cells[8] != nil {
+		t.Errorf("completed cell of an active run = %v", cells[8])
+	}
+	if cells[9] != "https://git.example.com/org/repo.git" {
+		t.Errorf("repo cell = %v", cells[9])
+	}
+}
+
+// TestCRDBoundsMatchAPI reads the installed CRD: the schema's literal bounds must be
+// the Go constants the parser and the controller use.
+func TestCRDBoundsMatchAPI(t *testing.T) {
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: "pipelineruns.ci.flowci.dev"}, crd); err != nil {
+		t.Fatal(err)
+	}
+	status := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"]
+	st := status.Properties["steps"]
+	if st.MaxItems == nil || *st.MaxItems != civ1alpha1.MaxSteps {
+		t.Errorf("status.steps maxItems = %v, want v1alpha1.MaxSteps = %d", st.MaxItems, civ1alpha1.MaxSteps)
+	}
+	msg := st.Items.Schema.Properties["message"]
+	if msg.MaxLength == nil || *msg.MaxLength != civ1alpha1.MaxMessageBytes {
+		t.Errorf("status.steps[].message maxLength = %v, want v1alpha1.MaxMessageBytes = %d", msg.MaxLength, civ1alpha1.MaxMessageBytes)
+	}
+	var fields []string
+	for _, f := range crd.Spec.Versions[0].SelectableFields {
+		fields = append(fields, f.JSONPath)
+	}
+	if diff := cmp.Diff([]string{"." + civ1alpha1.FieldRepoURL, "." + civ1alpha1.FieldBranch}, fields); diff != "" {
+		t.Errorf("selectableFields (-want +got):\n%s", diff)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
@@ -19,7 +20,7 @@ import (
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
-// The suite shares one real kube-apiserver and etcd (envtest). hack/envtest-assets.sh
+// The CRD and cache tests share one real kube-apiserver and etcd (envtest). hack/envtest-assets.sh
 // provides them; `make test` sets KUBEBUILDER_ASSETS.
 var (
 	testEnv    *envtest.Environment
@@ -31,6 +32,7 @@ var (
 func TestMain(m *testing.M) {
 	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
 	utilruntime.Must(civ1alpha1.AddToScheme(testScheme))
+	utilruntime.Must(apiextensionsv1.AddToScheme(testScheme))
 	os.Exit(runSuite(m))
 }
 

@@ -1,19 +1,46 @@
 package v1alpha1
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Bounds shared by the CRD schema and the controller, so that status always fits in etcd
-// and CEL cost estimates stay small.
+// Bounds that keep status within etcd's limits. The schema markers below repeat them as
+// literals (markers cannot name constants); TestCRDBoundsMatchAPI fails when they drift.
 const (
-	// MaxSteps is the largest number of steps a pipeline may have.
+	// MaxSteps is the largest number of steps a pipeline may have: the parser refuses
+	// more, and status.steps has this maxItems.
 	MaxSteps = 100
 	// MaxMessageBytes bounds every message the controller writes to status.
 	MaxMessageBytes = 4096
 )
+
+// Defaults of the spec. The CRD applies them on admission; Go code reads them through
+// the accessors below for objects that were never defaulted (unit tests). The markers
+// repeat them, and TestCRDDefaults fails when they drift.
+const (
+	DefaultTimeout       = time.Hour
+	DefaultWorkspaceSize = "1Gi"
+)
+
+// TimeoutOrDefault is spec.timeout, or DefaultTimeout when it is unset.
+func (s *PipelineRunSpec) TimeoutOrDefault() time.Duration {
+	if s.Timeout != nil {
+		return s.Timeout.Duration
+	}
+	return DefaultTimeout
+}
+
+// SizeOrDefault is spec.workspace.size, or DefaultWorkspaceSize when it is unset.
+func (w *WorkspaceSpec) SizeOrDefault() resource.Quantity {
+	if w.Size != nil {
+		return w.Size.DeepCopy()
+	}
+	return resource.MustParse(DefaultWorkspaceSize)
+}
 
 // PipelineRunSpec says what to build: a repository, a branch or a pinned commit, and the
 // pipeline file inside it. Every field that picks the code is immutable after creation,
@@ -224,7 +251,9 @@ type StepStatus struct {
 	Message string `json:"message,omitempty"`
 }
 
-// PipelineRunStatus is derived from the run's children on every reconcile.
+// PipelineRunStatus is written by the operator only, in one patch per reconcile:
+// steps[] is derived from the run's Jobs and pods, the commit and pipeline from the
+// pinned definition, and the phase and conditions from both and the run's lifecycle.
 type PipelineRunStatus struct {
 	// ObservedGeneration is the generation the status was last computed for.
 	// +optional
@@ -256,7 +285,7 @@ type PipelineRunStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=16
 	Progress string `json:"progress,omitempty"`
-	// CurrentStep is the name of the step that runs now.
+	// CurrentStep names the steps that run now, separated by commas.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	CurrentStep string `json:"currentStep,omitempty"`
@@ -288,8 +317,12 @@ type PipelineRunStatus struct {
 // +kubebuilder:printcolumn:name="Step",type=string,JSONPath=`.status.currentStep`
 // +kubebuilder:printcolumn:name="Commit",type=string,JSONPath=`.status.shortCommit`
 // +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.branch`
+// +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Completed",type=date,JSONPath=`.status.completionTime`,priority=1
 // +kubebuilder:printcolumn:name="Repo",type=string,JSONPath=`.spec.repoURL`,priority=1
+// +kubebuilder:selectablefield:JSONPath=`.spec.repoURL`
+// +kubebuilder:selectablefield:JSONPath=`.spec.branch`
 type PipelineRun struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -21,6 +21,8 @@ import (
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
+	"github.com/flow-ci/flow-ci/internal/podlogs"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
@@ -32,7 +34,7 @@ type options struct {
 	namespace      string
 	render         render.Config
 	maxReconciles  int
-	lifecycle      controllers.Lifecycle
+	lifecycle      pipelinerun.Lifecycle
 }
 
 func parseFlags(args []string) (*options, *zap.Options, error) {
@@ -101,16 +103,17 @@ func runManager(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating the pods/log client: %w", err)
 	}
-	reconciler := &controllers.PipelineRunReconciler{
-		Logs:      controllers.PodLogs{Client: clientset},
+	reconciler := &pipelinerun.Reconciler{
+		Logs:      podlogs.Reader{Pods: clientset.CoreV1()},
 		Lifecycle: o.lifecycle,
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("flow-ci"),
-		Source:    controllers.GitSource{},
+		Source:    pipelinerun.GitSource{},
 		Render:    o.render,
 	}
-	if err := reconciler.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
 		return fmt.Errorf("setting up the PipelineRun controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -121,7 +124,7 @@ func runManager(args []string) error {
 	}
 	log.Info("starting manager", "namespace", o.namespace, "leaderElection", o.leaderElection,
 		"cloneImage", o.render.CloneImage, "defaultStepImage", o.render.DefaultStepImage)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }
 
 func envOr(key, def string) string {

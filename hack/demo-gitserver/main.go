@@ -9,14 +9,14 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/flow-ci/flow-ci/internal/gittest"
+	"github.com/flow-ci/flow-ci/internal/gitserver"
 )
 
 func main() {
 	root := flag.String("root", "", "Directory holding bare repositories (e.g. hello.git).")
 	addr := flag.String("addr", "10.88.0.1:8418", "Listen address, reachable from the cluster's pods.")
 	flag.Parse()
-	h, err := gittest.NewHandler(*root)
+	h, err := gitserver.NewHandler(*root)
 	if err != nil {
 		log.Fatal(err)
 	}

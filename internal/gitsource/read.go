@@ -14,10 +14,10 @@ import (
 
 // ReadFile returns the content of filePath at commit. It fetches only that
 // commit (depth 1, no tags, no worktree) into memory. A missing file is
-// ErrFileNotFound; one larger than the limit (WithMaxFileSize) is
-// ErrFileTooLarge, decided from the object size before reading content, and
-// when the server supports partial clone the blob is not even downloaded.
-func ReadFile(ctx context.Context, repoURL, commit, filePath string, auth *Auth, opts ...Option) ([]byte, error) {
+// ErrFileNotFound; one larger than maxSize bytes is ErrFileTooLarge, decided
+// from the object size before reading content, and when the server supports
+// partial clone the blob is not even downloaded.
+func ReadFile(ctx context.Context, repoURL, commit, filePath string, maxSize int64, auth *Auth, opts ...Option) ([]byte, error) {
 	hash, err := commitHash(commit)
 	if err != nil {
 		return nil, err
@@ -37,11 +37,11 @@ func ReadFile(ctx context.Context, repoURL, commit, filePath string, auth *Auth,
 	}
 	defer done()
 	st := memory.NewStorage()
-	limit := packp.FilterBlobLimit(uint64(max(c.opts.maxFileSize, 0))+1, packp.BlobLimitPrefixNone)
+	limit := packp.FilterBlobLimit(uint64(max(maxSize, 0))+1, packp.BlobLimitPrefixNone)
 	if err := c.fetchCommit(sess, st, hash, limit); err != nil {
 		return nil, err
 	}
-	return readBlob(st, hash, filePath, c.opts.maxFileSize)
+	return readBlob(st, hash, filePath, maxSize)
 }
 
 func readBlob(st *memory.Storage, commit plumbing.Hash, filePath string, maxSize int64) ([]byte, error) {

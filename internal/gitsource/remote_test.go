@@ -9,9 +9,13 @@ import (
 	"time"
 
 	"github.com/flow-ci/flow-ci/internal/gittest"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
 )
 
 const pipelinePath = "build/flow-ci.yaml"
+
+// maxPipelineFile is the limit the operator reads pipeline files with.
+const maxPipelineFile = pipeline.MaxFileSize
 
 // fixture is a repository with two commits on main (old, tip) and a
 // feature branch, served by the real git http-backend.
@@ -109,7 +113,7 @@ func TestReadFile(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := ReadFile(ctx, f.url, tc.commit, tc.path, nil)
+			got, err := ReadFile(ctx, f.url, tc.commit, tc.path, maxPipelineFile, nil)
 			if tc.wantErr != nil {
 				wantErr(t, err, tc.wantErr, true)
 				return
@@ -132,13 +136,13 @@ func TestReadFileTooLarge(t *testing.T) {
 
 	t.Run("size checked before reading", func(t *testing.T) {
 		before := totalAlloc()
-		_, err := ReadFile(ctx, srv.RepoURL(r), tip, pipelinePath, nil)
+		_, err := ReadFile(ctx, srv.RepoURL(r), tip, pipelinePath, maxPipelineFile, nil)
 		t.Logf("allocated %d bytes without a filter", totalAlloc()-before)
 		wantErr(t, err, ErrFileTooLarge, true)
 		if !strings.Contains(err.Error(), "10485760 bytes") {
 			t.Errorf("error %q does not report the size", err)
 		}
-		got, err := ReadFile(ctx, srv.RepoURL(r), tip, "small.yaml", nil, WithMaxFileSize(1024))
+		got, err := ReadFile(ctx, srv.RepoURL(r), tip, "small.yaml", 1024, nil)
 		if err != nil || len(got) != 1024 {
 			t.Fatalf("file at the limit: %d bytes, %v", len(got), err)
 		}
@@ -146,7 +150,7 @@ func TestReadFileTooLarge(t *testing.T) {
 	t.Run("partial clone leaves the blob on the server", func(t *testing.T) {
 		r.SetConfig(t, "uploadpack.allowFilter", "true")
 		before := totalAlloc()
-		_, err := ReadFile(ctx, srv.RepoURL(r), tip, pipelinePath, nil)
+		_, err := ReadFile(ctx, srv.RepoURL(r), tip, pipelinePath, maxPipelineFile, nil)
 		allocated := totalAlloc() - before
 		wantErr(t, err, ErrFileTooLarge, true)
 		t.Logf("allocated %d bytes with blob:limit", allocated)
@@ -181,7 +185,7 @@ func TestTimeoutOnSilentServer(t *testing.T) {
 			return err
 		},
 		"http read": func() error {
-			_, err := ReadFile(ctx, "http://"+addr+"/repo.git", commit, pipelinePath, nil, WithTimeout(2*time.Second))
+			_, err := ReadFile(ctx, "http://"+addr+"/repo.git", commit, pipelinePath, maxPipelineFile, nil, WithTimeout(2*time.Second))
 			return err
 		},
 		"ssh resolve": func() error {
@@ -231,7 +235,7 @@ func TestHTTPSAuth(t *testing.T) {
 		if err != nil || got != f.tip {
 			t.Fatalf("ResolveCommit = %s, %v", got, err)
 		}
-		b, err := ReadFile(ctx, url, f.old, pipelinePath, a)
+		b, err := ReadFile(ctx, url, f.old, pipelinePath, maxPipelineFile, a)
 		if err != nil || string(b) != "version: old\n" {
 			t.Fatalf("ReadFile = %q, %v", b, err)
 		}
@@ -259,7 +263,7 @@ func TestHTTPSAuth(t *testing.T) {
 		a := auth(t, map[string]string{KeyUsername: user, KeyPassword: pass})
 		_, err := ResolveCommit(ctx, "http://127.0.0.1:1/repo.git", "main", "", a)
 		wantErr(t, err, ErrInvalidAuth, true)
-		_, err = ReadFile(ctx, "http://127.0.0.1:1/repo.git", f.tip, pipelinePath, a)
+		_, err = ReadFile(ctx, "http://127.0.0.1:1/repo.git", f.tip, pipelinePath, maxPipelineFile, a)
 		wantErr(t, err, ErrInvalidAuth, true)
 	})
 }

@@ -42,7 +42,7 @@ func TestSSH(t *testing.T) {
 		if err != nil || got != tip {
 			t.Fatalf("ResolveCommit = %s, %v; want %s", got, err, tip)
 		}
-		b, err := ReadFile(ctx, url, tip, pipelinePath, good)
+		b, err := ReadFile(ctx, url, tip, pipelinePath, maxPipelineFile, good)
 		if err != nil || string(b) != "version: tip\n" {
 			t.Fatalf("ReadFile = %q, %v", b, err)
 		}
@@ -56,7 +56,7 @@ func TestSSH(t *testing.T) {
 	})
 	t.Run("unadvertised commit is refused by default", func(t *testing.T) {
 		t.Parallel()
-		_, err := ReadFile(ctx, url, old, pipelinePath, good)
+		_, err := ReadFile(ctx, url, old, pipelinePath, maxPipelineFile, good)
 		wantErr(t, err, ErrRevisionNotServed, true)
 		if !strings.Contains(err.Error(), old) {
 			t.Errorf("error %q does not name the commit", err)
@@ -64,7 +64,7 @@ func TestSSH(t *testing.T) {
 	})
 	t.Run("unadvertised commit with allowReachableSHA1InWant", func(t *testing.T) {
 		t.Parallel()
-		b, err := ReadFile(ctx, srv.RepoURL(allowed), allowedOld, pipelinePath, good)
+		b, err := ReadFile(ctx, srv.RepoURL(allowed), allowedOld, pipelinePath, maxPipelineFile, good)
 		if err != nil || string(b) != "version: old\n" {
 			t.Fatalf("ReadFile = %q, %v", b, err)
 		}

@@ -24,14 +24,12 @@ import (
 const (
 	defaultTimeout      = 60 * time.Second
 	defaultCloneTimeout = 10 * time.Minute
-	defaultMaxFileSize  = 256 << 10
 	maxDialTimeout      = 30 * time.Second
 	maxTLSTimeout       = 15 * time.Second
 )
 
 type options struct {
 	timeout        time.Duration
-	maxFileSize    int64
 	allowLinkLocal bool
 }
 
@@ -47,9 +45,6 @@ func WithTimeout(d time.Duration) Option {
 		}
 	}
 }
-
-// WithMaxFileSize caps the size of the file ReadFile returns (default 256 KiB).
-func WithMaxFileSize(n int64) Option { return func(o *options) { o.maxFileSize = n } }
 
 // WithAllowLinkLocal lets the host resolve to link-local or cloud metadata
 // addresses, which are refused by default so a repository URL cannot be
@@ -80,7 +75,7 @@ type call struct {
 
 // newCall validates repoURL and auth for each other and starts the deadline.
 func newCall(ctx context.Context, repoURL string, a *Auth, def time.Duration, opts []Option) (*call, context.CancelFunc, error) {
-	o := options{timeout: def, maxFileSize: defaultMaxFileSize}
+	o := options{timeout: def}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -3,17 +3,13 @@ package gittest
 import (
 	"crypto/subtle"
 	"crypto/tls"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/flow-ci/flow-ci/internal/gitserver"
 )
 
 // HTTPOptions configures NewHTTPServer.
@@ -40,7 +36,7 @@ type HTTPServer struct {
 // closed when the test ends.
 func NewHTTPServer(t testing.TB, root string, opts HTTPOptions) *HTTPServer {
 	t.Helper()
-	backend, err := NewHandler(root)
+	backend, err := gitserver.NewHandler(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,43 +84,6 @@ func basicAuth(next http.Handler, user, pass string) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// NewHandler serves every bare repository under root with the real `git http-backend`
-// behind net/http/cgi. The demo's git server uses it outside of tests.
-func NewHandler(root string) (http.Handler, error) {
-	dir, err := execPath()
-	if err != nil {
-		return nil, err
-	}
-	return &cgi.Handler{
-		Path: filepath.Join(dir, "git-http-backend"),
-		Root: "/",
-		Env: append(Env(),
-			"GIT_PROJECT_ROOT="+root,
-			"GIT_HTTP_EXPORT_ALL=1",
-		),
-		// Refusals such as "not our ref" are part of what tests provoke.
-		Stderr: io.Discard,
-	}, nil
-}
-
-var (
-	execPathOnce sync.Once
-	execPathDir  string
-	execPathErr  error
-)
-
-// execPath is `git --exec-path`, where git-http-backend lives.
-func execPath() (string, error) {
-	execPathOnce.Do(func() {
-		out, err := exec.Command("git", "--exec-path").Output()
-		execPathDir, execPathErr = strings.TrimSpace(string(out)), err
-	})
-	if execPathErr != nil {
-		return "", fmt.Errorf("git --exec-path: %w", execPathErr)
-	}
-	return execPathDir, nil
 }
 
 // NewSilentServer listens on loopback, accepts TCP connections and never

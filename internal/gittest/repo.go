@@ -5,12 +5,13 @@ package gittest
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/flow-ci/flow-ci/internal/gitserver"
 )
 
 // DefaultBranch is the branch NewRepo commits to.
@@ -115,18 +116,5 @@ func gitOutput(t testing.TB, dir string, stdin *bytes.Buffer, allowFail bool, ar
 	return stdout.String()
 }
 
-// Env is the environment for git CLI processes: the current one without
-// user/system config and prompts, so tests behave the same on every machine.
-func Env() []string {
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GIT_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL=/dev/null",
-		"GIT_TERMINAL_PROMPT=0",
-	)
-}
+// Env is the environment for git CLI processes (gitserver.Env).
+func Env() []string { return gitserver.Env() }

@@ -93,7 +93,7 @@ func syntaxProblem(err error) *Problem {
 			}
 		}
 	}
-	return &Problem{Line: line, Msg: "invalid YAML: " + truncate(msg, 200)}
+	return &Problem{Line: line, Msg: "invalid YAML: " + shorten(msg, 200)}
 }
 
 // checkShape rejects anchors, aliases and deep nesting anywhere in the
@@ -155,7 +155,7 @@ func (v *validator) err() *Error {
 // line whatever the file contains.
 func keyPath(parent, key string) string {
 	if !isPlainKey(key) {
-		return parent + "[" + strconv.Quote(truncate(key, maxShown)) + "]"
+		return parent + "[" + strconv.Quote(shorten(key, maxShown)) + "]"
 	}
 	if parent == "" {
 		return key
@@ -179,9 +179,9 @@ func indexPath(parent string, i int) string {
 	return parent + "[" + strconv.Itoa(i) + "]"
 }
 
-// truncate shortens s to at most n bytes plus an ellipsis, without splitting
+// shorten cuts s to at most n bytes plus an ellipsis, keeping the head, without splitting
 // a UTF-8 sequence.
-func truncate(s string, n int) string {
+func shorten(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -192,7 +192,7 @@ func truncate(s string, n int) string {
 }
 
 // quote formats user text for a message: quoted, escaped and shortened.
-func quote(s string) string { return strconv.Quote(truncate(s, maxShown)) }
+func quote(s string) string { return strconv.Quote(shorten(s, maxShown)) }
 
 // describe names a node's kind for "must be X, got Y" messages.
 func describe(n *yaml.Node) string {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
 // Limits on a pipeline file. They keep a hostile or broken file from costing
@@ -17,13 +19,18 @@ import (
 const (
 	// MaxFileSize is checked before the YAML parser sees a byte.
 	MaxFileSize = 256 << 10
-	// MaxSteps bounds the number of step Jobs a single run can create.
-	MaxSteps = 100
+	// MaxSteps bounds the number of step Jobs a single run can create; status has
+	// room for exactly this many steps.
+	MaxSteps = v1alpha1.MaxSteps
 	// MaxCommandsPerStep bounds the script rendered into one container.
 	MaxCommandsPerStep = 200
 	// MaxRetries bounds how many times a failed step is re-run.
 	MaxRetries = 5
 )
+
+// ReservedEnvPrefix starts the names of the variables only the operator sets
+// (FLOWCI_RUN, FLOWCI_COMMIT, ...); a pipeline file may not use it.
+const ReservedEnvPrefix = "FLOWCI_"
 
 // Pipeline is a validated build/flow-ci.yaml.
 type Pipeline struct {

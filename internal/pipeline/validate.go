@@ -18,8 +18,6 @@ const (
 	maxStepNameLen = 63
 	maxCommandLen  = 64 << 10
 	maxTimeout     = 24 * time.Hour
-	// reservedEnvPrefix is kept for variables the operator injects.
-	reservedEnvPrefix = "FLOWCI_"
 )
 
 var (
@@ -180,8 +178,8 @@ func (v *validator) env(n *yaml.Node, ep string) []EnvVar {
 		switch name := kv.key.Value; {
 		case !isEnvName(name):
 			v.add(kv.key, kp, "invalid name, must match [A-Za-z_][A-Za-z0-9_]*")
-		case strings.HasPrefix(name, reservedEnvPrefix):
-			v.add(kv.key, kp, "the %s prefix is reserved for the operator", reservedEnvPrefix)
+		case strings.HasPrefix(name, ReservedEnvPrefix):
+			v.add(kv.key, kp, "the %s prefix is reserved for the operator", ReservedEnvPrefix)
 		}
 		val, ok := v.text(kv.val, kp)
 		if ok && strings.IndexByte(val, 0) >= 0 {
@@ -263,9 +261,9 @@ func (v *validator) timeout(n *yaml.Node, tp string) time.Duration {
 	return d
 }
 
-// workingDir returns the cleaned directory, "" for the repository root. It
-// is checked lexically; render must still guard against symlinks in the
-// checkout.
+// workingDir returns the cleaned directory, "" for the repository root. The
+// check is lexical: a symlink in the checkout can still point elsewhere, which
+// is harmless because a step can cd anywhere in its own container anyway.
 func (v *validator) workingDir(n *yaml.Node, wp string) string {
 	s, ok := v.text(n, wp)
 	if !ok {

@@ -69,7 +69,7 @@ func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config) *batchv1.Job {
 		args[i] = escapeExpansion(args[i])
 	}
 
-	labels := Labels(run, ComponentClone)
+	labels := Labels(run, v1alpha1.ComponentClone)
 	return &batchv1.Job{
 		ObjectMeta: objectMeta(run, CloneJobName(run), labels),
 		Spec: batchv1.JobSpec{

@@ -7,24 +7,13 @@ import (
 	"strings"
 )
 
-// Labels the controller sets on a PipelineRun, so that runs of one repository and branch
-// can be listed together for concurrency policies and history limits.
-const (
-	// LabelRepo is a hash of the normalised repository URL.
-	LabelRepo = "flowci.dev/repo"
-	// LabelBranch is the branch as a label value, hashed when it does not fit.
-	LabelBranch = "flowci.dev/branch"
-)
-
-// GroupLabels returns the repo and branch labels of a run. URLs that name the same
-// repository (scheme and host case, a trailing .git or slash, the ssh user, scp-like or
-// ssh:// form) get the same hash.
-func GroupLabels(repoURL, branch string) map[string]string {
-	sum := sha256.Sum256([]byte(NormalizeRepoURL(repoURL)))
-	return map[string]string{
-		LabelRepo:   hex.EncodeToString(sum[:])[:20],
-		LabelBranch: labelValue(branch),
-	}
+// GroupKey is a run's concurrency group within its namespace: runs of one repository
+// and branch share it. URLs that name the same repository (scheme and host case, a
+// trailing .git or slash, the ssh user, the scp-like or ssh:// form) give the same key.
+// The operator indexes runs by it (v1alpha1.IndexRunGroup).
+func GroupKey(repoURL, branch string) string {
+	sum := sha256.Sum256([]byte(NormalizeRepoURL(repoURL) + "\x00" + branch))
+	return hex.EncodeToString(sum[:])[:32]
 }
 
 // NormalizeRepoURL reduces a repository URL to host/path, lowercasing the host.

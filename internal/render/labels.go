@@ -9,45 +9,20 @@ import (
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
-// Labels on every child of a run (Jobs, their pod templates and the PVC).
-const (
-	// LabelRun is the run's name, shortened and hashed when it does not fit
-	// a label value. For humans and kubectl; use LabelRunUID to select.
-	LabelRun = "flowci.dev/pipelinerun"
-	// LabelRunUID is the run's UID: the selector the controller lists
-	// children by, since a name can be reused by a later run.
-	LabelRunUID = "flowci.dev/pipelinerun-uid"
-	// LabelStepIndex is the step's index in the pipeline, "0", "1", ...
-	// (step Jobs only).
-	LabelStepIndex = "flowci.dev/step-index"
-	// LabelStep is the step's name made into a valid label value (step Jobs
-	// only). Not unique: two names may sanitise equally; use LabelStepIndex.
-	LabelStep = "flowci.dev/step"
-	// LabelComponent says which kind of child an object is.
-	LabelComponent = "flowci.dev/component"
-)
-
-// Values of LabelComponent.
-const (
-	ComponentWorkspace = "workspace"
-	ComponentClone     = "clone"
-	ComponentStep      = "step"
-)
-
 // Labels returns the labels of a run's child of the given component.
 func Labels(run *v1alpha1.PipelineRun, component string) map[string]string {
 	return map[string]string{
-		LabelRun:       labelValue(run.Name),
-		LabelRunUID:    labelValue(string(run.UID)),
-		LabelComponent: component,
+		v1alpha1.LabelRun:       labelValue(run.Name),
+		v1alpha1.LabelRunUID:    labelValue(string(run.UID)),
+		v1alpha1.LabelComponent: component,
 	}
 }
 
 // stepLabels adds the step's index and name to Labels(run, "step").
 func stepLabels(run *v1alpha1.PipelineRun, index int, stepName string) map[string]string {
-	l := Labels(run, ComponentStep)
-	l[LabelStepIndex] = strconv.Itoa(index)
-	l[LabelStep] = labelValue(stepName)
+	l := Labels(run, v1alpha1.ComponentStep)
+	l[v1alpha1.LabelStepIndex] = strconv.Itoa(index)
+	l[v1alpha1.LabelStep] = labelValue(stepName)
 	return l
 }
 

@@ -3,8 +3,8 @@
 // Job per step.
 //
 // Every function is pure: the same inputs always render the same objects, so
-// the reconciler can re-render on every pass and compare, and the names of
-// children are known before they exist.
+// the names of children are known before they exist and a restarted
+// controller finds the children it made instead of making new ones.
 package render
 
 import (
@@ -30,12 +30,12 @@ const (
 
 // WorkspaceName is the name of the run's PersistentVolumeClaim.
 func WorkspaceName(run *v1alpha1.PipelineRun) string {
-	return childName(run.Name, "-ws", identity(run.Name, ComponentWorkspace))
+	return childName(run.Name, "-ws", identity(run.Name, v1alpha1.ComponentWorkspace))
 }
 
 // CloneJobName is the name of the run's clone Job.
 func CloneJobName(run *v1alpha1.PipelineRun) string {
-	return childName(run.Name, "-clone", identity(run.Name, ComponentClone))
+	return childName(run.Name, "-clone", identity(run.Name, v1alpha1.ComponentClone))
 }
 
 // StepJobName is the name of the Job for step index of the run. The index is
@@ -47,7 +47,7 @@ func StepJobName(run *v1alpha1.PipelineRun, index int, stepName string) string {
 	if s := sanitizeStepName(stepName); s != "" {
 		suffix += "-" + s
 	}
-	return childName(run.Name, suffix, identity(run.Name, ComponentStep, idx, stepName))
+	return childName(run.Name, suffix, identity(run.Name, v1alpha1.ComponentStep, idx, stepName))
 }
 
 // childName returns <run><suffix> when that is a valid DNS label and the run

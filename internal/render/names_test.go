@@ -98,19 +98,19 @@ func TestLabelValues(t *testing.T) {
 
 func TestLabels(t *testing.T) {
 	want := map[string]string{
-		LabelRun:       "build-1",
-		LabelRunUID:    "6f1c2a6e-6a3b-4b8e-9d1e-2f0c9a7b5d43",
-		LabelComponent: "clone",
+		v1alpha1.LabelRun:       "build-1",
+		v1alpha1.LabelRunUID:    "6f1c2a6e-6a3b-4b8e-9d1e-2f0c9a7b5d43",
+		v1alpha1.LabelComponent: "clone",
 	}
-	if diff := cmp.Diff(want, Labels(named("build-1"), ComponentClone)); diff != "" {
+	if diff := cmp.Diff(want, Labels(named("build-1"), v1alpha1.ComponentClone)); diff != "" {
 		t.Errorf("Labels (-want +got):\n%s", diff)
 	}
 	want = map[string]string{
-		LabelRun:       "build-1",
-		LabelRunUID:    "6f1c2a6e-6a3b-4b8e-9d1e-2f0c9a7b5d43",
-		LabelComponent: "step",
-		LabelStepIndex: "12",
-		LabelStep:      "Lint-Test",
+		v1alpha1.LabelRun:       "build-1",
+		v1alpha1.LabelRunUID:    "6f1c2a6e-6a3b-4b8e-9d1e-2f0c9a7b5d43",
+		v1alpha1.LabelComponent: "step",
+		v1alpha1.LabelStepIndex: "12",
+		v1alpha1.LabelStep:      "Lint-Test",
 	}
 	if diff := cmp.Diff(want, stepLabels(named("build-1"), 12, "  Lint & Test  ")); diff != "" {
 		t.Errorf("stepLabels (-want +got):\n%s", diff)
@@ -140,7 +140,7 @@ func FuzzNames(f *testing.F) {
 		if index < 1<<62 && names["step"] == StepJobName(run, index+1, stepName) {
 			t.Errorf("steps %d and %d of run %q share the name %q", index, index+1, runName, names["step"])
 		}
-		labels := Labels(run, ComponentStep)
+		labels := Labels(run, v1alpha1.ComponentStep)
 		if index >= 0 { // RenderStepJob rejects negative indexes.
 			labels = stepLabels(run, index, stepName)
 		}

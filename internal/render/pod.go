@@ -61,11 +61,10 @@ func env(name, value string) corev1.EnvVar {
 }
 
 // objectMetaForPod is a pod template's metadata: its own copy of the
-// labels, and the run's full name in AnnotationRunName, since LabelRun may
-// be shortened and pods are not owned by the run directly.
+// labels, and the run's full name in v1alpha1.AnnotationRunName.
 func objectMetaForPod(run *v1alpha1.PipelineRun, labels map[string]string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
 		Labels:      maps.Clone(labels),
-		Annotations: map[string]string{AnnotationRunName: run.Name},
+		Annotations: map[string]string{v1alpha1.AnnotationRunName: run.Name},
 	}
 }

@@ -59,7 +59,7 @@ func wantLabels(component string, extra ...string) map[string]string {
 	return l
 }
 
-// runAnnotation maps a pod back to its run, whose name LabelRun may shorten.
+// runAnnotation maps a pod back to its run, whose name v1alpha1.LabelRun may shorten.
 var runAnnotation = map[string]string{"flowci.dev/pipelinerun-name": "build-1"}
 
 var restrictedPod = &corev1.PodSecurityContext{

@@ -14,9 +14,6 @@ import (
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 )
 
-// reservedEnvPrefix names the variables only the operator sets.
-const reservedEnvPrefix = "FLOWCI_"
-
 // RenderStepJob renders the Job of p.Steps[index]. nodeName, when not empty,
 // pins the pod to the node the clone ran on, so a ReadWriteOnce workspace
 // can be mounted on clusters with more than one node.
@@ -149,13 +146,13 @@ func stepEnv(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, step pipeline.Step
 		env("FLOWCI_STEP", step.Name),
 	}
 	for i, e := range out {
-		if v, ok := user[e.Name]; ok && !strings.HasPrefix(e.Name, reservedEnvPrefix) {
+		if v, ok := user[e.Name]; ok && !strings.HasPrefix(e.Name, pipeline.ReservedEnvPrefix) {
 			out[i] = env(e.Name, v)
 		}
 	}
 	names := make([]string, 0, len(user))
 	for name := range user {
-		if !strings.HasPrefix(name, reservedEnvPrefix) && !slices.ContainsFunc(out, func(e corev1.EnvVar) bool { return e.Name == name }) {
+		if !strings.HasPrefix(name, pipeline.ReservedEnvPrefix) && !slices.ContainsFunc(out, func(e corev1.EnvVar) bool { return e.Name == name }) {
 			names = append(names, name)
 		}
 	}
@@ -183,4 +180,20 @@ func pinToNode(nodeName string) *corev1.Affinity {
 			}},
 		},
 	}}
+}
+
+// PinnedNode returns the node a rendered step Job is pinned to, or "".
+func PinnedNode(job *batchv1.Job) string {
+	a := job.Spec.Template.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return ""
+	}
+	for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, f := range term.MatchFields {
+			if f.Key == "metadata.name" && len(f.Values) == 1 {
+				return f.Values[0]
+			}
+		}
+	}
+	return ""
 }

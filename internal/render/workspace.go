@@ -2,23 +2,15 @@ package render
 
 import (
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
-
-// defaultWorkspaceSize applies when spec.workspace.size is unset, matching
-// the CRD default for runs created before defaulting or by tests.
-var defaultWorkspaceSize = resource.MustParse("1Gi")
 
 // RenderWorkspace renders the run's PersistentVolumeClaim, shared by the
 // clone and every step.
 func RenderWorkspace(run *v1alpha1.PipelineRun) *corev1.PersistentVolumeClaim {
 	ws := run.Spec.Workspace
-	size := defaultWorkspaceSize.DeepCopy()
-	if ws.Size != nil {
-		size = ws.Size.DeepCopy()
-	}
+	size := ws.SizeOrDefault()
 	modes := []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
 	if len(ws.AccessModes) > 0 {
 		modes = append([]corev1.PersistentVolumeAccessMode(nil), ws.AccessModes...)
@@ -28,7 +20,7 @@ func RenderWorkspace(run *v1alpha1.PipelineRun) *corev1.PersistentVolumeClaim {
 		class = new(*ws.StorageClassName)
 	}
 	return &corev1.PersistentVolumeClaim{
-		ObjectMeta: objectMeta(run, WorkspaceName(run), Labels(run, ComponentWorkspace)),
+		ObjectMeta: objectMeta(run, WorkspaceName(run), Labels(run, v1alpha1.ComponentWorkspace)),
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      modes,
 			StorageClassName: class,

@@ -15,8 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/jobtest"
-	"github.com/flow-ci/flow-ci/internal/render"
 )
 
 // benchNode is the node the clone pod "ran" on; every step Job must be pinned to it.
@@ -102,11 +102,11 @@ func (c *completer) observe(job *batchv1.Job) bool {
 		return false
 	}
 	step := -1
-	if job.Labels[render.LabelComponent] == render.ComponentStep {
-		_, _ = fmt.Sscanf(job.Labels[render.LabelStepIndex], "%d", &step)
+	if job.Labels[v1alpha1.LabelComponent] == v1alpha1.ComponentStep {
+		_, _ = fmt.Sscanf(job.Labels[v1alpha1.LabelStepIndex], "%d", &step)
 	}
 	c.jobs[job.Name] = &jobRecord{
-		run: job.Labels[render.LabelRun], component: job.Labels[render.LabelComponent], step: step,
+		run: job.Labels[v1alpha1.LabelRun], component: job.Labels[v1alpha1.LabelComponent], step: step,
 		created: job.CreationTimestamp.Time, observed: now,
 	}
 	return true
@@ -117,7 +117,7 @@ func (c *completer) complete(ctx context.Context, job *batchv1.Job) {
 		time.Sleep(c.delay)
 	}
 	var err error
-	if job.Labels[render.LabelComponent] == render.ComponentClone {
+	if job.Labels[v1alpha1.LabelComponent] == v1alpha1.ComponentClone {
 		err = c.finishPod(ctx, job)
 	}
 	if err == nil {

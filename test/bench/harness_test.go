@@ -18,6 +18,7 @@ import (
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
 	"github.com/flow-ci/flow-ci/internal/gittest"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
@@ -79,19 +80,18 @@ func startManager(tb testing.TB, counts *apiCounts, maxConcurrent int, namespace
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := &controllers.PipelineRunReconciler{
+	r := &pipelinerun.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("flow-ci"),
-		Source:    controllers.GitSource{},
+		Source:    pipelinerun.GitSource{},
 		Render:    render.Config{DefaultStepImage: "busybox:bench", CloneImage: "flow-ci:bench"},
 		// Keep every finished run: the memory scenario needs the history.
-		Lifecycle: controllers.Lifecycle{SuccessfulHistoryLimit: -1, FailedHistoryLimit: -1},
-		Now:       time.Now,
+		Lifecycle: pipelinerun.Lifecycle{SuccessfulHistoryLimit: -1, FailedHistoryLimit: -1},
 	}
 	// Every scenario runs its own manager: controller names repeat.
 	opts := controller.Options{MaxConcurrentReconciles: maxConcurrent, SkipNameValidation: ptr.To(true)}
-	if err := r.SetupWithManager(mgr, opts); err != nil {
+	if err := r.SetupWithManager(context.Background(), mgr, opts); err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -17,7 +17,6 @@ import (
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/gittest"
-	"github.com/flow-ci/flow-ci/internal/render"
 )
 
 const sleepy = `name: Sleepy
@@ -49,7 +48,7 @@ func reason(run *civ1alpha1.PipelineRun) string {
 // noLeftovers waits until nothing the run owned is left: Jobs, pods, PVCs, ConfigMaps.
 func noLeftovers(t *testing.T, ns string, uid string, what string) {
 	t.Helper()
-	sel := client.MatchingLabels{render.LabelRunUID: uid}
+	sel := client.MatchingLabels{civ1alpha1.LabelRunUID: uid}
 	NewWithT(t).Eventually(func(g Gomega) {
 		for _, list := range []client.ObjectList{&batchv1.JobList{}, &corev1.PodList{}, &corev1.PersistentVolumeClaimList{}, &corev1.ConfigMapList{}} {
 			g.Expect(k8s.List(context.Background(), list, client.InNamespace(ns), sel)).To(Succeed())

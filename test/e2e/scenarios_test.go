@@ -89,7 +89,7 @@ func TestGoProgramBuilds(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Logf("kubectl get fpr -o wide:\n%s", table)
 	header := strings.Fields(strings.SplitN(table, "\n", 2)[0])
-	g.Expect(header).To(Equal([]string{"NAME", "PHASE", "PROGRESS", "STEP", "COMMIT", "BRANCH", "AGE", "REPO"}))
+	g.Expect(header).To(Equal([]string{"NAME", "PHASE", "PROGRESS", "STEP", "COMMIT", "BRANCH", "STARTED", "AGE", "COMPLETED", "REPO"}))
 	g.Expect(table).To(ContainSubstring(run.Status.ShortCommit))
 	logHandoffs(t, ns, run)
 	assertRestricted(t, ns)

@@ -1,4 +1,4 @@
-package controllers
+package pipelinerun
 
 import (
 	"context"
@@ -12,15 +12,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
-// reconcileFinished cleans up after a finished run: a Job still active (the run was
-// stopped), its workspace (kept for
-// workspace.retainOnFailure after a failure), the run itself after its TTL, and older
-// runs of its repository and branch beyond the history limits.
-func (r *PipelineRunReconciler) reconcileFinished(ctx context.Context, s *scope) error {
+// cleanupFinished cleans up after a finished run: Jobs still active (the run was
+// stopped), its workspace (kept for workspace.retainOnFailure after a failure), the run
+// itself after its TTL, and older runs of its repository and branch beyond the history
+// limits.
+func (r *Reconciler) cleanupFinished(ctx context.Context, s *scope) error {
 	run := s.run
 	done := s.now
 	if run.Status.CompletionTime != nil {
@@ -47,7 +47,7 @@ func (r *PipelineRunReconciler) reconcileFinished(ctx context.Context, s *scope)
 	return r.enforceHistory(ctx, run)
 }
 
-func (r *PipelineRunReconciler) cleanupWorkspace(ctx context.Context, s *scope, done time.Time) error {
+func (r *Reconciler) cleanupWorkspace(ctx context.Context, s *scope, done time.Time) error {
 	run := s.run
 	pvc := &corev1.PersistentVolumeClaim{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: render.WorkspaceName(run)}, pvc)
@@ -57,7 +57,7 @@ func (r *PipelineRunReconciler) cleanupWorkspace(ctx context.Context, s *scope, 
 	if err != nil {
 		return fmt.Errorf("reading the workspace: %w", err)
 	}
-	if keep := run.Spec.Workspace.RetainOnFailure; keep != nil && run.Status.Phase == civ1alpha1.PhaseFailed {
+	if keep := run.Spec.Workspace.RetainOnFailure; keep != nil && run.Status.Phase == v1alpha1.PhaseFailed {
 		if until := done.Add(keep.Duration); s.now.Before(until) {
 			s.wakeAt(until)
 			return nil
@@ -71,29 +71,29 @@ func (r *PipelineRunReconciler) cleanupWorkspace(ctx context.Context, s *scope, 
 
 // enforceHistory deletes the oldest finished runs of the run's repository and branch in
 // its namespace beyond the operator's history limits.
-func (r *PipelineRunReconciler) enforceHistory(ctx context.Context, run *civ1alpha1.PipelineRun) error {
+func (r *Reconciler) enforceHistory(ctx context.Context, run *v1alpha1.PipelineRun) error {
 	group, err := r.groupOf(ctx, run)
 	if err != nil {
 		return err
 	}
-	var succeeded, failed []*civ1alpha1.PipelineRun
+	var succeeded, failed []*v1alpha1.PipelineRun
 	for _, o := range group {
 		switch {
 		case !o.DeletionTimestamp.IsZero():
-		case o.Status.Phase == civ1alpha1.PhaseSucceeded:
+		case o.Status.Phase == v1alpha1.PhaseSucceeded:
 			succeeded = append(succeeded, o)
 		case o.Status.Phase.IsFinished():
 			failed = append(failed, o)
 		}
 	}
 	for _, set := range []struct {
-		runs  []*civ1alpha1.PipelineRun
+		runs  []*v1alpha1.PipelineRun
 		limit int
 	}{{succeeded, r.Lifecycle.SuccessfulHistoryLimit}, {failed, r.Lifecycle.FailedHistoryLimit}} {
 		if set.limit < 0 || len(set.runs) <= set.limit {
 			continue
 		}
-		sort.Slice(set.runs, func(i, j int) bool { return finishedBefore(set.runs[j], set.runs[i]) }) // newest first
+		sort.Slice(set.runs, func(i, j int) bool { return endedBefore(set.runs[j], set.runs[i]) }) // newest first
 		for _, old := range set.runs[set.limit:] {
 			log.FromContext(ctx).Info("deleting a run beyond the history limit", "deleted", old.Name, "limit", set.limit)
 			if err := r.Client.Delete(ctx, old, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
@@ -104,7 +104,8 @@ func (r *PipelineRunReconciler) enforceHistory(ctx context.Context, run *civ1alp
 	return nil
 }
 
-func finishedBefore(a, b *civ1alpha1.PipelineRun) bool {
+// endedBefore orders finished runs by completion, then by creation.
+func endedBefore(a, b *v1alpha1.PipelineRun) bool {
 	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
 	if a.Status.CompletionTime != nil && b.Status.CompletionTime != nil {
 		ta, tb = a.Status.CompletionTime.Time, b.Status.CompletionTime.Time
@@ -113,12 +114,4 @@ func finishedBefore(a, b *civ1alpha1.PipelineRun) bool {
 		return ta.Before(tb)
 	}
 	return createdBefore(a, b)
-}
-
-// createdBefore orders runs by creation, then name, so every reconciler sees one queue.
-func createdBefore(a, b *civ1alpha1.PipelineRun) bool {
-	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-		return a.CreationTimestamp.Before(&b.CreationTimestamp)
-	}
-	return a.Name < b.Name
 }

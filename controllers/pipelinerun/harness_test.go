@@ -1,4 +1,4 @@
-package controllers
+package pipelinerun
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -21,9 +22,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/jobtest"
 	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
 var testRender = render.Config{DefaultStepImage: "busybox:test", CloneImage: "flow-ci:test"}
@@ -31,11 +34,18 @@ var testRender = render.Config{DefaultStepImage: "busybox:test", CloneImage: "fl
 // startManager runs a manager with the real reconciler, watching only ns, until the
 // returned stop function is called (or the test ends). envtest runs no Job controller:
 // tests play its part with completeJob and failJob.
-func startManager(t *testing.T, ns string, configure ...func(*PipelineRunReconciler)) (stop func()) {
+func startManager(t *testing.T, ns string, configure ...func(*Reconciler)) (stop func()) {
 	t.Helper()
-	cacheOpts := CacheOptions()
+	return startManagerAs(t, ns, cfg, configure...)
+}
+
+// startManagerAs is startManager with the manager's own rest config: another user, or
+// a wrapped transport.
+func startManagerAs(t *testing.T, ns string, restCfg *rest.Config, configure ...func(*Reconciler)) (stop func()) {
+	t.Helper()
+	cacheOpts := controllers.CacheOptions()
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{ns: {}}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  testScheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   cacheOpts,
@@ -43,7 +53,7 @@ func startManager(t *testing.T, ns string, configure ...func(*PipelineRunReconci
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &PipelineRunReconciler{
+	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("flow-ci"),
@@ -52,7 +62,7 @@ func startManager(t *testing.T, ns string, configure ...func(*PipelineRunReconci
 		Render: testRender,
 		Logs:   fakeLogs{},
 		Lifecycle: Lifecycle{
-			Watchdogs:              Watchdogs{Unschedulable: 10 * time.Minute, ImagePull: 2 * time.Minute},
+			Watchdogs:              runstate.Watchdogs{Unschedulable: 10 * time.Minute, ImagePull: 2 * time.Minute},
 			SuccessfulHistoryLimit: -1, FailedHistoryLimit: -1,
 		},
 	}
@@ -60,7 +70,7 @@ func startManager(t *testing.T, ns string, configure ...func(*PipelineRunReconci
 		c(r)
 	}
 	// Each test runs its own manager; controller names must not collide.
-	if err := r.SetupWithManager(mgr, controller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
+	if err := r.SetupWithManager(context.Background(), mgr, controller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,4 +1,4 @@
-package controllers
+package pipelinerun
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
 const oneStep = "name: One\nsteps:\n- name: only\n  commands:\n  - echo hi\n"
@@ -25,12 +25,12 @@ func withPolicy(p civ1alpha1.ConcurrencyPolicy) func(*civ1alpha1.PipelineRun) {
 	return func(r *civ1alpha1.PipelineRun) { r.Spec.ConcurrencyPolicy = p }
 }
 
-// finishRun completes the clone and every step of a running run.
-func finishRun(t *testing.T, ns, name string) {
+// completeRun completes the clone and every step of a running run.
+func completeRun(t *testing.T, ns, name string) {
 	t.Helper()
 	run := pinnedRun(t, ns, name)
 	for _, jobName := range append([]string{name + "-clone"}, stepJobNames(run)...) {
-		if job := waitJob(t, ns, jobName); jobOutcome(job) == "" {
+		if job := waitJob(t, ns, jobName); runstate.JobOutcome(job) == "" {
 			completeJob(t, job, "node-a")
 		}
 	}
@@ -121,19 +121,19 @@ func TestConcurrencyQueue(t *testing.T) {
 	}).Should(Succeed())
 	g.Expect(jobsOf(g, ns)).To(HaveLen(2), "no Job for a queued run")
 
-	finishRun(t, ns, "q0")
+	completeRun(t, ns, "q0")
 	waitJob(t, ns, "q1-clone")
 	g.Eventually(func(g Gomega) { g.Expect(getRun(g, ns, "q2").Status.QueuePosition).To(BeEquivalentTo(1)) }).Should(Succeed())
 	g.Expect(phaseOf(g, ns, "q2")).To(Equal(civ1alpha1.PhaseQueued))
-	finishRun(t, ns, "q1")
-	finishRun(t, ns, "q2")
+	completeRun(t, ns, "q1")
+	completeRun(t, ns, "q2")
 }
 
 func TestMaxActiveRuns(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	startManager(t, ns, func(r *PipelineRunReconciler) { r.Lifecycle.MaxActiveRuns = 1 })
+	startManager(t, ns, func(r *Reconciler) { r.Lifecycle.MaxActiveRuns = 1 })
 	// Different repositories: only the cluster-wide limit applies.
 	_, urlA := serveRepo(t, oneStep)
 	_, urlB := serveRepo(t, oneStep)
@@ -146,8 +146,8 @@ func TestMaxActiveRuns(t *testing.T) {
 		g.Expect(b.Status.QueuePosition).To(BeEquivalentTo(1))
 		g.Expect(succeededCond(b).Message).To(ContainSubstring("--max-active-runs"))
 	}).Should(Succeed())
-	finishRun(t, ns, "a")
-	finishRun(t, ns, "b")
+	completeRun(t, ns, "a")
+	completeRun(t, ns, "b")
 }
 
 func TestWorkspaceDeletedWhenRunEnds(t *testing.T) {
@@ -207,7 +207,7 @@ func TestTTLAfterFinished(t *testing.T) {
 	_, url := serveRepo(t, oneStep)
 	startManager(t, ns)
 	startFirstStep(t, ns, "short-lived", url, func(r *civ1alpha1.PipelineRun) { r.Spec.TTLSecondsAfterFinished = ptr.To[int32](2) })
-	finishRun(t, ns, "short-lived")
+	completeRun(t, ns, "short-lived")
 	g.Eventually(func() bool {
 		err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "short-lived"}, &civ1alpha1.PipelineRun{})
 		return apierrors.IsNotFound(err)
@@ -220,12 +220,12 @@ func TestHistoryLimits(t *testing.T) {
 	ns := newNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	_, otherURL := serveRepo(t, oneStep)
-	startManager(t, ns, func(r *PipelineRunReconciler) {
+	startManager(t, ns, func(r *Reconciler) {
 		r.Lifecycle.SuccessfulHistoryLimit, r.Lifecycle.FailedHistoryLimit = 2, 1
 	})
 	for i := range 4 {
 		startFirstStep(t, ns, fmt.Sprintf("ok-%d", i), url, nil)
-		finishRun(t, ns, fmt.Sprintf("ok-%d", i))
+		completeRun(t, ns, fmt.Sprintf("ok-%d", i))
 		afterASecond() // completion order has one-second resolution too
 	}
 	for i := range 2 {
@@ -235,7 +235,7 @@ func TestHistoryLimits(t *testing.T) {
 		afterASecond()
 	}
 	startFirstStep(t, ns, "elsewhere", otherURL, nil)
-	finishRun(t, ns, "elsewhere")
+	completeRun(t, ns, "elsewhere")
 	g.Eventually(func(g Gomega) {
 		list := &civ1alpha1.PipelineRunList{}
 		g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
@@ -245,10 +245,14 @@ func TestHistoryLimits(t *testing.T) {
 		}
 		g.Expect(names).To(ConsistOf("ok-2", "ok-3", "bad-1", "elsewhere"))
 	}).WithTimeout(15 * time.Second).Should(Succeed())
-	run := &civ1alpha1.PipelineRun{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ok-3"}, run)).To(Succeed())
-	g.Expect(run.Labels).To(HaveKey(render.LabelRepo))
-	g.Expect(run.Labels).To(HaveKeyWithValue(render.LabelBranch, "main"))
+	// The API server selects runs by their spec (the CRD's selectableFields), so the
+	// controller writes no labels to make them findable.
+	sel := &civ1alpha1.PipelineRunList{}
+	g.Expect(k8sClient.List(context.Background(), sel, client.InNamespace(ns),
+		client.MatchingFields{civ1alpha1.FieldRepoURL: otherURL, civ1alpha1.FieldBranch: "main"})).To(Succeed())
+	g.Expect(sel.Items).To(HaveLen(1))
+	g.Expect(sel.Items[0].Name).To(Equal("elsewhere"))
+	g.Expect(sel.Items[0].Labels).To(BeEmpty())
 }
 
 // TestReusedNameDoesNotAdopt deletes a run whose children remain (envtest runs no

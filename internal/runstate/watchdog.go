@@ -1,4 +1,4 @@
-package controllers
+package runstate
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
 // Watchdogs bounds how long a pod may wait before its step fails, so that no run stays
@@ -18,17 +18,17 @@ type Watchdogs struct {
 	ImagePull time.Duration
 }
 
-// verdict is a watchdog's decision about one pod: a failure reason with its message, or
-// the time at which the pod must be looked at again ("next").
-type verdict struct {
-	reason, message string
-	next            time.Time
+// Verdict is a watchdog's decision about one pod: a failure reason with its message, or
+// the time at which the pod must be looked at again (Next).
+type Verdict struct {
+	Reason, Message string
+	Next            time.Time
 }
 
-// checkPod applies the watchdogs to a pod at now. A pod that runs or ended is fine.
-func (w Watchdogs) checkPod(p *corev1.Pod, now time.Time) verdict {
+// CheckPod applies the watchdogs to a pod at now. A pod that runs or ended is fine.
+func (w Watchdogs) CheckPod(p *corev1.Pod, now time.Time) Verdict {
 	if p == nil || p.Status.Phase != corev1.PodPending || !p.DeletionTimestamp.IsZero() {
-		return verdict{}
+		return Verdict{}
 	}
 	scheduled := podCondition(p, corev1.PodScheduled)
 	if scheduled == nil || scheduled.Status != corev1.ConditionTrue {
@@ -36,7 +36,7 @@ func (w Watchdogs) checkPod(p *corev1.Pod, now time.Time) verdict {
 		if scheduled != nil {
 			since, why = scheduled.LastTransitionTime.Time, scheduled.Reason+": "+scheduled.Message
 		}
-		return w.expire(since, w.Unschedulable, now, civ1alpha1.ReasonUnschedulable,
+		return w.expire(since, w.Unschedulable, now, v1alpha1.ReasonUnschedulable,
 			fmt.Sprintf("pod %s was pending for more than %s: %s", p.Name, w.Unschedulable, why))
 	}
 	for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
@@ -47,9 +47,9 @@ func (w Watchdogs) checkPod(p *corev1.Pod, now time.Time) verdict {
 		reason := ""
 		switch wt.Reason {
 		case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
-			reason = civ1alpha1.ReasonImagePullFailed
+			reason = v1alpha1.ReasonImagePullFailed
 		case "CreateContainerConfigError", "CreateContainerError":
-			reason = civ1alpha1.ReasonCreateContainerFailed
+			reason = v1alpha1.ReasonCreateContainerFailed
 		default:
 			continue
 		}
@@ -57,17 +57,17 @@ func (w Watchdogs) checkPod(p *corev1.Pod, now time.Time) verdict {
 		return w.expire(scheduled.LastTransitionTime.Time, w.ImagePull, now, reason,
 			fmt.Sprintf("image %s of container %s: %s: %s", cs.Image, cs.Name, wt.Reason, wt.Message))
 	}
-	return verdict{}
+	return Verdict{}
 }
 
-func (w Watchdogs) expire(since time.Time, limit time.Duration, now time.Time, reason, msg string) verdict {
+func (w Watchdogs) expire(since time.Time, limit time.Duration, now time.Time, reason, msg string) Verdict {
 	if limit <= 0 {
-		return verdict{}
+		return Verdict{}
 	}
 	if deadline := since.Add(limit); now.Before(deadline) {
-		return verdict{next: deadline}
+		return Verdict{Next: deadline}
 	}
-	return verdict{reason: reason, message: msg}
+	return Verdict{Reason: reason, Message: msg}
 }
 
 func podCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {

@@ -1,4 +1,4 @@
-package controllers
+package pipelinerun
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/jobtest"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
 const twoSteps = "name: Two\nsteps:\n- name: first\n  commands:\n  - sleep 600\n- name: second\n  commands:\n  - echo done\n"
@@ -148,8 +149,8 @@ func TestWatchdogs(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
 			ns := newNamespace(t)
-			startManager(t, ns, func(r *PipelineRunReconciler) {
-				r.Lifecycle.Watchdogs = Watchdogs{Unschedulable: 3 * time.Second, ImagePull: 3 * time.Second}
+			startManager(t, ns, func(r *Reconciler) {
+				r.Lifecycle.Watchdogs = runstate.Watchdogs{Unschedulable: 3 * time.Second, ImagePull: 3 * time.Second}
 			})
 			job := startFirstStep(t, ns, tc.name, url, nil)
 			podFor(t, job, tc.status)

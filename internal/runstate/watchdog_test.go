@@ -1,4 +1,4 @@
-package controllers
+package runstate
 
 import (
 	"testing"
@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
 func TestCheckPod(t *testing.T) {
@@ -32,25 +32,25 @@ func TestCheckPod(t *testing.T) {
 		name string
 		pod  *corev1.Pod
 		now  time.Duration // after creation
-		want verdict
+		want Verdict
 	}{
-		{"no pod", nil, time.Hour, verdict{}},
-		{"running", pod(corev1.PodRunning, scheduledAt(0), ""), time.Hour, verdict{}},
-		{"not scheduled yet, in time", pod(corev1.PodPending, nil, ""), 5 * time.Minute, verdict{next: created.Add(10 * time.Minute)}},
+		{"no pod", nil, time.Hour, Verdict{}},
+		{"running", pod(corev1.PodRunning, scheduledAt(0), ""), time.Hour, Verdict{}},
+		{"not scheduled yet, in time", pod(corev1.PodPending, nil, ""), 5 * time.Minute, Verdict{Next: created.Add(10 * time.Minute)}},
 		{"not scheduled for too long", pod(corev1.PodPending, nil, ""), 10 * time.Minute,
-			verdict{reason: civ1alpha1.ReasonUnschedulable, message: "pod p was pending for more than 10m0s: not scheduled yet"}},
+			Verdict{Reason: v1alpha1.ReasonUnschedulable, Message: "pod p was pending for more than 10m0s: not scheduled yet"}},
 		{"unschedulable counts from the condition", pod(corev1.PodPending, unschedulable, ""), 10 * time.Minute,
-			verdict{next: created.Add(11 * time.Minute)}},
+			Verdict{Next: created.Add(11 * time.Minute)}},
 		{"unschedulable too long", pod(corev1.PodPending, unschedulable, ""), 11 * time.Minute,
-			verdict{reason: civ1alpha1.ReasonUnschedulable, message: "pod p was pending for more than 10m0s: Unschedulable: 0/1 nodes are available"}},
+			Verdict{Reason: v1alpha1.ReasonUnschedulable, Message: "pod p was pending for more than 10m0s: Unschedulable: 0/1 nodes are available"}},
 		{"pulling, in time", pod(corev1.PodPending, scheduledAt(time.Minute), "ImagePullBackOff"), 2 * time.Minute,
-			verdict{next: created.Add(3 * time.Minute)}},
+			Verdict{Next: created.Add(3 * time.Minute)}},
 		{"pull failing too long", pod(corev1.PodPending, scheduledAt(time.Minute), "ErrImagePull"), 3 * time.Minute,
-			verdict{reason: civ1alpha1.ReasonImagePullFailed, message: "image ghcr.io/x/y:1 of container step: ErrImagePull: detail"}},
+			Verdict{Reason: v1alpha1.ReasonImagePullFailed, Message: "image ghcr.io/x/y:1 of container step: ErrImagePull: detail"}},
 		{"config error too long", pod(corev1.PodPending, scheduledAt(0), "CreateContainerConfigError"), 2 * time.Minute,
-			verdict{reason: civ1alpha1.ReasonCreateContainerFailed, message: "image ghcr.io/x/y:1 of container step: CreateContainerConfigError: detail"}},
-		{"container creating is fine", pod(corev1.PodPending, scheduledAt(0), "ContainerCreating"), time.Hour, verdict{}},
-		{"disabled", pod(corev1.PodPending, nil, ""), time.Hour, verdict{}},
+			Verdict{Reason: v1alpha1.ReasonCreateContainerFailed, Message: "image ghcr.io/x/y:1 of container step: CreateContainerConfigError: detail"}},
+		{"container creating is fine", pod(corev1.PodPending, scheduledAt(0), "ContainerCreating"), time.Hour, Verdict{}},
+		{"disabled", pod(corev1.PodPending, nil, ""), time.Hour, Verdict{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,9 +58,9 @@ func TestCheckPod(t *testing.T) {
 			if tc.name == "disabled" {
 				wd = Watchdogs{}
 			}
-			got := wd.checkPod(tc.pod, created.Add(tc.now))
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(verdict{})); diff != "" {
-				t.Errorf("checkPod (-want +got):\n%s", diff)
+			got := wd.CheckPod(tc.pod, created.Add(tc.now))
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(Verdict{})); diff != "" {
+				t.Errorf("CheckPod (-want +got):\n%s", diff)
 			}
 		})
 	}

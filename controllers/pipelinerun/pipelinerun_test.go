@@ -1,4 +1,4 @@
-package controllers
+package pipelinerun
 
 import (
 	"context"
@@ -96,8 +96,8 @@ func TestRunSucceedsThreeSteps(t *testing.T) {
 		g.Expect(*spec.AutomountServiceAccountToken).To(BeFalse())
 		g.Expect(spec.Volumes[0].PersistentVolumeClaim.ClaimName).To(Equal("build-ws"))
 		g.Expect(render.PinnedNode(job)).To(Equal("node-a"), "steps run where the clone ran")
-		g.Expect(job.Labels).To(HaveKeyWithValue(render.LabelRunUID, string(run.UID)))
-		g.Expect(job.Labels).To(HaveKeyWithValue(render.LabelStepIndex, fmt.Sprint(i)))
+		g.Expect(job.Labels).To(HaveKeyWithValue(civ1alpha1.LabelRunUID, string(run.UID)))
+		g.Expect(job.Labels).To(HaveKeyWithValue(civ1alpha1.LabelStepIndex, fmt.Sprint(i)))
 		g.Expect(metav1.IsControlledBy(job, run)).To(BeTrue())
 		g.Eventually(func(g Gomega) {
 			r := getRun(g, ns, "build")

@@ -1,0 +1,60 @@
+package v1alpha1
+
+// The label, annotation and field contract of flow-ci. Users, the CLI and the web view
+// find a run's children only through these keys, so they are part of the API.
+
+// Labels on every child of a run: the definition ConfigMap, the workspace PVC, the clone
+// and step Jobs and their pods.
+const (
+	// LabelRun is the run's name, shortened and hashed when it does not fit a label
+	// value. For humans and kubectl; select on LabelRunUID, because a name can be reused
+	// by a later run.
+	LabelRun = "flowci.dev/pipelinerun"
+	// LabelRunUID is the run's UID, the selector the controller lists children by.
+	LabelRunUID = "flowci.dev/pipelinerun-uid"
+	// LabelComponent says which kind of child an object is (see the Component values).
+	LabelComponent = "flowci.dev/component"
+	// LabelStepIndex is a step's index in the pipeline, "0", "1", ... (step Jobs and pods).
+	LabelStepIndex = "flowci.dev/step-index"
+	// LabelStep is the step's name made into a valid label value (step Jobs and pods).
+	// Two names may sanitise alike; LabelStepIndex is unique.
+	LabelStep = "flowci.dev/step"
+)
+
+// Values of LabelComponent.
+const (
+	ComponentDefinition = "definition"
+	ComponentWorkspace  = "workspace"
+	ComponentClone      = "clone"
+	ComponentStep       = "step"
+)
+
+// Annotations the operator writes.
+const (
+	// AnnotationRunName on clone and step pods is the run's full name, since LabelRun
+	// may be shortened and pods are owned by their Job, not by the run.
+	AnnotationRunName = "flowci.dev/pipelinerun-name"
+	// AnnotationCommit on the definition ConfigMap is the commit its file was read at.
+	AnnotationCommit = "flowci.dev/commit"
+	// AnnotationReplacedBy on a run names the newer run that cancelled it
+	// (concurrencyPolicy Replace).
+	AnnotationReplacedBy = "flowci.dev/replaced-by"
+)
+
+// DefinitionKey is the key of the definition ConfigMap that holds the pipeline file's
+// raw bytes, exactly as read at the pinned commit.
+const DefinitionKey = "flow-ci.yaml"
+
+// Fields of a PipelineRun that the API server can select on (the CRD's selectableFields),
+// e.g. `kubectl get fpr --field-selector spec.branch=main`.
+const (
+	FieldRepoURL = "spec.repoURL"
+	FieldBranch  = "spec.branch"
+)
+
+// Cache indexes of the operator (client-go field indexers, not server-side fields).
+const (
+	// IndexRunGroup indexes PipelineRuns by their concurrency group: the normalised
+	// repository URL and the branch, within the namespace (see render.GroupKey).
+	IndexRunGroup = "flowci.dev/run-group"
+)

@@ -1,0 +1,167 @@
+package pipelinerun
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
+)
+
+// validateSpec re-checks the repo URL and branch, which the CRD already validated,
+// because the controller must not trust that the CRD in the cluster is ours. Unsafe ones
+// end the run with InvalidSpec.
+func (r *Reconciler) validateSpec(_ context.Context, s *scope) error {
+	spec := &s.run.Spec
+	if err := gitsource.ValidateURL(spec.RepoURL); err != nil {
+		return permanent(v1alpha1.ReasonInvalidSpec, "spec.repoURL: %w", err)
+	}
+	if spec.Revision == "" {
+		if err := gitsource.ValidateBranch(spec.Branch); err != nil {
+			return permanent(v1alpha1.ReasonInvalidSpec, "spec.branch: %w", err)
+		}
+	}
+	return nil
+}
+
+// reconcileAdmission decides when a new run may start. It applies the run's
+// concurrencyPolicy against older active runs of the same repository and branch in the
+// namespace, then the operator's --max-active-runs. A run that must wait is Queued with
+// its position; once admitted it gets its startTime, from which spec.timeout counts.
+func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) error {
+	run := s.run
+	if run.Status.StartTime != nil {
+		return nil
+	}
+	now := metav1.NewTime(s.now)
+	if run.Spec.Cancel {
+		runstate.End(run, runstate.Ending{Phase: v1alpha1.PhaseCancelled, Reason: v1alpha1.ReasonCancelled, Message: "cancelled before it started"}, now)
+		return nil
+	}
+	group, err := r.groupOf(ctx, run)
+	if err != nil {
+		return err
+	}
+	var older []*v1alpha1.PipelineRun
+	for _, o := range group {
+		if o.UID != run.UID && !o.Status.Phase.IsFinished() && o.DeletionTimestamp.IsZero() && createdBefore(o, run) {
+			older = append(older, o)
+		}
+	}
+	switch run.Spec.ConcurrencyPolicy {
+	case v1alpha1.ConcurrencyForbid:
+		if len(older) > 0 {
+			return permanent(v1alpha1.ReasonConcurrencyForbidden,
+				"run %q of the same repository and branch is active (concurrencyPolicy: Forbid)", older[0].Name)
+		}
+	case v1alpha1.ConcurrencyReplace:
+		for _, o := range older {
+			if err := r.replace(ctx, o, run); err != nil {
+				return err
+			}
+		}
+	case v1alpha1.ConcurrencyQueue:
+		if len(older) > 0 {
+			runstate.Queue(run, len(older), fmt.Sprintf("waiting for %d older run(s) of this repository and branch (concurrencyPolicy: Queue)", len(older)))
+			s.wait = true
+			return nil
+		}
+	}
+	if limit := r.Lifecycle.MaxActiveRuns; limit > 0 {
+		active, waiting, err := r.activeRuns(ctx, run)
+		if err != nil {
+			return err
+		}
+		if active >= limit || waiting > 0 {
+			runstate.Queue(run, waiting+1, fmt.Sprintf("waiting: %d of at most %d runs are active (--max-active-runs)", active, limit))
+			s.wait = true
+			return nil
+		}
+	}
+	runstate.Admit(run, now)
+	return nil
+}
+
+// replace cancels an older run of the group on behalf of a newer one.
+func (r *Reconciler) replace(ctx context.Context, old, by *v1alpha1.PipelineRun) error {
+	if old.Spec.Cancel {
+		return nil
+	}
+	patch := client.MergeFrom(old.DeepCopy())
+	old.Spec.Cancel = true
+	if old.Annotations == nil {
+		old.Annotations = map[string]string{}
+	}
+	old.Annotations[v1alpha1.AnnotationReplacedBy] = by.Name
+	if err := r.Client.Patch(ctx, old, patch); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("cancelling run %s replaced by this one: %w", old.Name, err)
+	}
+	return nil
+}
+
+// groupOf lists the runs of the run's repository and branch in its namespace, through
+// the cache's group index; the group comes from each run's spec.
+func (r *Reconciler) groupOf(ctx context.Context, run *v1alpha1.PipelineRun) ([]*v1alpha1.PipelineRun, error) {
+	list := &v1alpha1.PipelineRunList{}
+	err := r.Client.List(ctx, list, client.InNamespace(run.Namespace),
+		client.MatchingFields{v1alpha1.IndexRunGroup: render.GroupKey(run.Spec.RepoURL, run.Spec.Branch)})
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	out := make([]*v1alpha1.PipelineRun, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out, nil
+}
+
+// activeRuns counts admitted, unfinished runs everywhere the operator watches, and the
+// runs created before this one that still wait to be admitted.
+func (r *Reconciler) activeRuns(ctx context.Context, run *v1alpha1.PipelineRun) (active, waiting int, err error) {
+	list := &v1alpha1.PipelineRunList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		return 0, 0, fmt.Errorf("listing runs: %w", err)
+	}
+	for i := range list.Items {
+		o := &list.Items[i]
+		switch {
+		case o.UID == run.UID, o.Status.Phase.IsFinished(), !o.DeletionTimestamp.IsZero():
+		case o.Status.StartTime != nil:
+			active++
+		case createdBefore(o, run):
+			waiting++
+		}
+	}
+	return active, waiting, nil
+}
+
+// createdBefore orders runs by creation, then name, so every reconciler sees one queue.
+func createdBefore(a, b *v1alpha1.PipelineRun) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+// wakeQueued enqueues every Queued run when another run ends or goes away, since that
+// may free the place they wait for. Only those transitions list runs, so a burst of
+// status updates costs nothing here.
+func (r *Reconciler) wakeQueued(ctx context.Context, changed client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	list := &v1alpha1.PipelineRunList{}
+	if err := r.Client.List(ctx, list); err != nil {
+		return
+	}
+	for _, o := range list.Items {
+		if o.Status.Phase == v1alpha1.PhaseQueued && o.UID != changed.GetUID() {
+			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}})
+		}
+	}
+}

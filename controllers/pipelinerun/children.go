@@ -1,0 +1,147 @@
+package pipelinerun
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
+)
+
+// ensureChild creates obj, or adopts the existing object of that name only when this
+// run (by UID) controls it. Anything else is a ChildConflict and is left untouched.
+// On success obj holds the server's copy: the created object, or the adopted one.
+func (r *Reconciler) ensureChild(ctx context.Context, run *v1alpha1.PipelineRun, obj client.Object) error {
+	err := r.Client.Create(ctx, obj)
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating %s %s: %w", kindOf(obj), obj.GetName(), err)
+	}
+	// The cache may not have it yet, or it is not ours: ask the API server.
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		return fmt.Errorf("reading existing %s: %w", obj.GetName(), err)
+	}
+	return notOurs(obj, run)
+}
+
+// notOurs is nil for a child this run controls. A child of an earlier run with the same
+// name (a deleted run whose children the garbage collector has not removed yet) is waited
+// for and never adopted; anything else is a ChildConflict and is left untouched.
+func notOurs(existing client.Object, run *v1alpha1.PipelineRun) error {
+	if ownedBy(existing, run) {
+		return nil
+	}
+	if ref := metav1.GetControllerOf(existing); ref != nil && ref.Kind == "PipelineRun" &&
+		ref.APIVersion == v1alpha1.GroupVersion.String() && ref.Name == run.Name {
+		return fmt.Errorf("waiting for %s %q of an earlier run named %q (uid %s) to be deleted",
+			kindOf(existing), existing.GetName(), run.Name, ref.UID)
+	}
+	return permanent(v1alpha1.ReasonChildConflict,
+		"%s %q exists and is not owned by this run; it was left untouched", kindOf(existing), existing.GetName())
+}
+
+func ownedBy(o metav1.Object, run *v1alpha1.PipelineRun) bool {
+	ref := metav1.GetControllerOf(o)
+	return ref != nil && ref.UID == run.UID
+}
+
+func kindOf(o client.Object) string {
+	switch o.(type) {
+	case *batchv1.Job:
+		return "Job"
+	case *corev1.PersistentVolumeClaim:
+		return "PersistentVolumeClaim"
+	case *corev1.ConfigMap:
+		return "ConfigMap"
+	}
+	return fmt.Sprintf("%T", o)
+}
+
+// reconcileWorkspace makes sure the run's PVC exists.
+func (r *Reconciler) reconcileWorkspace(ctx context.Context, s *scope) error {
+	pvc := render.RenderWorkspace(s.run)
+	existing := &corev1.PersistentVolumeClaim{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(pvc), existing); err == nil {
+		return notOurs(existing, s.run)
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading the workspace: %w", err)
+	}
+	return r.ensureChild(ctx, s.run, pvc)
+}
+
+// observeChildren lists the run's Jobs and pods from the cache, by run UID, and derives
+// every step from them. Objects that carry the label but are not controlled by this run
+// are ignored. A running step whose Job the cache lacks is looked up on the API server:
+// the cache may lag, or someone deleted the Job, which ends the run (StepJobDeleted)
+// because a step is never re-run silently.
+func (r *Reconciler) observeChildren(ctx context.Context, s *scope) error {
+	sel := client.MatchingLabels{v1alpha1.LabelRunUID: string(s.run.UID)}
+	jobs := &batchv1.JobList{}
+	if err := r.Client.List(ctx, jobs, client.InNamespace(s.run.Namespace), sel); err != nil {
+		return fmt.Errorf("listing jobs: %w", err)
+	}
+	pods := &corev1.PodList{}
+	if err := r.Client.List(ctx, pods, client.InNamespace(s.run.Namespace), sel); err != nil {
+		return fmt.Errorf("listing pods: %w", err)
+	}
+	s.stepJobs = map[int]*batchv1.Job{}
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		switch {
+		case !ownedBy(j, s.run):
+		case j.Name == render.CloneJobName(s.run):
+			s.cloneJob = j
+		default:
+			if idx, ok := stepIndexOf(s, j); ok {
+				s.stepJobs[idx] = j
+			}
+		}
+	}
+	s.pods = pods.Items
+	for _, i := range runstate.Active(s.run.Status.Steps) {
+		if s.stepJobs[i] != nil {
+			continue
+		}
+		job, err := r.uncachedStepJob(ctx, s, i)
+		if err != nil {
+			return err
+		}
+		s.stepJobs[i] = job
+	}
+	runstate.DeriveSteps(s.run, s.stepJobs, s.pods)
+	return nil
+}
+
+// uncachedStepJob reads the Job of a running step from the API server.
+func (r *Reconciler) uncachedStepJob(ctx context.Context, s *scope, i int) (*batchv1.Job, error) {
+	name := render.StepJobName(s.run, i, s.def.Pipeline.Steps[i].Name)
+	job := &batchv1.Job{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.run.Namespace, Name: name}, job)
+	switch {
+	case err == nil && ownedBy(job, s.run):
+		return job, nil
+	case err == nil, apierrors.IsNotFound(err):
+		return nil, permanent(v1alpha1.ReasonStepJobDeleted, "the Job %q of step %q was deleted before it finished", name, s.run.Status.Steps[i].Name)
+	}
+	return nil, fmt.Errorf("reading step job %s: %w", name, err)
+}
+
+// stepIndexOf returns the index of the step a Job runs, matching the name the index
+// renders to, so a relabelled Job cannot pose as another step.
+func stepIndexOf(s *scope, j *batchv1.Job) (int, bool) {
+	idx, err := strconv.Atoi(j.Labels[v1alpha1.LabelStepIndex])
+	if err != nil || idx < 0 || idx >= len(s.def.Pipeline.Steps) || j.Name != render.StepJobName(s.run, idx, s.def.Pipeline.Steps[idx].Name) {
+		return 0, false
+	}
+	return idx, true
+}

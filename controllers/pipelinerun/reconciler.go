@@ -1,0 +1,194 @@
+// Package pipelinerun is the PipelineRun controller: it turns a run into a definition
+// ConfigMap, a workspace PVC, a clone Job and one Job per step, and writes the status
+// that internal/runstate derives from those children, once per pass.
+package pipelinerun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
+	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
+)
+
+// Reconciler reconciles PipelineRuns.
+type Reconciler struct {
+	// Client reads children from the cache and writes through the API server.
+	Client client.Client
+	// APIReader reads what the cache does not hold: Secrets (get only) and children
+	// that exist but are not in the cache yet, or not ours.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Source    Source
+	Render    render.Config
+	// Logs reads the bounded log tail of a step that is stopped before it ends.
+	Logs      LogReader
+	Lifecycle Lifecycle
+
+	written writeTracker
+}
+
+// Lifecycle holds the operator-wide defaults that keep runs from being stuck, piling up
+// or running unbounded; each comes from a manager flag.
+type Lifecycle struct {
+	runstate.Watchdogs
+	// DefaultTTLSecondsAfterFinished deletes finished runs that set no TTL; 0 keeps them.
+	DefaultTTLSecondsAfterFinished int32
+	// SuccessfulHistoryLimit and FailedHistoryLimit keep this many finished runs per
+	// repository and branch (Cancelled counts as failed); a negative limit keeps all.
+	SuccessfulHistoryLimit, FailedHistoryLimit int
+	// MaxActiveRuns queues runs cluster-wide, in creation order; 0 is unlimited.
+	MaxActiveRuns int
+}
+
+// LogReader reads the tail of a container's log, bounded in lines and bytes
+// (internal/podlogs in the operator).
+type LogReader interface {
+	TailLog(ctx context.Context, namespace, pod, container string) (string, error)
+}
+
+// scope is what the phases of one reconcile share.
+type scope struct {
+	run *v1alpha1.PipelineRun
+	def *pipeline.Definition
+	// children observed this pass
+	cloneJob  *batchv1.Job
+	cloneDone bool // steps may start
+	stepJobs  map[int]*batchv1.Job
+	pods      []corev1.Pod
+
+	now  time.Time
+	wait bool      // stop the phases here: the run is queued
+	next time.Time // the next deadline to look at the run again, if any
+}
+
+// wakeAt asks for another reconcile at t: deadlines use RequeueAfter, never polling.
+func (s *scope) wakeAt(t time.Time) {
+	if !t.IsZero() && (s.next.IsZero() || t.Before(s.next)) {
+		s.next = t
+	}
+}
+
+func (s *scope) result() reconcile.Result {
+	if s.next.IsZero() {
+		return reconcile.Result{}
+	}
+	return reconcile.Result{RequeueAfter: max(s.next.Sub(s.now), time.Second)}
+}
+
+// Reconcile runs the phases in order, then writes status once and, only when that write
+// succeeded, records the events of what changed.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	run := &v1alpha1.PipelineRun{}
+	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.forget(req.NamespacedName)
+		}
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	// Owner references let the garbage collector remove the children.
+	if !run.DeletionTimestamp.IsZero() {
+		r.written.forget(req.NamespacedName)
+		return reconcile.Result{}, nil
+	}
+	// The watch event of our own last write reconciles the run again.
+	if r.written.stale(run) {
+		log.FromContext(ctx).V(1).Info("the cached run predates our last status write; waiting for its event")
+		return reconcile.Result{}, nil
+	}
+	s := &scope{run: run, now: time.Now()}
+	if run.Status.Phase.IsFinished() {
+		err := r.cleanupFinished(ctx, s)
+		return s.result(), err
+	}
+	before := run.DeepCopy()
+	err := r.runPhases(ctx, s)
+	return r.writeStatus(ctx, s, before, err)
+}
+
+func (r *Reconciler) runPhases(ctx context.Context, s *scope) error {
+	for _, phase := range []func(context.Context, *scope) error{
+		r.validateSpec,
+		r.reconcileAdmission,
+		r.reconcileDefinition,
+		r.reconcileWorkspace,
+		r.observeChildren,
+		r.reconcileStop,
+		r.reconcileClone,
+		r.reconcileSteps,
+	} {
+		if err := phase(ctx, s); err != nil {
+			return err
+		}
+		if s.run.Status.Phase.IsFinished() || s.wait {
+			return nil
+		}
+	}
+	return nil
+}
+
+// writeStatus ends the run on a permanent error, records a transient one on the
+// Reconciling condition, and patches status once, locked on the resourceVersion the
+// pass read. Events follow only a successful patch, from that pass's transitions.
+func (r *Reconciler) writeStatus(ctx context.Context, s *scope, before *v1alpha1.PipelineRun, err error) (reconcile.Result, error) {
+	run := s.run
+	var re *runError
+	switch {
+	case errors.As(err, &re):
+		runstate.End(run, runstate.Ending{Phase: v1alpha1.PhaseFailed, Reason: re.reason, Message: re.Error()}, metav1.NewTime(s.now))
+		log.FromContext(ctx).V(1).Info("run failed", "reason", re.reason)
+		apimeta.RemoveStatusCondition(&run.Status.Conditions, v1alpha1.ConditionReconciling)
+		err = nil
+	case err != nil:
+		apimeta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+			Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
+			Reason: v1alpha1.ReasonTransientError, Message: runstate.TruncateTail(err.Error(), v1alpha1.MaxMessageBytes),
+			ObservedGeneration: run.Generation,
+		})
+	default:
+		apimeta.RemoveStatusCondition(&run.Status.Conditions, v1alpha1.ConditionReconciling)
+	}
+	if err == nil {
+		run.Status.ObservedGeneration = run.Generation
+	}
+	res := s.result()
+	if err != nil {
+		res = reconcile.Result{}
+	}
+	if equality.Semantic.DeepEqual(before.Status, run.Status) {
+		return res, err
+	}
+	perr := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(perr) {
+		// The server's run is newer than the copy this pass read: our own last write not
+		// yet in the cache, or a user's edit. Nothing of this pass is written; the newer
+		// version's watch event reconciles again at once, where an error would wait out
+		// the rate limiter's backoff.
+		log.FromContext(ctx).V(1).Info("the run changed during the pass; the next event recomputes its status")
+		return reconcile.Result{}, err
+	}
+	if perr != nil {
+		return reconcile.Result{}, errors.Join(err, fmt.Errorf("patching status: %w", perr))
+	}
+	// A patch the server found to change nothing keeps the version, and sends no event.
+	if run.ResourceVersion != before.ResourceVersion {
+		r.written.wrote(client.ObjectKeyFromObject(run), before.ResourceVersion)
+	}
+	r.recordEvents(run, runstate.Transitions(&before.Status, &run.Status))
+	return res, err
+}

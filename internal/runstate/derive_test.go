@@ -1,0 +1,104 @@
+package runstate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+)
+
+var (
+	t0 = metav1.NewTime(time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC))
+	t1 = metav1.NewTime(t0.Add(time.Minute))
+	t2 = metav1.NewTime(t0.Add(2 * time.Minute))
+)
+
+func job(conds ...batchv1.JobCondition) *batchv1.Job {
+	j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "r-0-test", CreationTimestamp: t0}}
+	j.Status.StartTime = &t0
+	j.Status.Conditions = conds
+	return j
+}
+
+func cond(t batchv1.JobConditionType, reason string) batchv1.JobCondition {
+	return batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: "job says " + reason, LastTransitionTime: t1}
+}
+
+func podOf(jobName string, created metav1.Time, exit int32, msg string) corev1.Pod {
+	return corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: jobName + created.Format("150405"), CreationTimestamp: created, Labels: map[string]string{batchv1.JobNameLabel: jobName}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: msg}},
+		}}},
+	}
+}
+
+func TestDeriveStep(t *testing.T) {
+	pending := v1alpha1.StepStatus{Name: "test", Index: 0, Phase: v1alpha1.StepPending}
+	cases := []struct {
+		name string
+		prev v1alpha1.StepStatus
+		job  *batchv1.Job
+		pods []corev1.Pod
+		want v1alpha1.StepStatus
+	}{
+		{"no job yet", pending, nil, nil, pending},
+		{"active job", pending, job(), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0}},
+		{"interim conditions are not terminal", pending, job(cond(batchv1.JobSuccessCriteriaMet, ""), cond(batchv1.JobFailureTarget, "")), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0}},
+		{"complete", pending, func() *batchv1.Job {
+			j := job(cond(batchv1.JobComplete, "CompletionsReached"))
+			j.Status.CompletionTime = &t2
+			return j
+		}(), []corev1.Pod{podOf("r-0-test", t0, 0, "")},
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t2, ExitCode: ptr.To[int32](0)}},
+		{"failed uses the newest pod's exit code and log tail", pending, job(cond(batchv1.JobFailed, "BackoffLimitExceeded")),
+			[]corev1.Pod{podOf("r-0-test", t1, 3, "newest"), podOf("r-0-test", t0, 1, "older"), podOf("other", t2, 9, "not ours")},
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
+				ExitCode: ptr.To[int32](3), Reason: v1alpha1.ReasonStepFailed, Message: "newest"}},
+		{"failed without a pod keeps the Job's message", pending, job(cond(batchv1.JobFailed, "BackoffLimitExceeded")), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
+				Reason: v1alpha1.ReasonStepFailed, Message: "job says BackoffLimitExceeded"}},
+		{"deadline exceeded is a step timeout", pending, job(cond(batchv1.JobFailed, batchv1.JobReasonDeadlineExceeded)), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
+				Reason: v1alpha1.ReasonStepTimedOut, Message: "job says DeadlineExceeded"}},
+		{"terminal state is kept", v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test"},
+			job(cond(batchv1.JobFailed, "BackoffLimitExceeded")), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := DeriveStep(tc.prev, tc.job, tc.pods)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("DeriveStep (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTruncateKeepsTheTail(t *testing.T) {
+	cases := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"0123456789abcdef", 10, "…9abcdef"},
+		{strings.Repeat("é", 10), 9, "…ééé"},
+		{strings.Repeat("é", 10), 8, "…éé"}, // never splits a UTF-8 sequence
+	}
+	for _, tc := range cases {
+		got := TruncateTail(tc.in, tc.n)
+		if got != tc.want || len(got) > tc.n {
+			t.Errorf("TruncateTail(%q, %d) = %q (%d bytes), want %q", tc.in, tc.n, got, len(got), tc.want)
+		}
+	}
+}

@@ -1,0 +1,206 @@
+package runstate
+
+import (
+	"fmt"
+	"strings"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
+)
+
+// maxCurrentStep is status.currentStep's maxLength.
+const maxCurrentStep = 253
+
+// Pin records the commit and definition once; the steps are planned as Pending.
+func Pin(run *v1alpha1.PipelineRun, commit string, def *pipeline.Definition) {
+	st := &run.Status
+	st.Commit, st.ShortCommit = commit, ShortSHA(commit)
+	st.PipelineName = def.Pipeline.Name
+	st.DefinitionDigest = def.Digest
+	if len(st.Steps) != len(def.Pipeline.Steps) {
+		st.Steps = make([]v1alpha1.StepStatus, len(def.Pipeline.Steps))
+		for i, step := range def.Pipeline.Steps {
+			st.Steps[i] = v1alpha1.StepStatus{Name: step.Name, Index: int32(i), Phase: v1alpha1.StepPending}
+		}
+	}
+	if st.Progress == "" {
+		st.Progress = progress(st.Steps)
+	}
+}
+
+// Admit starts the run: spec.timeout counts from its startTime.
+func Admit(run *v1alpha1.PipelineRun, now metav1.Time) {
+	run.Status.StartTime = now.DeepCopy()
+	run.Status.Phase = v1alpha1.PhasePending
+	run.Status.QueuePosition = 0
+	setSucceeded(run, metav1.ConditionUnknown, v1alpha1.ReasonPending, "resolving the commit and reading the pipeline", metav1.Time{})
+}
+
+// Queue makes the run wait at position (from 1) for the reason in msg.
+func Queue(run *v1alpha1.PipelineRun, position int, msg string) {
+	run.Status.Phase = v1alpha1.PhaseQueued
+	run.Status.QueuePosition = int32(position)
+	setSucceeded(run, metav1.ConditionUnknown, v1alpha1.ReasonQueued, msg, metav1.Time{})
+}
+
+// MarkRunning moves a pending run to Running once its first Job exists.
+func MarkRunning(run *v1alpha1.PipelineRun, msg string) {
+	if run.Status.Phase == v1alpha1.PhaseRunning || run.Status.Phase.IsFinished() {
+		return
+	}
+	run.Status.Phase = v1alpha1.PhaseRunning
+	setSucceeded(run, metav1.ConditionUnknown, v1alpha1.ReasonRunning, msg, metav1.Time{})
+}
+
+// Summarize sets progress and the running steps, and ends the run once its outcome is
+// known: every step succeeded, or a step failed and nothing is still running.
+func Summarize(run *v1alpha1.PipelineRun, now metav1.Time) {
+	st := &run.Status
+	if st.Phase.IsFinished() {
+		return
+	}
+	st.Progress = progress(st.Steps)
+	active := Active(st.Steps)
+	st.CurrentStep = stepNames(st.Steps, active)
+	if len(active) > 0 {
+		if c := apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSucceeded); c != nil {
+			c.Message = runningMessage(st.Steps, active)
+		}
+		return
+	}
+	for _, s := range st.Steps {
+		if s.Phase == v1alpha1.StepFailed {
+			End(run, Ending{Phase: v1alpha1.PhaseFailed, Reason: s.Reason, Message: failedMessage(s),
+				Skipped: fmt.Sprintf("skipped: step %q failed", s.Name)}, now)
+			return
+		}
+	}
+	if len(st.Steps) > 0 && succeeded(st.Steps) == len(st.Steps) {
+		End(run, Ending{Phase: v1alpha1.PhaseSucceeded, Reason: v1alpha1.ReasonSucceeded,
+			Message: fmt.Sprintf("all %d steps succeeded at %s", len(st.Steps), st.ShortCommit)}, now)
+	}
+}
+
+// Ending is how a run ends.
+type Ending struct {
+	// Phase is Succeeded, Failed or Cancelled.
+	Phase v1alpha1.PipelineRunPhase
+	// Reason and Message go on the Succeeded condition, and the reason on every step
+	// this ending stops.
+	Reason, Message string
+	// Skipped is the message of steps that never ran; "skipped: <Reason>" when empty.
+	Skipped string
+	// Tails are the log tails of the running steps this ending stops, by step index.
+	// A stopped step without one gets Message.
+	Tails map[int]string
+}
+
+// End ends the run, once: the first outcome wins and End returns false after it. Running
+// steps are stopped (Failed, or Cancelled when the run is), steps that never ran are
+// Skipped, and the Succeeded condition is set with the run's generation. Every way a run
+// ends goes through here: the normal end, a permanent error, the run timeout, cancel,
+// Forbid, Replace and the watchdogs.
+func End(run *v1alpha1.PipelineRun, e Ending, now metav1.Time) bool {
+	st := &run.Status
+	if st.Phase.IsFinished() {
+		return false
+	}
+	skipped := e.Skipped
+	if skipped == "" {
+		skipped = "skipped: " + e.Reason
+	}
+	for i := range st.Steps {
+		s := &st.Steps[i]
+		switch {
+		case s.Phase == v1alpha1.StepRunning:
+			s.Phase, s.Reason, s.CompletionTime = v1alpha1.StepFailed, e.Reason, now.DeepCopy()
+			if e.Phase == v1alpha1.PhaseCancelled {
+				s.Phase = v1alpha1.StepCancelled
+			}
+			s.Message = TruncateTail(e.Message, v1alpha1.MaxMessageBytes)
+			if tail := e.Tails[i]; tail != "" {
+				s.Message = TruncateTail(tail, v1alpha1.MaxMessageBytes)
+			}
+		case !IsTerminal(s.Phase):
+			s.Phase, s.Message = v1alpha1.StepSkipped, skipped
+		}
+	}
+	status := metav1.ConditionFalse
+	if e.Phase == v1alpha1.PhaseSucceeded {
+		status = metav1.ConditionTrue
+	}
+	st.Phase = e.Phase
+	st.Progress = progress(st.Steps)
+	st.CurrentStep = ""
+	st.QueuePosition = 0
+	st.CompletionTime = now.DeepCopy()
+	setSucceeded(run, status, e.Reason, e.Message, now)
+	return true
+}
+
+// setSucceeded writes the Succeeded condition with the run's generation. A zero now
+// leaves apimeta to stamp the transition time.
+func setSucceeded(run *v1alpha1.PipelineRun, status metav1.ConditionStatus, reason, msg string, now metav1.Time) {
+	apimeta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+		Type: v1alpha1.ConditionSucceeded, Status: status, Reason: reason,
+		Message: TruncateTail(msg, v1alpha1.MaxMessageBytes), LastTransitionTime: now,
+		ObservedGeneration: run.Generation,
+	})
+}
+
+func progress(steps []v1alpha1.StepStatus) string {
+	return fmt.Sprintf("%d/%d", succeeded(steps), len(steps))
+}
+
+func succeeded(steps []v1alpha1.StepStatus) int {
+	n := 0
+	for _, s := range steps {
+		if s.Phase == v1alpha1.StepSucceeded {
+			n++
+		}
+	}
+	return n
+}
+
+// stepNames joins the names of the steps at idx with commas, within status.currentStep's
+// bound: the names that do not fit are counted instead ("lint,test,+3").
+func stepNames(steps []v1alpha1.StepStatus, idx []int) string {
+	names := make([]string, len(idx))
+	for n, i := range idx {
+		names[n] = steps[i].Name
+	}
+	for k := len(names); k > 0; k-- {
+		s := strings.Join(names[:k], ",")
+		if k < len(names) {
+			s += fmt.Sprintf(",+%d", len(names)-k)
+		}
+		if len(s) <= maxCurrentStep {
+			return s
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("+%d", len(names))
+}
+
+func runningMessage(steps []v1alpha1.StepStatus, active []int) string {
+	if len(active) == 1 {
+		i := active[0]
+		return fmt.Sprintf("running step %d/%d %q", i+1, len(steps), steps[i].Name)
+	}
+	return fmt.Sprintf("running %d steps: %s", len(active), stepNames(steps, active))
+}
+
+func failedMessage(s v1alpha1.StepStatus) string {
+	switch {
+	case s.Reason == v1alpha1.ReasonStepTimedOut:
+		return fmt.Sprintf("step %q exceeded its timeout", s.Name)
+	case s.ExitCode != nil:
+		return fmt.Sprintf("step %q failed with exit code %d", s.Name, *s.ExitCode)
+	}
+	return fmt.Sprintf("step %q failed", s.Name)
+}
