@@ -49,16 +49,18 @@ test: verify-generated fmt vet ## Unit, fuzz-smoke and envtest integration tests
 	echo "KUBEBUILDER_ASSETS=$$assets go test ./... -count=1 -timeout 20m"; \
 	KUBEBUILDER_ASSETS="$$assets" go test ./... -count=1 -timeout 20m
 	go test ./internal/pipeline -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZ_SMOKE_TIME)
+	go test ./internal/gitsource -run='^$$' -fuzz=FuzzValidateURL -fuzztime=$(FUZZ_SMOKE_TIME)
 
 .PHONY: fuzz
-fuzz: ## A longer fuzz campaign of the pipeline parser.
+fuzz: ## Longer fuzz campaigns: the pipeline parser, and URL validation (CRD rules against the controller's).
 	go test ./internal/pipeline -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZ_TIME)
+	go test ./internal/gitsource -run='^$$' -fuzz=FuzzValidateURL -fuzztime=$(FUZZ_TIME)
 
 .PHONY: bench
 bench: ## Benchmarks: print numbers, never fail on speed (controller table also in bin/bench/controller.json).
 	@# FLOWCI_BENCH_SCALE scales the controller scenarios' run counts (1: 100 and 500 runs;
 	@# measured 8 min 50 s for all of make bench on 2 idle cores; 0.5 halves it).
-	go test ./internal/gitsource -run='^$$' -bench=. -benchmem -benchtime=5x -timeout 10m
+	go test ./internal/gitsource -run='^$$' -bench=. -benchmem -benchtime=5x -timeout 15m
 	FLOWCI_BENCH_SCALE="$${FLOWCI_BENCH_SCALE:-1}" KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test ./test/bench -run='^$$' -bench=BenchmarkController -benchtime=1x -timeout 15m -v
 
 ##@ Build

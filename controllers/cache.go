@@ -13,19 +13,30 @@ import (
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
-// CacheOptions limits the manager's cache of Jobs, pods, PVCs and ConfigMaps to objects
-// that carry the run-UID label, and strips managedFields from everything it caches, so
-// the operator's memory does not grow with the rest of the cluster.
+// CacheOptions limits the manager's cache to Jobs, pods and PVCs that carry the run-UID
+// label, and keeps of each only what the controllers read (see trim.go). Anyone who
+// may create objects in a namespace can set the label, so an object not controlled by
+// a run (or, for pods, by a Job) keeps only its name and version: a few hundred bytes.
+// ConfigMaps are not cached at all; a run's definition is read once and memoised.
 func CacheOptions() cache.Options {
 	req, err := labels.NewRequirement(v1alpha1.LabelRunUID, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant, valid requirement
 	}
-	by := cache.ByObject{Label: labels.NewSelector().Add(*req)}
+	sel := labels.NewSelector().Add(*req)
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: by, &corev1.Pod{}: by, &corev1.PersistentVolumeClaim{}: by, &corev1.ConfigMap{}: by,
+			&batchv1.Job{}:                  {Label: sel, Transform: TrimJob},
+			&corev1.Pod{}:                   {Label: sel, Transform: TrimPod},
+			&corev1.PersistentVolumeClaim{}: {Label: sel, Transform: TrimPVC},
 		},
 	}
+}
+
+// ClientOptions makes the manager's client read ConfigMaps and Secrets from the API
+// server, never through an informer: a Get must not start a cluster-wide watch of every
+// tenant's ConfigMaps or Secrets.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}}}}
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
@@ -84,7 +85,21 @@ func TestCRDValidationOnCreate(t *testing.T) {
 		{"scp-like option host", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "git@-oProxyCommand=x:repo" }, "repoURL must be an https://"},
 		{"git protocol", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "git://github.com/org/repo.git" }, "repoURL must be an https://"},
 		{"space in url", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://host/a b.git" }, "repoURL must be an https://"},
-		{"password in url", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://bob:hunter2@host/repo.git" }, "repoURL must not carry a password"},
+		{"password in url", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://bob:hunter2@host/repo.git" }, "repoURL must not carry a user or token"},
+		{"token as user", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://ghp_TOKEN@host/repo.git" }, "repoURL must not carry a user or token"},
+		{"uppercase scheme token", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "HTTPS://ghp_TOKEN@host/repo.git" }, "repoURL must not carry a user or token"},
+		{"ssh password", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "ssh://git:PASS@host/repo.git" }, "repoURL must not carry a password"},
+		{"ssh user is fine", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "ssh://git@host/repo.git" }, ""},
+		{"access token query", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://host/repo.git?access_token=x" }, "repoURL must not have a query"},
+		{"fragment", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://host/repo.git#main" }, "repoURL must not have a query"},
+		{"bidi override", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://host/repo‮git.exe" }, "printable ASCII"},
+		{"zero-width space", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://gith​ub.com/org/repo.git" }, "printable ASCII"},
+		{"non-ascii host", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://githüb.com/org/repo.git" }, "printable ASCII"},
+		{"encoded newline", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://host/repo%0a.git" }, "must not encode control characters"},
+		{"encoded NUL", func(s *civ1alpha1.PipelineRunSpec) { s.RepoURL = "https://host/repo%00.git" }, "must not encode control characters"},
+		{"secret in another namespace", func(s *civ1alpha1.PipelineRunSpec) {
+			s.GitSecretRef = &civ1alpha1.SecretReference{Name: "kube-system/x"}
+		}, "gitSecretRef.name must be a DNS subdomain"},
 		{"branch dotdot", func(s *civ1alpha1.PipelineRunSpec) { s.Branch = "main..evil" }, "branch must not contain '..'"},
 		{"branch leading dash", func(s *civ1alpha1.PipelineRunSpec) { s.Branch = "--upload-pack=touch" }, "branch must be a git branch name"},
 		{"branch space", func(s *civ1alpha1.PipelineRunSpec) { s.Branch = "my branch" }, "branch must be a git branch name"},
@@ -137,7 +152,15 @@ func TestCRDImmutableFields(t *testing.T) {
 		{"branch", func(s *civ1alpha1.PipelineRunSpec) { s.Branch = "develop" }, "branch is immutable"},
 		{"revision added", func(s *civ1alpha1.PipelineRunSpec) { s.Revision = strings.Repeat("b", 40) }, "revision is immutable"},
 		{"pipelinePath", func(s *civ1alpha1.PipelineRunSpec) { s.PipelinePath = "other.yaml" }, "pipelinePath is immutable"},
-		{"timeout may change", func(s *civ1alpha1.PipelineRunSpec) { s.Timeout = &metav1.Duration{Duration: 7200e9} }, ""},
+		{"timeout", func(s *civ1alpha1.PipelineRunSpec) { s.Timeout = &metav1.Duration{Duration: 7200e9} }, "timeout is immutable"},
+		{"gitSecretRef added", func(s *civ1alpha1.PipelineRunSpec) { s.GitSecretRef = &civ1alpha1.SecretReference{Name: "creds"} }, "gitSecretRef is immutable"},
+		{"serviceAccountName added", func(s *civ1alpha1.PipelineRunSpec) { s.ServiceAccountName = "admin" }, "serviceAccountName is immutable"},
+		{"workspace", func(s *civ1alpha1.PipelineRunSpec) { s.Workspace.StorageClassName = ptr.To("fast") }, "workspace.storageClassName is immutable"},
+		{"workspace size", func(s *civ1alpha1.PipelineRunSpec) { q := resource.MustParse("5Gi"); s.Workspace.Size = &q }, "workspace.size is immutable"},
+		{"retainOnFailure may change", func(s *civ1alpha1.PipelineRunSpec) { s.Workspace.RetainOnFailure = &metav1.Duration{Duration: 3600e9} }, ""},
+		{"concurrencyPolicy", func(s *civ1alpha1.PipelineRunSpec) { s.ConcurrencyPolicy = civ1alpha1.ConcurrencyReplace }, "concurrencyPolicy is immutable"},
+		{"cancel may be set", func(s *civ1alpha1.PipelineRunSpec) { s.Cancel = true }, ""},
+		{"TTL may change", func(s *civ1alpha1.PipelineRunSpec) { s.TTLSecondsAfterFinished = ptr.To[int32](60) }, ""},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,7 +192,7 @@ func TestCRDPrinterColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := metav1.NewTime(time.Now().Add(-90 * time.Second))
-	run.Status = civ1alpha1.PipelineRunStatus{Phase: civ1alpha1.PhaseRunning, Progress: "2/5", CurrentStep: "test", ShortCommit: "abcdef1", StartTime: &started}
+	run.Status = civ1alpha1.PipelineRunStatus{Phase: civ1alpha1.PhaseRunning, Progress: "2/5", CurrentStep: "test", ShortCommit: "abcdef1", Branch: "main", StartTime: &started}
 	if err := k8sClient.Status().Update(ctx, run); err != nil {
 		t.Fatal(err)
 	}

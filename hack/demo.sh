@@ -34,7 +34,9 @@ up() {
   mkdir -p "$DEMO"
   serve_repo
   log "deploying the operator (test/e2e/config: config/default with the local images)"
-  kubectl kustomize "$ROOT/test/e2e/config" | kubectl apply --server-side --force-conflicts -f - > /dev/null
+  # The git server is on a private address: allow it in the operator's egress policy.
+  kubectl kustomize "$ROOT/test/e2e/config" | sed "s|E2E_GIT_HOST|${GIT_ADDR%:*}|" |
+    kubectl apply --server-side --force-conflicts -f - > /dev/null
   kubectl wait --for=condition=Established crd/pipelineruns.ci.flowci.dev --timeout=60s > /dev/null
   kubectl -n flow-ci-system rollout status deploy/flow-ci-controller-manager --timeout=180s
   kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - > /dev/null

@@ -57,11 +57,27 @@ const (
 	// ReasonRepositoryNotFound: the repository does not exist or is not visible.
 	ReasonRepositoryNotFound = "RepositoryNotFound"
 	// ReasonAuthenticationFailed: the server refused the credentials, or the git
-	// Secret is missing or malformed.
+	// Secret is malformed or may not be used for the repository.
 	ReasonAuthenticationFailed = "AuthenticationFailed"
 	// ReasonChildConflict: an object with a child's name exists and is not owned by
-	// this run. It is left untouched.
+	// this run, or is owned by it but is not the object the run would create. It is
+	// left untouched.
 	ReasonChildConflict = "ChildConflict"
+	// ReasonChildRejected: the API server refused a child the run rendered (too
+	// large, or invalid); retrying cannot help.
+	ReasonChildRejected = "ChildRejected"
+	// ReasonAddressNotAllowed: the repository's host is, resolves to, or redirects to
+	// an address the operator's egress policy denies (--git-allowed-networks).
+	ReasonAddressNotAllowed = "AddressNotAllowed"
+	// ReasonSourceTooLarge: the git server sent more than the operator's read budget
+	// allows.
+	ReasonSourceTooLarge = "SourceTooLarge"
+	// ReasonSecretNotFound: the git Secret did not appear within the operator's
+	// --pending-timeout.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSourceUnavailable: the git server could not be reached, or kept failing,
+	// within the operator's --pending-timeout.
+	ReasonSourceUnavailable = "SourceUnavailable"
 	// ReasonTransientError: the last reconcile failed and will be retried (on the
 	// Reconciling condition).
 	ReasonTransientError = "TransientError"

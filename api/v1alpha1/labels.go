@@ -39,6 +39,11 @@ const (
 	// AnnotationReplacedBy on a run names the newer run that cancelled it
 	// (concurrencyPolicy Replace).
 	AnnotationReplacedBy = "flowci.dev/replaced-by"
+	// AnnotationAllowedRepositories on a git Secret, when present, lists the
+	// repositories runs may use it for: globs of host/path, separated by commas or
+	// newlines ("github.com/org/*"). Set by the Secret's owner, it keeps a run creator
+	// from sending the credentials to another host.
+	AnnotationAllowedRepositories = "flowci.dev/allowed-repositories"
 )
 
 // DefinitionKey is the key of the definition ConfigMap that holds the pipeline file's

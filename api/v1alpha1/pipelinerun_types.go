@@ -43,21 +43,30 @@ func (w *WorkspaceSpec) SizeOrDefault() resource.Quantity {
 }
 
 // PipelineRunSpec says what to build: a repository, a branch or a pinned commit, and the
-// pipeline file inside it. Every field that picks the code is immutable after creation,
-// so a run always describes exactly one build.
+// pipeline file inside it. The spec is immutable after creation, except cancel (one way)
+// and ttlSecondsAfterFinished, so a run always describes exactly one build, with the
+// credentials and identity it was admitted with.
 // +kubebuilder:validation:XValidation:rule="self.repoURL == oldSelf.repoURL",message="repoURL is immutable"
 // +kubebuilder:validation:XValidation:rule="self.branch == oldSelf.branch",message="branch is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.revision) == has(oldSelf.revision) && (!has(self.revision) || self.revision == oldSelf.revision)",message="revision is immutable"
 // +kubebuilder:validation:XValidation:rule="self.pipelinePath == oldSelf.pipelinePath",message="pipelinePath is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone"
+// +kubebuilder:validation:XValidation:rule="has(self.gitSecretRef) == has(oldSelf.gitSecretRef) && (!has(self.gitSecretRef) || self.gitSecretRef == oldSelf.gitSecretRef)",message="gitSecretRef is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.serviceAccountName) == has(oldSelf.serviceAccountName) && (!has(self.serviceAccountName) || self.serviceAccountName == oldSelf.serviceAccountName)",message="serviceAccountName is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.timeout) == has(oldSelf.timeout) && (!has(self.timeout) || duration(self.timeout) == duration(oldSelf.timeout))",message="timeout is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.concurrencyPolicy) == has(oldSelf.concurrencyPolicy) && (!has(self.concurrencyPolicy) || self.concurrencyPolicy == oldSelf.concurrencyPolicy)",message="concurrencyPolicy is immutable"
 type PipelineRunSpec struct {
 	// RepoURL is the git repository to build: https://, http://, ssh:// or scp-like
-	// user@host:path. Credentials never go in the URL; use gitSecretRef.
+	// user@host:path, in printable ASCII. Credentials never go in the URL (no user or
+	// token on http(s), no password on ssh, no query); use gitSecretRef.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.matches('^(https?|ssh)://[^-[:space:][:cntrl:]/][^[:space:][:cntrl:]]*$') || self.matches('^[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:[^-[:space:][:cntrl:]][^[:space:][:cntrl:]]*$')",message="repoURL must be an https://, http://, ssh:// or scp-like user@host:path URL"
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^https?://[^/@]*:[^/@]*@')",message="repoURL must not carry a password; use gitSecretRef"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(?i:https?|ssh)://[!-,.0-~][!-~]*$') || self.matches('^[A-Za-z0-9_][A-Za-z0-9._-]*@([A-Za-z0-9_][A-Za-z0-9._-]*|[[][0-9A-Fa-f:.]+[]]):[!-,.-~][!-~]*$')",message="repoURL must be an https://, http://, ssh:// or scp-like user@host:path URL in printable ASCII"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(?i:https?)://[^/]*@')",message="repoURL must not carry a user or token; use gitSecretRef"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(?i:ssh)://[^/]*:[^/]*@')",message="repoURL must not carry a password; use gitSecretRef"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('?') && !self.contains('#')",message="repoURL must not have a query or fragment"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('%([01][0-9A-Fa-f]|7[Ff])')",message="repoURL must not encode control characters"
 	RepoURL string `json:"repoURL"`
 
 	// Branch is the branch whose head is built, resolved once when the run starts.
@@ -133,14 +142,19 @@ type PipelineRunSpec struct {
 
 // SecretReference names a Secret in the same namespace as the PipelineRun.
 type SecretReference struct {
-	// Name of the Secret.
+	// Name of the Secret, in the run's namespace.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="gitSecretRef.name must be a DNS subdomain: a Secret in the run's own namespace"
 	Name string `json:"name"`
 }
 
-// WorkspaceSpec sizes the per-run PersistentVolumeClaim.
+// WorkspaceSpec sizes the per-run PersistentVolumeClaim. Its volume is immutable once the
+// run exists; retainOnFailure, a cleanup policy like the TTL, may change.
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="workspace.storageClassName is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.accessModes) == has(oldSelf.accessModes) && (!has(self.accessModes) || self.accessModes == oldSelf.accessModes)",message="workspace.accessModes is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.size) == has(oldSelf.size) && (!has(self.size) || string(self.size) == string(oldSelf.size))",message="workspace.size is immutable"
 type WorkspaceSpec struct {
 	// Size of the volume.
 	// +optional
@@ -261,6 +275,16 @@ type PipelineRunStatus struct {
 	// Phase is a summary of the Succeeded condition.
 	// +optional
 	Phase PipelineRunPhase `json:"phase,omitempty"`
+	// Branch is the branch the run builds: spec.branch, or empty when the run is pinned
+	// to a revision that is not on spec.branch (among its newest 1000 commits) and is
+	// therefore detached, or when that could not be verified.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	Branch string `json:"branch,omitempty"`
+	// Detached is true when spec.revision is not on spec.branch, as far as the operator
+	// could tell; the commit is checked out on a detached HEAD and FLOWCI_BRANCH is empty.
+	// +optional
+	Detached bool `json:"detached,omitempty"`
 	// Commit is the full SHA being built, pinned when the run starts.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
@@ -316,7 +340,7 @@ type PipelineRunStatus struct {
 // +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.progress`
 // +kubebuilder:printcolumn:name="Step",type=string,JSONPath=`.status.currentStep`
 // +kubebuilder:printcolumn:name="Commit",type=string,JSONPath=`.status.shortCommit`
-// +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.spec.branch`
+// +kubebuilder:printcolumn:name="Branch",type=string,JSONPath=`.status.branch`
 // +kubebuilder:printcolumn:name="Started",type=date,JSONPath=`.status.startTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Completed",type=date,JSONPath=`.status.completionTime`,priority=1

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,12 +27,24 @@ func runClone(args []string) int {
 	home := fs.String("home", "/workspace/home", "HOME for the steps, created writable.")
 	secretDir := fs.String("secret-dir", "", "Directory with the git Secret's keys, if any.")
 	timeout := fs.Duration("timeout", 10*time.Minute, "Time limit of the clone.")
+	maxBytes := fs.Int64("max-bytes", 0, "Bytes the clone may read from the server (0: gitsource's default, 1 GiB).")
+	maxFiles := fs.Int("max-files", 0, "Files the clone may check out (0: gitsource's default, 200,000).")
+	nets := fs.String("allowed-networks", "", "Comma-separated CIDRs the egress policy would deny that the clone may reach.")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	allowed, err := gitsource.ParseNetworks(strings.Split(*nets, ","))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clone failed: --allowed-networks:", err)
+		return 2
+	}
+	opts := []gitsource.Option{gitsource.WithTimeout(*timeout), gitsource.WithAllowedNetworks(allowed...), gitsource.WithMaxFiles(*maxFiles)}
+	if *maxBytes > 0 {
+		opts = append(opts, gitsource.WithBudget(gitsource.Budget{Bytes: *maxBytes, Pack: *maxBytes}))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := clone(ctx, *repo, *branch, *commit, *dest, *home, *secretDir, *timeout); err != nil {
+	if err := clone(ctx, *repo, *branch, *commit, *dest, *home, *secretDir, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "clone failed:", err)
 		return 1
 	}
@@ -39,7 +52,7 @@ func runClone(args []string) int {
 	return 0
 }
 
-func clone(ctx context.Context, repo, branch, commit, dest, home, secretDir string, timeout time.Duration) error {
+func clone(ctx context.Context, repo, branch, commit, dest, home, secretDir string, opts []gitsource.Option) error {
 	if repo == "" || commit == "" {
 		return errors.New("--repo and --commit are required")
 	}
@@ -50,7 +63,7 @@ func clone(ctx context.Context, repo, branch, commit, dest, home, secretDir stri
 	if err := os.MkdirAll(dest, 0o775); err != nil {
 		return fmt.Errorf("creating %s: %w", dest, err)
 	}
-	if err := gitsource.Clone(ctx, repo, branch, commit, dest, auth, gitsource.WithTimeout(timeout)); err != nil {
+	if err := gitsource.Clone(ctx, repo, branch, commit, dest, auth, opts...); err != nil {
 		return err
 	}
 	// Steps run as the same uid; group-writable for any fsGroup-only consumer.

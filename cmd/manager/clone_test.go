@@ -31,7 +31,7 @@ func TestCloneSubcommand(t *testing.T) {
 		}
 	}
 	ws := t.TempDir()
-	code := runClone([]string{"--repo", srv.RepoURL(repo), "--branch", "main", "--commit", first,
+	code := runClone([]string{"--allowed-networks", "127.0.0.0/8", "--repo", srv.RepoURL(repo), "--branch", "main", "--commit", first,
 		"--dest", filepath.Join(ws, "src"), "--home", filepath.Join(ws, "home"), "--secret-dir", secretDir})
 	if code != 0 {
 		t.Fatalf("clone exited %d", code)
@@ -48,7 +48,11 @@ func TestCloneSubcommand(t *testing.T) {
 	}
 
 	// Without the Secret the server refuses, and the exit code says so.
-	if code := runClone([]string{"--repo", srv.RepoURL(repo), "--commit", first, "--dest", filepath.Join(t.TempDir(), "src")}); code != 1 {
+	if code := runClone([]string{"--allowed-networks", "127.0.0.0/8", "--repo", srv.RepoURL(repo), "--commit", first, "--dest", filepath.Join(t.TempDir(), "src")}); code != 1 {
 		t.Errorf("clone without credentials exited %d, want 1", code)
+	}
+	// Without the allow-list, loopback is out of reach.
+	if code := runClone([]string{"--repo", srv.RepoURL(repo), "--commit", first, "--dest", filepath.Join(t.TempDir(), "src"), "--secret-dir", secretDir}); code != 1 {
+		t.Errorf("clone of a loopback server exited %d, want 1", code)
 	}
 }

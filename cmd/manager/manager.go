@@ -4,7 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,19 +24,22 @@ import (
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
+	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/podlogs"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
 // options are the manager's flags.
 type options struct {
-	metricsAddr    string
-	probeAddr      string
-	leaderElection bool
-	namespace      string
-	render         render.Config
-	maxReconciles  int
-	lifecycle      pipelinerun.Lifecycle
+	metricsAddr     string
+	probeAddr       string
+	leaderElection  bool
+	namespace       string
+	render          render.Config
+	maxReconciles   int
+	lifecycle       pipelinerun.Lifecycle
+	allowedNetworks []netip.Prefix
+	stuckAfter      time.Duration
 }
 
 func parseFlags(args []string) (*options, *zap.Options, error) {
@@ -57,12 +62,41 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 	ttl := fs.Int("ttl-seconds-after-finished", 0, "Delete finished runs that set no spec.ttlSecondsAfterFinished after this long; 0 keeps them.")
 	fs.IntVar(&o.lifecycle.SuccessfulHistoryLimit, "successful-history-limit", 10, "Succeeded runs kept per repository and branch; negative keeps all.")
 	fs.IntVar(&o.lifecycle.FailedHistoryLimit, "failed-history-limit", 10, "Failed and cancelled runs kept per repository and branch; negative keeps all.")
-	fs.IntVar(&o.lifecycle.MaxActiveRuns, "max-active-runs", 0, "Queue runs cluster-wide, in creation order, beyond this many active ones; 0 is unlimited.")
+	fs.IntVar(&o.lifecycle.MaxActiveRuns, "max-active-runs", 0, "Queue runs cluster-wide, fairly between namespaces, beyond this many active ones; 0 is unlimited.")
+	fs.DurationVar(&o.lifecycle.PendingTimeout, "pending-timeout", 5*time.Minute,
+		"Fail a run that has no definition yet after retrying transient errors (a missing Secret, an unreachable server) this long; 0 waits for spec.timeout.")
+	nets := fs.String("git-allowed-networks", "", "Comma-separated CIDRs of git servers on networks the egress policy denies by default (loopback, private, link-local, ...).")
+	fs.Int64Var(&o.render.Clone.MaxBytes, "clone-max-bytes", 1<<30, "Bytes a clone Job may read from the git server.")
+	fs.IntVar(&o.render.Clone.MaxFiles, "clone-max-files", 200_000, "Files a clone Job may check out.")
+	resources := map[string]*corev1.ResourceList{}
+	for flag, def := range map[string]string{
+		"default-step-requests": "cpu=100m,memory=128Mi", "default-step-limits": "memory=2Gi",
+		"clone-requests": "cpu=100m,memory=64Mi", "clone-limits": "memory=512Mi",
+	} {
+		list := corev1.ResourceList{}
+		resources[flag] = &list
+		fs.Func(flag, fmt.Sprintf("Resources of %s containers, e.g. cpu=250m,memory=256Mi (default %q).", strings.Split(flag, "-")[0], def), func(v string) error {
+			l, err := render.ParseResourceList(v)
+			*resources[flag] = l
+			return err
+		})
+		*resources[flag], _ = render.ParseResourceList(def)
+	}
+	fs.DurationVar(&o.stuckAfter, "stuck-reconcile-timeout", 2*time.Minute, "Fail /healthz while a reconcile runs longer than this; 0 disables.")
 	zo := &zap.Options{}
 	zo.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
+	var err error
+	if o.allowedNetworks, err = gitsource.ParseNetworks(strings.Split(*nets, ",")); err != nil {
+		return nil, nil, fmt.Errorf("--git-allowed-networks: %w", err)
+	}
+	for _, n := range o.allowedNetworks {
+		o.render.Clone.AllowedNetworks = append(o.render.Clone.AllowedNetworks, n.String())
+	}
+	o.render.StepResources = corev1.ResourceRequirements{Requests: *resources["default-step-requests"], Limits: *resources["default-step-limits"]}
+	o.render.CloneResources = corev1.ResourceRequirements{Requests: *resources["clone-requests"], Limits: *resources["clone-limits"]}
 	o.render.ImagePullPolicy = corev1.PullPolicy(*pullPolicy)
 	o.lifecycle.DefaultTTLSecondsAfterFinished = int32(min(max(*ttl, 0), 1<<30))
 	if o.render.CloneImage == "" {
@@ -90,6 +124,7 @@ func runManager(args []string) error {
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
+		Client:                        controllers.ClientOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElection,
@@ -103,14 +138,17 @@ func runManager(args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating the pods/log client: %w", err)
 	}
+	inFlight := &controllers.InFlight{Limit: o.stuckAfter}
 	reconciler := &pipelinerun.Reconciler{
-		Logs:      podlogs.Reader{Pods: clientset.CoreV1()},
-		Lifecycle: o.lifecycle,
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("flow-ci"),
-		Source:    pipelinerun.GitSource{},
-		Render:    o.render,
+		Logs:            podlogs.Reader{Pods: clientset.CoreV1()},
+		Lifecycle:       o.lifecycle,
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		Recorder:        mgr.GetEventRecorder("flow-ci"),
+		Source:          pipelinerun.GitSource{Options: []gitsource.Option{gitsource.WithAllowedNetworks(o.allowedNetworks...)}},
+		Render:          o.render,
+		AllowedNetworks: o.allowedNetworks,
+		InFlight:        inFlight,
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
@@ -119,11 +157,14 @@ func runManager(args []string) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}
+	if err := mgr.AddHealthzCheck("reconcilers", inFlight.Check); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 	log.Info("starting manager", "namespace", o.namespace, "leaderElection", o.leaderElection,
-		"cloneImage", o.render.CloneImage, "defaultStepImage", o.render.DefaultStepImage)
+		"cloneImage", o.render.CloneImage, "defaultStepImage", o.render.DefaultStepImage, "gitAllowedNetworks", o.render.Clone.AllowedNetworks)
 	return mgr.Start(ctx)
 }
 

@@ -2,6 +2,7 @@ package pipelinerun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,8 +22,12 @@ import (
 // end the run with InvalidSpec.
 func (r *Reconciler) validateSpec(_ context.Context, s *scope) error {
 	spec := &s.run.Spec
-	if err := gitsource.ValidateURL(spec.RepoURL); err != nil {
-		return permanent(v1alpha1.ReasonInvalidSpec, "spec.repoURL: %w", err)
+	if err := gitsource.ValidateURL(spec.RepoURL, gitsource.WithAllowedNetworks(r.AllowedNetworks...)); err != nil {
+		reason := v1alpha1.ReasonInvalidSpec
+		if errors.Is(err, gitsource.ErrAddressNotAllowed) {
+			reason = v1alpha1.ReasonAddressNotAllowed
+		}
+		return permanent(reason, "spec.repoURL: %w", err)
 	}
 	if spec.Revision == "" {
 		if err := gitsource.ValidateBranch(spec.Branch); err != nil {
@@ -40,6 +45,9 @@ func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) error {
 	run := s.run
 	if run.Status.StartTime != nil {
 		return nil
+	}
+	if run.Spec.Revision == "" {
+		run.Status.Branch = run.Spec.Branch // a pinned revision is checked first
 	}
 	now := metav1.NewTime(s.now)
 	if run.Spec.Cancel {
@@ -76,12 +84,12 @@ func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) error {
 		}
 	}
 	if limit := r.Lifecycle.MaxActiveRuns; limit > 0 {
-		active, waiting, err := r.activeRuns(ctx, run)
+		active, position, err := r.fairPosition(ctx, run)
 		if err != nil {
 			return err
 		}
-		if active >= limit || waiting > 0 {
-			runstate.Queue(run, waiting+1, fmt.Sprintf("waiting: %d of at most %d runs are active (--max-active-runs)", active, limit))
+		if position > limit-active {
+			runstate.Queue(run, position-max(limit-active, 0), fmt.Sprintf("waiting: %d of at most %d runs are active (--max-active-runs, shared fairly between namespaces)", active, limit))
 			s.wait = true
 			return nil
 		}
@@ -123,24 +131,38 @@ func (r *Reconciler) groupOf(ctx context.Context, run *v1alpha1.PipelineRun) ([]
 	return out, nil
 }
 
-// activeRuns counts admitted, unfinished runs everywhere the operator watches, and the
-// runs created before this one that still wait to be admitted.
-func (r *Reconciler) activeRuns(ctx context.Context, run *v1alpha1.PipelineRun) (active, waiting int, err error) {
+// fairPosition counts the admitted, unfinished runs everywhere the operator watches, and
+// the run's place (from 1) in the fair queue of runs waiting for a slot.
+func (r *Reconciler) fairPosition(ctx context.Context, run *v1alpha1.PipelineRun) (active, position int, err error) {
 	list := &v1alpha1.PipelineRunList{}
 	if err := r.Client.List(ctx, list); err != nil {
 		return 0, 0, fmt.Errorf("listing runs: %w", err)
 	}
+	var cs []runstate.Candidate
+	self := -1
 	for i := range list.Items {
 		o := &list.Items[i]
-		switch {
-		case o.UID == run.UID, o.Status.Phase.IsFinished(), !o.DeletionTimestamp.IsZero():
-		case o.Status.StartTime != nil:
+		if o.Status.Phase.IsFinished() || !o.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if o.UID == run.UID {
+			self = len(cs)
+		}
+		cs = append(cs, runstate.Candidate{Namespace: o.Namespace, Name: o.Name, Created: o.CreationTimestamp.Time, Active: o.Status.StartTime != nil})
+		if o.Status.StartTime != nil {
 			active++
-		case createdBefore(o, run):
-			waiting++
 		}
 	}
-	return active, waiting, nil
+	if self < 0 { // not in the cache yet
+		self = len(cs)
+		cs = append(cs, runstate.Candidate{Namespace: run.Namespace, Name: run.Name, Created: run.CreationTimestamp.Time})
+	}
+	for n, i := range runstate.FairQueue(cs) {
+		if i == self {
+			return active, n + 1, nil
+		}
+	}
+	return active, len(cs), nil
 }
 
 // createdBefore orders runs by creation, then name, so every reconciler sees one queue.

@@ -17,21 +17,34 @@ import (
 )
 
 // ensureChild creates obj, or adopts the existing object of that name only when this
-// run (by UID) controls it. Anything else is a ChildConflict and is left untouched.
-// On success obj holds the server's copy: the created object, or the adopted one.
+// run (by UID) controls it and it is what the run would have created: anyone who may
+// create objects in the namespace can forge the owner reference, so an adopted child is
+// compared with the rendered one (sameChild). Anything else is a ChildConflict and is
+// left untouched. On success obj holds the server's copy: the created object, or the
+// adopted one. A child the API server refuses as invalid or too large ends the run.
 func (r *Reconciler) ensureChild(ctx context.Context, run *v1alpha1.PipelineRun, obj client.Object) error {
+	rendered := obj.DeepCopyObject().(client.Object)
 	err := r.Client.Create(ctx, obj)
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
+	case apierrors.IsInvalid(err), apierrors.IsRequestEntityTooLargeError(err):
+		return permanent(v1alpha1.ReasonChildRejected, "the API server refused %s %q: %v", kindOf(obj), obj.GetName(), err)
+	case !apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("creating %s %s: %w", kindOf(obj), obj.GetName(), err)
 	}
 	// The cache may not have it yet, or it is not ours: ask the API server.
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 		return fmt.Errorf("reading existing %s: %w", obj.GetName(), err)
 	}
-	return notOurs(obj, run)
+	if err := notOurs(obj, run); err != nil {
+		return err
+	}
+	if why := sameChild(obj, rendered); why != "" {
+		return permanent(v1alpha1.ReasonChildConflict,
+			"%s %q is owned by this run but is not the one it would create (%s); it was left untouched", kindOf(obj), obj.GetName(), why)
+	}
+	return nil
 }
 
 // notOurs is nil for a child this run controls. A child of an earlier run with the same

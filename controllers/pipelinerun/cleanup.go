@@ -22,6 +22,7 @@ import (
 // limits.
 func (r *Reconciler) cleanupFinished(ctx context.Context, s *scope) error {
 	run := s.run
+	r.defs.forget(run.UID)
 	done := s.now
 	if run.Status.CompletionTime != nil {
 		done = run.Status.CompletionTime.Time

@@ -24,10 +24,10 @@ func permanent(reason string, format string, args ...any) error {
 }
 
 // classifyGitError maps gitsource's typed errors to run reasons. Transient errors are
-// returned as they are, for a retry with backoff.
+// retried with backoff, up to the pending timeout (SourceUnavailable).
 func classifyGitError(err error) error {
 	if !gitsource.IsPermanent(err) {
-		return err
+		return waitingFor(v1alpha1.ReasonSourceUnavailable, err)
 	}
 	reason := v1alpha1.ReasonInvalidSpec
 	switch {
@@ -44,6 +44,26 @@ func classifyGitError(err error) error {
 		reason = v1alpha1.ReasonDefinitionNotFound
 	case errors.Is(err, gitsource.ErrFileTooLarge):
 		reason = v1alpha1.ReasonInvalidDefinition
+	case errors.Is(err, gitsource.ErrAddressNotAllowed):
+		reason = v1alpha1.ReasonAddressNotAllowed
+	case errors.Is(err, gitsource.ErrTooLarge):
+		reason = v1alpha1.ReasonSourceTooLarge
 	}
 	return &runError{reason: reason, err: err}
+}
+
+// waitError is a transient error of a run that has no definition yet: what it waits
+// for, as the reason it fails with once the operator's --pending-timeout has passed.
+type waitError struct {
+	reason string
+	err    error
+}
+
+func (e *waitError) Error() string { return e.err.Error() }
+func (e *waitError) Unwrap() error { return e.err }
+
+// waitingFor makes a transient error that ends the run with reason if it lasts past the
+// pending timeout.
+func waitingFor(reason string, err error) error {
+	return &waitError{reason: reason, err: err}
 }

@@ -27,8 +27,12 @@ func (r *Reconciler) recordEvents(run *v1alpha1.PipelineRun, ts []runstate.Trans
 		case t.Kind == runstate.RunQueued:
 			emit(corev1.EventTypeNormal, v1alpha1.ReasonQueued, "queued at position %d", st.QueuePosition)
 		case t.Kind == runstate.RunStarted:
+			where := st.Branch
+			if st.Detached {
+				where = "detached HEAD"
+			}
 			emit(corev1.EventTypeNormal, v1alpha1.EventStarted, "building %s at %s (pipeline %q, %d steps)",
-				run.Spec.Branch, st.ShortCommit, st.PipelineName, len(st.Steps))
+				where, st.ShortCommit, st.PipelineName, len(st.Steps))
 		case t.Kind == runstate.StepStarted:
 			emit(corev1.EventTypeNormal, v1alpha1.EventStepStarted, "step %q started (Job %s)", step.Name, step.JobName)
 		case t.Kind == runstate.StepEnded && step.Phase == v1alpha1.StepSucceeded:

@@ -3,6 +3,7 @@ package pipelinerun
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -31,6 +32,9 @@ import (
 
 var testRender = render.Config{DefaultStepImage: "busybox:test", CloneImage: "flow-ci:test"}
 
+// loopback is where the tests' git servers listen; the default egress policy denies it.
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
+
 // startManager runs a manager with the real reconciler, watching only ns, until the
 // returned stop function is called (or the test ends). envtest runs no Job controller:
 // tests play its part with completeJob and failJob.
@@ -49,6 +53,7 @@ func startManagerAs(t *testing.T, ns string, restCfg *rest.Config, configure ...
 		Scheme:  testScheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   cacheOpts,
+		Client:  controllers.ClientOptions(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -58,9 +63,10 @@ func startManagerAs(t *testing.T, ns string, restCfg *rest.Config, configure ...
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("flow-ci"),
 		// The test git server listens on loopback; link-local stays refused.
-		Source: GitSource{Options: []gitsource.Option{gitsource.WithTimeout(20 * time.Second)}},
-		Render: testRender,
-		Logs:   fakeLogs{},
+		Source:          GitSource{Options: []gitsource.Option{gitsource.WithTimeout(20 * time.Second), gitsource.WithAllowedNetworks(loopback)}},
+		AllowedNetworks: []netip.Prefix{loopback},
+		Render:          testRender,
+		Logs:            fakeLogs{},
 		Lifecycle: Lifecycle{
 			Watchdogs:              runstate.Watchdogs{Unschedulable: 10 * time.Minute, ImagePull: 2 * time.Minute},
 			SuccessfulHistoryLimit: -1, FailedHistoryLimit: -1,

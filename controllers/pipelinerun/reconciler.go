@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
@@ -39,8 +41,14 @@ type Reconciler struct {
 	// Logs reads the bounded log tail of a step that is stopped before it ends.
 	Logs      LogReader
 	Lifecycle Lifecycle
+	// AllowedNetworks are the git servers' networks the default egress policy would
+	// deny (--git-allowed-networks); the Source and the clone Jobs get the same list.
+	AllowedNetworks []netip.Prefix
+	// InFlight, when set, tracks reconciles for the manager's health check.
+	InFlight *controllers.InFlight
 
 	written writeTracker
+	defs    definitionMemo
 }
 
 // Lifecycle holds the operator-wide defaults that keep runs from being stuck, piling up
@@ -52,8 +60,12 @@ type Lifecycle struct {
 	// SuccessfulHistoryLimit and FailedHistoryLimit keep this many finished runs per
 	// repository and branch (Cancelled counts as failed); a negative limit keeps all.
 	SuccessfulHistoryLimit, FailedHistoryLimit int
-	// MaxActiveRuns queues runs cluster-wide, in creation order; 0 is unlimited.
+	// MaxActiveRuns queues runs cluster-wide, fairly across namespaces; 0 is unlimited.
 	MaxActiveRuns int
+	// PendingTimeout bounds how long a run without its definition retries transient
+	// errors (a missing Secret, an unreachable server) before it fails with what it
+	// waited for. spec.timeout applies too, whichever ends first.
+	PendingTimeout time.Duration
 }
 
 // LogReader reads the tail of a container's log, bounded in lines and bytes
@@ -125,6 +137,7 @@ func (r *Reconciler) runPhases(ctx context.Context, s *scope) error {
 	for _, phase := range []func(context.Context, *scope) error{
 		r.validateSpec,
 		r.reconcileAdmission,
+		r.reconcilePendingDeadline,
 		r.reconcileDefinition,
 		r.reconcileWorkspace,
 		r.observeChildren,
@@ -152,6 +165,11 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *scope, before *v1alpha1
 	case errors.As(err, &re):
 		runstate.End(run, runstate.Ending{Phase: v1alpha1.PhaseFailed, Reason: re.reason, Message: re.Error()}, metav1.NewTime(s.now))
 		log.FromContext(ctx).V(1).Info("run failed", "reason", re.reason)
+		apimeta.RemoveStatusCondition(&run.Status.Conditions, v1alpha1.ConditionReconciling)
+		err = nil
+	case err != nil && r.waitedTooLong(s, err):
+		runstate.End(run, runstate.Ending{Phase: v1alpha1.PhaseFailed, Reason: waitReason(err),
+			Message: fmt.Sprintf("gave up after %s (--pending-timeout): %v", r.Lifecycle.PendingTimeout, err)}, metav1.NewTime(s.now))
 		apimeta.RemoveStatusCondition(&run.Status.Conditions, v1alpha1.ConditionReconciling)
 		err = nil
 	case err != nil:

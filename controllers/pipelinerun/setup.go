@@ -27,7 +27,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -50,7 +50,6 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager, 
 		For(&v1alpha1.PipelineRun{}).
 		Owns(&batchv1.Job{}).
 		Owns(&corev1.PersistentVolumeClaim{}).
-		Owns(&corev1.ConfigMap{}).
 		// A step's pod carries the exit code and log tail; its Job owns it, so map it by
 		// the run-name annotation render puts on every pod.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToRun)).
@@ -67,7 +66,14 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager, 
 			},
 		}).
 		WithOptions(opts).
-		Complete(r)
+		Complete(r.tracked())
+}
+
+func (r *Reconciler) tracked() reconcile.Reconciler {
+	if r.InFlight == nil {
+		return r
+	}
+	return r.InFlight.Wrap(r)
 }
 
 func podToRun(_ context.Context, o client.Object) []reconcile.Request {

@@ -32,7 +32,7 @@ func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) error {
 	switch runstate.JobOutcome(s.cloneJob) {
 	case batchv1.JobFailed:
 		msg := "the clone Job failed"
-		if t := runstate.Terminated(runstate.LatestPod(s.pods, s.cloneJob.Name)); t != nil && t.Message != "" {
+		if t := runstate.Terminated(runstate.LatestPod(s.pods, s.cloneJob)); t != nil && t.Message != "" {
 			msg += ": " + t.Message
 		}
 		return permanent(v1alpha1.ReasonCloneFailed, "%s", runstate.TruncateTail(msg, v1alpha1.MaxMessageBytes))
@@ -75,8 +75,8 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int) error {
 // pinnedNode is the node every step must run on: the node of the clone pod, or, when
 // that pod is gone, the node an earlier step Job was pinned to.
 func pinnedNode(s *scope) string {
-	for _, p := range s.pods {
-		if p.Labels[v1alpha1.LabelComponent] == v1alpha1.ComponentClone && p.Status.Phase == corev1.PodSucceeded && p.Spec.NodeName != "" {
+	if s.cloneJob != nil {
+		if p := runstate.LatestPod(s.pods, s.cloneJob); p != nil && p.Status.Phase == corev1.PodSucceeded && p.Spec.NodeName != "" {
 			return p.Spec.NodeName
 		}
 	}

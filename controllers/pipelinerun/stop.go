@@ -17,6 +17,23 @@ import (
 // reconcileStop ends an active run that was cancelled, ran past spec.timeout, or whose
 // active pods tripped a watchdog. Otherwise it schedules a wake-up at the next deadline.
 func (r *Reconciler) reconcileStop(ctx context.Context, s *scope) error {
+	if err := r.checkDeadline(ctx, s); err != nil || s.run.Status.Phase.IsFinished() {
+		return err
+	}
+	for _, job := range activeJobs(s) {
+		v := r.Lifecycle.CheckPod(runstate.LatestPod(s.pods, job), s.now)
+		if v.Reason != "" {
+			r.stopRun(ctx, s, v1alpha1.PhaseFailed, v.Reason, v.Message)
+			return nil
+		}
+		s.wakeAt(v.Next)
+	}
+	return nil
+}
+
+// checkDeadline ends a run that was cancelled or ran past spec.timeout, and otherwise
+// asks to be woken at the deadline.
+func (r *Reconciler) checkDeadline(ctx context.Context, s *scope) error {
 	run := s.run
 	if run.Spec.Cancel {
 		msg := "cancelled through spec.cancel"
@@ -33,14 +50,6 @@ func (r *Reconciler) reconcileStop(ctx context.Context, s *scope) error {
 		return nil
 	}
 	s.wakeAt(deadline)
-	for _, job := range activeJobs(s) {
-		v := r.Lifecycle.CheckPod(runstate.LatestPod(s.pods, job.Name), s.now)
-		if v.Reason != "" {
-			r.stopRun(ctx, s, v1alpha1.PhaseFailed, v.Reason, v.Message)
-			return nil
-		}
-		s.wakeAt(v.Next)
-	}
 	return nil
 }
 
@@ -65,7 +74,7 @@ func (r *Reconciler) stopRun(ctx context.Context, s *scope, phase v1alpha1.Pipel
 	tails := map[int]string{}
 	for _, i := range runstate.Active(s.run.Status.Steps) {
 		if job := s.stepJobs[i]; job != nil {
-			tails[i] = r.logTail(ctx, runstate.LatestPod(s.pods, job.Name))
+			tails[i] = r.logTail(ctx, runstate.LatestPod(s.pods, job))
 		}
 	}
 	runstate.End(s.run, runstate.Ending{Phase: phase, Reason: reason, Message: msg, Tails: tails}, metav1.NewTime(s.now))

@@ -82,7 +82,7 @@ func BenchmarkReadFile(b *testing.B) {
 			var peak uint64
 			for i := 0; i < b.N; i++ {
 				p := peakHeapDuring(func() {
-					if _, err := ReadFile(ctx, url, commit, pipelinePath, maxPipelineFile, nil); err != nil {
+					if _, err := ReadFile(ctx, url, commit, pipelinePath, maxPipelineFile, nil, loopback); err != nil {
 						b.Fatal(err)
 					}
 				})

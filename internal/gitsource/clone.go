@@ -3,19 +3,23 @@ package gitsource
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // Clone checks out exactly commit of repoURL into dir (created if missing,
 // otherwise it must be empty). It fetches only that commit (depth 1 when the
 // server allows), points branch (if set) and HEAD at it, and verifies HEAD
 // afterwards. On failure dir is emptied again, so a retry can start over.
-// The default timeout is 10 minutes.
+// The default timeout is 10 minutes. The pack is spilled into dir's .git
+// within the budget (1 GiB sent, 4 GiB inflated by default), and at most
+// WithMaxFiles files (200,000 by default) are checked out.
 func Clone(ctx context.Context, repoURL, branch, commit, dir string, auth *Auth, opts ...Option) (err error) {
 	hash, err := commitHash(commit)
 	if err != nil {
@@ -26,7 +30,7 @@ func Clone(ctx context.Context, repoURL, branch, commit, dir string, auth *Auth,
 			return err
 		}
 	}
-	c, cancel, err := newCall(ctx, repoURL, auth, defaultCloneTimeout, opts)
+	c, cancel, err := newCall(ctx, repoURL, auth, defaultCloneTimeout, cloneBudget, opts)
 	if err != nil {
 		return err
 	}
@@ -49,7 +53,14 @@ func Clone(ctx context.Context, repoURL, branch, commit, dir string, auth *Auth,
 		return err
 	}
 	defer done()
-	if err := c.fetchCommit(sess, repo.Storer, hash, ""); err != nil {
+	ar, err := sess.AdvertisedReferencesContext(c.ctx)
+	if err != nil {
+		return c.fail("list refs of", err)
+	}
+	if err := c.fetchCommit(sess, ar, repo.Storer, hash, "", c.budget, filepath.Join(dir, ".git")); err != nil {
+		return err
+	}
+	if err := checkFileCount(repo, hash, c.opts.maxFiles); err != nil {
 		return err
 	}
 	if err := pointHead(repo, repoURL, branch, hash); err != nil {
@@ -71,6 +82,42 @@ func Clone(ctx context.Context, repoURL, branch, commit, dir string, auth *Auth,
 		return fmt.Errorf("checkout ended at %s, want %s", head.Hash(), hash)
 	}
 	return nil
+}
+
+// defaultMaxFiles bounds the files a clone checks out.
+const defaultMaxFiles = 200_000
+
+// checkFileCount fails before checkout when the commit has more than max files (0: the
+// default).
+func checkFileCount(repo *git.Repository, hash plumbing.Hash, max int) error {
+	if max <= 0 {
+		max = defaultMaxFiles
+	}
+	cm, err := repo.CommitObject(hash)
+	if err != nil {
+		return fmt.Errorf("read commit %s: %w", hash, err)
+	}
+	tree, err := cm.Tree()
+	if err != nil {
+		return fmt.Errorf("read tree of %s: %w", hash, err)
+	}
+	n := 0
+	walker := object.NewTreeWalker(tree, true, nil)
+	defer walker.Close()
+	for {
+		_, entry, err := walker.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("walk tree of %s: %w", hash, err)
+		}
+		if entry.Mode.IsFile() {
+			if n++; n > max {
+				return fmt.Errorf("%w: commit %s has more than %d files", ErrTooLarge, hash, max)
+			}
+		}
+	}
 }
 
 // pointHead records origin and makes HEAD the branch at hash (detached when

@@ -36,7 +36,7 @@ func TestClone(t *testing.T) {
 	t.Run("tip of the branch", func(t *testing.T) {
 		t.Parallel()
 		dir := filepath.Join(t.TempDir(), "src")
-		if err := Clone(ctx, f.url, "main", f.tip, dir, nil); err != nil {
+		if err := Clone(ctx, f.url, "main", f.tip, dir, nil, loopback); err != nil {
 			t.Fatal(err)
 		}
 		check(t, dir, f.tip, "version: tip\n")
@@ -47,7 +47,7 @@ func TestClone(t *testing.T) {
 	t.Run("pinned older commit into an existing empty dir", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		if err := Clone(ctx, f.url, "main", f.old, dir, nil); err != nil {
+		if err := Clone(ctx, f.url, "main", f.old, dir, nil, loopback); err != nil {
 			t.Fatal(err)
 		}
 		check(t, dir, f.old, "version: old\n")
@@ -55,7 +55,7 @@ func TestClone(t *testing.T) {
 	t.Run("detached without a branch", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		if err := Clone(ctx, f.url, "", f.tip, dir, nil); err != nil {
+		if err := Clone(ctx, f.url, "", f.tip, dir, nil, loopback); err != nil {
 			t.Fatal(err)
 		}
 		check(t, dir, f.tip, "version: tip\n")
@@ -66,26 +66,26 @@ func TestClone(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := Clone(ctx, f.url, "main", f.tip, dir, nil); err == nil || !strings.Contains(err.Error(), "not empty") {
+		if err := Clone(ctx, f.url, "main", f.tip, dir, nil, loopback); err == nil || !strings.Contains(err.Error(), "not empty") {
 			t.Fatalf("Clone into non-empty dir: %v", err)
 		}
 	})
 	t.Run("unknown commit leaves the dir empty for a retry", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		err := Clone(ctx, f.url, "main", strings.Repeat("2", 40), dir, nil)
+		err := Clone(ctx, f.url, "main", strings.Repeat("2", 40), dir, nil, loopback)
 		wantErr(t, err, ErrRevisionNotServed, true)
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 			t.Errorf("dir holds %d entries after a failed clone", len(entries))
 		}
-		if err := Clone(ctx, f.url, "main", f.tip, dir, nil); err != nil {
+		if err := Clone(ctx, f.url, "main", f.tip, dir, nil, loopback); err != nil {
 			t.Fatalf("retry: %v", err)
 		}
 	})
 	t.Run("invalid inputs fail before any network", func(t *testing.T) {
 		t.Parallel()
-		wantErr(t, Clone(ctx, f.url, "main", "HEAD", t.TempDir(), nil), ErrInvalidRevision, true)
-		wantErr(t, Clone(ctx, f.url, "-x", f.tip, t.TempDir(), nil), ErrInvalidBranch, true)
-		wantErr(t, Clone(ctx, "file:///etc", "main", f.tip, t.TempDir(), nil), ErrInvalidURL, true)
+		wantErr(t, Clone(ctx, f.url, "main", "HEAD", t.TempDir(), nil, loopback), ErrInvalidRevision, true)
+		wantErr(t, Clone(ctx, f.url, "-x", f.tip, t.TempDir(), nil, loopback), ErrInvalidBranch, true)
+		wantErr(t, Clone(ctx, "file:///etc", "main", f.tip, t.TempDir(), nil, loopback), ErrInvalidURL, true)
 	})
 }

@@ -3,9 +3,12 @@ package gitsource
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"regexp"
@@ -40,6 +43,7 @@ var permanent = []error{
 	ErrInvalidAuth, ErrRepositoryNotFound, ErrAuthenticationFailed,
 	ErrHostKeyMismatch, ErrTLSVerification, ErrEmptyRepository,
 	ErrBranchNotFound, ErrRevisionNotServed, ErrFileNotFound, ErrFileTooLarge,
+	ErrAddressNotAllowed, ErrTooLarge,
 }
 
 // IsPermanent reports whether err is a user or configuration error that
@@ -57,19 +61,25 @@ func IsPermanent(err error) bool {
 // bodies into errors) so messages stay fit for a status condition.
 const maxDetail = 300
 
-var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s]*@`)
+var (
+	userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s]*@`)
+	// basicRE is an Authorization header's credentials, as a server may echo them.
+	basicRE = regexp.MustCompile(`(?i)(basic|bearer|token)\s+[A-Za-z0-9+/=._~-]{4,}`)
+)
 
 // sanitize makes text safe to surface: known secret values (also in their
-// URL-escaped forms) become "***" and userinfo is stripped from URLs.
+// URL-escaped and base64 forms) become "***", as do Authorization header
+// credentials, and userinfo is stripped from URLs.
 func sanitize(text string, secrets []string) string {
 	for _, s := range secrets {
 		if s == "" {
 			continue
 		}
-		for _, form := range []string{s, url.PathEscape(s), url.QueryEscape(s)} {
+		for _, form := range []string{s, url.PathEscape(s), url.QueryEscape(s), base64.StdEncoding.EncodeToString([]byte(s))} {
 			text = strings.ReplaceAll(text, form, "***")
 		}
 	}
+	text = basicRE.ReplaceAllString(text, "$1 ***")
 	text = userinfoRE.ReplaceAllString(text, "$1")
 	if len(text) > maxDetail {
 		text = strings.ToValidUTF8(text[:maxDetail], "") + "..."
@@ -85,48 +95,85 @@ func safeURL(repoURL string) string {
 // callState records what the per-call dialer and host key check saw, so
 // errors are classified from facts rather than from go-git's error text.
 type callState struct {
-	blockedAddr error // dial refused by the link-local/metadata guard
+	blockedAddr error // a dial or redirect refused by the egress policy
 	hostKeyErr  error // ssh host key rejected
+	httpStatus  int   // the last non-2xx HTTP status
+	overBudget  bool  // the call read more than its byte budget
 }
 
 // classify turns an error from a go-git operation into one wrapping a
-// sentinel, with sanitised text and no reference to the original error (its
-// text may carry secrets).
+// sentinel. Its text is the operation, the URL without credentials and what
+// this process observed (an HTTP status, a refused dial, a local network
+// error); nothing a server sent reaches it, since a server's text may echo
+// credentials or come from an internal service.
 func classify(ctx context.Context, op, repoURL string, err error, st *callState, a *Auth) error {
 	if err == nil {
 		return nil
 	}
-	secrets := a.secretValues()
-	detail := sanitize(err.Error(), secrets)
-	wrap := func(sentinel error) error {
-		return fmt.Errorf("%s %s: %w: %s", op, safeURL(repoURL), sentinel, detail)
+	if st == nil {
+		st = &callState{}
 	}
+	where := op + " " + safeURL(repoURL)
+	secrets := a.secretValues()
 	switch {
-	case st != nil && st.blockedAddr != nil:
-		return fmt.Errorf("%s %s: %w: %s", op, safeURL(repoURL), ErrInvalidURL, st.blockedAddr.Error())
-	case st != nil && st.hostKeyErr != nil:
-		return fmt.Errorf("%s %s: %w: %s", op, safeURL(repoURL), ErrHostKeyMismatch, sanitize(st.hostKeyErr.Error(), secrets))
+	case st.blockedAddr != nil:
+		return fmt.Errorf("%s: %w", where, st.blockedAddr)
+	case st.overBudget:
+		return fmt.Errorf("%s: %w", where, ErrTooLarge)
+	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrAddressNotAllowed):
+		return fmt.Errorf("%s: %w", where, err) // our own text
+	case st.hostKeyErr != nil:
+		return fmt.Errorf("%s: %w: %s", where, ErrHostKeyMismatch, sanitize(st.hostKeyErr.Error(), secrets))
 	case strings.Contains(err.Error(), "no common algorithm for host key"):
 		// The server has no host key of a type listed in known_hosts.
-		return wrap(ErrHostKeyMismatch)
+		return fmt.Errorf("%s: %w: the server offers no host key of a type in %s", where, ErrHostKeyMismatch, KeyKnownHosts)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err):
-		return wrap(ErrTimeout)
+		return fmt.Errorf("%s: %w", where, ErrTimeout)
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s %s: %w", op, safeURL(repoURL), ctx.Err())
+		return fmt.Errorf("%s: %w", where, ctx.Err())
+	case st.httpStatus == http.StatusUnauthorized || st.httpStatus == http.StatusForbidden:
+		return fmt.Errorf("%s: %w: HTTP %d", where, ErrAuthenticationFailed, st.httpStatus)
+	case st.httpStatus == http.StatusNotFound:
+		return fmt.Errorf("%s: %w: HTTP %d", where, ErrRepositoryNotFound, st.httpStatus)
+	case st.httpStatus != 0:
+		return fmt.Errorf("%s: the server answered HTTP %d", where, st.httpStatus)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
-		return wrap(ErrRepositoryNotFound)
+		return fmt.Errorf("%s: %w", where, ErrRepositoryNotFound)
 	case errors.Is(err, transport.ErrAuthenticationRequired),
 		errors.Is(err, transport.ErrAuthorizationFailed),
 		errors.Is(err, transport.ErrInvalidAuthMethod),
 		strings.Contains(err.Error(), "unable to authenticate"):
-		return wrap(ErrAuthenticationFailed)
+		return fmt.Errorf("%s: %w", where, ErrAuthenticationFailed)
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return wrap(ErrEmptyRepository)
+		return fmt.Errorf("%s: %w", where, ErrEmptyRepository)
 	case hasCause[x509.UnknownAuthorityError](err), hasCause[x509.HostnameError](err),
 		hasCause[x509.CertificateInvalidError](err):
-		return wrap(ErrTLSVerification)
+		return fmt.Errorf("%s: %w: %s", where, ErrTLSVerification, sanitize(localDetail(err), secrets))
 	}
-	return fmt.Errorf("%s %s: %s", op, safeURL(repoURL), detail)
+	return fmt.Errorf("%s: %s", where, sanitize(localDetail(err), secrets))
+}
+
+// localDetail describes err by what this process saw: a network error (dial,
+// TLS, reset), or a closed connection. Anything else came from the server's
+// bytes and is summarised without them.
+func localDetail(err error) string {
+	var detail string
+	causes(err, func(e error) bool {
+		switch e := e.(type) {
+		case *net.OpError, *net.DNSError, x509.UnknownAuthorityError, x509.HostnameError, x509.CertificateInvalidError:
+			detail = e.Error()
+			return true
+		}
+		if e == io.EOF || e == io.ErrUnexpectedEOF {
+			detail = "the server closed the connection"
+			return true
+		}
+		return false
+	})
+	if detail == "" {
+		detail = "the server's answer is not a git response this client understands"
+	}
+	return detail
 }
 
 // causes walks err's chain, including go-git's wrappers that lack Unwrap.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -74,9 +75,10 @@ func TestClassify(t *testing.T) {
 		}
 	})
 	t.Run("recorded observations win over error text", func(t *testing.T) {
+		blocked := Egress{}.Check(netip.MustParseAddr("169.254.169.254"))
 		err := classify(context.Background(), "fetch", "https://h/x.git", errors.New("EOF"),
-			&callState{blockedAddr: errLinkLocal}, nil)
-		if !errors.Is(err, ErrInvalidURL) || !strings.Contains(err.Error(), "link-local") {
+			&callState{blockedAddr: blocked}, nil)
+		if !errors.Is(err, ErrAddressNotAllowed) || !IsPermanent(err) || !strings.Contains(err.Error(), "link-local") {
 			t.Errorf("classify = %v", err)
 		}
 		err = classify(context.Background(), "fetch", "ssh://h/x.git", errors.New("handshake failed"),
@@ -87,49 +89,39 @@ func TestClassify(t *testing.T) {
 	})
 }
 
-// TestDialGuard checks the address filter that runs after DNS resolution;
-// names that resolve to metadata addresses are out of reach of a hermetic
-// test, so the Control hook is exercised directly.
-func TestDialGuard(t *testing.T) {
+func TestClassifyKeepsServerTextOut(t *testing.T) {
 	t.Parallel()
-	blocked := []string{"169.254.169.254:80", "169.254.0.1:443", "[fe80::1]:22", "[fd00:ec2::254]:80", "[::ffff:169.254.169.254]:80"}
-	allowed := []string{"127.0.0.1:80", "[::1]:22", "10.0.0.1:443", "140.82.121.4:22"}
-	c := &call{opts: options{timeout: time.Second}}
-	control := c.dialer().Control
-	for _, a := range blocked {
-		if err := control("tcp", a, nil); !errors.Is(err, errLinkLocal) {
-			t.Errorf("dial %s: %v, want refused", a, err)
+	body := "internal admin page: user=admin token=abc secret-internal-data"
+	cases := []struct {
+		name string
+		err  error
+		st   callState
+		want error
+	}{
+		{"http 500 with a body", errors.New("unexpected client error: " + body), callState{httpStatus: 500}, nil},
+		{"http 404", fmt.Errorf("%w: %s", transport.ErrRepositoryNotFound, body), callState{httpStatus: 404}, ErrRepositoryNotFound},
+		{"http 401 echoing the request", errors.New("Authorization: Basic Y2k6aHVudGVyMg== " + body), callState{httpStatus: 401}, ErrAuthenticationFailed},
+		{"pkt-line ERR", errors.New("ERR " + body), callState{}, nil},
+		{"over budget", errors.New(body), callState{overBudget: true}, ErrTooLarge},
+	}
+	for _, tc := range cases {
+		err := classify(context.Background(), "list refs of", "https://h/x.git", tc.err, &tc.st, &Auth{password: "hunter2"})
+		if strings.Contains(err.Error(), "secret-internal-data") || strings.Contains(err.Error(), "Y2k6aHVudGVyMg") {
+			t.Errorf("%s: server text reached the message: %q", tc.name, err)
+		}
+		if tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if tc.st.httpStatus != 0 && !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d", tc.st.httpStatus)) {
+			t.Errorf("%s: %q does not name the status", tc.name, err)
 		}
 	}
-	if !errors.Is(c.state.blockedAddr, errLinkLocal) {
-		t.Errorf("blocked dial was not recorded")
-	}
-	for _, a := range allowed {
-		if err := control("tcp", a, nil); err != nil {
-			t.Errorf("dial %s: %v, want allowed", a, err)
-		}
-	}
-	open := &call{opts: options{timeout: time.Second, allowLinkLocal: true}}
-	if err := open.dialer().Control("tcp", blocked[0], nil); err != nil {
-		t.Errorf("WithAllowLinkLocal: dial %s: %v", blocked[0], err)
-	}
+}
 
-	// Through go-git's HTTP transport: the URL check is bypassed (as a name
-	// resolving to the address would be) so that the dial guard must act.
-	ep, err := parseURL("http://169.254.169.254/repo.git", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	e2e := &call{ctx: ctx, repoURL: ep.String(), ep: ep, opts: options{timeout: 5 * time.Second}}
-	sess, done, err := e2e.session()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer done()
-	_, err = sess.AdvertisedReferencesContext(ctx)
-	if err = e2e.fail("list refs of", err); !errors.Is(err, ErrInvalidURL) || !strings.Contains(err.Error(), "link-local") {
-		t.Errorf("dial to a metadata address: %v, want ErrInvalidURL", err)
+func TestSanitizeMasksAuthorization(t *testing.T) {
+	t.Parallel()
+	got := sanitize("401: you sent Authorization: Basic Y2k6aHVudGVyMg== and Bearer tok-abcdef", []string{"ci:hunter2"})
+	if strings.Contains(got, "Y2k6aHVudGVyMg") || strings.Contains(got, "tok-abcdef") {
+		t.Errorf("sanitize = %q", got)
 	}
 }

@@ -14,9 +14,19 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// x/crypto's knownhosts only reads files; the Secret gives bytes, and a temp
-// file per call would need a writable filesystem. So we parse lines with
-// ssh.ParseKnownHosts and match hosts (plain, wildcard, negated, hashed) here.
+// Parsing is x/crypto's (ssh.ParseKnownHosts, knownhosts.Normalize); host
+// matching is ours. x/crypto's matcher, which Flux's bytes-based knownhosts
+// copies, backtracks recursively on '*': a hostile Secret with a dozen of them
+// holds a reconcile worker for minutes. matchGlob below never backtracks, and
+// the caps bound the work of a lookup by the size of the Secret.
+
+// Caps on a known_hosts Secret. Real files have a few lines per host.
+const (
+	maxKnownHostsBytes = 256 << 10
+	maxKnownHostsLines = 4096
+	maxHostPatterns    = 64
+	maxHostPatternLen  = 512
+)
 
 type knownHost struct {
 	patterns []string
@@ -27,6 +37,9 @@ type knownHost struct {
 type knownHosts []knownHost
 
 func parseKnownHosts(data []byte) (knownHosts, error) {
+	if len(data) > maxKnownHostsBytes {
+		return nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrInvalidAuth, KeyKnownHosts, len(data), maxKnownHostsBytes)
+	}
 	var out knownHosts
 	for rest := data; ; {
 		marker, hosts, key, _, next, err := ssh.ParseKnownHosts(rest)
@@ -37,6 +50,17 @@ func parseKnownHosts(data []byte) (knownHosts, error) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidAuth, KeyKnownHosts, err)
 		}
 		rest = next
+		if len(out) >= maxKnownHostsLines {
+			return nil, fmt.Errorf("%w: %s has more than %d entries", ErrInvalidAuth, KeyKnownHosts, maxKnownHostsLines)
+		}
+		if len(hosts) > maxHostPatterns {
+			return nil, fmt.Errorf("%w: %s has an entry with more than %d host patterns", ErrInvalidAuth, KeyKnownHosts, maxHostPatterns)
+		}
+		for _, h := range hosts {
+			if len(h) > maxHostPatternLen {
+				return nil, fmt.Errorf("%w: %s has a host pattern longer than %d bytes", ErrInvalidAuth, KeyKnownHosts, maxHostPatternLen)
+			}
+		}
 		switch marker {
 		case "":
 			out = append(out, knownHost{patterns: hosts, key: key})
@@ -150,27 +174,29 @@ func patternMatches(pattern, addr string) bool {
 }
 
 // wildcardMatch matches '*' (any run) and '?' (one byte); other bytes,
-// including '[' in "[host]:port", are literal.
+// including '[' in "[host]:port", are literal. It never backtracks further
+// than the last '*', so it takes at most len(pattern)*len(s) steps.
 func wildcardMatch(pattern, s string) bool {
-	for len(pattern) > 0 {
-		switch pattern[0] {
-		case '*':
-			for i := len(s); i >= 0; i-- {
-				if wildcardMatch(pattern[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case star >= 0:
+			// Let the last '*' take one more byte and retry after it.
+			mark++
+			p, i = star+1, mark
 		default:
-			if s == "" || s[0] != pattern[0] {
-				return false
-			}
+			return false
 		}
-		pattern, s = pattern[1:], s[1:]
 	}
-	return s == ""
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }

@@ -3,6 +3,7 @@ package gitsource
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -16,6 +17,10 @@ const pipelinePath = "build/flow-ci.yaml"
 
 // maxPipelineFile is the limit the operator reads pipeline files with.
 const maxPipelineFile = pipeline.MaxFileSize
+
+// loopback lets a call reach the test servers, which listen on loopback: the default
+// egress policy refuses it.
+var loopback = WithAllowedNetworks(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 
 // fixture is a repository with two commits on main (old, tip) and a
 // feature branch, served by the real git http-backend.
@@ -55,7 +60,7 @@ func TestResolveCommit(t *testing.T) {
 
 	t.Run("branch head matches git rev-parse", func(t *testing.T) {
 		for _, branch := range []string{"main", "feature/x"} {
-			got, err := ResolveCommit(ctx, f.url, branch, "", nil)
+			got, err := ResolveCommit(ctx, f.url, branch, "", nil, loopback)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,27 +70,27 @@ func TestResolveCommit(t *testing.T) {
 		}
 	})
 	t.Run("pinned revision is returned lowercased without a fetch", func(t *testing.T) {
-		got, err := ResolveCommit(ctx, "https://git.invalid/x.git", "main", strings.ToUpper(f.old), nil)
+		got, err := ResolveCommit(ctx, "https://git.invalid/x.git", "main", strings.ToUpper(f.old), nil, loopback)
 		if err != nil || got != f.old {
 			t.Fatalf("got %q, %v; want %s", got, err, f.old)
 		}
-		_, err = ResolveCommit(ctx, f.url, "main", "abc123", nil)
+		_, err = ResolveCommit(ctx, f.url, "main", "abc123", nil, loopback)
 		wantErr(t, err, ErrInvalidRevision, true)
 	})
 	t.Run("missing branch", func(t *testing.T) {
-		_, err := ResolveCommit(ctx, f.url, "nope", "", nil)
+		_, err := ResolveCommit(ctx, f.url, "nope", "", nil, loopback)
 		wantErr(t, err, ErrBranchNotFound, true)
 	})
 	t.Run("empty repository", func(t *testing.T) {
-		_, err := ResolveCommit(ctx, base+"/"+empty.Name, "main", "", nil)
+		_, err := ResolveCommit(ctx, base+"/"+empty.Name, "main", "", nil, loopback)
 		wantErr(t, err, ErrEmptyRepository, true)
 	})
 	t.Run("missing repository", func(t *testing.T) {
-		_, err := ResolveCommit(ctx, base+"/missing.git", "main", "", nil)
+		_, err := ResolveCommit(ctx, base+"/missing.git", "main", "", nil, loopback)
 		wantErr(t, err, ErrRepositoryNotFound, true)
 	})
 	t.Run("invalid branch is rejected before dialling", func(t *testing.T) {
-		_, err := ResolveCommit(ctx, f.url, "--upload-pack=touch /tmp/x", "", nil)
+		_, err := ResolveCommit(ctx, f.url, "--upload-pack=touch /tmp/x", "", nil, loopback)
 		wantErr(t, err, ErrInvalidBranch, true)
 	})
 }
@@ -113,7 +118,7 @@ func TestReadFile(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := ReadFile(ctx, f.url, tc.commit, tc.path, maxPipelineFile, nil)
+			got, err := ReadFile(ctx, f.url, tc.commit, tc.path, maxPipelineFile, nil, loopback)
 			if tc.wantErr != nil {
 				wantErr(t, err, tc.wantErr, true)
 				return
@@ -136,13 +141,13 @@ func TestReadFileTooLarge(t *testing.T) {
 
 	t.Run("size checked before reading", func(t *testing.T) {
 		before := totalAlloc()
-		_, err := ReadFile(ctx, srv.RepoURL(r), tip, pipelinePath, maxPipelineFile, nil)
+		_, err := ReadFile(ctx, srv.RepoURL(r), tip, pipelinePath, maxPipelineFile, nil, loopback)
 		t.Logf("allocated %d bytes without a filter", totalAlloc()-before)
 		wantErr(t, err, ErrFileTooLarge, true)
 		if !strings.Contains(err.Error(), "10485760 bytes") {
 			t.Errorf("error %q does not report the size", err)
 		}
-		got, err := ReadFile(ctx, srv.RepoURL(r), tip, "small.yaml", 1024, nil)
+		got, err := ReadFile(ctx, srv.RepoURL(r), tip, "small.yaml", 1024, nil, loopback)
 		if err != nil || len(got) != 1024 {
 			t.Fatalf("file at the limit: %d bytes, %v", len(got), err)
 		}
@@ -150,7 +155,7 @@ func TestReadFileTooLarge(t *testing.T) {
 	t.Run("partial clone leaves the blob on the server", func(t *testing.T) {
 		r.SetConfig(t, "uploadpack.allowFilter", "true")
 		before := totalAlloc()
-		_, err := ReadFile(ctx, srv.RepoURL(r), tip, pipelinePath, maxPipelineFile, nil)
+		_, err := ReadFile(ctx, srv.RepoURL(r), tip, pipelinePath, maxPipelineFile, nil, loopback)
 		allocated := totalAlloc() - before
 		wantErr(t, err, ErrFileTooLarge, true)
 		t.Logf("allocated %d bytes with blob:limit", allocated)
@@ -181,19 +186,19 @@ func TestTimeoutOnSilentServer(t *testing.T) {
 	ctx := context.Background()
 	cases := map[string]func() error{
 		"http resolve": func() error {
-			_, err := ResolveCommit(ctx, "http://"+addr+"/repo.git", "main", "", nil, WithTimeout(2*time.Second))
+			_, err := ResolveCommit(ctx, "http://"+addr+"/repo.git", "main", "", nil, WithTimeout(2*time.Second), loopback)
 			return err
 		},
 		"http read": func() error {
-			_, err := ReadFile(ctx, "http://"+addr+"/repo.git", commit, pipelinePath, maxPipelineFile, nil, WithTimeout(2*time.Second))
+			_, err := ReadFile(ctx, "http://"+addr+"/repo.git", commit, pipelinePath, maxPipelineFile, nil, WithTimeout(2*time.Second), loopback)
 			return err
 		},
 		"ssh resolve": func() error {
-			_, err := ResolveCommit(ctx, "ssh://git@"+addr+"/repo.git", "main", "", sshAuth, WithTimeout(2*time.Second))
+			_, err := ResolveCommit(ctx, "ssh://git@"+addr+"/repo.git", "main", "", sshAuth, WithTimeout(2*time.Second), loopback)
 			return err
 		},
 		"ssh clone": func() error {
-			return Clone(ctx, "ssh://git@"+addr+"/repo.git", "main", commit, t.TempDir(), sshAuth, WithTimeout(2*time.Second))
+			return Clone(ctx, "ssh://git@"+addr+"/repo.git", "main", commit, t.TempDir(), sshAuth, WithTimeout(2*time.Second), loopback)
 		},
 	}
 	for name, run := range cases {
@@ -231,11 +236,11 @@ func TestHTTPSAuth(t *testing.T) {
 
 	t.Run("right credentials", func(t *testing.T) {
 		a := auth(t, map[string]string{KeyUsername: user, KeyPassword: pass})
-		got, err := ResolveCommit(ctx, url, "main", "", a)
+		got, err := ResolveCommit(ctx, url, "main", "", a, loopback)
 		if err != nil || got != f.tip {
 			t.Fatalf("ResolveCommit = %s, %v", got, err)
 		}
-		b, err := ReadFile(ctx, url, f.old, pipelinePath, maxPipelineFile, a)
+		b, err := ReadFile(ctx, url, f.old, pipelinePath, maxPipelineFile, a, loopback)
 		if err != nil || string(b) != "version: old\n" {
 			t.Fatalf("ReadFile = %q, %v", b, err)
 		}
@@ -246,7 +251,7 @@ func TestHTTPSAuth(t *testing.T) {
 		"no credentials": {},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := ResolveCommit(ctx, url, "main", "", auth(t, data))
+			_, err := ResolveCommit(ctx, url, "main", "", auth(t, data), loopback)
 			wantErr(t, err, ErrAuthenticationFailed, true)
 			for _, secret := range []string{pass, token} {
 				if strings.Contains(err.Error(), secret) {
@@ -256,14 +261,43 @@ func TestHTTPSAuth(t *testing.T) {
 		})
 	}
 	t.Run("unknown certificate authority", func(t *testing.T) {
-		_, err := ResolveCommit(ctx, url, "main", "", nil)
+		_, err := ResolveCommit(ctx, url, "main", "", nil, loopback)
 		wantErr(t, err, ErrTLSVerification, true)
 	})
 	t.Run("credentials over plain http are refused", func(t *testing.T) {
 		a := auth(t, map[string]string{KeyUsername: user, KeyPassword: pass})
-		_, err := ResolveCommit(ctx, "http://127.0.0.1:1/repo.git", "main", "", a)
+		_, err := ResolveCommit(ctx, "http://127.0.0.1:1/repo.git", "main", "", a, loopback)
 		wantErr(t, err, ErrInvalidAuth, true)
-		_, err = ReadFile(ctx, "http://127.0.0.1:1/repo.git", f.tip, pipelinePath, maxPipelineFile, a)
+		_, err = ReadFile(ctx, "http://127.0.0.1:1/repo.git", f.tip, pipelinePath, maxPipelineFile, a, loopback)
 		wantErr(t, err, ErrInvalidAuth, true)
 	})
+}
+
+func TestOnBranch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	repo := gittest.NewRepo(t, map[string]string{pipelinePath: "v1\n"})
+	first := repo.RevParse(t, "main")
+	repo.Commit(t, map[string]string{pipelinePath: "v2\n"})
+	tip := repo.RevParse(t, "main")
+	side := repo.CommitOn(t, "side", map[string]string{pipelinePath: "side\n"})
+	srv := gittest.NewHTTPServer(t, repo.Root, gittest.HTTPOptions{})
+	url := srv.RepoURL(repo)
+	check := func(commit string, want bool) {
+		t.Helper()
+		got, err := OnBranch(ctx, url, "main", commit, nil, loopback)
+		if err != nil || got != want {
+			t.Errorf("OnBranch(main, %s) = %v, %v; want %v", commit[:7], got, err, want)
+		}
+	}
+	// Without filtering only the tip can be confirmed.
+	check(tip, true)
+	check(first, false)
+	repo.SetConfig(t, "uploadpack.allowFilter", "true")
+	check(tip, true)
+	check(first, true)
+	check(side, false)
+	if got, err := OnBranch(ctx, url, "nope", tip, nil, loopback); got || err != nil {
+		t.Errorf("unknown branch: %v, %v", got, err)
+	}
 }

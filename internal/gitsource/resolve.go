@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // ResolveCommit returns the commit to build. A non-empty revision is
@@ -14,7 +17,7 @@ import (
 // branch is ErrBranchNotFound, a repository without refs ErrEmptyRepository.
 func ResolveCommit(ctx context.Context, repoURL, branch, revision string, auth *Auth, opts ...Option) (string, error) {
 	if revision != "" {
-		if err := ValidateURL(repoURL); err != nil {
+		if err := ValidateURL(repoURL, opts...); err != nil {
 			return "", err
 		}
 		return ValidateRevision(revision)
@@ -22,7 +25,7 @@ func ResolveCommit(ctx context.Context, repoURL, branch, revision string, auth *
 	if err := ValidateBranch(branch); err != nil {
 		return "", err
 	}
-	c, cancel, err := newCall(ctx, repoURL, auth, defaultTimeout, opts)
+	c, cancel, err := newCall(ctx, repoURL, auth, defaultTimeout, resolveBudget, opts)
 	if err != nil {
 		return "", err
 	}
@@ -42,4 +45,50 @@ func ResolveCommit(ctx context.Context, repoURL, branch, revision string, auth *
 		return "", fmt.Errorf("%w: no branch %q in %s", ErrBranchNotFound, branch, safeURL(repoURL))
 	}
 	return h.String(), nil
+}
+
+// onBranchDepth is how far back OnBranch looks from the branch tip.
+const onBranchDepth = 1000
+
+// OnBranch reports whether commit is the tip of branch or one of its newest 1000
+// commits. It needs a server that can filter (it fetches commits without trees); from
+// one that cannot it reports false unless commit is the tip, since checking would mean
+// downloading the history's files.
+func OnBranch(ctx context.Context, repoURL, branch, commit string, auth *Auth, opts ...Option) (bool, error) {
+	hash, err := commitHash(commit)
+	if err != nil {
+		return false, err
+	}
+	if err := ValidateBranch(branch); err != nil {
+		return false, err
+	}
+	c, cancel, err := newCall(ctx, repoURL, auth, defaultTimeout, readBudget, opts)
+	if err != nil {
+		return false, err
+	}
+	defer cancel()
+	sess, done, err := c.session()
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	ar, err := sess.AdvertisedReferencesContext(c.ctx)
+	if err != nil {
+		return false, c.fail("list refs of", err)
+	}
+	tip, ok := ar.References[plumbing.NewBranchReferenceName(branch).String()]
+	switch {
+	case !ok:
+		return false, nil
+	case tip == hash:
+		return true, nil
+	case !ar.Capabilities.Supports(capability.Filter):
+		return false, nil
+	}
+	st := memory.NewStorage()
+	if err := c.upload(sess, ar, st, tip, onBranchDepth, packp.FilterTreeDepth(0), c.budget, ""); err != nil {
+		return false, err
+	}
+	_, err = st.EncodedObject(plumbing.CommitObject, hash)
+	return err == nil, nil
 }

@@ -38,11 +38,11 @@ func TestSSH(t *testing.T) {
 
 	t.Run("resolve and read the tip", func(t *testing.T) {
 		t.Parallel()
-		got, err := ResolveCommit(ctx, url, "main", "", good)
+		got, err := ResolveCommit(ctx, url, "main", "", good, loopback)
 		if err != nil || got != tip {
 			t.Fatalf("ResolveCommit = %s, %v; want %s", got, err, tip)
 		}
-		b, err := ReadFile(ctx, url, tip, pipelinePath, maxPipelineFile, good)
+		b, err := ReadFile(ctx, url, tip, pipelinePath, maxPipelineFile, good, loopback)
 		if err != nil || string(b) != "version: tip\n" {
 			t.Fatalf("ReadFile = %q, %v", b, err)
 		}
@@ -50,13 +50,13 @@ func TestSSH(t *testing.T) {
 	t.Run("encrypted identity with its passphrase", func(t *testing.T) {
 		t.Parallel()
 		a := auth(t, srv.EncryptedIdentity(t, passphrase), srv.KnownHosts, passphrase)
-		if _, err := ResolveCommit(ctx, url, "main", "", a); err != nil {
+		if _, err := ResolveCommit(ctx, url, "main", "", a, loopback); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("unadvertised commit is refused by default", func(t *testing.T) {
 		t.Parallel()
-		_, err := ReadFile(ctx, url, old, pipelinePath, maxPipelineFile, good)
+		_, err := ReadFile(ctx, url, old, pipelinePath, maxPipelineFile, good, loopback)
 		wantErr(t, err, ErrRevisionNotServed, true)
 		if !strings.Contains(err.Error(), old) {
 			t.Errorf("error %q does not name the commit", err)
@@ -64,7 +64,7 @@ func TestSSH(t *testing.T) {
 	})
 	t.Run("unadvertised commit with allowReachableSHA1InWant", func(t *testing.T) {
 		t.Parallel()
-		b, err := ReadFile(ctx, srv.RepoURL(allowed), allowedOld, pipelinePath, maxPipelineFile, good)
+		b, err := ReadFile(ctx, srv.RepoURL(allowed), allowedOld, pipelinePath, maxPipelineFile, good, loopback)
 		if err != nil || string(b) != "version: old\n" {
 			t.Fatalf("ReadFile = %q, %v", b, err)
 		}
@@ -72,7 +72,7 @@ func TestSSH(t *testing.T) {
 	t.Run("clone", func(t *testing.T) {
 		t.Parallel()
 		dir := filepath.Join(t.TempDir(), "src")
-		if err := Clone(ctx, url, "main", tip, dir, good); err != nil {
+		if err := Clone(ctx, url, "main", tip, dir, good, loopback); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := os.ReadFile(filepath.Join(dir, pipelinePath)); string(got) != "version: tip\n" {
@@ -82,7 +82,7 @@ func TestSSH(t *testing.T) {
 	t.Run("mismatching known_hosts", func(t *testing.T) {
 		t.Parallel()
 		a := auth(t, srv.Identity, srv.WrongKnownHosts, "")
-		_, err := ResolveCommit(ctx, url, "main", "", a)
+		_, err := ResolveCommit(ctx, url, "main", "", a, loopback)
 		wantErr(t, err, ErrHostKeyMismatch, true)
 		if !strings.Contains(err.Error(), "does not match known_hosts") {
 			t.Errorf("error %q does not say what failed", err)
@@ -91,13 +91,13 @@ func TestSSH(t *testing.T) {
 	t.Run("host missing from known_hosts", func(t *testing.T) {
 		t.Parallel()
 		other := strings.Replace(string(srv.KnownHosts), "127.0.0.1", "127.0.0.2", 1)
-		_, err := ResolveCommit(ctx, url, "main", "", auth(t, srv.Identity, []byte(other), ""))
+		_, err := ResolveCommit(ctx, url, "main", "", auth(t, srv.Identity, []byte(other), ""), loopback)
 		wantErr(t, err, ErrHostKeyMismatch, true)
 	})
 	t.Run("key the server does not accept", func(t *testing.T) {
 		t.Parallel()
 		stranger := gittest.NewSSHServer(t, t.TempDir())
-		_, err := ResolveCommit(ctx, url, "main", "", auth(t, stranger.Identity, srv.KnownHosts, ""))
+		_, err := ResolveCommit(ctx, url, "main", "", auth(t, stranger.Identity, srv.KnownHosts, ""), loopback)
 		wantErr(t, err, ErrAuthenticationFailed, true)
 		if strings.Contains(err.Error(), "PRIVATE KEY") {
 			t.Errorf("error %q leaks the key", err)
@@ -105,12 +105,12 @@ func TestSSH(t *testing.T) {
 	})
 	t.Run("missing repository", func(t *testing.T) {
 		t.Parallel()
-		_, err := ResolveCommit(ctx, "ssh://git@"+srv.Addr+"/missing.git", "main", "", good)
+		_, err := ResolveCommit(ctx, "ssh://git@"+srv.Addr+"/missing.git", "main", "", good, loopback)
 		wantErr(t, err, ErrRepositoryNotFound, true)
 	})
 	t.Run("ssh url without identity", func(t *testing.T) {
 		t.Parallel()
-		_, err := ResolveCommit(ctx, url, "main", "", nil)
+		_, err := ResolveCommit(ctx, url, "main", "", nil, loopback)
 		wantErr(t, err, ErrInvalidAuth, true)
 	})
 }

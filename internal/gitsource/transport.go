@@ -21,65 +21,27 @@ import (
 	"golang.org/x/net/proxy"
 )
 
-const (
-	defaultTimeout      = 60 * time.Second
-	defaultCloneTimeout = 10 * time.Minute
-	maxDialTimeout      = 30 * time.Second
-	maxTLSTimeout       = 15 * time.Second
-)
-
-type options struct {
-	timeout        time.Duration
-	allowLinkLocal bool
-}
-
-// Option tunes one call.
-type Option func(*options)
-
-// WithTimeout bounds the whole call (default 60s, 10m for Clone). A
-// non-positive d keeps the default.
-func WithTimeout(d time.Duration) Option {
-	return func(o *options) {
-		if d > 0 {
-			o.timeout = d
-		}
-	}
-}
-
-// WithAllowLinkLocal lets the host resolve to link-local or cloud metadata
-// addresses, which are refused by default so a repository URL cannot be
-// used to reach the node's metadata service.
-func WithAllowLinkLocal() Option { return func(o *options) { o.allowLinkLocal = true } }
-
-var errLinkLocal = errors.New("host resolves to a link-local/metadata address")
-
-// awsMetadataV6 is the IPv6 address of the EC2 instance metadata service.
-var awsMetadataV6 = netip.MustParseAddr("fd00:ec2::254")
-
-func isLinkLocalOrMetadata(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip == awsMetadataV6
-}
-
-// call carries one operation's validated inputs, deadline and observations.
+// call carries one operation's validated inputs, deadline, budget and observations.
 type call struct {
 	ctx     context.Context
 	repoURL string
 	ep      *transport.Endpoint
 	auth    *Auth
 	opts    options
+	budget  Budget
+	meter   *meter
 
 	mu    sync.Mutex
 	state callState
 }
 
 // newCall validates repoURL and auth for each other and starts the deadline.
-func newCall(ctx context.Context, repoURL string, a *Auth, def time.Duration, opts []Option) (*call, context.CancelFunc, error) {
+func newCall(ctx context.Context, repoURL string, a *Auth, def time.Duration, budget Budget, opts []Option) (*call, context.CancelFunc, error) {
 	o := options{timeout: def}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	ep, err := parseURL(repoURL, o.allowLinkLocal)
+	ep, err := parseURL(repoURL, o.egress)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,13 +49,15 @@ func newCall(ctx context.Context, repoURL string, a *Auth, def time.Duration, op
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	return &call{ctx: ctx, repoURL: repoURL, ep: ep, auth: a, opts: o}, cancel, nil
+	b := o.budgetOr(budget)
+	return &call{ctx: ctx, repoURL: repoURL, ep: ep, auth: a, opts: o, budget: b, meter: &meter{limit: b.Bytes}}, cancel, nil
 }
 
 func (c *call) fail(op string, err error) error {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
+	st.overBudget = c.meter.over.Load()
 	return classify(c.ctx, op, c.repoURL, err, &st, c.auth)
 }
 
@@ -103,27 +67,33 @@ func (c *call) record(f func(*callState)) {
 	f(&c.state)
 }
 
-// dialer checks every address actually dialled, after DNS resolution, so a
-// name that re-resolves to a metadata address is still refused.
+// dialer checks every address actually dialled against the egress policy, after DNS
+// resolution, so a name that re-resolves to a denied address is still refused.
 func (c *call) dialer() *net.Dialer {
 	return &net.Dialer{
 		Timeout:   min(c.opts.timeout, maxDialTimeout),
 		KeepAlive: 30 * time.Second,
 		Control: func(_, address string, _ syscall.RawConn) error {
-			if c.opts.allowLinkLocal {
-				return nil
-			}
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
 				return fmt.Errorf("unexpected dial address %q: %w", address, err)
 			}
-			if isLinkLocalOrMetadata(ap.Addr()) {
-				c.record(func(s *callState) { s.blockedAddr = errLinkLocal })
-				return errLinkLocal
+			if err := c.opts.egress.Check(ap.Addr()); err != nil {
+				c.record(func(s *callState) { s.blockedAddr = err })
+				return err
 			}
 			return nil
 		},
 	}
+}
+
+// dial connects through the guarded dialer and meters what the connection reads.
+func (c *call) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := c.dialer().DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return meteredConn{Conn: conn, m: c.meter}, nil
 }
 
 // session opens an upload-pack session with a transport private to this
@@ -138,7 +108,14 @@ func (c *call) session() (transport.UploadPackSession, func(), error) {
 	switch c.ep.Protocol {
 	case "http", "https":
 		tr := c.httpTransport()
-		hc := &http.Client{Transport: tr, Timeout: c.opts.timeout}
+		rt := statusTransport{next: tr, record: func(code int) { c.record(func(s *callState) { s.httpStatus = code }) }}
+		hc := &http.Client{Transport: rt, Timeout: c.opts.timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			err := sameOrigin(req, via)
+			if err != nil {
+				c.record(func(s *callState) { s.blockedAddr = err })
+			}
+			return err
+		}}
 		sess, err = githttp.NewClient(hc).NewUploadPackSession(c.ep, c.auth.httpAuth())
 		done = tr.CloseIdleConnections
 	case "ssh":
@@ -162,10 +139,10 @@ func (c *call) httpTransport() *http.Transport {
 		tlsCfg.RootCAs = c.auth.caPool
 	}
 	return &http.Transport{
-		// Loopback and NO_PROXY hosts are dialled directly; a configured
-		// proxy is trusted to apply its own egress policy.
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           c.dialer().DialContext,
+		// No proxy, not even HTTPS_PROXY from the environment: every address is dialled
+		// here, where the egress policy sees it.
+		Proxy:                 nil,
+		DialContext:           c.dial,
 		TLSClientConfig:       tlsCfg,
 		TLSHandshakeTimeout:   min(c.opts.timeout, maxTLSTimeout),
 		ResponseHeaderTimeout: c.opts.timeout,
@@ -200,7 +177,7 @@ func (d sshDialer) Dial(network, addr string) (net.Conn, error) {
 }
 
 func (d sshDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := d.c.dialer().DialContext(ctx, network, addr)
+	conn, err := d.c.dial(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}

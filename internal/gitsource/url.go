@@ -16,23 +16,30 @@ import (
 var (
 	// scpLikeRE is git's "user@host:path" form. The user is required so that
 	// "host:path" and "C:path" are never read as remotes.
-	scpLikeRE = regexp.MustCompile(`^([A-Za-z0-9._~+-]+)@([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(.+)$`)
+	scpLikeRE = regexp.MustCompile(`^([A-Za-z0-9_][A-Za-z0-9._-]*)@([A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(.+)$`)
 	hostRE    = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9._-]*)$`)
 	hexRE     = regexp.MustCompile(`^[0-9a-fA-F]+$`)
+	// encodedControlRE is a percent-encoded control character, %00-%1f or %7f.
+	encodedControlRE = regexp.MustCompile(`%([01][0-9A-Fa-f]|7[Ff])`)
 )
 
 // ValidateURL checks that repoURL is an allowed remote: https://, http://,
-// ssh:// or scp-like user@host:path, with no credentials in it, nothing
-// option-like, and no link-local/metadata IP literal as host. It does no DNS
-// lookups; resolved addresses are checked when dialling.
-func ValidateURL(repoURL string) error {
-	_, err := parseURL(repoURL, false)
+// ssh:// or scp-like user@host:path, in printable ASCII, with no credentials,
+// query or fragment in it, nothing option-like, no control character even
+// percent-encoded, and no IP literal the egress policy (WithAllowedNetworks)
+// denies. It does no DNS lookups; resolved addresses are checked when dialling.
+func ValidateURL(repoURL string, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	_, err := parseURL(repoURL, o.egress)
 	return err
 }
 
 // parseURL validates repoURL and returns go-git's endpoint for it. Error
 // messages never echo the URL: a rejected one may carry credentials.
-func parseURL(raw string, allowLinkLocal bool) (*transport.Endpoint, error) {
+func parseURL(raw string, egress Egress) (*transport.Endpoint, error) {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidURL, fmt.Sprintf(format, args...))
 	}
@@ -43,8 +50,14 @@ func parseURL(raw string, allowLinkLocal bool) (*transport.Endpoint, error) {
 		return nil, invalid("url is longer than 2048 characters")
 	case strings.HasPrefix(raw, "-"):
 		return nil, invalid("url must not start with '-'")
-	case strings.IndexFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		return nil, invalid("url contains whitespace or control characters")
+	case strings.IndexFunc(raw, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+		// Printable ASCII only: no whitespace, control, invisible or bidi characters.
+		return nil, invalid("url must be printable ASCII without spaces")
+	case strings.ContainsAny(raw, "?#"):
+		// Tokens travel in queries; neither git form needs one.
+		return nil, invalid("url must not have a query or fragment")
+	case encodedControlRE.MatchString(raw):
+		return nil, invalid("url must not encode control characters")
 	}
 
 	var host, user string
@@ -74,6 +87,10 @@ func parseURL(raw string, allowLinkLocal bool) (*transport.Endpoint, error) {
 		if strings.Trim(u.Path, "/") == "" {
 			return nil, invalid("url has no repository path")
 		}
+		// url.Parse decodes the path: %00, %0a and the like must not reach git.
+		if strings.IndexFunc(u.Path, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+			return nil, invalid("url path contains control characters")
+		}
 		host = u.Hostname()
 	} else {
 		m := scpLikeRE.FindStringSubmatch(raw)
@@ -89,8 +106,8 @@ func parseURL(raw string, allowLinkLocal bool) (*transport.Endpoint, error) {
 	if strings.HasPrefix(user, "-") {
 		return nil, invalid("user must not start with '-'")
 	}
-	if err := validateHost(host, allowLinkLocal); err != nil {
-		return nil, invalid("%s", err.Error())
+	if err := validateHost(host, egress); err != nil {
+		return nil, err
 	}
 
 	ep, err := transport.NewEndpoint(raw)
@@ -103,18 +120,15 @@ func parseURL(raw string, allowLinkLocal bool) (*transport.Endpoint, error) {
 	return ep, nil
 }
 
-func validateHost(host string, allowLinkLocal bool) error {
+func validateHost(host string, egress Egress) error {
 	if host == "" {
-		return fmt.Errorf("url has no host")
+		return fmt.Errorf("%w: url has no host", ErrInvalidURL)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if !allowLinkLocal && isLinkLocalOrMetadata(ip) {
-			return errLinkLocal
-		}
-		return nil
+		return egress.Check(ip)
 	}
 	if !hostRE.MatchString(host) {
-		return fmt.Errorf("invalid host %q", host)
+		return fmt.Errorf("%w: invalid host %q", ErrInvalidURL, host)
 	}
 	return nil
 }

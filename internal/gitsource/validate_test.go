@@ -11,14 +11,14 @@ func TestValidateURL(t *testing.T) {
 	valid := []string{
 		"https://github.com/org/repo.git",
 		"HTTPS://GitHub.com/org/repo",
-		"http://127.0.0.1:8080/repo.git",
-		"https://[2001:db8::1]/repo.git",
+		"https://140.82.121.4/org/repo.git",
+		"https://[2606:4700::1]/repo.git",
 		"ssh://git@github.com/org/repo.git",
-		"ssh://git@[::1]:2222/repo.git",
+		"ssh://git@[2606:4700::1]:2222/repo.git",
 		"ssh://github.com:22/org/repo.git",
 		"git@github.com:org/repo.git",
-		"git@[::1]:org/repo.git",
 		"https://gitlab.example.com/group/sub/repo",
+		"https://github.com/org/repo%20name.git",
 	}
 	for _, u := range valid {
 		if err := ValidateURL(u); err != nil {
@@ -27,43 +27,46 @@ func TestValidateURL(t *testing.T) {
 	}
 
 	invalid := map[string]string{
-		"":                                        "empty",
-		"file:///tmp/repo":                        "scheme",
-		"git://github.com/org/repo":               "scheme",
-		"ftp://host/repo":                         "scheme",
-		"ext::sh -c touch% /tmp/pwned":            "whitespace",
-		"ext::foo":                                "must be an",
-		"/tmp/repo":                               "must be an",
-		"./repo":                                  "must be an",
-		"repo":                                    "must be an",
-		"C:\\repo":                                "must be an",
-		"github.com:org/repo":                     "must be an",
-		"-oProxyCommand=x":                        "start with '-'",
-		"ssh://-oProxyCommand=x/repo":             "invalid host",
-		"ssh://-user@host/repo":                   "user must not",
-		"-git@host:repo":                          "start with '-'",
-		"git@-host:repo":                          "invalid host",
-		"git@host:-repo":                          "must not start with '-'",
-		"git@host:":                               "must be an",
-		"https://user:hunter2@github.com/x.git":   "credentials",
-		"https://ghp_token123@github.com/x.git":   "credentials",
-		"ssh://git:hunter2@github.com/x.git":      "credentials",
-		"https://github.com/x.git\n":              "control",
-		"https://github.com/x y.git":              "whitespace",
-		"https://github.com/x\x00.git":            "control",
-		"https://github.com/x.git?ref=main":       "query",
-		"https://github.com/x.git#main":           "fragment",
-		"https://github.com":                      "no repository path",
-		"https://github.com/":                     "no repository path",
-		"https:///repo.git":                       "no host",
-		"https://host:99999/x.git":                "port",
-		"http://169.254.169.254/latest/meta-data": "link-local",
-		"http://[fe80::1]/repo.git":               "link-local",
-		"http://[fd00:ec2::254]/repo.git":         "link-local",
-		"http://[::ffff:169.254.169.254]/r.git":   "link-local",
-		"ssh://git@169.254.0.1/repo.git":          "link-local",
-		"git@169.254.169.254:repo.git":            "link-local",
-		"https://" + strings.Repeat("a", 2050):    "longer",
+		"":                                      "empty",
+		"file:///tmp/repo":                      "scheme",
+		"git://github.com/org/repo":             "scheme",
+		"ftp://host/repo":                       "scheme",
+		"ext::sh -c touch% /tmp/pwned":          "printable ASCII",
+		"ext::foo":                              "must be an",
+		"/tmp/repo":                             "must be an",
+		"./repo":                                "must be an",
+		"repo":                                  "must be an",
+		"C:\\repo":                              "must be an",
+		"github.com:org/repo":                   "must be an",
+		"-oProxyCommand=x":                      "start with '-'",
+		"ssh://-oProxyCommand=x/repo":           "invalid host",
+		"ssh://-user@host/repo":                 "user must not",
+		"-git@host:repo":                        "start with '-'",
+		"git@-host:repo":                        "invalid host",
+		"git@host:-repo":                        "must not start with '-'",
+		"git@host:":                             "must be an",
+		"https://user:hunter2@github.com/x.git": "credentials",
+		"https://ghp_token123@github.com/x.git": "credentials",
+		"https://ghp_token123:@github.com/x":    "credentials",
+		"ssh://git:hunter2@github.com/x.git":    "credentials",
+		"https://github.com/x.git\n":            "printable ASCII",
+		"https://github.com/x y.git":            "printable ASCII",
+		"https://github.com/x\x00.git":          "printable ASCII",
+		"https://github.com/x\u202e.git":        "printable ASCII",
+		"https://github.com/x\u200b.git":        "printable ASCII",
+		"https://gith\u00fcb.com/x.git":         "printable ASCII",
+		"https://github.com/x%00.git":           "control",
+		"https://github.com/x%0a.git":           "control",
+		"https://github.com/x%7f.git":           "control",
+		"https://github.com/x.git?ref=main":     "query",
+		"https://github.com/x.git?access_token=ghp_token123": "query",
+		"https://github.com/x.git?":                          "query",
+		"https://github.com/x.git#main":                      "fragment",
+		"https://github.com":                                 "no repository path",
+		"https://github.com/":                                "no repository path",
+		"https:///repo.git":                                  "no host",
+		"https://host:99999/x.git":                           "port",
+		"https://" + strings.Repeat("a", 2050):               "longer",
 	}
 	for u, reason := range invalid {
 		err := ValidateURL(u)
@@ -79,6 +82,22 @@ func TestValidateURL(t *testing.T) {
 				t.Errorf("ValidateURL(%q) error leaks %q", u, secret)
 			}
 		}
+	}
+
+	// IP literals are checked against the egress policy.
+	denied := []string{
+		"http://127.0.0.1:8080/repo.git", "ssh://git@[::1]:2222/repo.git", "git@[::1]:org/repo.git",
+		"http://169.254.169.254/latest/meta-data", "http://[fe80::1]/repo.git", "http://[fd00:ec2::254]/repo.git",
+		"http://[::ffff:169.254.169.254]/r.git", "http://[::169.254.169.254]/r.git", "ssh://git@169.254.0.1/repo.git",
+		"git@169.254.169.254:repo.git", "https://10.1.2.3/x.git", "https://100.100.100.200/x.git", "https://[2001:db8::1]/repo.git",
+	}
+	for _, u := range denied {
+		if err := ValidateURL(u); !errors.Is(err, ErrAddressNotAllowed) || !IsPermanent(err) {
+			t.Errorf("ValidateURL(%q) = %v, want ErrAddressNotAllowed", u, err)
+		}
+	}
+	if err := ValidateURL("http://127.0.0.1:8080/repo.git", loopback); err != nil {
+		t.Errorf("loopback allowed: %v", err)
 	}
 }
 

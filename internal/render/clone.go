@@ -1,8 +1,12 @@
 package render
 
 import (
+	"strconv"
+	"strings"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
@@ -17,6 +21,21 @@ type Config struct {
 	CloneImage string
 	// ImagePullPolicy of every container; "" leaves the Kubernetes default.
 	ImagePullPolicy corev1.PullPolicy
+	// StepResources and CloneResources are the containers' requests and limits.
+	StepResources, CloneResources corev1.ResourceRequirements
+	// Clone bounds what the clone Job reads and where it may connect.
+	Clone CloneLimits
+}
+
+// CloneLimits are passed to the clone Job's `clone` subcommand.
+type CloneLimits struct {
+	// MaxBytes bounds the bytes read from the git server; MaxFiles the files checked
+	// out. Zero leaves the subcommand's default.
+	MaxBytes int64
+	MaxFiles int
+	// AllowedNetworks are the networks the default egress policy would deny that the
+	// clone may reach, as CIDRs.
+	AllowedNetworks []string
 }
 
 const (
@@ -32,18 +51,32 @@ const (
 	cloneDeadlineSeconds = 600
 )
 
+// tmpSizeLimit bounds the clone pod's scratch /tmp (git's HOME): the pack is spilled
+// onto the workspace volume, never here.
+var tmpSizeLimit = resource.MustParse("64Mi")
+
 // RenderCloneJob renders the Job that checks out status.commit of the run's
 // repository into SourceDir and creates HomeDir. Its pod has no
 // ServiceAccount token and a read-only root filesystem; the git Secret, if
 // any, is mounted into this pod only and never into steps.
 func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config) *batchv1.Job {
+	// A detached run (status.branch empty) checks its commit out on a detached HEAD.
 	args := []string{
 		"clone",
 		"--repo", run.Spec.RepoURL,
-		"--branch", run.Spec.Branch,
+		"--branch", run.Status.Branch,
 		"--commit", run.Status.Commit,
 		"--dest", SourceDir,
 		"--home", HomeDir,
+	}
+	if l := cfg.Clone; l.MaxBytes > 0 {
+		args = append(args, "--max-bytes", strconv.FormatInt(l.MaxBytes, 10))
+	}
+	if l := cfg.Clone; l.MaxFiles > 0 {
+		args = append(args, "--max-files", strconv.Itoa(l.MaxFiles))
+	}
+	if nets := cfg.Clone.AllowedNetworks; len(nets) > 0 {
+		args = append(args, "--allowed-networks", strings.Join(nets, ","))
 	}
 	mounts := []corev1.VolumeMount{
 		workspaceMount(),
@@ -51,7 +84,7 @@ func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config) *batchv1.Job {
 	}
 	volumes := []corev1.Volume{
 		workspaceVolumeSource(run),
-		{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmpSizeLimit}}},
 	}
 	if ref := run.Spec.GitSecretRef; ref != nil {
 		args = append(args, "--secret-dir", gitCredentialsDir)
@@ -89,6 +122,7 @@ func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config) *batchv1.Job {
 						Args:            args,
 						// git wants a writable $HOME; the root filesystem is not.
 						Env:                      []corev1.EnvVar{env("HOME", "/tmp")},
+						Resources:                *cfg.CloneResources.DeepCopy(),
 						VolumeMounts:             mounts,
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 						SecurityContext:          containerSecurityContext(true),

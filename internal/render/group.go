@@ -9,11 +9,22 @@ import (
 
 // GroupKey is a run's concurrency group within its namespace: runs of one repository
 // and branch share it. URLs that name the same repository (scheme and host case, a
-// trailing .git or slash, the ssh user, the scp-like or ssh:// form) give the same key.
-// The operator indexes runs by it (v1alpha1.IndexRunGroup).
+// trailing .git or slash, the ssh user, the scp-like or ssh:// form) give the same key;
+// the transport is part of it, so an http:// run cannot Replace, queue behind or
+// delete the history of https:// runs. The operator indexes runs by it
+// (v1alpha1.IndexRunGroup).
 func GroupKey(repoURL, branch string) string {
-	sum := sha256.Sum256([]byte(NormalizeRepoURL(repoURL) + "\x00" + branch))
+	sum := sha256.Sum256([]byte(transport(repoURL) + "\x00" + NormalizeRepoURL(repoURL) + "\x00" + branch))
 	return hex.EncodeToString(sum[:])[:32]
+}
+
+// transport is the URL's scheme, with the scp-like form as ssh.
+func transport(repoURL string) string {
+	scheme, _, ok := strings.Cut(strings.TrimSpace(repoURL), "://")
+	if !ok {
+		return "ssh"
+	}
+	return strings.ToLower(scheme)
 }
 
 // NormalizeRepoURL reduces a repository URL to host/path, lowercasing the host.

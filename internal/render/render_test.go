@@ -27,7 +27,7 @@ func testRun() *v1alpha1.PipelineRun {
 	return &v1alpha1.PipelineRun{
 		ObjectMeta: metav1.ObjectMeta{Name: "build-1", Namespace: "ci", UID: testUID},
 		Spec:       v1alpha1.PipelineRunSpec{RepoURL: testRepo, Branch: "main"},
-		Status:     v1alpha1.PipelineRunStatus{Commit: testCommit},
+		Status:     v1alpha1.PipelineRunStatus{Commit: testCommit, Branch: "main"},
 	}
 }
 
@@ -130,99 +130,6 @@ func TestRenderWorkspace(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, RenderWorkspace(run)); diff != "" {
 				t.Errorf("RenderWorkspace (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func wantCloneJob() *batchv1.Job {
-	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: "build-1-clone", Namespace: "ci", Labels: wantLabels("clone"), OwnerReferences: owner},
-		Spec: batchv1.JobSpec{
-			BackoffLimit:          new(int32(2)),
-			ActiveDeadlineSeconds: new(int64(600)),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: wantLabels("clone"), Annotations: runAnnotation},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                corev1.RestartPolicyNever,
-					AutomountServiceAccountToken: new(false),
-					EnableServiceLinks:           new(false),
-					SecurityContext:              restrictedPod,
-					Containers: []corev1.Container{{
-						Name:  "clone",
-						Image: "ghcr.io/flow-ci/flow-ci:v0.1.0",
-						Args: []string{"clone", "--repo", testRepo, "--branch", "main", "--commit", testCommit,
-							"--dest", "/workspace/src", "--home", "/workspace/home"},
-						Env: []corev1.EnvVar{{Name: "HOME", Value: "/tmp"}},
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: "workspace", MountPath: "/workspace"},
-							{Name: "tmp", MountPath: "/tmp"},
-						},
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-						SecurityContext:          restrictedContainer(true),
-					}},
-					Volumes: []corev1.Volume{
-						workspaceVol,
-						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-					},
-				},
-			},
-		},
-	}
-}
-
-func TestRenderCloneJob(t *testing.T) {
-	tests := []struct {
-		name string
-		run  func(*v1alpha1.PipelineRun)
-		cfg  Config
-		want func(*batchv1.Job)
-	}{
-		{name: "no git secret"},
-		{
-			name: "git secret",
-			run:  func(r *v1alpha1.PipelineRun) { r.Spec.GitSecretRef = &v1alpha1.SecretReference{Name: "git-creds"} },
-			want: func(j *batchv1.Job) {
-				pod := &j.Spec.Template.Spec
-				c := &pod.Containers[0]
-				c.Args = append(c.Args, "--secret-dir", "/etc/flowci/git-credentials")
-				c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "git-credentials", MountPath: "/etc/flowci/git-credentials", ReadOnly: true})
-				pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "git-credentials", VolumeSource: corev1.VolumeSource{
-					Secret: &corev1.SecretVolumeSource{SecretName: "git-creds", DefaultMode: new(int32(0o440))},
-				}})
-			},
-		},
-		{
-			name: "service account does not reach the clone",
-			run:  func(r *v1alpha1.PipelineRun) { r.Spec.ServiceAccountName = "deployer" },
-		},
-		{
-			name: "pull policy and a $ in the URL",
-			run:  func(r *v1alpha1.PipelineRun) { r.Spec.RepoURL = "https://git.example.com/$(HOME)/a$$b.git" },
-			cfg:  Config{CloneImage: testCfg.CloneImage, ImagePullPolicy: corev1.PullIfNotPresent},
-			want: func(j *batchv1.Job) {
-				c := &j.Spec.Template.Spec.Containers[0]
-				c.ImagePullPolicy = corev1.PullIfNotPresent
-				c.Args[2] = "https://git.example.com/$$(HOME)/a$$$$b.git"
-			},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			run := testRun()
-			if tt.run != nil {
-				tt.run(run)
-			}
-			cfg := testCfg
-			if tt.cfg != (Config{}) {
-				cfg = tt.cfg
-			}
-			want := wantCloneJob()
-			if tt.want != nil {
-				tt.want(want)
-			}
-			if diff := cmp.Diff(want, RenderCloneJob(run, cfg)); diff != "" {
-				t.Errorf("RenderCloneJob (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -403,6 +310,9 @@ func TestRenderStepJobErrors(t *testing.T) {
 		{"nil pipeline", nil, 0, testCfg, "render step 0: no such step"},
 		{"working dir escapes", &pipeline.Pipeline{Steps: []pipeline.Step{{Name: "x", Commands: []string{"true"}, WorkingDir: "../.."}}}, 0, testCfg,
 			`render step "x": working directory "../.." is outside the checkout`},
+		// A 256 KiB file of quotes: each ' is quoted as '\'' and echoed, six-fold.
+		{"script too large", &pipeline.Pipeline{Steps: []pipeline.Step{{Name: "q", Commands: quotes(4, 60<<10)}}}, 0, testCfg,
+			`render step "q": its script is 1228891 bytes once quoted and echoed, more than 262144`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -412,4 +322,12 @@ func TestRenderStepJobErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func quotes(n, size int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = strings.Repeat("'", size)
+	}
+	return out
 }

@@ -14,6 +14,11 @@ import (
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 )
 
+// MaxScriptBytes bounds a step's rendered script. Quoting and the echo of each command
+// can grow a file's commands six-fold; a Job the API server would refuse (etcd's
+// object limit is 1.5 MiB) must fail the run at render time with this reason.
+const MaxScriptBytes = 256 << 10
+
 // RenderStepJob renders the Job of p.Steps[index]. nodeName, when not empty,
 // pins the pod to the node the clone ran on, so a ReadWriteOnce workspace
 // can be mounted on clusters with more than one node.
@@ -33,6 +38,10 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 	if err != nil {
 		return nil, fmt.Errorf("render step %q: %w", step.Name, err)
 	}
+	script := escapeExpansion(stepScript(step.Commands))
+	if len(script) > MaxScriptBytes {
+		return nil, fmt.Errorf("render step %q: its script is %d bytes once quoted and echoed, more than %d", step.Name, len(script), MaxScriptBytes)
+	}
 
 	podSpec := corev1.PodSpec{
 		RestartPolicy: corev1.RestartPolicyNever,
@@ -44,12 +53,13 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 			Name:                     "step",
 			Image:                    image,
 			ImagePullPolicy:          cfg.ImagePullPolicy,
-			Command:                  []string{"/bin/sh", "-c", escapeExpansion(stepScript(step.Commands))},
+			Command:                  []string{"/bin/sh", "-c", script},
 			WorkingDir:               workDir,
 			Env:                      stepEnv(run, p, step),
 			VolumeMounts:             []corev1.VolumeMount{workspaceMount()},
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			SecurityContext:          containerSecurityContext(false),
+			Resources:                *cfg.StepResources.DeepCopy(),
 		}},
 		Volumes: []corev1.Volume{workspaceVolumeSource(run)},
 	}
@@ -141,7 +151,7 @@ func stepEnv(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, step pipeline.Step
 		env("HOME", HomeDir),
 		env("FLOWCI_RUN", run.Name),
 		env("FLOWCI_REPO", run.Spec.RepoURL),
-		env("FLOWCI_BRANCH", run.Spec.Branch),
+		env("FLOWCI_BRANCH", run.Status.Branch),
 		env("FLOWCI_COMMIT", run.Status.Commit),
 		env("FLOWCI_STEP", step.Name),
 	}

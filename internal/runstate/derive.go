@@ -9,6 +9,7 @@ package runstate
 import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
@@ -34,12 +35,13 @@ func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondit
 	return nil
 }
 
-// LatestPod is the newest of pods that belongs to the Job named jobName.
-func LatestPod(pods []corev1.Pod, jobName string) *corev1.Pod {
+// LatestPod is the newest of pods that job controls (by UID). A pod that only carries
+// the Job's labels, as anyone who may create pods can forge, is not the Job's.
+func LatestPod(pods []corev1.Pod, job *batchv1.Job) *corev1.Pod {
 	var latest *corev1.Pod
 	for i := range pods {
 		p := &pods[i]
-		if p.Labels[batchv1.JobNameLabel] != jobName {
+		if ref := metav1.GetControllerOf(p); ref == nil || ref.UID != job.UID || ref.Kind != "Job" {
 			continue
 		}
 		if latest == nil || latest.CreationTimestamp.Before(&p.CreationTimestamp) {
@@ -86,7 +88,7 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 		t := job.CreationTimestamp
 		st.StartTime = &t
 	}
-	t := Terminated(LatestPod(pods, job.Name))
+	t := Terminated(LatestPod(pods, job))
 	if t != nil {
 		code := t.ExitCode
 		st.ExitCode = &code

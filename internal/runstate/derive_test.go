@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
@@ -21,7 +22,7 @@ var (
 )
 
 func job(conds ...batchv1.JobCondition) *batchv1.Job {
-	j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "r-0-test", CreationTimestamp: t0}}
+	j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "r-0-test", UID: "job-uid", CreationTimestamp: t0}}
 	j.Status.StartTime = &t0
 	j.Status.Conditions = conds
 	return j
@@ -31,9 +32,12 @@ func cond(t batchv1.JobConditionType, reason string) batchv1.JobCondition {
 	return batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: "job says " + reason, LastTransitionTime: t1}
 }
 
-func podOf(jobName string, created metav1.Time, exit int32, msg string) corev1.Pod {
+// podOf is a pod controlled by the Job with UID owner, labelled for the Job r-0-test.
+func podOf(owner types.UID, created metav1.Time, exit int32, msg string) corev1.Pod {
 	return corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: jobName + created.Format("150405"), CreationTimestamp: created, Labels: map[string]string{batchv1.JobNameLabel: jobName}},
+		ObjectMeta: metav1.ObjectMeta{Name: string(owner) + created.Format("150405"), CreationTimestamp: created,
+			Labels:          map[string]string{batchv1.JobNameLabel: "r-0-test"},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Job", Name: "r-0-test", UID: owner, Controller: ptr.To(true)}}},
 		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: msg}},
 		}}},
@@ -58,12 +62,16 @@ func TestDeriveStep(t *testing.T) {
 			j := job(cond(batchv1.JobComplete, "CompletionsReached"))
 			j.Status.CompletionTime = &t2
 			return j
-		}(), []corev1.Pod{podOf("r-0-test", t0, 0, "")},
+		}(), []corev1.Pod{podOf("job-uid", t0, 0, "")},
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t2, ExitCode: ptr.To[int32](0)}},
 		{"failed uses the newest pod's exit code and log tail", pending, job(cond(batchv1.JobFailed, "BackoffLimitExceeded")),
-			[]corev1.Pod{podOf("r-0-test", t1, 3, "newest"), podOf("r-0-test", t0, 1, "older"), podOf("other", t2, 9, "not ours")},
+			[]corev1.Pod{podOf("job-uid", t1, 3, "newest"), podOf("job-uid", t0, 1, "older"), podOf("forged", t2, 9, "not ours")},
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
 				ExitCode: ptr.To[int32](3), Reason: v1alpha1.ReasonStepFailed, Message: "newest"}},
+		{"a forged pod with the Job's labels is not the Job's", pending, job(cond(batchv1.JobFailed, "BackoffLimitExceeded")),
+			[]corev1.Pod{podOf("forged", t2, 9, "forged tail")},
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
+				Reason: v1alpha1.ReasonStepFailed, Message: "job says BackoffLimitExceeded"}},
 		{"failed without a pod keeps the Job's message", pending, job(cond(batchv1.JobFailed, "BackoffLimitExceeded")), nil,
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
 				Reason: v1alpha1.ReasonStepFailed, Message: "job says BackoffLimitExceeded"}},

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -19,9 +20,13 @@ import (
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
+	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/gittest"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
+
+// loopback is where the benchmark's git server listens.
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
 
 // gitServer serves one repository per pipeline length, each with a build/flow-ci.yaml
 // of that many `echo i` steps.
@@ -76,16 +81,18 @@ func startManager(tb testing.TB, counts *apiCounts, maxConcurrent int, namespace
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   cacheOpts,
+		Client:  controllers.ClientOptions(),
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	r := &pipelinerun.Reconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("flow-ci"),
-		Source:    pipelinerun.GitSource{},
-		Render:    render.Config{DefaultStepImage: "busybox:bench", CloneImage: "flow-ci:bench"},
+		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
+		Recorder:        mgr.GetEventRecorder("flow-ci"),
+		Source:          pipelinerun.GitSource{Options: []gitsource.Option{gitsource.WithAllowedNetworks(loopback)}},
+		AllowedNetworks: []netip.Prefix{loopback},
+		Render:          render.Config{DefaultStepImage: "busybox:bench", CloneImage: "flow-ci:bench"},
 		// Keep every finished run: the memory scenario needs the history.
 		Lifecycle: pipelinerun.Lifecycle{SuccessfulHistoryLimit: -1, FailedHistoryLimit: -1},
 	}

@@ -92,7 +92,7 @@ func deployOperator() error {
 		return err
 	}
 	cmd := exec.Command("kubectl", "apply", "--server-side", "--force-conflicts", "-f", "-")
-	cmd.Stdin = strings.NewReader(manifests)
+	cmd.Stdin = strings.NewReader(strings.ReplaceAll(manifests, "E2E_GIT_HOST", gitHost))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("apply: %w: %s", err, out)
 	}

@@ -217,8 +217,7 @@ func TestSeedFormat(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	repo, srv := gitServer(t, map[string]string{"build/flow-ci.yaml": "name: My First Pipeline\nsteps:\n- name: Test\n  commands:\n  - echo seed format works\n"},
-		gittest.HTTPOptions{})
+	repo, srv := gitServer(t, map[string]string{"build/flow-ci.yaml": seedFile}, gittest.HTTPOptions{})
 	createRun(t, ns, "seed", srv.RepoURL(repo), nil)
 	run := waitFinished(t, ns, "seed", 3*time.Minute)
 	g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseSucceeded))

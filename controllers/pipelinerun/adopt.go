@@ -1,0 +1,51 @@
+package pipelinerun
+
+import (
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// sameChild says why an existing child differs from the rendered one in what decides
+// what runs and what it can reach, or "" when it does not. Fields the API server
+// defaults are not compared. The definition ConfigMap is checked by fetchDefinition,
+// against git.
+func sameChild(existing, rendered client.Object) string {
+	switch e := existing.(type) {
+	case *batchv1.Job:
+		return samePodSpec(&e.Spec.Template.Spec, &rendered.(*batchv1.Job).Spec.Template.Spec)
+	case *corev1.PersistentVolumeClaim:
+		if e.Spec.DataSource != nil || e.Spec.DataSourceRef != nil {
+			return "it is populated from a data source"
+		}
+		if !equality.Semantic.DeepEqual(e.Spec.AccessModes, rendered.(*corev1.PersistentVolumeClaim).Spec.AccessModes) {
+			return "its access modes differ"
+		}
+	}
+	return ""
+}
+
+func samePodSpec(e, r *corev1.PodSpec) string {
+	switch {
+	case len(e.Containers) != len(r.Containers) || len(e.InitContainers) != 0:
+		return "its containers differ"
+	case e.ServiceAccountName != r.ServiceAccountName && r.ServiceAccountName != "":
+		return "its ServiceAccount differs"
+	case !equality.Semantic.DeepEqual(e.AutomountServiceAccountToken, r.AutomountServiceAccountToken):
+		return "its ServiceAccount token differs"
+	case !equality.Semantic.DeepEqual(e.SecurityContext, r.SecurityContext):
+		return "its security context differs"
+	case !equality.Semantic.DeepEqual(e.Volumes, r.Volumes):
+		return "its volumes differ"
+	}
+	for i := range r.Containers {
+		ec, rc := &e.Containers[i], &r.Containers[i]
+		if ec.Image != rc.Image || !equality.Semantic.DeepEqual(ec.Command, rc.Command) || !equality.Semantic.DeepEqual(ec.Args, rc.Args) ||
+			!equality.Semantic.DeepEqual(ec.Env, rc.Env) || ec.WorkingDir != rc.WorkingDir ||
+			!equality.Semantic.DeepEqual(ec.VolumeMounts, rc.VolumeMounts) || !equality.Semantic.DeepEqual(ec.SecurityContext, rc.SecurityContext) {
+			return "its container " + rc.Name + " differs"
+		}
+	}
+	return ""
+}

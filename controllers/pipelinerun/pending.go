@@ -1,0 +1,51 @@
+package pipelinerun
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+)
+
+// reconcilePendingDeadline applies spec.timeout and cancel to a run that has no Job
+// yet: its timeout counts from admission in every phase, so a run whose Secret never
+// appears, or whose server never answers, ends instead of waiting for ever. Running
+// runs are stopped by reconcileStop, which keeps the log tails of their steps.
+func (r *Reconciler) reconcilePendingDeadline(ctx context.Context, s *scope) error {
+	if s.run.Status.Phase != v1alpha1.PhasePending {
+		return nil
+	}
+	return r.checkDeadline(ctx, s)
+}
+
+// gitContext bounds a git call by the run's deadline and its pending timeout, so a
+// silent server costs the run at most the shorter of them, and a worker no longer.
+func (r *Reconciler) gitContext(ctx context.Context, s *scope) (context.Context, context.CancelFunc) {
+	start := s.run.Status.StartTime.Time
+	deadline := start.Add(s.run.Spec.TimeoutOrDefault())
+	if limit := r.Lifecycle.PendingTimeout; limit > 0 && start.Add(limit).Before(deadline) {
+		deadline = start.Add(limit)
+	}
+	return context.WithDeadline(ctx, deadline)
+}
+
+// waitedTooLong reports whether a run still without its definition has been admitted
+// for longer than the pending timeout, so that its last transient error ends it.
+func (r *Reconciler) waitedTooLong(s *scope, err error) bool {
+	limit := r.Lifecycle.PendingTimeout
+	if limit <= 0 || s.run.Status.DefinitionDigest != "" || s.run.Status.StartTime == nil {
+		return false
+	}
+	// Wall time, not the pass's clock: the git call may have run until the deadline.
+	return time.Since(s.run.Status.StartTime.Time) >= limit
+}
+
+// waitReason is the reason a run fails with after waiting for err too long.
+func waitReason(err error) string {
+	var w *waitError
+	if errors.As(err, &w) {
+		return w.reason
+	}
+	return v1alpha1.ReasonSourceUnavailable
+}

@@ -1,0 +1,129 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+)
+
+func size(t *testing.T, o any) int {
+	t.Helper()
+	b, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(b)
+}
+
+// TestForeignLabelledObjectsCostLittle creates, as a tenant could, objects that carry
+// the run-UID label with large labels, annotations and specs, and reads them back from a
+// cache built with CacheOptions: each costs a few hundred bytes.
+func TestForeignLabelledObjectsCostLittle(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	big := strings.Repeat("x", 200<<10)
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Namespace: ns, Name: name,
+			Labels:      map[string]string{v1alpha1.LabelRunUID: "forged", "big": strings.Repeat("y", 63)},
+			Annotations: map[string]string{"big": big, v1alpha1.AnnotationRunName: "x"}}
+	}
+	spec := corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox:1",
+		Env: []corev1.EnvVar{{Name: "BIG", Value: big}}}}}
+	objs := []client.Object{
+		&corev1.Pod{ObjectMeta: meta("pod"), Spec: spec},
+		&batchv1.Job{ObjectMeta: meta("job"), Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: spec}}},
+		&corev1.PersistentVolumeClaim{ObjectMeta: meta("pvc"), Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}},
+	}
+	for _, o := range objs {
+		if err := k8sClient.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := CacheOptions()
+	opts.Scheme = testScheme
+	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
+	c, err := cache.New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	go func() { _ = c.Start(cctx) }()
+	got := []client.Object{&corev1.Pod{}, &batchv1.Job{}, &corev1.PersistentVolumeClaim{}}
+	for i, o := range got {
+		if _, err := c.GetInformer(cctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if !c.WaitForCacheSync(cctx) {
+			t.Fatal("cache did not sync")
+		}
+		if err := c.Get(cctx, client.ObjectKeyFromObject(objs[i]), o); err != nil {
+			t.Fatalf("%T: %v", o, err)
+		}
+		if n := size(t, o); n > 400 {
+			t.Errorf("%T costs %d bytes in the cache: %s", o, n, must(json.Marshal(o)))
+		}
+		if len(o.GetLabels()) != 0 {
+			t.Errorf("%T kept labels %v: a foreign object must not match the controllers' selectors", o, o.GetLabels())
+		}
+	}
+}
+
+func must(b []byte, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+// TestTrimKeepsWhatStatusReads: a child's pod keeps the fields status derivation and
+// the watchdogs read, bounded, and loses the rest.
+func TestTrimKeepsWhatStatusReads(t *testing.T) {
+	jobRef := metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: "r-0-a", UID: "job-uid", Controller: ptr.To(true)}
+	long := strings.Repeat("e", 10<<10)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "n", UID: "u", OwnerReferences: []metav1.OwnerReference{jobRef},
+			Labels:      map[string]string{v1alpha1.LabelRunUID: "run", v1alpha1.LabelComponent: "step", batchv1.JobNameLabel: "r-0-a", "other": "x"},
+			Annotations: map[string]string{v1alpha1.AnnotationRunName: "r", "other": long}},
+		Spec: corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "step", Image: "busybox:1", Command: []string{long}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodFailed,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Message: long}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "step", Image: "busybox:1",
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Message: long + "the end"}}}}},
+	}
+	out, _ := TrimPod(pod)
+	p := out.(*corev1.Pod)
+	if p.Spec.NodeName != "node-a" || p.Spec.Containers[0].Name != "step" || p.Spec.Containers[0].Command != nil {
+		t.Errorf("spec: %+v", p.Spec)
+	}
+	if _, ok := p.Labels["other"]; ok || p.Labels[v1alpha1.LabelRunUID] != "run" || p.Labels[batchv1.JobNameLabel] != "r-0-a" {
+		t.Errorf("labels: %v", p.Labels)
+	}
+	if len(p.Annotations) != 1 || p.Annotations[v1alpha1.AnnotationRunName] != "r" {
+		t.Errorf("annotations: %v", p.Annotations)
+	}
+	term := p.Status.ContainerStatuses[0].State.Terminated
+	if term.ExitCode != 3 || len(term.Message) > v1alpha1.MaxMessageBytes || !strings.HasSuffix(term.Message, "the end") {
+		t.Errorf("terminated: exit %d, %d bytes", term.ExitCode, len(term.Message))
+	}
+	if len(p.Status.Conditions[0].Message) > maxShortMessage {
+		t.Errorf("condition message of %d bytes", len(p.Status.Conditions[0].Message))
+	}
+	if n := size(t, p); n > 6<<10 {
+		t.Errorf("trimmed pod is %d bytes", n)
+	}
+}
