@@ -14,17 +14,14 @@ import (
 // Bounds on what a cached object keeps of the fields its owner or the kubelet writes.
 const (
 	maxValue          = 253 // a label or annotation value; longer ones are not ours
-	maxConditions     = 8
 	maxStatuses       = 4
 	maxShortMessage   = 256
 	maxTerminationMsg = v1alpha1.MaxMessageBytes
 )
 
-// keptLabels are the labels the controllers and the Job controller put on children.
-var keptLabels = []string{
-	v1alpha1.LabelRun, v1alpha1.LabelRunUID, v1alpha1.LabelComponent, v1alpha1.LabelStepIndex, v1alpha1.LabelStep,
-	batchv1.JobNameLabel, batchv1.ControllerUidLabel,
-}
+// keptLabels are the labels the controllers read from cached children: the run-UID
+// index and a step Job's index.
+var keptLabels = []string{v1alpha1.LabelRunUID, v1alpha1.LabelStepIndex}
 
 // TrimJob keeps of a Job what status derivation reads: its metadata, status and the
 // node it is pinned to.
@@ -37,12 +34,17 @@ func TrimJob(obj any) (any, error) {
 	if !controlledBy(j.ObjectMeta, "PipelineRun") {
 		return out, nil
 	}
-	out.Status = j.Status
-	out.Status.Conditions = firstN(j.Status.Conditions, maxConditions)
-	for i := range out.Status.Conditions {
-		out.Status.Conditions[i].Message = cut(out.Status.Conditions[i].Message, maxTerminationMsg)
+	st := j.Status
+	out.Status = batchv1.JobStatus{StartTime: st.StartTime, CompletionTime: st.CompletionTime, Active: st.Active, Succeeded: st.Succeeded, Failed: st.Failed}
+	// Only the outcome's condition decides anything; interim ones (SuccessCriteriaMet,
+	// FailureTarget) do not.
+	for _, c := range st.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+			out.Status.Conditions = append(out.Status.Conditions, batchv1.JobCondition{Type: c.Type, Status: c.Status,
+				Reason: cut(c.Reason, maxShortMessage), Message: cut(c.Message, maxTerminationMsg), LastTransitionTime: c.LastTransitionTime})
+			break
+		}
 	}
-	out.Status.UncountedTerminatedPods = nil
 	if a := j.Spec.Template.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
 		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
 			for _, f := range term.MatchFields {
@@ -75,10 +77,11 @@ func TrimPod(obj any) (any, error) {
 		out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: cut(c.Name, maxValue)})
 	}
 	out.Status.Phase = p.Status.Phase
-	out.Status.StartTime = p.Status.StartTime
-	for _, c := range firstN(p.Status.Conditions, maxConditions) {
-		c.Message = cut(c.Message, maxShortMessage)
-		out.Status.Conditions = append(out.Status.Conditions, c)
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled { // the watchdogs' only condition
+			c.Message, c.LastProbeTime = cut(c.Message, maxShortMessage), metav1.Time{}
+			out.Status.Conditions = append(out.Status.Conditions, c)
+		}
 	}
 	out.Status.ContainerStatuses = trimStatuses(p.Status.ContainerStatuses)
 	out.Status.InitContainerStatuses = trimStatuses(p.Status.InitContainerStatuses)
@@ -98,20 +101,21 @@ func TrimPVC(obj any) (any, error) {
 func trimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 	var out []corev1.ContainerStatus
 	for i, cs := range firstN(in, maxStatuses) {
-		kept := corev1.ContainerStatus{Name: cut(cs.Name, maxValue), Image: cut(cs.Image, maxValue), RestartCount: cs.RestartCount}
+		kept := corev1.ContainerStatus{Name: cut(cs.Name, maxValue)}
 		if w := cs.State.Waiting; w != nil {
+			// The image only matters to a watchdog's message about a waiting container.
+			kept.Image = cut(cs.Image, maxValue)
 			kept.State.Waiting = &corev1.ContainerStateWaiting{Reason: cut(w.Reason, maxShortMessage), Message: cut(w.Message, maxShortMessage)}
 		}
-		if r := cs.State.Running; r != nil {
-			kept.State.Running = r.DeepCopy()
+		if cs.State.Running != nil {
+			kept.State.Running = &corev1.ContainerStateRunning{}
 		}
 		if t := cs.State.Terminated; t != nil {
 			limit := maxShortMessage
 			if i == 0 {
 				limit = maxTerminationMsg // a step's log tail
 			}
-			kept.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Reason: cut(t.Reason, maxShortMessage),
-				Message: cutTail(t.Message, limit), StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}
+			kept.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Message: cutTail(t.Message, limit)}
 		}
 		out = append(out, kept)
 	}

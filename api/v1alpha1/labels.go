@@ -62,4 +62,7 @@ const (
 	// IndexRunGroup indexes PipelineRuns by their concurrency group: the normalised
 	// repository URL and the branch, within the namespace (see render.GroupKey).
 	IndexRunGroup = "flowci.dev/run-group"
+	// IndexRunUID indexes Jobs and pods by the UID in their LabelRunUID, so a pass finds
+	// a run's children without scanning the namespace's.
+	IndexRunUID = "flowci.dev/run-uid"
 )

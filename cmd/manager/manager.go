@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -31,6 +34,9 @@ import (
 
 // options are the manager's flags.
 type options struct {
+	pprofAddr       string
+	qps             float64
+	burst           int
 	metricsAddr     string
 	probeAddr       string
 	leaderElection  bool
@@ -40,6 +46,8 @@ type options struct {
 	lifecycle       pipelinerun.Lifecycle
 	allowedNetworks []netip.Prefix
 	stuckAfter      time.Duration
+	fetchers        int
+	stepEvents      bool
 }
 
 func parseFlags(args []string) (*options, *zap.Options, error) {
@@ -54,7 +62,10 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 	fs.StringVar(&o.render.CloneImage, "clone-image", os.Getenv("FLOWCI_CLONE_IMAGE"),
 		"The operator's own image, run by clone Jobs (env FLOWCI_CLONE_IMAGE).")
 	pullPolicy := fs.String("image-pull-policy", "", "Pull policy of clone and step containers (default: Kubernetes' own).")
-	fs.IntVar(&o.maxReconciles, "max-concurrent-reconciles", 4, "PipelineRuns reconciled in parallel.")
+	fs.IntVar(&o.maxReconciles, "max-concurrent-reconciles", pipelinerun.DefaultMaxConcurrentReconciles, "PipelineRuns reconciled in parallel.")
+	fs.Float64Var(&o.qps, "kube-api-qps", pipelinerun.DefaultQPS, "Client-side limit of the operator's API requests per second.")
+	fs.IntVar(&o.burst, "kube-api-burst", pipelinerun.DefaultBurst, "Client-side burst of the operator's API requests.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the Go profiler's endpoints (/debug/pprof); empty disables them.")
 	fs.DurationVar(&o.lifecycle.Unschedulable, "unschedulable-timeout", 10*time.Minute,
 		"Fail a step whose pod stays pending or unschedulable this long (reason Unschedulable); 0 disables.")
 	fs.DurationVar(&o.lifecycle.ImagePull, "image-pull-timeout", 2*time.Minute,
@@ -82,6 +93,8 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 		})
 		*resources[flag], _ = render.ParseResourceList(def)
 	}
+	fs.IntVar(&o.fetchers, "definition-fetchers", pipelinerun.DefaultFetchers, "New runs whose commit and pipeline file are read from git at once, off the reconcile workers.")
+	fs.BoolVar(&o.stepEvents, "step-events", false, "Record an event when each step starts and succeeds (step failures and run transitions always have one).")
 	fs.DurationVar(&o.stuckAfter, "stuck-reconcile-timeout", 2*time.Minute, "Fail /healthz while a reconcile runs longer than this; 0 disables.")
 	zo := &zap.Options{}
 	zo.BindFlags(fs)
@@ -121,7 +134,10 @@ func runManager(args []string) error {
 	if o.namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restCfg := ctrl.GetConfigOrDie()
+	restCfg.QPS, restCfg.Burst = float32(o.qps), o.burst
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		PprofBindAddress:              o.pprofAddr,
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
 		Client:                        controllers.ClientOptions(),
@@ -149,10 +165,15 @@ func runManager(args []string) error {
 		Render:          o.render,
 		AllowedNetworks: o.allowedNetworks,
 		InFlight:        inFlight,
+		Fetchers:        o.fetchers,
+		StepEvents:      o.stepEvents,
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
 		return fmt.Errorf("setting up the PipelineRun controller: %w", err)
+	}
+	if err := mgr.Add(releaseStartupMemory(mgr)); err != nil {
+		return fmt.Errorf("adding the start-up memory release: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
@@ -173,4 +194,22 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// releaseStartupMemory returns the memory of the start-up burst to the OS once. Every
+// informer's first list decodes whole objects before the cache trims them, the largest
+// allocation the operator makes; the runtime keeps those pages and would return them
+// only slowly, so a restarted operator would hold its start-up peak for hours.
+func releaseStartupMemory(mgr ctrl.Manager) manager.RunnableFunc {
+	return func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Second): // the start-up pass over every run is over
+			debug.FreeOSMemory()
+		}
+		return nil
+	}
 }

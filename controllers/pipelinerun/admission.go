@@ -50,6 +50,9 @@ func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) error {
 		run.Status.Branch = run.Spec.Branch // a pinned revision is checked first
 	}
 	now := metav1.NewTime(s.now)
+	if job := r.fetches.state(run.UID); job != nil {
+		now = metav1.NewTime(job.admitted) // admitted in a pass whose status was not written
+	}
 	if run.Spec.Cancel {
 		runstate.End(run, runstate.Ending{Phase: v1alpha1.PhaseCancelled, Reason: v1alpha1.ReasonCancelled, Message: "cancelled before it started"}, now)
 		return nil
@@ -103,6 +106,7 @@ func (r *Reconciler) replace(ctx context.Context, old, by *v1alpha1.PipelineRun)
 	if old.Spec.Cancel {
 		return nil
 	}
+	old = old.DeepCopy() // a shared copy from the cache
 	patch := client.MergeFrom(old.DeepCopy())
 	old.Spec.Cancel = true
 	if old.Annotations == nil {
@@ -119,7 +123,7 @@ func (r *Reconciler) replace(ctx context.Context, old, by *v1alpha1.PipelineRun)
 // the cache's group index; the group comes from each run's spec.
 func (r *Reconciler) groupOf(ctx context.Context, run *v1alpha1.PipelineRun) ([]*v1alpha1.PipelineRun, error) {
 	list := &v1alpha1.PipelineRunList{}
-	err := r.Client.List(ctx, list, client.InNamespace(run.Namespace),
+	err := r.Client.List(ctx, list, client.InNamespace(run.Namespace), client.UnsafeDisableDeepCopy,
 		client.MatchingFields{v1alpha1.IndexRunGroup: render.GroupKey(run.Spec.RepoURL, run.Spec.Branch)})
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
@@ -135,7 +139,7 @@ func (r *Reconciler) groupOf(ctx context.Context, run *v1alpha1.PipelineRun) ([]
 // the run's place (from 1) in the fair queue of runs waiting for a slot.
 func (r *Reconciler) fairPosition(ctx context.Context, run *v1alpha1.PipelineRun) (active, position int, err error) {
 	list := &v1alpha1.PipelineRunList{}
-	if err := r.Client.List(ctx, list); err != nil {
+	if err := r.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, 0, fmt.Errorf("listing runs: %w", err)
 	}
 	var cs []runstate.Candidate
@@ -178,7 +182,7 @@ func createdBefore(a, b *v1alpha1.PipelineRun) bool {
 // status updates costs nothing here.
 func (r *Reconciler) wakeQueued(ctx context.Context, changed client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	list := &v1alpha1.PipelineRunList{}
-	if err := r.Client.List(ctx, list); err != nil {
+	if err := r.Client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	for _, o := range list.Items {

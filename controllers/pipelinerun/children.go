@@ -98,13 +98,14 @@ func (r *Reconciler) reconcileWorkspace(ctx context.Context, s *scope) error {
 // the cache may lag, or someone deleted the Job, which ends the run (StepJobDeleted)
 // because a step is never re-run silently.
 func (r *Reconciler) observeChildren(ctx context.Context, s *scope) error {
-	sel := client.MatchingLabels{v1alpha1.LabelRunUID: string(s.run.UID)}
+	sel := client.MatchingFields{v1alpha1.IndexRunUID: string(s.run.UID)}
 	jobs := &batchv1.JobList{}
-	if err := r.Client.List(ctx, jobs, client.InNamespace(s.run.Namespace), sel); err != nil {
+	// The cache's own copies, read only: a pass copies what it changes.
+	if err := r.Client.List(ctx, jobs, client.InNamespace(s.run.Namespace), sel, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing jobs: %w", err)
 	}
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(s.run.Namespace), sel); err != nil {
+	if err := r.Client.List(ctx, pods, client.InNamespace(s.run.Namespace), sel, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
 	s.stepJobs = map[int]*batchv1.Job{}

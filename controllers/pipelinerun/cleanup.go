@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -52,7 +53,7 @@ func (r *Reconciler) cleanupWorkspace(ctx context.Context, s *scope, done time.T
 	run := s.run
 	pvc := &corev1.PersistentVolumeClaim{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: render.WorkspaceName(run)}, pvc)
-	if apierrors.IsNotFound(err) || (err == nil && (!ownedBy(pvc, run) || !pvc.DeletionTimestamp.IsZero())) {
+	if apierrors.IsNotFound(err) || (err == nil && (!ownedBy(pvc, run) || !pvc.DeletionTimestamp.IsZero() || r.deleting(pvc.UID))) {
 		return nil
 	}
 	if err != nil {
@@ -67,12 +68,22 @@ func (r *Reconciler) cleanupWorkspace(ctx context.Context, s *scope, done time.T
 	if err := r.Client.Delete(ctx, pvc); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting the workspace: %w", err)
 	}
+	// Until the cache shows it Terminating, a later pass must not delete it again.
+	r.deletedPVCs.Store(pvc.UID, struct{}{})
 	return nil
+}
+
+func (r *Reconciler) deleting(uid types.UID) bool {
+	_, ok := r.deletedPVCs.Load(uid)
+	return ok
 }
 
 // enforceHistory deletes the oldest finished runs of the run's repository and branch in
 // its namespace beyond the operator's history limits.
 func (r *Reconciler) enforceHistory(ctx context.Context, run *v1alpha1.PipelineRun) error {
+	if r.Lifecycle.SuccessfulHistoryLimit < 0 && r.Lifecycle.FailedHistoryLimit < 0 {
+		return nil
+	}
 	group, err := r.groupOf(ctx, run)
 	if err != nil {
 		return err
@@ -97,7 +108,7 @@ func (r *Reconciler) enforceHistory(ctx context.Context, run *v1alpha1.PipelineR
 		sort.Slice(set.runs, func(i, j int) bool { return endedBefore(set.runs[j], set.runs[i]) }) // newest first
 		for _, old := range set.runs[set.limit:] {
 			log.FromContext(ctx).Info("deleting a run beyond the history limit", "deleted", old.Name, "limit", set.limit)
-			if err := r.Client.Delete(ctx, old, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			if err := r.Client.Delete(ctx, old.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("deleting run %s beyond the history limit: %w", old.Name, err)
 			}
 		}

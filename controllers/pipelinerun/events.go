@@ -7,9 +7,10 @@ import (
 	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
-// recordEvents records one event per transition of a pass whose status was written, so
-// that `kubectl describe fpr` tells the story. A failed run's event is reason Failed,
-// with the condition's specific reason leading its note.
+// recordEvents records an event for the run's transitions and failures of a pass whose
+// status was written, so that `kubectl describe fpr` tells the story; steps' starts and
+// successes are in status, and in events only with StepEvents. A failed run's event is
+// reason Failed, with the condition's specific reason leading its note.
 func (r *Reconciler) recordEvents(run *v1alpha1.PipelineRun, ts []runstate.Transition) {
 	if r.Recorder == nil {
 		return
@@ -33,9 +34,9 @@ func (r *Reconciler) recordEvents(run *v1alpha1.PipelineRun, ts []runstate.Trans
 			}
 			emit(corev1.EventTypeNormal, v1alpha1.EventStarted, "building %s at %s (pipeline %q, %d steps)",
 				where, st.ShortCommit, st.PipelineName, len(st.Steps))
-		case t.Kind == runstate.StepStarted:
+		case t.Kind == runstate.StepStarted && r.StepEvents:
 			emit(corev1.EventTypeNormal, v1alpha1.EventStepStarted, "step %q started (Job %s)", step.Name, step.JobName)
-		case t.Kind == runstate.StepEnded && step.Phase == v1alpha1.StepSucceeded:
+		case t.Kind == runstate.StepEnded && step.Phase == v1alpha1.StepSucceeded && r.StepEvents:
 			emit(corev1.EventTypeNormal, v1alpha1.EventStepSucceeded, "step %q succeeded", step.Name)
 		case t.Kind == runstate.StepEnded && step.Phase == v1alpha1.StepFailed:
 			emit(corev1.EventTypeWarning, v1alpha1.EventStepFailed, "step %q failed: %s", step.Name, step.Reason)

@@ -19,11 +19,10 @@ func (r *Reconciler) reconcilePendingDeadline(ctx context.Context, s *scope) err
 	return r.checkDeadline(ctx, s)
 }
 
-// gitContext bounds a git call by the run's deadline and its pending timeout, so a
-// silent server costs the run at most the shorter of them, and a worker no longer.
-func (r *Reconciler) gitContext(ctx context.Context, s *scope) (context.Context, context.CancelFunc) {
-	start := s.run.Status.StartTime.Time
-	deadline := start.Add(s.run.Spec.TimeoutOrDefault())
+// gitContext bounds a git call of a run admitted at start by the run's deadline and its
+// pending timeout, so a silent server costs the run at most the shorter of them.
+func (r *Reconciler) gitContext(ctx context.Context, start time.Time, run *v1alpha1.PipelineRun) (context.Context, context.CancelFunc) {
+	deadline := start.Add(run.Spec.TimeoutOrDefault())
 	if limit := r.Lifecycle.PendingTimeout; limit > 0 && start.Add(limit).Before(deadline) {
 		deadline = start.Add(limit)
 	}

@@ -119,6 +119,20 @@ func TestRunSucceedsThreeSteps(t *testing.T) {
 		g.Expect(s.Phase).To(Equal(civ1alpha1.StepSucceeded))
 		g.Expect(s.ExitCode).To(HaveValue(BeZero()))
 	}
+	g.Eventually(func() []string { return eventReasons(t, ns) }).Should(ContainElements("Normal/Started", "Normal/Succeeded"))
+	g.Expect(eventReasons(t, ns)).NotTo(ContainElements("Normal/StepStarted"), "step transitions are in status, not events, by default")
+}
+
+// TestStepEvents: with StepEvents (--step-events) each step's start and success is an
+// event too.
+func TestStepEvents(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	_, url := serveRepo(t, oneStep)
+	startManager(t, ns, func(r *Reconciler) { r.StepEvents = true })
+	startFirstStep(t, ns, "loud", url, nil)
+	completeRun(t, ns, "loud")
 	g.Eventually(func() []string { return eventReasons(t, ns) }).Should(ContainElements(
 		"Normal/Started", "Normal/StepStarted", "Normal/StepSucceeded", "Normal/Succeeded"))
 }
@@ -339,10 +353,13 @@ func TestPrivateRepo(t *testing.T) {
 		g.Expect(apimeta.FindStatusCondition(run.Status.Conditions, civ1alpha1.ConditionReconciling)).To(BeNil())
 		raw, _ := json.Marshal(run.Status)
 		g.Expect(string(raw)).NotTo(ContainSubstring("wrong-hunter2"))
-		events := &eventsv1.EventList{}
-		g.Expect(k8sClient.List(context.Background(), events, client.InNamespace(ns))).To(Succeed())
-		raw, _ = json.Marshal(events)
-		g.Expect(string(raw)).To(ContainSubstring(civ1alpha1.ReasonAuthenticationFailed))
+		// Events follow the status write, and the recorder sends them asynchronously.
+		g.Eventually(func(g Gomega) {
+			events := &eventsv1.EventList{}
+			g.Expect(k8sClient.List(context.Background(), events, client.InNamespace(ns))).To(Succeed())
+			raw, _ = json.Marshal(events)
+			g.Expect(string(raw)).To(ContainSubstring(civ1alpha1.ReasonAuthenticationFailed))
+		}).Should(Succeed())
 		g.Expect(string(raw)).NotTo(ContainSubstring("wrong-hunter2"))
 	})
 }

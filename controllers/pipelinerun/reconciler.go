@@ -5,17 +5,13 @@ package pipelinerun
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -46,9 +42,17 @@ type Reconciler struct {
 	AllowedNetworks []netip.Prefix
 	// InFlight, when set, tracks reconciles for the manager's health check.
 	InFlight *controllers.InFlight
+	// Fetchers is how many new runs' git reads run at once (DefaultFetchers when 0).
+	Fetchers int
+	// StepEvents records an event when a step starts and succeeds; step failures and
+	// run transitions always have one.
+	StepEvents bool
 
 	written writeTracker
 	defs    definitionMemo
+	fetches *fetcher
+	// deletedPVCs are workspaces deleted whose Terminating state the cache lacks yet.
+	deletedPVCs sync.Map
 }
 
 // Lifecycle holds the operator-wide defaults that keep runs from being stuck, piling up
@@ -84,9 +88,11 @@ type scope struct {
 	stepJobs  map[int]*batchv1.Job
 	pods      []corev1.Pod
 
-	now  time.Time
-	wait bool      // stop the phases here: the run is queued
-	next time.Time // the next deadline to look at the run again, if any
+	now      time.Time
+	fresh    bool      // nothing of the run was written yet, but perhaps its admission
+	wait     bool      // stop the phases here: the run is queued
+	fetching bool      // stop the phases here: its definition is being fetched
+	next     time.Time // the next deadline to look at the run again, if any
 }
 
 // wakeAt asks for another reconcile at t: deadlines use RequeueAfter, never polling.
@@ -118,12 +124,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.written.forget(req.NamespacedName)
 		return reconcile.Result{}, nil
 	}
-	// The watch event of our own last write reconciles the run again.
-	if r.written.stale(run) {
-		log.FromContext(ctx).V(1).Info("the cached run predates our last status write; waiting for its event")
-		return reconcile.Result{}, nil
+	// A pass on a copy older than our own last write waits for that write's event.
+	if stale, reread := r.written.stale(run); stale {
+		if !reread {
+			log.FromContext(ctx).V(1).Info("the cached run predates our last status write; waiting for its event")
+			return reconcile.Result{}, nil
+		}
+		if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
+			return reconcile.Result{}, client.IgnoreNotFound(err)
+		}
 	}
-	s := &scope{run: run, now: time.Now()}
+	s := &scope{run: run, now: time.Now(), fresh: run.Status.Commit == "" &&
+		(run.Status.Phase == "" || run.Status.Phase == v1alpha1.PhaseQueued)}
 	if run.Status.Phase.IsFinished() {
 		err := r.cleanupFinished(ctx, s)
 		return s.result(), err
@@ -148,65 +160,9 @@ func (r *Reconciler) runPhases(ctx context.Context, s *scope) error {
 		if err := phase(ctx, s); err != nil {
 			return err
 		}
-		if s.run.Status.Phase.IsFinished() || s.wait {
+		if s.run.Status.Phase.IsFinished() || s.wait || s.fetching {
 			return nil
 		}
 	}
 	return nil
-}
-
-// writeStatus ends the run on a permanent error, records a transient one on the
-// Reconciling condition, and patches status once, locked on the resourceVersion the
-// pass read. Events follow only a successful patch, from that pass's transitions.
-func (r *Reconciler) writeStatus(ctx context.Context, s *scope, before *v1alpha1.PipelineRun, err error) (reconcile.Result, error) {
-	run := s.run
-	var re *runError
-	switch {
-	case errors.As(err, &re):
-		runstate.End(run, runstate.Ending{Phase: v1alpha1.PhaseFailed, Reason: re.reason, Message: re.Error()}, metav1.NewTime(s.now))
-		log.FromContext(ctx).V(1).Info("run failed", "reason", re.reason)
-		apimeta.RemoveStatusCondition(&run.Status.Conditions, v1alpha1.ConditionReconciling)
-		err = nil
-	case err != nil && r.waitedTooLong(s, err):
-		runstate.End(run, runstate.Ending{Phase: v1alpha1.PhaseFailed, Reason: waitReason(err),
-			Message: fmt.Sprintf("gave up after %s (--pending-timeout): %v", r.Lifecycle.PendingTimeout, err)}, metav1.NewTime(s.now))
-		apimeta.RemoveStatusCondition(&run.Status.Conditions, v1alpha1.ConditionReconciling)
-		err = nil
-	case err != nil:
-		apimeta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
-			Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
-			Reason: v1alpha1.ReasonTransientError, Message: runstate.TruncateTail(err.Error(), v1alpha1.MaxMessageBytes),
-			ObservedGeneration: run.Generation,
-		})
-	default:
-		apimeta.RemoveStatusCondition(&run.Status.Conditions, v1alpha1.ConditionReconciling)
-	}
-	if err == nil {
-		run.Status.ObservedGeneration = run.Generation
-	}
-	res := s.result()
-	if err != nil {
-		res = reconcile.Result{}
-	}
-	if equality.Semantic.DeepEqual(before.Status, run.Status) {
-		return res, err
-	}
-	perr := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-	if apierrors.IsConflict(perr) {
-		// The server's run is newer than the copy this pass read: our own last write not
-		// yet in the cache, or a user's edit. Nothing of this pass is written; the newer
-		// version's watch event reconciles again at once, where an error would wait out
-		// the rate limiter's backoff.
-		log.FromContext(ctx).V(1).Info("the run changed during the pass; the next event recomputes its status")
-		return reconcile.Result{}, err
-	}
-	if perr != nil {
-		return reconcile.Result{}, errors.Join(err, fmt.Errorf("patching status: %w", perr))
-	}
-	// A patch the server found to change nothing keeps the version, and sends no event.
-	if run.ResourceVersion != before.ResourceVersion {
-		r.written.wrote(client.ObjectKeyFromObject(run), before.ResourceVersion)
-	}
-	r.recordEvents(run, runstate.Transitions(&before.Status, &run.Status))
-	return res, err
 }

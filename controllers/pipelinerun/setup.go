@@ -7,7 +7,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/render"
@@ -31,37 +31,71 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// SetupWithManager registers the controller and its index. Children are watched through
-// the cache, which only holds objects carrying the run-UID label (controllers.CacheOptions).
+// SetupWithManager registers the controller, its indexes and its fetch pool. Children
+// are watched through the cache, which only holds objects carrying the run-UID label
+// (controllers.CacheOptions), and only the events that can move a run reconcile it
+// (watch.go).
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager, opts controller.Options) error {
-	err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PipelineRun{}, v1alpha1.IndexRunGroup, func(o client.Object) []string {
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &v1alpha1.PipelineRun{}, v1alpha1.IndexRunGroup, func(o client.Object) []string {
 		run := o.(*v1alpha1.PipelineRun)
 		return []string{render.GroupKey(run.Spec.RepoURL, run.Spec.Branch)}
-	})
-	if err != nil {
+	}); err != nil {
 		return fmt.Errorf("indexing runs by group: %w", err)
 	}
+	byRunUID := func(o client.Object) []string {
+		if uid := o.GetLabels()[v1alpha1.LabelRunUID]; uid != "" {
+			return []string{uid}
+		}
+		return nil
+	}
+	for _, obj := range []client.Object{&batchv1.Job{}, &corev1.Pod{}} {
+		if err := indexer.IndexField(ctx, obj, v1alpha1.IndexRunUID, byRunUID); err != nil {
+			return fmt.Errorf("indexing %T by run: %w", obj, err)
+		}
+	}
+	if r.Fetchers <= 0 {
+		r.Fetchers = DefaultFetchers
+	}
+	r.fetches = newFetcher(r.Fetchers)
 	if opts.RateLimiter == nil {
 		// Transient errors (a Secret not applied yet, a flaky git server) retry with
 		// backoff capped at 30s, not the default 16 minutes: runs are short-lived.
 		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second)
 	}
+	fetched := handler.TypedFuncs[*v1alpha1.PipelineRun, reconcile.Request]{
+		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[*v1alpha1.PipelineRun], q queue) {
+			enqueue(q, requestFor(e.Object), priorityFetched)
+		},
+	}
 	return builder.ControllerManagedBy(mgr).
-		For(&v1alpha1.PipelineRun{}).
-		Owns(&batchv1.Job{}).
-		Owns(&corev1.PersistentVolumeClaim{}).
-		// A step's pod carries the exit code and log tail; its Job owns it, so map it by
-		// the run-name annotation render puts on every pod.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToRun)).
+		Named("pipelinerun").
+		Watches(&v1alpha1.PipelineRun{}, r.runEvents()).
+		Watches(&batchv1.Job{}, jobEvents()).
+		Watches(&corev1.Pod{}, podEvents()).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.Funcs{
+			UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ queue) {
+				if !e.ObjectNew.GetDeletionTimestamp().IsZero() {
+					r.deletedPVCs.Delete(e.ObjectNew.GetUID())
+				}
+			},
+			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) {
+				r.deletedPVCs.Delete(e.Object.GetUID())
+				toOwner(e.Object, q, priorityOutcome)
+			},
+		}).
+		WatchesRawSource(source.TypedChannel(r.fetches.wake, fetched)).
 		// A run that ends or goes away may free the place a Queued run waits for.
 		Watches(&v1alpha1.PipelineRun{}, handler.Funcs{
-			UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
 				oldRun, newRun := e.ObjectOld.(*v1alpha1.PipelineRun), e.ObjectNew.(*v1alpha1.PipelineRun)
 				if newRun.Status.Phase.IsFinished() && !oldRun.Status.Phase.IsFinished() {
 					r.wakeQueued(ctx, newRun, q)
 				}
 			},
-			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) {
+				r.fetches.forget(e.Object.GetUID())
+				r.defs.forget(e.Object.GetUID())
 				r.wakeQueued(ctx, e.Object, q)
 			},
 		}).
@@ -74,12 +108,4 @@ func (r *Reconciler) tracked() reconcile.Reconciler {
 		return r
 	}
 	return r.InFlight.Wrap(r)
-}
-
-func podToRun(_ context.Context, o client.Object) []reconcile.Request {
-	name := o.GetAnnotations()[v1alpha1.AnnotationRunName]
-	if name == "" {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }

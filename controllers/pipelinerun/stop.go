@@ -21,7 +21,13 @@ func (r *Reconciler) reconcileStop(ctx context.Context, s *scope) error {
 		return err
 	}
 	for _, job := range activeJobs(s) {
-		v := r.Lifecycle.CheckPod(runstate.LatestPod(s.pods, job), s.now)
+		pod := runstate.LatestPod(s.pods, job)
+		if pod == nil && r.Lifecycle.Unschedulable > 0 {
+			// No pod yet, and pod creations do not reconcile: look again when a pod
+			// created with the Job would have to be scheduled.
+			s.wakeAt(job.CreationTimestamp.Add(r.Lifecycle.Unschedulable))
+		}
+		v := r.Lifecycle.CheckPod(pod, s.now)
 		if v.Reason != "" {
 			r.stopRun(ctx, s, v1alpha1.PhaseFailed, v.Reason, v.Message)
 			return nil
@@ -99,7 +105,7 @@ func (r *Reconciler) logTail(ctx context.Context, pod *corev1.Pod) string {
 // `kubectl logs`.
 func (r *Reconciler) stopActiveJobs(ctx context.Context, run *v1alpha1.PipelineRun) error {
 	jobs := &batchv1.JobList{}
-	if err := r.Client.List(ctx, jobs, client.InNamespace(run.Namespace), client.MatchingLabels{v1alpha1.LabelRunUID: string(run.UID)}); err != nil {
+	if err := r.Client.List(ctx, jobs, client.InNamespace(run.Namespace), client.MatchingFields{v1alpha1.IndexRunUID: string(run.UID)}, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing jobs: %w", err)
 	}
 	for i := range jobs.Items {
@@ -107,7 +113,7 @@ func (r *Reconciler) stopActiveJobs(ctx context.Context, run *v1alpha1.PipelineR
 		if !ownedBy(job, run) || runstate.JobOutcome(job) != "" || !job.DeletionTimestamp.IsZero() {
 			continue
 		}
-		err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		err := r.Client.Delete(ctx, job.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground))
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("stopping Job %s: %w", job.Name, err)
 		}

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -32,7 +34,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	log.SetLogger(logr.Discard())
+	if os.Getenv("FLOWCI_TEST_LOG") != "" { // the controllers' logs, for debugging a test
+		log.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(-2))))
+	} else {
+		log.SetLogger(logr.Discard())
+	}
 	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
 	utilruntime.Must(civ1alpha1.AddToScheme(testScheme))
 	os.Exit(runSuite(m))

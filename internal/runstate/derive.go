@@ -88,8 +88,10 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 		t := job.CreationTimestamp
 		st.StartTime = &t
 	}
+	// The exit code is written with the step's outcome: a pod that ended before its Job
+	// did is not worth a status write of its own.
 	t := Terminated(LatestPod(pods, job))
-	if t != nil {
+	if t != nil && JobOutcome(job) != "" {
 		code := t.ExitCode
 		st.ExitCode = &code
 	}

@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +21,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/jobtest"
 )
 
-// benchNode is the node the clone pod "ran" on; every step Job must be pinned to it.
+// benchNode is the node every pod "runs" on; step Jobs are pinned to the clone's node.
 const benchNode = "bench-node"
 
 // jobRecord is what the completer saw of one Job.
@@ -27,41 +29,42 @@ type jobRecord struct {
 	run       string // the run's name (LabelRun; bench run names always fit a label)
 	component string // clone or step
 	step      int    // step index, -1 for the clone
-	created   time.Time
-	observed  time.Time // first seen through the watch: sub-millisecond, unlike created
+	observed  time.Time // first seen through the watch
 	completed time.Time // when the status update marking it Complete returned
 }
 
-// completer plays the kubelet and the Job controller, which envtest does not run: every
-// Job is marked Complete as soon as it is seen (after delay). Only the clone Job gets a
-// pod, since the operator pins steps to the clone pod's node; step Jobs get none, to
-// keep the API load on what the operator itself causes (the operator reads a step pod
-// only for exit codes and log tails of failed steps).
+// completer plays the kubelet and the Job controller, which envtest does not run. For
+// every Job it sees it creates the pod, moves it Pending → Running → Succeeded with the
+// status updates a kubelet sends, then marks the Job Complete as the Job controller
+// would. It records when each Job was seen and completed, and how long its queue got.
 type completer struct {
-	cs    kubernetes.Interface
-	delay time.Duration
+	cs kubernetes.Interface
 
-	mu   sync.Mutex
-	jobs map[string]*jobRecord
-	errs []error
+	mu       sync.Mutex
+	jobs     map[string]*jobRecord
+	errs     []error
+	maxQueue atomic.Int64
 }
 
-// startCompleter watches Jobs in ns until stop is called or the test ends.
-func startCompleter(tb testing.TB, ns string, delay time.Duration, workers int) (c *completer, stop func()) {
+// startCompleter watches Jobs in ns with workers goroutines until stop is called.
+func startCompleter(tb testing.TB, ns string, workers int) (c *completer, stop func()) {
 	tb.Helper()
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubernetes.NewForConfig(harnessConfig())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c = &completer{cs: cs, delay: delay, jobs: map[string]*jobRecord{}}
+	c = &completer{cs: cs, jobs: map[string]*jobRecord{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	queue := make(chan *batchv1.Job, 4096)
+	queue := make(chan *batchv1.Job, 1<<14)
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
 	inf := factory.Batch().V1().Jobs().Informer()
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
 		job := obj.(*batchv1.Job)
 		if c.observe(job) {
 			queue <- job
+			if n := int64(len(queue)); n > c.maxQueue.Load() {
+				c.maxQueue.Store(n)
+			}
 		}
 	}}); err != nil {
 		tb.Fatal(err)
@@ -103,25 +106,16 @@ func (c *completer) observe(job *batchv1.Job) bool {
 	}
 	step := -1
 	if job.Labels[v1alpha1.LabelComponent] == v1alpha1.ComponentStep {
-		_, _ = fmt.Sscanf(job.Labels[v1alpha1.LabelStepIndex], "%d", &step)
+		step, _ = strconv.Atoi(job.Labels[v1alpha1.LabelStepIndex])
 	}
-	c.jobs[job.Name] = &jobRecord{
-		run: job.Labels[v1alpha1.LabelRun], component: job.Labels[v1alpha1.LabelComponent], step: step,
-		created: job.CreationTimestamp.Time, observed: now,
-	}
+	c.jobs[job.Name] = &jobRecord{run: job.Labels[v1alpha1.LabelRun], component: job.Labels[v1alpha1.LabelComponent], step: step, observed: now}
 	return true
 }
 
 func (c *completer) complete(ctx context.Context, job *batchv1.Job) {
-	if c.delay > 0 {
-		time.Sleep(c.delay)
-	}
-	var err error
-	if job.Labels[v1alpha1.LabelComponent] == v1alpha1.ComponentClone {
-		err = c.finishPod(ctx, job)
-	}
+	err := c.runPod(ctx, job)
 	if err == nil {
-		err = c.markComplete(ctx, job.DeepCopy())
+		err = markComplete(ctx, c.cs, job.DeepCopy())
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -132,31 +126,38 @@ func (c *completer) complete(ctx context.Context, job *batchv1.Job) {
 	c.jobs[job.Name].completed = time.Now()
 }
 
-// finishPod creates the Job's pod on benchNode, already Succeeded.
-func (c *completer) finishPod(ctx context.Context, job *batchv1.Job) error {
+// runPod creates the Job's pod on benchNode and sends the kubelet's three status
+// updates: scheduled and pending, running, succeeded.
+func (c *completer) runPod(ctx context.Context, job *batchv1.Job) error {
 	pod := jobtest.PodFor(job)
 	pod.Spec.NodeName = benchNode
 	pod, err := c.cs.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("creating pod: %w", err)
 	}
-	now := metav1.Now()
 	ctr := pod.Spec.Containers[0]
-	pod.Status = corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{
-		Name: ctr.Name, Image: ctr.Image, ImageID: "sha256:bench",
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			ExitCode: 0, Reason: "Completed", StartedAt: now, FinishedAt: now,
-		}},
-	}}}
-	if _, err := c.cs.CoreV1().Pods(job.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("updating pod status: %w", err)
+	now := metav1.Now()
+	scheduled := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now}
+	states := []corev1.PodStatus{
+		{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{scheduled}, ContainerStatuses: []corev1.ContainerStatus{{Name: ctr.Name, Image: ctr.Image,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}},
+		{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{scheduled}, ContainerStatuses: []corev1.ContainerStatus{{Name: ctr.Name, Image: ctr.Image,
+			ImageID: "sha256:bench", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}},
+		{Phase: corev1.PodSucceeded, Conditions: []corev1.PodCondition{scheduled}, ContainerStatuses: []corev1.ContainerStatus{{Name: ctr.Name, Image: ctr.Image,
+			ImageID: "sha256:bench", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: now, FinishedAt: now}}}}},
+	}
+	for _, st := range states {
+		pod.Status = st
+		if pod, err = c.cs.CoreV1().Pods(job.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("updating pod status: %w", err)
+		}
 	}
 	return nil
 }
 
 // markComplete sets the status the real Job controller writes for a Job whose one pod
 // succeeded: the API server requires SuccessCriteriaMet before Complete, and times.
-func (c *completer) markComplete(ctx context.Context, job *batchv1.Job) error {
+func markComplete(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job) error {
 	for attempt := 0; ; attempt++ {
 		now := metav1.Now()
 		start := metav1.NewTime(now.Add(-time.Millisecond))
@@ -166,11 +167,11 @@ func (c *completer) markComplete(ctx context.Context, job *batchv1.Job) error {
 			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, Reason: "CompletionsReached", Message: msg, LastTransitionTime: now, LastProbeTime: now},
 			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, Reason: "CompletionsReached", Message: msg, LastTransitionTime: now, LastProbeTime: now},
 		}
-		_, err := c.cs.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{})
+		_, err := cs.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{})
 		if !apierrors.IsConflict(err) || attempt == 5 {
 			return err
 		}
-		if job, err = c.cs.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{}); err != nil {
+		if job, err = cs.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{}); err != nil {
 			return err
 		}
 	}

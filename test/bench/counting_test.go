@@ -13,6 +13,7 @@ import (
 type apiCounts struct {
 	writes, uncachedReads, informer, other atomic.Int64
 	conflicts                              atomic.Int64 // 409 responses
+	statusConflicts                        atomic.Int64 // 409 responses to status writes
 
 	mu         sync.Mutex
 	byResource map[string]int64 // "POST jobs", "PATCH pipelineruns/status", ...
@@ -30,6 +31,9 @@ func countingConfig(base *rest.Config, c *apiCounts) *rest.Config {
 				// A stale write (PATCH/PUT) or an AlreadyExists (POST): the breakdown tells.
 				c.conflicts.Add(1)
 				resource, _ := parsePath(req.URL.Path)
+				if strings.HasSuffix(resource, "/status") {
+					c.statusConflicts.Add(1)
+				}
 				c.mu.Lock()
 				c.byResource["409 "+req.Method+" "+resource]++
 				c.mu.Unlock()

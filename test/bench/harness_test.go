@@ -3,14 +3,15 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net/netip"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"net/netip"
+
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -21,54 +22,25 @@ import (
 	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
-	"github.com/flow-ci/flow-ci/internal/gittest"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
-// loopback is where the benchmark's git server listens.
-var loopback = netip.MustParsePrefix("127.0.0.0/8")
+// harnessConfig is the config of the harness's own clients (completer, floor, run
+// creation): envtest's, whose client-side rate limit is far above what is measured.
+func harnessConfig() *rest.Config { return rest.CopyConfig(cfg) }
 
-// gitServer serves one repository per pipeline length, each with a build/flow-ci.yaml
-// of that many `echo i` steps.
-type gitServer struct {
-	tb   testing.TB
-	srv  *gittest.HTTPServer
-	root string
-
-	mu    sync.Mutex
-	repos map[int]string
+// operatorConfig is the operator's config, as cmd/manager builds it: the default
+// client-side QPS and burst, and a transport that counts into counts.
+func operatorConfig(counts *apiCounts) *rest.Config {
+	c := countingConfig(cfg, counts)
+	c.QPS, c.Burst = pipelinerun.DefaultQPS, pipelinerun.DefaultBurst
+	return c
 }
 
-func newGitServer(tb testing.TB) *gitServer {
-	root := tb.TempDir()
-	return &gitServer{tb: tb, root: root, srv: gittest.NewHTTPServer(tb, root, gittest.HTTPOptions{}), repos: map[int]string{}}
-}
-
-// repoURL returns the URL of the repository whose pipeline has steps steps.
-func (g *gitServer) repoURL(steps int) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if url, ok := g.repos[steps]; ok {
-		return url
-	}
-	repo := gittest.NewRepoIn(g.tb, g.root, fmt.Sprintf("steps%d.git", steps), map[string]string{"build/flow-ci.yaml": pipelineYAML(steps)})
-	g.repos[steps] = g.srv.RepoURL(repo)
-	return g.repos[steps]
-}
-
-func pipelineYAML(steps int) string {
-	var b strings.Builder
-	b.WriteString("name: bench\nsteps:\n")
-	for i := range steps {
-		fmt.Fprintf(&b, "- name: s%d\n  commands:\n  - echo %d\n", i, i)
-	}
-	return b.String()
-}
-
-// startManager runs the real reconciler with maxConcurrent workers, its requests
-// counted in counts, until the returned stop is called. namespaces limits its cache
-// (none: cluster-wide, as the operator runs).
-func startManager(tb testing.TB, counts *apiCounts, maxConcurrent int, namespaces ...string) (mgr ctrl.Manager, stop func()) {
+// startManager runs the real reconciler with the operator's default flags, its requests
+// counted in counts, until the returned stop is called. stub replaces git with
+// stubSource. namespaces limits its cache (none: cluster-wide, as the operator runs).
+func startManager(tb testing.TB, counts *apiCounts, stub bool, namespaces ...string) (mgr ctrl.Manager, stop func()) {
 	tb.Helper()
 	cacheOpts := controllers.CacheOptions()
 	if len(namespaces) > 0 {
@@ -77,7 +49,7 @@ func startManager(tb testing.TB, counts *apiCounts, maxConcurrent int, namespace
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
-	mgr, err := ctrl.NewManager(countingConfig(cfg, counts), ctrl.Options{
+	mgr, err := ctrl.NewManager(operatorConfig(counts), ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   cacheOpts,
@@ -86,18 +58,22 @@ func startManager(tb testing.TB, counts *apiCounts, maxConcurrent int, namespace
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var source pipelinerun.Source = pipelinerun.GitSource{Options: []gitsource.Option{gitsource.WithAllowedNetworks(loopback)}}
+	if stub {
+		source = stubSource{}
+	}
 	r := &pipelinerun.Reconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
 		Recorder:        mgr.GetEventRecorder("flow-ci"),
-		Source:          pipelinerun.GitSource{Options: []gitsource.Option{gitsource.WithAllowedNetworks(loopback)}},
-		AllowedNetworks: []netip.Prefix{loopback},
+		Source:          source,
 		Render:          render.Config{DefaultStepImage: "busybox:bench", CloneImage: "flow-ci:bench"},
-		// Keep every finished run: the memory scenario needs the history.
-		Lifecycle: pipelinerun.Lifecycle{SuccessfulHistoryLimit: -1, FailedHistoryLimit: -1},
+		AllowedNetworks: []netip.Prefix{loopback},
+		// Keep every finished run: the benchmark counts them.
+		Lifecycle: pipelinerun.Lifecycle{SuccessfulHistoryLimit: -1, FailedHistoryLimit: -1, PendingTimeout: 5 * time.Minute},
 	}
 	// Every scenario runs its own manager: controller names repeat.
-	opts := controller.Options{MaxConcurrentReconciles: maxConcurrent, SkipNameValidation: ptr.To(true)}
+	opts := controller.Options{MaxConcurrentReconciles: pipelinerun.DefaultMaxConcurrentReconciles, SkipNameValidation: ptr.To(true)}
 	if err := r.SetupWithManager(context.Background(), mgr, opts); err != nil {
 		tb.Fatal(err)
 	}
@@ -126,9 +102,9 @@ func newNamespace(tb testing.TB, prefix string) string {
 	return ns.Name
 }
 
-// createRuns creates n runs of repoURL in ns with a few parallel clients, as a burst of
-// pushes would, and returns their names.
-func createRuns(tb testing.TB, ns, repoURL string, n int) []string {
+// createRuns creates n runs in ns, run i of url(i), with a few parallel clients, as a
+// burst of pushes would, and returns their names.
+func createRuns(tb testing.TB, ns string, n int, url func(int) string) []string {
 	tb.Helper()
 	names := make([]string, n)
 	errs := make(chan error, n)
@@ -139,7 +115,7 @@ func createRuns(tb testing.TB, ns, repoURL string, n int) []string {
 				names[i] = fmt.Sprintf("run-%04d", i)
 				run := &civ1alpha1.PipelineRun{
 					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: names[i]},
-					Spec:       civ1alpha1.PipelineRunSpec{RepoURL: repoURL},
+					Spec:       civ1alpha1.PipelineRunSpec{RepoURL: url(i)},
 				}
 				if err := k8sClient.Create(context.Background(), run); err != nil {
 					errs <- err
@@ -162,7 +138,7 @@ func waitRuns(tb testing.TB, ns string, n int, timeout time.Duration) (time.Time
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	runs, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	runs, err := cache.New(harnessConfig(), cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -193,7 +169,7 @@ func waitRuns(tb testing.TB, ns string, n int, timeout time.Duration) (time.Time
 		select {
 		case <-ctx.Done():
 			tb.Fatalf("%s: after %s, %d of %d runs finished (%d succeeded)", ns, timeout, finished, n, succeeded)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

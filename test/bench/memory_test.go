@@ -1,11 +1,15 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
-	"runtime"
-	"runtime/debug"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,93 +17,92 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/jobtest"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
 const (
 	historyRuns = 1000
-	historyJobs = 5000
-	jobsPerRun  = 5 // of directly created history
+	historyJobs = 5000 // five per run, each with its pod
 )
 
-// measureMemory (P4) fills the cluster up to historyRuns finished runs and historyJobs
-// Jobs, then starts a cluster-wide manager, lets its cache sync and its first pass over
-// every run end, and reads the process's memory.
-func measureMemory(tb testing.TB, git *gitServer) *memory {
+// measureMemory (P4) puts exactly historyRuns finished runs and historyJobs Jobs with
+// their pods in a fresh cluster, starts the real manager binary against it in its own
+// process, waits for its start-up pass over every run to end, and reads its memory.
+func measureMemory(tb testing.TB) *memory {
 	tb.Helper()
-	ctx := context.Background()
-	runs := &civ1alpha1.PipelineRunList{}
-	if err := k8sClient.List(ctx, runs); err != nil {
+	dir := filepath.Join("..", "..", "bin", "bench")
+	bin := filepath.Join(dir, "flow-ci")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/manager").CombinedOutput(); err != nil {
+		tb.Fatalf("building the manager: %v: %s", err, out)
+	}
+	kubeconfig := writeKubeconfig(tb, dir)
+	createHistory(tb)
+	probe, metricsAddr, pprof := freeAddr(tb), freeAddr(tb), freeAddr(tb)
+	cmd := exec.Command(bin, "--clone-image=flow-ci:bench", "--successful-history-limit=-1", "--failed-history-limit=-1",
+		"--health-probe-bind-address="+probe, "--metrics-bind-address="+metricsAddr, "--pprof-bind-address="+pprof)
+	// GOMEMLIMIT as config/manager sets it; FLOWCI_BENCH_MANAGER_ENV adds more (A=1,B=2).
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "GOMEMLIMIT=200MiB")
+	if extra := os.Getenv("FLOWCI_BENCH_MANAGER_ENV"); extra != "" {
+		cmd.Env = append(cmd.Env, strings.Split(extra, ",")...)
+	}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	jobs := &metav1.PartialObjectMetadataList{}
-	jobs.SetGroupVersionKind(batchv1.SchemeGroupVersion.WithKind("JobList"))
-	if err := k8sClient.List(ctx, jobs); err != nil {
-		tb.Fatal(err)
-	}
-	m := &memory{Jobs: len(jobs.Items)}
-	var done *civ1alpha1.PipelineRun
-	for i := range runs.Items {
-		if runs.Items[i].Status.Phase == civ1alpha1.PhaseSucceeded {
-			m.FinishedRuns++
-			done = &runs.Items[i]
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	m := &memory{FinishedRuns: historyRuns, Jobs: historyJobs, Pods: historyJobs}
+	// Quiet: every run reconciled once, nothing queued, and no reconcile for 3 s.
+	last, since := -1.0, time.Now()
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		total, depth := scrape(metricsAddr)
+		if total != last {
+			last, since = total, time.Now()
+		}
+		if total >= historyRuns && depth == 0 && time.Since(since) > 3*time.Second {
+			break
 		}
 	}
-	if done == nil {
-		tb.Fatal("memory: no succeeded run to copy history from")
+	m.Reconciles, m.SettleSeconds = last, since.Sub(start).Seconds()
+	m.QuietRSSMB = procStatus(cmd.Process.Pid, "VmRSS")
+	// The Go runtime returns the start-up burst's freed memory to the OS gradually:
+	// read RSS again once it had time to (the operator runs for days).
+	time.Sleep(30 * time.Second)
+	m.RSSMB, m.PeakRSSMB = procStatus(cmd.Process.Pid, "VmRSS"), procStatus(cmd.Process.Pid, "VmHWM")
+	m.MemStats = memStats("http://" + pprof + "/debug/pprof/heap?debug=1")
+	m.HeapProfile = filepath.Join(dir, "heap.pprof")
+	if err := download("http://"+pprof+"/debug/pprof/heap?gc=1", m.HeapProfile); err != nil {
+		tb.Logf("heap profile: %v", err)
+	} else if out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=12", "-sample_index=inuse_space", bin, m.HeapProfile).Output(); err == nil {
+		m.HeapTop = strings.Split(strings.TrimSpace(string(out)), "\n")
 	}
-	missingJobs := max(0, historyJobs-m.Jobs)
-	n := max(historyRuns-m.FinishedRuns, (missingJobs+jobsPerRun-1)/jobsPerRun)
-	if n > 0 {
-		createHistory(tb, git, done, n, missingJobs)
-		m.HistoryCreated, m.FinishedRuns, m.Jobs = n, m.FinishedRuns+n, m.Jobs+missingJobs
-	}
-
-	m.HeapInuseBeforeMB = heapInuseMiB()
-	counts := &apiCounts{}
-	start := time.Now()
-	mgr, stop := startManager(tb, counts, 16)
-	waitQuiet(counts, 2*time.Second, 3*time.Minute)
-	m.SettleSeconds = time.Since(start).Seconds() - 2
-	// Listing from the cache blocks until its informer synced: proof of what it holds.
-	cached := &civ1alpha1.PipelineRunList{}
-	cachedJobs := &batchv1.JobList{}
-	if err := mgr.GetCache().List(ctx, cached); err != nil {
-		tb.Fatal(err)
-	}
-	if err := mgr.GetCache().List(ctx, cachedJobs); err != nil {
-		tb.Fatal(err)
-	}
-	m.CachedRuns, m.CachedJobs = len(cached.Items), len(cachedJobs.Items)
-	cached, cachedJobs = nil, nil
-	m.HeapInuseMB = heapInuseMiB()
-	m.RSSMB, m.PeakRSSMB = procStatusMiB(tb, "VmRSS"), procStatusMiB(tb, "VmHWM")
-	stop()
-	m.Note = "Process memory is this test process: the operator's manager and cache plus the harness's clients, git server handler and completer; kube-apiserver and etcd are separate processes and not counted. VmHWM is the peak of the whole benchmark, not of P4 alone. Directly created history Jobs carry the run-UID label but no status."
 	return m
 }
 
-// createHistory creates n finished runs in a fresh namespace, copying done's status,
-// and jobs step Jobs spread over them, labelled so the operator's cache holds them.
-func createHistory(tb testing.TB, git *gitServer, done *civ1alpha1.PipelineRun, n, jobs int) {
+// createHistory creates the finished runs, with their Jobs and pods, in a fresh
+// namespace, as the operator leaves them: children owned by the run and labelled.
+func createHistory(tb testing.TB) {
 	tb.Helper()
-	ctx := context.Background()
-	def, err := pipeline.Parse([]byte(pipelineYAML(jobsPerRun)))
+	ns := newNamespace(tb, "bench-history")
+	def, err := pipeline.Parse([]byte(pipelineYAML("seq5")))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ns := newNamespace(tb, "bench-history")
 	cfg := render.Config{DefaultStepImage: "busybox:bench", CloneImage: "flow-ci:bench"}
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := range 8 {
+	errs := make(chan error, 16)
+	for w := range 16 {
 		wg.Go(func() {
-			for i := w; i < n; i += 8 {
-				if err := createFinishedRun(ctx, ns, i, git.repoURL(jobsPerRun), done, &def.Pipeline, min(jobsPerRun, max(0, jobs-i*jobsPerRun)), cfg); err != nil {
+			for i := w; i < historyRuns; i += 16 {
+				if err := createFinishedRun(ns, i, &def.Pipeline, cfg); err != nil {
 					errs <- err
 					return
 				}
@@ -113,19 +116,25 @@ func createHistory(tb testing.TB, git *gitServer, done *civ1alpha1.PipelineRun, 
 	}
 }
 
-func createFinishedRun(ctx context.Context, ns string, i int, url string, done *civ1alpha1.PipelineRun, p *pipeline.Pipeline, jobs int, cfg render.Config) error {
-	run := &civ1alpha1.PipelineRun{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("history-%04d", i)},
-		Spec:       civ1alpha1.PipelineRunSpec{RepoURL: url},
-	}
+func createFinishedRun(ns string, i int, p *pipeline.Pipeline, cfg render.Config) error {
+	ctx := context.Background()
+	run := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("history-%04d", i)},
+		Spec: civ1alpha1.PipelineRunSpec{RepoURL: fmt.Sprintf("https://git.example.com/team/app-%d.git", i%50)}}
 	if err := k8sClient.Create(ctx, run); err != nil {
 		return err
 	}
-	run.Status = *done.Status.DeepCopy()
+	now := metav1.Now()
+	run.Status = civ1alpha1.PipelineRunStatus{Phase: civ1alpha1.PhaseSucceeded, Commit: strings.Repeat("a", 40), ShortCommit: "aaaaaaa",
+		Branch: "main", PipelineName: "bench", StartTime: &now, CompletionTime: &now, Progress: "5/5",
+		Conditions: []metav1.Condition{{Type: civ1alpha1.ConditionSucceeded, Status: metav1.ConditionTrue, Reason: civ1alpha1.ReasonSucceeded, Message: "all 5 steps succeeded", LastTransitionTime: now}}}
+	for s := range p.Steps {
+		run.Status.Steps = append(run.Status.Steps, civ1alpha1.StepStatus{Name: p.Steps[s].Name, Index: int32(s), Phase: civ1alpha1.StepSucceeded,
+			JobName: render.StepJobName(run, s, p.Steps[s].Name), StartTime: &now, CompletionTime: &now})
+	}
 	if err := k8sClient.Status().Update(ctx, run); err != nil {
 		return fmt.Errorf("finishing %s: %w", run.Name, err)
 	}
-	for s := range jobs {
+	for s := range historyJobs / historyRuns {
 		job, err := render.RenderStepJob(run, p, s, benchNode, cfg)
 		if err != nil {
 			return err
@@ -133,36 +142,79 @@ func createFinishedRun(ctx context.Context, ns string, i int, url string, done *
 		if err := k8sClient.Create(ctx, job); err != nil {
 			return err
 		}
+		job.Status = batchv1.JobStatus{StartTime: &now, CompletionTime: &now, Succeeded: 1, Conditions: []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}}
+		if err := k8sClient.Status().Update(ctx, job); err != nil {
+			return err
+		}
+		pod := jobtest.PodFor(job)
+		pod.Spec.NodeName = benchNode
+		if err := k8sClient.Create(ctx, pod); err != nil {
+			return err
+		}
+		pod.Status = corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{Name: "step", Image: "busybox:bench",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: now, FinishedAt: now}}}}}
+		if err := k8sClient.Status().Update(ctx, pod); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// waitQuiet waits until the operator sent no request for quiet (its first pass over
-// every cached run is over), or at most limit.
-func waitQuiet(c *apiCounts, quiet, limit time.Duration) {
-	total := func() int64 { return c.writes.Load() + c.uncachedReads.Load() + c.informer.Load() }
-	last, since, deadline := total(), time.Now(), time.Now().Add(limit)
-	for time.Now().Before(deadline) && (last == 0 || time.Since(since) < quiet) {
-		time.Sleep(200 * time.Millisecond)
-		if t := total(); t != last {
-			last, since = t, time.Now()
+// writeKubeconfig writes envtest's admin credentials for the manager binary.
+func writeKubeconfig(tb testing.TB, dir string) string {
+	tb.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	path := filepath.Join(dir, "envtest.kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+func freeAddr(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// scrape reads the manager's reconcile total and workqueue depth of the PipelineRun
+// controller from its metrics endpoint.
+func scrape(addr string) (total, depth float64) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1, -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) != 2 || !strings.Contains(line, `"pipelinerun"`) {
+			continue
+		}
+		v, _ := strconv.ParseFloat(fields[1], 64)
+		switch {
+		case strings.HasPrefix(line, "controller_runtime_reconcile_total{"):
+			total += v
+		case strings.HasPrefix(line, "workqueue_depth{"):
+			depth += v
 		}
 	}
+	return total, depth
 }
 
-func heapInuseMiB() float64 {
-	runtime.GC()
-	debug.FreeOSMemory()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return float64(ms.HeapInuse) / (1 << 20)
-}
-
-// procStatusMiB reads a "kB" field of /proc/self/status.
-func procStatusMiB(tb testing.TB, field string) float64 {
-	b, err := os.ReadFile("/proc/self/status")
+func procStatus(pid int, field string) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		tb.Logf("reading /proc/self/status: %v", err)
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
@@ -172,4 +224,39 @@ func procStatusMiB(tb testing.TB, field string) float64 {
 		}
 	}
 	return 0
+}
+
+func download(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+// memStats picks the runtime's own accounting from the heap profile's text form.
+func memStats(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		for _, k := range []string{"# HeapAlloc", "# HeapSys", "# HeapIdle", "# HeapInuse", "# HeapReleased", "# Stack =", "# Sys =", "# NumGC", "# NextGC"} {
+			if strings.HasPrefix(sc.Text(), k) {
+				out = append(out, strings.TrimPrefix(sc.Text(), "# "))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }

@@ -10,19 +10,10 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/flow-ci/flow-ci/internal/runstate"
 )
-
-// scenario is a burst of runs pushed at once.
-type scenario struct{ runs, steps int }
-
-func (s scenario) String() string { return fmt.Sprintf("%d runs × %d steps", s.runs, s.steps) }
-
-var scenarios = []scenario{{1, 5}, {100, 5}, {500, 2}}
-
-var maxReconciles = []int{1, 4, 16}
 
 // benchScale shrinks (or grows) the run counts: FLOWCI_BENCH_SCALE=0.2 runs a fifth.
 func benchScale() float64 {
@@ -32,25 +23,67 @@ func benchScale() float64 {
 	return 1
 }
 
-// BenchmarkController runs every scenario at every MaxConcurrentReconciles, then the
-// floor and the memory scenario, and prints a Markdown table. Run it with -benchtime 1x.
+// benchCells are the configurations make bench measures, each repeated.
+func benchCells(scale float64) []cell {
+	n := func(runs int) int { return max(1, int(float64(runs)*scale)) }
+	var out []cell
+	out = append(out, cell{Name: "1 × 5", Shape: "seq5", Runs: 1, Steps: 5, Variant: "operator"})
+	for _, s := range []struct {
+		name, shape string
+		runs, steps int
+	}{{"100 × 5", "seq5", 100, 5}, {"500 × 2", "seq2", 500, 2}} {
+		for _, v := range []string{"floor", "operator", "stub"} {
+			out = append(out, cell{Name: s.name, Shape: s.shape, Runs: n(s.runs), Steps: s.steps, Variant: v})
+		}
+	}
+	return out
+}
+
+const repetitions = 3
+
+// Knobs for iterating on one part: FLOWCI_BENCH_VARIANTS=operator,floor keeps only those
+// variants, FLOWCI_BENCH_REPS=1 repeats less, FLOWCI_BENCH_MEMORY=0 skips P4.
+func benchReps() int {
+	if n, err := strconv.Atoi(os.Getenv("FLOWCI_BENCH_REPS")); err == nil && n > 0 {
+		return n
+	}
+	return repetitions
+}
+
+func keepVariant(v string) bool {
+	only := os.Getenv("FLOWCI_BENCH_VARIANTS")
+	return only == "" || strings.Contains(","+only+",", ","+v+",")
+}
+
+// BenchmarkController measures the plain-client floor, then every cell three times,
+// then the operator's memory, and prints a Markdown table (JSON in bin/bench). Run it
+// with -benchtime 1x.
 func BenchmarkController(b *testing.B) {
 	scale := benchScale()
 	git := newGitServer(b)
 	for range b.N {
-		rep := newReport(scale)
-		rep.Floor = measureFloor(b, 200)
-		for _, mcr := range maxReconciles {
-			for _, sc := range scenarios {
-				sc.runs = max(1, int(float64(sc.runs)*scale))
-				res := runScenario(b, git, sc, mcr)
-				b.Logf("%s at MCR %d: %d/%d succeeded in %.1f s", res.Name, mcr, res.Succeeded, res.Runs, res.WallSeconds)
-				rep.Scenarios = append(rep.Scenarios, res)
-			}
+		out := newReport(scale, benchReps())
+		if os.Getenv("FLOWCI_BENCH_MEMORY") != "0" {
+			out.Memory = measureMemory(b)
 		}
-		rep.Memory = measureMemory(b, git)
-		rep.markdown(os.Stdout)
-		path, err := rep.writeJSON()
+		for _, loops := range []int{1, 4, 16, 64} {
+			out.Sweep = append(out.Sweep, measureSweep(b, loops, 400))
+		}
+		for _, c := range benchCells(scale) {
+			if !keepVariant(c.Variant) {
+				continue
+			}
+			git.warm(c.Shape, c.Runs)
+			res := cellResult{cell: c}
+			for range benchReps() {
+				r := runCell(b, git, c)
+				b.Logf("%s %s: %d/%d succeeded in %.1f s, P1 p99 %.1f ms", c.Name, c.Variant, r.Succeeded, c.Runs, r.WallSeconds, r.P1.P99)
+				res.Reps = append(res.Reps, r)
+			}
+			out.Cells = append(out.Cells, res)
+		}
+		out.markdown(os.Stdout)
+		path, err := out.writeJSON()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -61,67 +94,80 @@ func BenchmarkController(b *testing.B) {
 // TestBenchSmoke drives the harness end to end at a small size, in every `go test`.
 // It checks that runs succeed and numbers come out, never how fast.
 func TestBenchSmoke(t *testing.T) {
-	res := runScenario(t, newGitServer(t), scenario{5, 3}, 4)
-	if res.Succeeded != res.Runs {
-		t.Fatalf("%d of %d runs succeeded", res.Succeeded, res.Runs)
+	git := newGitServer(t)
+	out := newReport(1, 1)
+	for _, v := range []string{"floor", "operator", "stub"} {
+		c := cell{Name: "5 × 3", Shape: "seq3", Runs: 5, Steps: 3, Variant: v}
+		r := runCell(t, git, c)
+		if r.Succeeded != c.Runs {
+			t.Fatalf("%s: %d of %d runs succeeded", v, r.Succeeded, c.Runs)
+		}
+		if want := c.Runs * (c.Steps - 1); r.Handoffs != want || r.P1.N != want {
+			t.Errorf("%s: handoffs: got %d (P1 samples %d), want %d", v, r.Handoffs, r.P1.N, want)
+		}
+		if v != "floor" && (r.Writes == 0 || r.WritesPerRun == 0 || r.CPU.total() <= 0) {
+			t.Errorf("%s: numbers not computed: %+v", v, r)
+		}
+		out.Cells = append(out.Cells, cellResult{cell: c, Reps: []rep{r}})
 	}
-	if want := res.Runs * (res.Steps - 1); res.Handoffs != want || res.P1.N != want {
-		t.Errorf("handoffs: got %d (P1 samples %d), want %d", res.Handoffs, res.P1.N, want)
-	}
-	if res.Writes == 0 || res.WritesPerStep == 0 || res.RunsPerMin == 0 || res.P1.P50 <= 0 {
-		t.Errorf("numbers not computed: %+v", res)
-	}
-	rep := newReport(1)
-	rep.Scenarios = []result{res}
 	var b strings.Builder
-	rep.markdown(&b)
+	out.markdown(&b)
 	t.Log(b.String())
 }
 
-// runScenario pushes sc.runs runs of sc.steps steps into a fresh namespace, watched by a
-// fresh manager, and measures them.
-func runScenario(tb testing.TB, git *gitServer, sc scenario, mcr int) result {
+// runCell pushes the cell's runs into a fresh namespace, driven by a fresh manager (or
+// the null controller), and measures them.
+func runCell(tb testing.TB, git *gitServer, c cell) rep {
 	tb.Helper()
-	url := git.repoURL(sc.steps)
-	ns := newNamespace(tb, fmt.Sprintf("bench-%d-%d", sc.runs, mcr))
-	comp, stopCompleter := startCompleter(tb, ns, 0, 4)
+	ns := newNamespace(tb, fmt.Sprintf("bench-%s-%d", c.Variant, c.Runs))
+	comp, stopCompleter := startCompleter(tb, ns, 8)
 	counts := &apiCounts{}
-	mgr, stop := startManager(tb, counts, mcr, ns)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		tb.Fatal("the manager's cache did not sync")
+	var stop func()
+	var null *nullController
+	if c.Variant == "floor" {
+		null, stop = startNullController(tb, ns, c.Steps, 4)
+	} else {
+		mgr, stopMgr := startManager(tb, counts, c.Variant == "stub", ns)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			tb.Fatal("the manager's cache did not sync")
+		}
+		cancel()
+		stop = stopMgr
 	}
-
-	start := time.Now()
-	createRuns(tb, ns, url, sc.runs)
-	end, succeeded := waitRuns(tb, ns, sc.runs, 8*time.Minute)
+	cpu0, m0, start := sampleCPU(), sampleMetrics(), time.Now()
+	names := createRuns(tb, ns, c.Runs, func(i int) string { return git.repoURL(c.Shape, i) })
+	if null != nil {
+		for _, n := range names {
+			null.started(n)
+		}
+	}
+	end, succeeded := waitRuns(tb, ns, c.Runs, 8*time.Minute)
+	cpu, m := sampleCPU().sub(cpu0), sampleMetrics()
 	stop()
-	// An idle completer would still hold its Jobs: keep it out of later scenarios and P4.
-	stopCompleter()
+	stopCompleter() // an idle completer would still hold its Jobs
 
-	res := result{Name: sc.String(), MaxReconciles: mcr, Runs: sc.runs, Steps: sc.steps, Succeeded: succeeded}
-	res.WallSeconds = end.Sub(start).Seconds()
-	jobs, errs := comp.records()
+	r := rep{Succeeded: succeeded, WallSeconds: end.Sub(start).Seconds(), CPU: cpu, Decomposition: decompose(m0, m)}
+	r.CPUShare = cpu.total() / (2 * r.WallSeconds)
+	records, errs := comp.records()
 	for _, err := range errs {
 		tb.Errorf("completer: %v", err)
 	}
-	handoffs, clone := handoffLatencies(jobs)
-	res.Handoffs = len(handoffs)
-	res.P1, res.CloneToStep0 = quantilesOf(handoffs), quantilesOf(clone)
-	minutes := res.WallSeconds / 60
-	res.RunsPerMin, res.HandoffsPerMin = float64(succeeded)/minutes, float64(res.Handoffs)/minutes
-	res.Writes, res.UncachedReads, res.InformerRequests = counts.writes.Load(), counts.uncachedReads.Load(), counts.informer.Load()
-	res.Conflicts = counts.conflicts.Load()
-	steps := float64(sc.runs * sc.steps)
-	res.WritesPerStep, res.UncachedReadsPerStep = float64(res.Writes)/steps, float64(res.UncachedReads)/steps
-	res.ByResource = counts.breakdown()
-	return res
+	handoffs, clone, completer := handoffLatencies(records)
+	r.Handoffs, r.P1, r.CloneToStep0, r.Completer = len(handoffs), quantilesOf(handoffs), quantilesOf(clone), quantilesOf(completer)
+	r.CompleterMax = comp.maxQueue.Load()
+	r.P1Objects = quantilesOf(objectHandoffs(tb, ns))
+	minutes := r.WallSeconds / 60
+	r.RunsPerMin, r.HandoffsPerMin = float64(succeeded)/minutes, float64(r.Handoffs)/minutes
+	r.Writes, r.Conflicts = counts.writes.Load(), counts.statusConflicts.Load()
+	r.WritesPerStep, r.WritesPerRun = float64(r.Writes)/float64(c.Runs*c.Steps), float64(r.Writes)/float64(c.Runs)
+	r.ByResource = counts.breakdown()
+	return r
 }
 
 // handoffLatencies pairs each step Job i ≥ 1 with step i-1 of the same run, and each
-// step 0 with its run's clone Job.
-func handoffLatencies(jobs map[string]jobRecord) (steps, clone []time.Duration) {
+// step 0 with its run's clone Job; and gives the completer's own latency per Job.
+func handoffLatencies(jobs map[string]jobRecord) (steps, clone, completer []time.Duration) {
 	type key struct {
 		run  string
 		step int
@@ -129,6 +175,9 @@ func handoffLatencies(jobs map[string]jobRecord) (steps, clone []time.Duration) 
 	byStep := map[key]jobRecord{}
 	for _, j := range jobs {
 		byStep[key{j.run, j.step}] = j
+		if !j.completed.IsZero() {
+			completer = append(completer, j.completed.Sub(j.observed))
+		}
 	}
 	for k, j := range byStep {
 		if k.step < 0 {
@@ -144,40 +193,39 @@ func handoffLatencies(jobs map[string]jobRecord) (steps, clone []time.Duration) 
 			steps = append(steps, j.observed.Sub(prev.completed))
 		}
 	}
-	return steps, clone
+	return steps, clone, completer
 }
 
-// measureFloor times what one handoff cannot avoid: a Job create and a status update
-// from a plain client.
-func measureFloor(tb testing.TB, n int) floor {
-	tb.Helper()
-	ctx := context.Background()
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
+// objectHandoffs is P1 from the Jobs' own timestamps: the next Job's creation minus the
+// previous one's Complete condition, per run and step (1 s resolution on both).
+func objectHandoffs(tb testing.TB, ns string) []time.Duration {
+	jobs := &batchv1.JobList{}
+	if err := k8sClient.List(context.Background(), jobs, client.InNamespace(ns)); err != nil {
 		tb.Fatal(err)
 	}
-	ns := newNamespace(tb, "bench-floor")
-	comp := &completer{cs: cs}
-	var total, creates, statuses []time.Duration
-	for i := range n {
-		job := &batchv1.Job{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("floor-%04d", i), Namespace: ns},
-			Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				Containers:    []corev1.Container{{Name: "step", Image: "busybox:bench", Command: []string{"sh", "-c", "echo 0"}}},
-			}}},
-		}
-		t0 := time.Now()
-		created, err := cs.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{})
-		if err != nil {
-			tb.Fatalf("floor: %v", err)
-		}
-		t1 := time.Now()
-		if err := comp.markComplete(ctx, created); err != nil {
-			tb.Fatalf("floor: %v", err)
-		}
-		t2 := time.Now()
-		total, creates, statuses = append(total, t2.Sub(t0)), append(creates, t1.Sub(t0)), append(statuses, t2.Sub(t1))
+	type key struct {
+		run  string
+		step int
 	}
-	return floor{Iterations: n, P50Millis: quantilesOf(total).P50, CreateP50: quantilesOf(creates).P50, StatusP50: quantilesOf(statuses).P50}
+	byStep := map[key]*batchv1.Job{}
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		step, err := strconv.Atoi(j.Labels["flowci.dev/step-index"])
+		if err == nil {
+			byStep[key{j.Labels["flowci.dev/pipelinerun"], step}] = j
+		}
+	}
+	var out []time.Duration
+	for k, j := range byStep {
+		prev := byStep[key{k.run, k.step - 1}]
+		if prev == nil || runstate.JobOutcome(prev) != batchv1.JobComplete {
+			continue
+		}
+		for _, c := range prev.Status.Conditions {
+			if c.Type == batchv1.JobComplete {
+				out = append(out, j.CreationTimestamp.Sub(c.LastTransitionTime.Time))
+			}
+		}
+	}
+	return out
 }

@@ -1,0 +1,14 @@
+package pipelinerun
+
+// The operator's defaults, shared by cmd/manager's flags and the benchmark, which runs
+// the controller exactly as the operator does.
+const (
+	// DefaultMaxConcurrentReconciles is --max-concurrent-reconciles.
+	DefaultMaxConcurrentReconciles = 4
+	// DefaultQPS and DefaultBurst are --kube-api-qps and --kube-api-burst: the client's
+	// own limit, above client-go's 5/10 and controller-runtime's 20/30, because a burst of
+	// runs is Job creates and status writes; the API server's priority and fairness
+	// protects the cluster.
+	DefaultQPS   = 100
+	DefaultBurst = 200
+)

@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+func (r *report) floorOf(c cell) *cellResult {
+	for i := range r.Cells {
+		if f := &r.Cells[i]; f.Variant == "floor" && f.Shape == c.Shape && f.Runs == c.Runs {
+			return f
+		}
+	}
+	return nil
+}
+
+func (r *report) markdown(w io.Writer) {
+	fmt.Fprintf(w, "\n### flow-ci controller benchmark (envtest, %d CPUs, %s, scale %.2f, %d repetitions: median [min–max])\n\n", r.CPUs, r.GoVersion, r.Scale, r.Reps)
+	if len(r.Sweep) > 0 {
+		fmt.Fprintln(w, "Plain-client floor (Job create + status update, no watch):")
+		fmt.Fprintln(w, "\n| loops | ops | ops/min | p50 ms | p99 ms |\n|---:|---:|---:|---:|---:|")
+		for _, s := range r.Sweep {
+			fmt.Fprintf(w, "| %d | %d | %.0f | %.1f | %.1f |\n", s.Loops, s.Ops, s.PerMinute, s.P50Millis, s.P99Millis)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "| scenario | variant | ok | handoffs/min | P1 p50 ms | P1 p99 ms | p99 ÷ floor | rate ÷ floor | clone→step0 p50 ms | writes/step | writes/run (budget) | 409s | CPU s api/etcd/test/git | CPU ÷ 2 cores | queue wait mean/p99 ms | reconcile mean/p99 ms | completer p50 ms / max queue |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, c := range r.Cells {
+		rate, rlo, rhi := c.stat(func(x rep) float64 { return x.HandoffsPerMin })
+		p50, _, _ := c.stat(func(x rep) float64 { return x.P1.P50 })
+		p99, plo, phi := c.stat(func(x rep) float64 { return x.P1.P99 })
+		ratio, rateRatio := "–", "–"
+		if f := r.floorOf(c.cell); f != nil && c.Variant != "floor" {
+			fp99, _, _ := f.stat(func(x rep) float64 { return x.P1.P99 })
+			frate, _, _ := f.stat(func(x rep) float64 { return x.HandoffsPerMin })
+			if fp99 > 0 && frate > 0 {
+				ratio, rateRatio = fmt.Sprintf("%.1fx", p99/fp99), fmt.Sprintf("%.0f%%", 100*rate/frate)
+			}
+		}
+		ok, _, _ := c.stat(func(x rep) float64 { return float64(x.Succeeded) })
+		c0, _, _ := c.stat(func(x rep) float64 { return x.CloneToStep0.P50 })
+		wps, _, _ := c.stat(func(x rep) float64 { return x.WritesPerStep })
+		wpr, _, _ := c.stat(func(x rep) float64 { return x.WritesPerRun })
+		conf, _, _ := c.stat(func(x rep) float64 { return float64(x.Conflicts) })
+		api, _, _ := c.stat(func(x rep) float64 { return x.CPU.APIServer })
+		etcd, _, _ := c.stat(func(x rep) float64 { return x.CPU.Etcd })
+		self, _, _ := c.stat(func(x rep) float64 { return x.CPU.Self })
+		git, _, _ := c.stat(func(x rep) float64 { return x.CPU.Children })
+		share, _, _ := c.stat(func(x rep) float64 { return x.CPUShare })
+		qm, _, _ := c.stat(func(x rep) float64 { return x.Decomposition.QueueWaitMeanMs })
+		qp, _, _ := c.stat(func(x rep) float64 { return x.Decomposition.QueueWaitP99Ms })
+		wm, _, _ := c.stat(func(x rep) float64 { return x.Decomposition.ReconcileMeanMs })
+		wp, _, _ := c.stat(func(x rep) float64 { return x.Decomposition.ReconcileP99Ms })
+		cp, _, _ := c.stat(func(x rep) float64 { return x.Completer.P50 })
+		cq, _, _ := c.stat(func(x rep) float64 { return float64(x.CompleterMax) })
+		writes := fmt.Sprintf("%.2f", wps)
+		perRun := fmt.Sprintf("%.1f (%d)", wpr, 2*c.Steps+8)
+		if c.Variant == "floor" {
+			writes, perRun = "–", "–"
+		}
+		fmt.Fprintf(w, "| %s | %s | %.0f/%d | %.0f [%.0f–%.0f] | %.1f | %.1f [%.1f–%.1f] | %s | %s | %.1f | %s | %s | %.0f | %.1f/%.1f/%.1f/%.1f | %.0f%% | %.1f/%.0f | %.1f/%.0f | %.1f / %.0f |\n",
+			c.Name, c.Variant, ok, c.Runs, rate, rlo, rhi, p50, p99, plo, phi, ratio, rateRatio, c0, writes, perRun, conf,
+			api, etcd, self, git, 100*share, qm, qp, wm, wp, cp, cq)
+	}
+	fmt.Fprintln(w, "\nP1: the completer's watch seeing step i's Job minus its update marking step i−1 Complete; the floor is the null controller at the same load, through the same completer. CPU ÷ 2 cores near 100% means the cell measures contention for this machine's 2 cores.")
+	for _, c := range r.Cells {
+		if len(c.Reps) > 0 && c.Variant != "floor" {
+			fmt.Fprintf(w, "\nRequests of %s (%s), last repetition: %s\n", c.Name, c.Variant, formatCounts(c.Reps[len(c.Reps)-1].ByResource))
+		}
+	}
+	r.goals(w)
+	if m := r.Memory; m != nil {
+		fmt.Fprintf(w, "\nP4 memory: the manager binary in its own process, cluster-wide, with %d finished runs, %d Jobs and %d pods in the cluster: %.0f reconciles at start, quiet after %.1f s; VmRSS %.1f MiB when quiet and %.1f MiB 30 s later, VmHWM %.1f MiB. Runtime: %s. Heap profile %s; inuse_space top:\n\n```\n%s\n```\n",
+			m.FinishedRuns, m.Jobs, m.Pods, m.Reconciles, m.SettleSeconds, m.QuietRSSMB, m.RSSMB, m.PeakRSSMB, m.MemStats, m.HeapProfile, strings.Join(m.HeapTop, "\n"))
+	}
+}
+
+// goals states each of the issue's goals against the measured medians.
+func (r *report) goals(w io.Writer) {
+	fmt.Fprintln(w, "\n| goal | cell | measured | target | met |\n|---|---|---:|---:|---|")
+	for _, c := range r.Cells {
+		f := r.floorOf(c.cell)
+		if c.Variant != "operator" || f == nil {
+			continue
+		}
+		p99, _, _ := c.stat(func(x rep) float64 { return x.P1.P99 })
+		fp99, _, _ := f.stat(func(x rep) float64 { return x.P1.P99 })
+		rate, _, _ := c.stat(func(x rep) float64 { return x.HandoffsPerMin })
+		frate, _, _ := f.stat(func(x rep) float64 { return x.HandoffsPerMin })
+		wpr, _, _ := c.stat(func(x rep) float64 { return x.WritesPerRun })
+		yes := func(b bool) string { return map[bool]string{true: "yes", false: "no"}[b] }
+		fmt.Fprintf(w, "| P1 handoff p99 | %s | %.0f ms | ≤ %.0f ms (3× floor) | %s |\n", c.Name, p99, 3*fp99, yes(p99 <= 3*fp99))
+		fmt.Fprintf(w, "| P2 handoffs/min | %s | %.0f | ≥ %.0f (60%% of floor) | %s |\n", c.Name, rate, 0.6*frate, yes(rate >= 0.6*frate))
+		fmt.Fprintf(w, "| P3 writes per run | %s | %.1f | ≤ %d | %s |\n", c.Name, wpr, 2*c.Steps+8, yes(wpr <= float64(2*c.Steps+8)))
+	}
+	if m := r.Memory; m != nil {
+		fmt.Fprintf(w, "| P4 RSS | 1,000 runs, 5,000 Jobs and pods | %.0f MiB | ≤ 100 MiB | %s |\n", m.RSSMB, map[bool]string{true: "yes", false: "no"}[m.RSSMB <= 100])
+	}
+}
+
+func formatCounts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
