@@ -26,9 +26,9 @@ const benchNode = "bench-node"
 
 // jobRecord is what the completer saw of one Job.
 type jobRecord struct {
-	run       string // the run's name (LabelRun; bench run names always fit a label)
-	component string // clone or step
-	step      int    // step index, -1 for the clone
+	run       string    // the run's name (LabelRun; bench run names always fit a label)
+	component string    // clone or step
+	step      int       // step index, -1 for the clone
 	observed  time.Time // first seen through the watch
 	completed time.Time // when the status update marking it Complete returned
 }

@@ -68,9 +68,9 @@ func (a cpuSample) total() float64 { return a.APIServer + a.Etcd + a.Self + a.Ch
 // histSums are controller-runtime's histograms of the PipelineRun controller, summed
 // (they are global to the process; a cell takes the difference).
 type histSums struct {
-	QueueWait, Work, API        float64 // seconds
-	QueueN, WorkN, APIN         float64
-	queueBuckets, workBuckets   map[float64]float64
+	QueueWait, Work, API      float64 // seconds
+	QueueN, WorkN, APIN       float64
+	queueBuckets, workBuckets map[float64]float64
 }
 
 // sampleMetrics reads the workqueue wait and reconcile time of the controller named

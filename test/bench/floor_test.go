@@ -27,8 +27,8 @@ import (
 // Driven by the same completer as the operator, it measures what the API server,
 // etcd and the completer cost at the same load.
 type nullController struct {
-	cs    kubernetes.Interface
-	c     client.Client
+	cs      kubernetes.Interface
+	c       client.Client
 	steps   int
 	queue   chan string
 	started func(run string)
