@@ -78,6 +78,16 @@ const (
 	// ReasonSourceUnavailable: the git server could not be reached, or kept failing,
 	// within the operator's --pending-timeout.
 	ReasonSourceUnavailable = "SourceUnavailable"
+	// ReasonWhenFalse: a step's when did not hold; it counts as done for its dependents.
+	ReasonWhenFalse = "WhenFalse"
+	// ReasonUpstreamFailed: a step was skipped because a step it depends on failed.
+	ReasonUpstreamFailed = "UpstreamFailed"
+	// ReasonAllowedFailure: a step with allowFailure failed; its dependents run and the
+	// run can still succeed.
+	ReasonAllowedFailure = "AllowedFailure"
+	// ReasonFailFast: a step was stopped, or never started, because another failed and
+	// the pipeline has failFast.
+	ReasonFailFast = "FailFast"
 	// ReasonTransientError: the last reconcile failed and will be retried (on the
 	// Reconciling condition).
 	ReasonTransientError = "TransientError"

@@ -51,6 +51,7 @@ func (w *WorkspaceSpec) SizeOrDefault() resource.Quantity {
 // +kubebuilder:validation:XValidation:rule="has(self.revision) == has(oldSelf.revision) && (!has(self.revision) || self.revision == oldSelf.revision)",message="revision is immutable"
 // +kubebuilder:validation:XValidation:rule="self.pipelinePath == oldSelf.pipelinePath",message="pipelinePath is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.abort) || !oldSelf.abort || (has(self.abort) && self.abort)",message="abort cannot be undone"
 // +kubebuilder:validation:XValidation:rule="has(self.gitSecretRef) == has(oldSelf.gitSecretRef) && (!has(self.gitSecretRef) || self.gitSecretRef == oldSelf.gitSecretRef)",message="gitSecretRef is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.serviceAccountName) == has(oldSelf.serviceAccountName) && (!has(self.serviceAccountName) || self.serviceAccountName == oldSelf.serviceAccountName)",message="serviceAccountName is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.timeout) == has(oldSelf.timeout) && (!has(self.timeout) || duration(self.timeout) == duration(oldSelf.timeout))",message="timeout is immutable"
@@ -113,10 +114,16 @@ type PipelineRunSpec struct {
 	// +kubebuilder:default={}
 	Workspace WorkspaceSpec `json:"workspace,omitempty"`
 
-	// Cancel stops the run: the active step is stopped gracefully, its log tail kept, and
-	// the run ends Cancelled. It cannot be set back to false.
+	// Cancel stops the run: the running steps are stopped gracefully, their log tails
+	// kept, its finally steps run, and the run ends Cancelled. It cannot be set back to
+	// false.
 	// +optional
 	Cancel bool `json:"cancel,omitempty"`
+
+	// Abort is the second cancel: it stops everything at once, finally steps included.
+	// It cannot be set back to false.
+	// +optional
+	Abort bool `json:"abort,omitempty"`
 
 	// ConcurrencyPolicy decides what happens when another run of the same repository and
 	// branch (in this namespace) is active: Allow runs both; Forbid fails this run; Replace
@@ -166,8 +173,9 @@ type WorkspaceSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	StorageClassName *string `json:"storageClassName,omitempty"`
 
-	// AccessModes of the volume. ReadWriteOnce works on multi-node clusters because all
-	// of a run's pods are pinned to one node.
+	// AccessModes of the volume. With ReadWriteOnce all of a run's pods are pinned to the
+	// clone's node, which works on multi-node clusters; with ReadWriteMany they are not.
+	// ReadWriteOncePod serves one pod at a time, so a graph with parallel steps is refused.
 	// +optional
 	// +kubebuilder:default={"ReadWriteOnce"}
 	// +kubebuilder:validation:MinItems=1
@@ -236,8 +244,17 @@ type StepStatus struct {
 	// Name of the step, from the pipeline file.
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
-	// Index of the step in the pipeline, from 0.
+	// Index of the step in the pipeline (its steps, then its finally steps), from 0.
 	Index int32 `json:"index"`
+	// DependsOn names the steps this one waits for, as resolved from the file.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=63
+	// +listType=atomic
+	DependsOn []string `json:"dependsOn,omitempty"`
+	// Finally is true for a step of the file's finally list: it runs after the graph.
+	// +optional
+	Finally bool `json:"finally,omitempty"`
 	// Phase of the step.
 	Phase StepPhase `json:"phase"`
 	// JobName is the step's Job, set once the Job exists.
@@ -305,7 +322,7 @@ type PipelineRunStatus struct {
 	StartTime *metav1.Time `json:"startTime,omitempty"`
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
-	// Progress is finished steps over all steps, such as 2/5.
+	// Progress is ended steps over all steps, such as 2/5.
 	// +optional
 	// +kubebuilder:validation:MaxLength=16
 	Progress string `json:"progress,omitempty"`

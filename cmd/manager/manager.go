@@ -79,14 +79,22 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 	nets := fs.String("git-allowed-networks", "", "Comma-separated CIDRs of git servers on networks the egress policy denies by default (loopback, private, link-local, ...).")
 	fs.Int64Var(&o.render.Clone.MaxBytes, "clone-max-bytes", 1<<30, "Bytes a clone Job may read from the git server.")
 	fs.IntVar(&o.render.Clone.MaxFiles, "clone-max-files", 200_000, "Files a clone Job may check out.")
+	fs.IntVar(&o.lifecycle.MaxParallelSteps, "max-parallel-steps", pipelinerun.DefaultMaxParallelSteps, "Step Jobs of one run that run at once.")
+	fs.DurationVar(&o.lifecycle.FinallyGrace, "finally-grace", pipelinerun.DefaultFinallyGrace,
+		"How long the finally steps of a run past its spec.timeout may run before the run ends.")
 	resources := map[string]*corev1.ResourceList{}
 	for flag, def := range map[string]string{
 		"default-step-requests": "cpu=100m,memory=128Mi", "default-step-limits": "memory=2Gi",
 		"clone-requests": "cpu=100m,memory=64Mi", "clone-limits": "memory=512Mi",
+		"max-step-resources": "cpu=8,memory=32Gi",
 	} {
 		list := corev1.ResourceList{}
 		resources[flag] = &list
-		fs.Func(flag, fmt.Sprintf("Resources of %s containers, e.g. cpu=250m,memory=256Mi (default %q).", strings.Split(flag, "-")[0], def), func(v string) error {
+		usage := fmt.Sprintf("Resources of %s containers, e.g. cpu=250m,memory=256Mi (default %q).", strings.Split(flag, "-")[0], def)
+		if flag == "max-step-resources" {
+			usage = fmt.Sprintf("The most a pipeline file may request or limit for one step; a file over it fails its run (default %q).", def)
+		}
+		fs.Func(flag, usage, func(v string) error {
 			l, err := render.ParseResourceList(v)
 			*resources[flag] = l
 			return err
@@ -110,6 +118,14 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 	}
 	o.render.StepResources = corev1.ResourceRequirements{Requests: *resources["default-step-requests"], Limits: *resources["default-step-limits"]}
 	o.render.CloneResources = corev1.ResourceRequirements{Requests: *resources["clone-requests"], Limits: *resources["clone-limits"]}
+	o.render.MaxStepResources = *resources["max-step-resources"]
+	for _, flag := range []string{"default-step-requests", "default-step-limits"} {
+		for name, q := range *resources[flag] {
+			if most, ok := o.render.MaxStepResources[name]; ok && q.Cmp(most) > 0 {
+				return nil, nil, fmt.Errorf("--%s: %s=%s is above --max-step-resources %s=%s", flag, name, q.String(), name, most.String())
+			}
+		}
+	}
 	o.render.ImagePullPolicy = corev1.PullPolicy(*pullPolicy)
 	o.lifecycle.DefaultTTLSecondsAfterFinished = int32(min(max(*ttl, 0), 1<<30))
 	if o.render.CloneImage == "" {

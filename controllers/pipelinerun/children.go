@@ -136,16 +136,19 @@ func (r *Reconciler) observeChildren(ctx context.Context, s *scope) error {
 	return nil
 }
 
-// uncachedStepJob reads the Job of a running step from the API server.
+// uncachedStepJob reads the Job of a running step from the API server. A Job that is
+// gone fails its step (StepJobDeleted): the graph goes on as after any failure, and the
+// step is not re-run.
 func (r *Reconciler) uncachedStepJob(ctx context.Context, s *scope, i int) (*batchv1.Job, error) {
-	name := render.StepJobName(s.run, i, s.def.Pipeline.Steps[i].Name)
+	name := render.StepJobName(s.run, i, s.def.Pipeline.Step(i).Name)
 	job := &batchv1.Job{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.run.Namespace, Name: name}, job)
 	switch {
 	case err == nil && ownedBy(job, s.run):
 		return job, nil
 	case err == nil, apierrors.IsNotFound(err):
-		return nil, permanent(v1alpha1.ReasonStepJobDeleted, "the Job %q of step %q was deleted before it finished", name, s.run.Status.Steps[i].Name)
+		runstate.FailStep(s.run, i, v1alpha1.ReasonStepJobDeleted, fmt.Sprintf("the Job %q was deleted before it finished", name), metav1.NewTime(s.now))
+		return nil, nil
 	}
 	return nil, fmt.Errorf("reading step job %s: %w", name, err)
 }
@@ -154,7 +157,7 @@ func (r *Reconciler) uncachedStepJob(ctx context.Context, s *scope, i int) (*bat
 // renders to, so a relabelled Job cannot pose as another step.
 func stepIndexOf(s *scope, j *batchv1.Job) (int, bool) {
 	idx, err := strconv.Atoi(j.Labels[v1alpha1.LabelStepIndex])
-	if err != nil || idx < 0 || idx >= len(s.def.Pipeline.Steps) || j.Name != render.StepJobName(s.run, idx, s.def.Pipeline.Steps[idx].Name) {
+	if err != nil || idx < 0 || idx >= len(s.def.Pipeline.Steps)+len(s.def.Pipeline.Finally) || j.Name != render.StepJobName(s.run, idx, s.def.Pipeline.Step(idx).Name) {
 		return 0, false
 	}
 	return idx, true

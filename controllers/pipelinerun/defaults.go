@@ -1,5 +1,7 @@
 package pipelinerun
 
+import "time"
+
 // The operator's defaults, shared by cmd/manager's flags and the benchmark, which runs
 // the controller exactly as the operator does.
 const (
@@ -11,4 +13,9 @@ const (
 	// protects the cluster.
 	DefaultQPS   = 100
 	DefaultBurst = 200
+	// DefaultMaxParallelSteps is --max-parallel-steps: the Jobs of one run that run at once.
+	DefaultMaxParallelSteps = 4
+	// DefaultFinallyGrace is --finally-grace: how long a run's finally steps may run
+	// after its spec.timeout before the run ends anyway.
+	DefaultFinallyGrace = 5 * time.Minute
 )

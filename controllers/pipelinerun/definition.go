@@ -3,6 +3,7 @@ package pipelinerun
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -58,8 +59,31 @@ func (r *Reconciler) reconcileDefinition(ctx context.Context, s *scope) error {
 		return permanent(v1alpha1.ReasonInvalidDefinition, "the pinned definition changed: status has %s, ConfigMap %q has %s",
 			run.Status.DefinitionDigest, render.DefinitionName(run), p.def.Digest)
 	}
+	if run.Status.DefinitionDigest == "" {
+		if err := r.checkDefinition(run, &p.def.Pipeline); err != nil {
+			return err
+		}
+	}
 	runstate.Pin(run, p.commit, p.def)
 	s.def = p.def
+	s.graph = runstate.GraphOf(&p.def.Pipeline, run.Status.Branch, r.Lifecycle.maxParallelSteps())
+	return nil
+}
+
+// checkDefinition applies what the operator and the run's spec allow to a file the
+// parser accepted, once, before the run pins it: a run that started keeps going under
+// flags changed since.
+func (r *Reconciler) checkDefinition(run *v1alpha1.PipelineRun, p *pipeline.Pipeline) error {
+	if err := render.CheckStepResources(p, r.Render); err != nil {
+		return permanent(v1alpha1.ReasonInvalidDefinition, "%s: %v", run.Spec.PipelinePath, err)
+	}
+	if slices.Contains(run.Spec.Workspace.AccessModes, corev1.ReadWriteOncePod) {
+		if a, b, ok := p.Parallel(); ok {
+			return permanent(v1alpha1.ReasonInvalidSpec,
+				"workspace.accessModes ReadWriteOncePod mounts the workspace in one pod at a time, but steps %q and %q may run at the same time; use ReadWriteOnce or ReadWriteMany",
+				a, b)
+		}
+	}
 	return nil
 }
 

@@ -16,7 +16,8 @@ func (r *Reconciler) reconcilePendingDeadline(ctx context.Context, s *scope) err
 	if s.run.Status.Phase != v1alpha1.PhasePending {
 		return nil
 	}
-	return r.checkDeadline(ctx, s)
+	r.checkDeadline(ctx, s)
+	return nil
 }
 
 // gitContext bounds a git call of a run admitted at start by the run's deadline and its

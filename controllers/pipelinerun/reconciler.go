@@ -70,6 +70,26 @@ type Lifecycle struct {
 	// errors (a missing Secret, an unreachable server) before it fails with what it
 	// waited for. spec.timeout applies too, whichever ends first.
 	PendingTimeout time.Duration
+	// MaxParallelSteps bounds the step Jobs of one run that run at once
+	// (DefaultMaxParallelSteps when 0).
+	MaxParallelSteps int
+	// FinallyGrace is how long the finally steps of a run that ran past spec.timeout
+	// may run before the run ends anyway (DefaultFinallyGrace when 0).
+	FinallyGrace time.Duration
+}
+
+func (l Lifecycle) maxParallelSteps() int {
+	if l.MaxParallelSteps > 0 {
+		return l.MaxParallelSteps
+	}
+	return DefaultMaxParallelSteps
+}
+
+func (l Lifecycle) finallyGrace() time.Duration {
+	if l.FinallyGrace > 0 {
+		return l.FinallyGrace
+	}
+	return DefaultFinallyGrace
 }
 
 // LogReader reads the tail of a container's log, bounded in lines and bytes
@@ -80,8 +100,9 @@ type LogReader interface {
 
 // scope is what the phases of one reconcile share.
 type scope struct {
-	run *v1alpha1.PipelineRun
-	def *pipeline.Definition
+	run   *v1alpha1.PipelineRun
+	def   *pipeline.Definition
+	graph runstate.Graph
 	// children observed this pass
 	cloneJob  *batchv1.Job
 	cloneDone bool // steps may start

@@ -56,6 +56,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *scope, before *v1alpha1
 		res = reconcile.Result{}
 	}
 	if equality.Semantic.DeepEqual(before.Status, run.Status) {
+		if err == nil && !run.Status.Phase.IsFinished() {
+			err = r.stopEndedJobs(ctx, s)
+		}
 		return res, err
 	}
 	if r.firstWriteWaits(s, before, err) {
@@ -80,6 +83,11 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *scope, before *v1alpha1
 		r.written.wrote(client.ObjectKeyFromObject(run), before.ResourceVersion, run.ResourceVersion)
 	}
 	r.recordEvents(run, runstate.Transitions(&before.Status, &run.Status))
+	if err == nil && !run.Status.Phase.IsFinished() {
+		if err := r.stopEndedJobs(ctx, s); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
 	if err == nil && run.Status.Phase.IsFinished() {
 		// Its outcome is written: stop what still runs and release the workspace now,
 		// rather than in a pass of its own.

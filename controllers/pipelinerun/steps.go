@@ -21,7 +21,7 @@ func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) error {
 			s.cloneDone = true // it finished earlier and its Job was removed since
 			return nil
 		}
-		if err := r.ensureChild(ctx, run, render.RenderCloneJob(run, r.Render)); err != nil {
+		if err := r.ensureChild(ctx, run, render.RenderCloneJob(run, r.Render, r.cloneReserve(s))); err != nil {
 			return err
 		}
 	}
@@ -42,27 +42,47 @@ func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) error {
 	return nil
 }
 
-// reconcileSteps starts every step the schedule says may start, then summarizes the
-// run, which ends it once its outcome is known.
+// cloneReserve is what the clone pod requests for the steps: with a workspace that
+// pins every pod to the clone's node, their peak, so that node has room for the steps
+// that run side by side. A step that still does not fit is Unschedulable (watchdog).
+func (r *Reconciler) cloneReserve(s *scope) corev1.ResourceList {
+	if !render.NeedsOneNode(s.run) {
+		return nil
+	}
+	return render.PeakRequests(&s.def.Pipeline, r.Render, r.Lifecycle.maxParallelSteps())
+}
+
+// reconcileSteps moves the graph: failFast stops, skips, and every step that may start
+// now gets its Job in this pass. Then the run is summarized, which ends it once every
+// step has ended.
 func (r *Reconciler) reconcileSteps(ctx context.Context, s *scope) error {
 	if !s.cloneDone {
 		return nil
 	}
-	for _, i := range runstate.Ready(s.run.Status.Steps) {
+	var tails map[int]string
+	if stops := runstate.FailFastStops(s.run, s.graph); len(stops) > 0 {
+		tails = r.logTails(ctx, s, stops)
+	}
+	for _, i := range runstate.Schedule(s.run, s.graph, tails, metav1.NewTime(s.now)) {
 		if err := r.startStep(ctx, s, i); err != nil {
 			return err
 		}
 	}
-	runstate.Summarize(s.run, metav1.NewTime(s.now))
+	runstate.Summarize(s.run, s.graph, metav1.NewTime(s.now))
 	return nil
 }
 
-// startStep creates the Job of step i, pinned to the node the clone ran on.
+// startStep creates the Job of step i, pinned to the node the clone ran on when the
+// workspace needs one node.
 func (r *Reconciler) startStep(ctx context.Context, s *scope, i int) error {
 	run := s.run
-	job, err := render.RenderStepJob(run, &s.def.Pipeline, i, pinnedNode(s), r.Render)
+	node := ""
+	if render.NeedsOneNode(run) {
+		node = pinnedNode(s)
+	}
+	job, err := render.RenderStepJob(run, &s.def.Pipeline, i, node, r.Render)
 	if err != nil {
-		return permanent(v1alpha1.ReasonInvalidDefinition, "steps[%d]: %v", i, err)
+		return permanent(v1alpha1.ReasonInvalidDefinition, "%s: %v", s.def.Pipeline.Path(i), err)
 	}
 	if err := r.ensureChild(ctx, run, job); err != nil {
 		return err

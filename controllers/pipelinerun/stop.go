@@ -14,76 +14,137 @@ import (
 	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
-// reconcileStop ends an active run that was cancelled, ran past spec.timeout, or whose
-// active pods tripped a watchdog. Otherwise it schedules a wake-up at the next deadline.
+// reconcileStop stops what must stop: a cancelled run, a run past spec.timeout, a
+// clone or step whose pod tripped a watchdog. Otherwise it schedules a wake-up at the
+// next deadline.
 func (r *Reconciler) reconcileStop(ctx context.Context, s *scope) error {
-	if err := r.checkDeadline(ctx, s); err != nil || s.run.Status.Phase.IsFinished() {
-		return err
+	if r.checkDeadline(ctx, s); s.run.Status.Phase.IsFinished() {
+		return nil
 	}
-	for _, job := range activeJobs(s) {
-		pod := runstate.LatestPod(s.pods, job)
+	for _, a := range activeJobs(s) {
+		pod := runstate.LatestPod(s.pods, a.job)
 		if pod == nil && r.Lifecycle.Unschedulable > 0 {
 			// No pod yet, and pod creations do not reconcile: look again when a pod
 			// created with the Job would have to be scheduled.
-			s.wakeAt(job.CreationTimestamp.Add(r.Lifecycle.Unschedulable))
+			s.wakeAt(a.job.CreationTimestamp.Add(r.Lifecycle.Unschedulable))
 		}
 		v := r.Lifecycle.CheckPod(pod, s.now)
-		if v.Reason != "" {
+		switch {
+		case v.Reason == "":
+			s.wakeAt(v.Next)
+		case a.step < 0:
 			r.stopRun(ctx, s, v1alpha1.PhaseFailed, v.Reason, v.Message)
 			return nil
+		default:
+			// The step fails, its Job is deleted once that is written (stopEndedJobs),
+			// and the graph goes on as after any failure.
+			runstate.FailStep(s.run, a.step, v.Reason, v.Message, metav1.NewTime(s.now))
 		}
-		s.wakeAt(v.Next)
 	}
 	return nil
 }
 
-// checkDeadline ends a run that was cancelled or ran past spec.timeout, and otherwise
-// asks to be woken at the deadline.
-func (r *Reconciler) checkDeadline(ctx context.Context, s *scope) error {
+// checkDeadline stops a cancelled run or one past spec.timeout. Once the clone has
+// succeeded, the first cancel and the timeout stop the graph and let the finally steps
+// run (StopGraph), within spec.timeout plus --finally-grace; spec.abort, and either
+// before the clone succeeded, end the run at once.
+func (r *Reconciler) checkDeadline(ctx context.Context, s *scope) {
 	run := s.run
-	if run.Spec.Cancel {
+	started := graphStarted(s)
+	if run.Spec.Cancel || run.Spec.Abort {
 		msg := "cancelled through spec.cancel"
 		if by := run.Annotations[v1alpha1.AnnotationReplacedBy]; by != "" {
 			msg = fmt.Sprintf("replaced by the newer run %q", by)
 		}
-		r.stopRun(ctx, s, v1alpha1.PhaseCancelled, v1alpha1.ReasonCancelled, msg)
-		return nil
+		if run.Spec.Abort {
+			r.stopRun(ctx, s, v1alpha1.PhaseCancelled, v1alpha1.ReasonCancelled, "aborted through spec.abort")
+			return
+		}
+		if !started {
+			r.stopRun(ctx, s, v1alpha1.PhaseCancelled, v1alpha1.ReasonCancelled, msg)
+			return
+		}
+		r.stopGraph(ctx, s, v1alpha1.ReasonCancelled, msg)
 	}
 	timeout := run.Spec.TimeoutOrDefault()
 	deadline := run.Status.StartTime.Add(timeout)
-	if !s.now.Before(deadline) {
-		r.stopRun(ctx, s, v1alpha1.PhaseFailed, v1alpha1.ReasonTimedOut, fmt.Sprintf("the run exceeded its timeout of %s", timeout))
-		return nil
+	msg := fmt.Sprintf("the run exceeded its timeout of %s", timeout)
+	switch grace := r.Lifecycle.finallyGrace(); {
+	case s.now.Before(deadline):
+		s.wakeAt(deadline)
+	case !started:
+		r.stopRun(ctx, s, v1alpha1.PhaseFailed, v1alpha1.ReasonTimedOut, msg)
+	case s.now.Before(deadline.Add(grace)):
+		r.stopGraph(ctx, s, v1alpha1.ReasonTimedOut, msg)
+		s.wakeAt(deadline.Add(grace))
+	default:
+		phase, reason := v1alpha1.PhaseFailed, v1alpha1.ReasonTimedOut
+		if run.Spec.Cancel {
+			phase, reason, msg = v1alpha1.PhaseCancelled, v1alpha1.ReasonCancelled, "cancelled through spec.cancel"
+		}
+		r.stopRun(ctx, s, phase, reason, fmt.Sprintf("%s; its finally steps were stopped after --finally-grace (%s)", msg, grace))
 	}
-	s.wakeAt(deadline)
-	return nil
+}
+
+// graphStarted says whether the clone succeeded, so that finally steps can run.
+func graphStarted(s *scope) bool {
+	if len(s.stepJobs) > 0 || s.cloneJob != nil && runstate.JobOutcome(s.cloneJob) == batchv1.JobComplete {
+		return true
+	}
+	for _, st := range s.run.Status.Steps {
+		if st.Phase != v1alpha1.StepPending {
+			return true
+		}
+	}
+	return false
+}
+
+type activeJob struct {
+	step int // -1 for the clone
+	job  *batchv1.Job
 }
 
 // activeJobs are the Jobs that run now: the clone's, or the running steps'.
-func activeJobs(s *scope) []*batchv1.Job {
-	var out []*batchv1.Job
+func activeJobs(s *scope) []activeJob {
+	var out []activeJob
 	if s.cloneJob != nil && runstate.JobOutcome(s.cloneJob) == "" {
-		out = append(out, s.cloneJob)
+		out = append(out, activeJob{-1, s.cloneJob})
 	}
 	for _, i := range runstate.Active(s.run.Status.Steps) {
 		if j := s.stepJobs[i]; j != nil {
-			out = append(out, j)
+			out = append(out, activeJob{i, j})
 		}
 	}
 	return out
 }
 
+// stopGraph stops the graph's running steps, keeping their log tails, and lets the
+// finally steps run. The Jobs are deleted once that is written (stopEndedJobs).
+func (r *Reconciler) stopGraph(ctx context.Context, s *scope, reason, msg string) {
+	if runstate.GraphStopped(s.run) {
+		return
+	}
+	tails := r.logTails(ctx, s, runstate.Active(s.run.Status.Steps))
+	runstate.StopGraph(s.run, s.graph, reason, msg, tails, metav1.NewTime(s.now))
+}
+
 // stopRun ends the run, keeping each running step's log tail in its status. The Jobs
-// are deleted on the next pass (stopActiveJobs), once the outcome is written: deleting
-// them first could, if the status patch then failed, read as Jobs someone else deleted.
+// are deleted once the outcome is written (cleanupFinished): deleting them first could,
+// if the status patch then failed, read as Jobs someone else deleted.
 func (r *Reconciler) stopRun(ctx context.Context, s *scope, phase v1alpha1.PipelineRunPhase, reason, msg string) {
+	tails := r.logTails(ctx, s, runstate.Active(s.run.Status.Steps))
+	runstate.End(s.run, runstate.Ending{Phase: phase, Reason: reason, Message: msg, Tails: tails}, metav1.NewTime(s.now))
+}
+
+// logTails reads the log tails of the steps at idx.
+func (r *Reconciler) logTails(ctx context.Context, s *scope, idx []int) map[int]string {
 	tails := map[int]string{}
-	for _, i := range runstate.Active(s.run.Status.Steps) {
+	for _, i := range idx {
 		if job := s.stepJobs[i]; job != nil {
 			tails[i] = r.logTail(ctx, runstate.LatestPod(s.pods, job))
 		}
 	}
-	runstate.End(s.run, runstate.Ending{Phase: phase, Reason: reason, Message: msg, Tails: tails}, metav1.NewTime(s.now))
+	return tails
 }
 
 // logTail is the end of a stopped step's log: its termination message when it ended,
@@ -111,6 +172,23 @@ func (r *Reconciler) stopActiveJobs(ctx context.Context, run *v1alpha1.PipelineR
 	for i := range jobs.Items {
 		job := &jobs.Items[i]
 		if !ownedBy(job, run) || runstate.JobOutcome(job) != "" || !job.DeletionTimestamp.IsZero() {
+			continue
+		}
+		err := r.Client.Delete(ctx, job.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("stopping Job %s: %w", job.Name, err)
+		}
+	}
+	return nil
+}
+
+// stopEndedJobs deletes the Jobs that still run for steps whose status ended without
+// them (failFast, a cancel or the timeout stopped them, a watchdog failed them), once
+// that status is written; the finally steps go on meanwhile.
+func (r *Reconciler) stopEndedJobs(ctx context.Context, s *scope) error {
+	for i, job := range s.stepJobs {
+		if job == nil || i >= len(s.run.Status.Steps) || !runstate.IsTerminal(s.run.Status.Steps[i].Phase) ||
+			runstate.JobOutcome(job) != "" || !job.DeletionTimestamp.IsZero() {
 			continue
 		}
 		err := r.Client.Delete(ctx, job.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground))

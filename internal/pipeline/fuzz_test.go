@@ -26,6 +26,8 @@ func FuzzParse(f *testing.F) {
 		"\n  env: {B: true}\n  commands: [x]\n  timeout: 10m\n  workingDir: a/../b\n  retries: 2\n"))
 	f.Add([]byte("name: p\nsteps:\n- {name: a, commands: [x], workingDir: ../x}\n"))
 	f.Add([]byte("name: p\nsteps: [{name: a, commands: [x]}]\n---\nname: q\n"))
+	f.Add([]byte(issueExample))
+	f.Add([]byte("name: p\nsteps:\n- {name: a, commands: [x], dependsOn: [c]}\n- {name: b, commands: [x]}\n- {name: c, commands: [x], dependsOn: [b]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		def, err := Parse(data)
 		if err != nil {
@@ -85,9 +87,10 @@ func checkDefinition(t *testing.T, data []byte, def *Definition) {
 	}
 	checkImage(t, p.Image)
 	checkEnv(t, p.Env)
-	if len(p.Steps) < 1 || len(p.Steps) > MaxSteps {
-		t.Fatalf("%d steps", len(p.Steps))
+	if len(p.Steps) < 1 || len(p.Steps)+len(p.Finally) > MaxSteps {
+		t.Fatalf("%d steps, %d finally", len(p.Steps), len(p.Finally))
 	}
+	checkGraph(t, p)
 	names := make(map[string]bool)
 	for i, s := range p.Steps {
 		if strings.TrimSpace(s.Name) == "" || len(s.Name) > 63 || names[s.Name] {
@@ -138,5 +141,57 @@ func checkImage(t *testing.T, img string) {
 	t.Helper()
 	if len(img) > 255 || strings.ContainsAny(img, " \t\r\n\x00") || strings.HasPrefix(img, "/") {
 		t.Fatalf("bad image %q", img)
+	}
+}
+
+// checkGraph: names unique across steps and finally, every dependency a graph step,
+// none on itself, no cycle, finally steps without dependencies.
+func checkGraph(t *testing.T, p Pipeline) {
+	t.Helper()
+	seen := map[string]bool{}
+	index := map[string]int{}
+	for i, s := range p.All() {
+		if seen[s.Name] {
+			t.Fatalf("duplicate name %q", s.Name)
+		}
+		seen[s.Name] = true
+		if !s.Finally {
+			index[s.Name] = i
+		} else if len(s.DependsOn) > 0 {
+			t.Fatalf("finally step %q has dependencies", s.Name)
+		}
+	}
+	for _, s := range p.Steps {
+		for _, d := range s.DependsOn {
+			if _, ok := index[d]; !ok || d == s.Name {
+				t.Fatalf("step %q depends on %q", s.Name, d)
+			}
+		}
+	}
+	// Kahn's algorithm consumes every step of an acyclic graph.
+	in := map[string]int{}
+	for _, s := range p.Steps {
+		in[s.Name] = len(s.DependsOn)
+	}
+	done := 0
+	for progress := true; progress; {
+		progress = false
+		for _, s := range p.Steps {
+			if in[s.Name] == 0 {
+				in[s.Name] = -1
+				done++
+				progress = true
+				for _, o := range p.Steps {
+					for _, d := range o.DependsOn {
+						if d == s.Name {
+							in[o.Name]--
+						}
+					}
+				}
+			}
+		}
+	}
+	if done != len(p.Steps) {
+		t.Fatalf("accepted a cyclic graph: %+v", p.Steps)
 	}
 }

@@ -19,4 +19,7 @@ func TestOwnPipelineParses(t *testing.T) {
 	if def.Pipeline.Name != "flow-ci" || len(def.Pipeline.Steps) != 4 {
 		t.Errorf("got pipeline %q with %d steps", def.Pipeline.Name, len(def.Pipeline.Steps))
 	}
+	if a, b, _ := def.Pipeline.Parallel(); a != "Vet" || b != "Unit tests" {
+		t.Errorf("vet and the unit tests should run side by side; got %q and %q", a, b)
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
@@ -19,8 +21,8 @@ import (
 const (
 	// MaxFileSize is checked before the YAML parser sees a byte.
 	MaxFileSize = 256 << 10
-	// MaxSteps bounds the number of step Jobs a single run can create; status has
-	// room for exactly this many steps.
+	// MaxSteps bounds the steps and finally steps of a pipeline, so the step Jobs a
+	// run can create; status has room for exactly this many steps.
 	MaxSteps = v1alpha1.MaxSteps
 	// MaxCommandsPerStep bounds the script rendered into one container.
 	MaxCommandsPerStep = 200
@@ -44,9 +46,64 @@ type Pipeline struct {
 	// Env applies to every step. A step's Env entry with the same name takes
 	// precedence. Sorted by Name.
 	Env []EnvVar
-	// Steps run in order. There is at least one, and names are unique.
+	// Steps are the graph: a step runs once the steps it depends on have ended well.
+	// There is at least one, and names are unique across Steps and Finally.
 	Steps []Step
+	// Finally steps run after every step of the graph has ended, whatever its outcome.
+	Finally []Step
+	// FailFast stops the graph at its first failure.
+	FailFast bool
+	// Resources are the default requests and limits of every step.
+	Resources Resources
 }
+
+// All is Steps then Finally: status lists the steps in this order, and Job names use
+// the index in it.
+func (p *Pipeline) All() []Step {
+	return append(append(make([]Step, 0, len(p.Steps)+len(p.Finally)), p.Steps...), p.Finally...)
+}
+
+// Step is step i of All() without copying the lists: Steps, then Finally. It panics
+// when i is out of range, as slice indexing would.
+func (p *Pipeline) Step(i int) *Step {
+	if i >= len(p.Steps) {
+		return &p.Finally[i-len(p.Steps)]
+	}
+	return &p.Steps[i]
+}
+
+// Path is the YAML path of step i of All(), such as steps[2] or finally[0].
+func (p *Pipeline) Path(i int) string {
+	if i >= len(p.Steps) {
+		return indexPath("finally", i-len(p.Steps))
+	}
+	return indexPath("steps", i)
+}
+
+// Resources are a step container's requests and limits.
+type Resources struct {
+	Requests, Limits corev1.ResourceList
+	// Line is where the file sets them, for errors found once the operator's bounds
+	// apply; 0 when it does not.
+	Line int
+}
+
+// When is a step's condition.
+type When struct {
+	// Branch globs (path.Match) the run's branch must match; empty matches any. A run
+	// pinned to a revision that is not on its branch matches only "*".
+	Branch []string
+	// Status is a finally step's condition on the graph's outcome: StatusSuccess,
+	// StatusFailure or StatusAlways (also when empty).
+	Status string
+}
+
+// Values of When.Status.
+const (
+	StatusSuccess = "success"
+	StatusFailure = "failure"
+	StatusAlways  = "always"
+)
 
 // EnvVar is one environment variable. Slices of EnvVar are sorted by Name so
 // that the same file always renders the same objects.
@@ -73,6 +130,18 @@ type Step struct {
 	WorkingDir string
 	// Retries is how many times the step is re-run after a failure.
 	Retries int
+	// DependsOn names the steps this one waits for, as resolved: the file's dependsOn,
+	// or the step before it when the file gives none (none for the first step and for
+	// finally steps).
+	DependsOn []string
+	// When decides whether the step runs or is skipped.
+	When When
+	// AllowFailure lets the step fail without failing the run or its dependents.
+	AllowFailure bool
+	// Resources override the pipeline's, per resource.
+	Resources Resources
+	// Finally is true for the steps of the file's finally list.
+	Finally bool
 }
 
 // Definition is a parsed pipeline file together with the digest of the bytes
@@ -87,7 +156,7 @@ type Definition struct {
 // pipeline's, else defaultImage. It panics if i is out of range, as slice
 // indexing would.
 func (p *Pipeline) StepImage(i int, defaultImage string) string {
-	if img := p.Steps[i].Image; img != "" {
+	if img := p.Step(i).Image; img != "" {
 		return img
 	}
 	if p.Image != "" {

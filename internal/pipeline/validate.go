@@ -2,12 +2,9 @@ package pipeline
 
 import (
 	"path"
-	"slices"
 	"sort"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -21,8 +18,8 @@ const (
 )
 
 var (
-	pipelineFields = []string{"version", "name", "image", "env", "steps"}
-	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries"}
+	pipelineFields = []string{"version", "name", "image", "env", "steps", "finally", "failFast", "resources"}
+	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources"}
 )
 
 // pipeline converts the top-level mapping. The tree has passed checkShape:
@@ -42,60 +39,70 @@ func (v *validator) pipeline(top *yaml.Node) Pipeline {
 	if n := f["env"]; n != nil {
 		p.Env = v.env(n, "env")
 	}
-	p.Steps = v.steps(top, f["steps"])
+	if n := f["failFast"]; n != nil {
+		p.FailFast = v.boolean(n, "failFast")
+	}
+	if n := f["resources"]; n != nil {
+		p.Resources = v.resources(n, "resources")
+	}
+	p.Steps = v.steps(top, f["steps"], "steps", true)
+	if n := f["finally"]; n != nil && !isNull(n) {
+		p.Finally = v.steps(top, n, "finally", false)
+	}
+	v.graph(&p, f["steps"], f["finally"])
 	return p
 }
 
-func (v *validator) steps(parent, n *yaml.Node) []Step {
+// steps converts the list under key ("steps" or "finally"); required says it must have
+// at least one.
+func (v *validator) steps(parent, n *yaml.Node, key string, required bool) []Step {
 	switch {
 	case n == nil:
-		v.add(parent, "steps", "is required")
+		v.add(parent, key, "is required")
 		return nil
 	case isNull(n):
-		v.add(n, "steps", "must have at least one step")
+		v.add(n, key, "must have at least one step")
 		return nil
 	case n.Kind != yaml.SequenceNode:
-		v.add(n, "steps", "must be a list, got %s", describe(n))
+		v.add(n, key, "must be a list, got %s", describe(n))
 		return nil
 	}
 	items := n.Content
 	switch {
-	case len(items) == 0:
-		v.add(n, "steps", "must have at least one step")
+	case len(items) == 0 && required:
+		v.add(n, key, "must have at least one step")
 	case len(items) > MaxSteps:
-		v.add(n, "steps", "must have at most %d steps, got %d", MaxSteps, len(items))
+		v.add(n, key, "must have at most %d steps, got %d", MaxSteps, len(items))
 		items = items[:MaxSteps]
 	}
 	steps := make([]Step, 0, len(items))
-	firstUse := make(map[string]int, len(items))
 	for i, sn := range items {
-		sp := indexPath("steps", i)
-		s, nameNode := v.step(sn, sp)
-		if nameNode != nil {
-			// Exact-string uniqueness; render must still make the derived
-			// object names unique, since distinct names can sanitize alike.
-			if j, dup := firstUse[s.Name]; dup {
-				v.add(nameNode, sp+".name", "duplicate step name %s, already used by steps[%d]", quote(s.Name), j)
-			} else {
-				firstUse[s.Name] = i
-			}
-		}
+		s := v.step(sn, indexPath(key, i))
+		s.Finally = key == "finally"
 		steps = append(steps, s)
 	}
 	return steps
 }
 
-// step converts one step. It returns the name's node only when the name is
-// valid, so that a bad name is not reported again as a duplicate.
-func (v *validator) step(n *yaml.Node, sp string) (Step, *yaml.Node) {
+// step converts one step; the graph's fields are checked by graph, once every step's
+// name is known.
+func (v *validator) step(n *yaml.Node, sp string) Step {
 	f, ok := v.fields(n, sp, stepFields)
 	if !ok {
-		return Step{}, nil
+		return Step{}
 	}
 	var s Step
-	var nameNode *yaml.Node
 	if name, ok := v.name(n, f["name"], sp+".name", maxStepNameLen); ok {
-		s.Name, nameNode = name, f["name"]
+		s.Name = name
+	}
+	if wn := f["when"]; wn != nil {
+		s.When = v.when(wn, sp+".when")
+	}
+	if an := f["allowFailure"]; an != nil {
+		s.AllowFailure = v.boolean(an, sp+".allowFailure")
+	}
+	if rn := f["resources"]; rn != nil {
+		s.Resources = v.resources(rn, sp+".resources")
 	}
 	if in := f["image"]; in != nil {
 		s.Image = v.image(in, sp+".image")
@@ -118,7 +125,7 @@ func (v *validator) step(n *yaml.Node, sp string) (Step, *yaml.Node) {
 			s.Retries = r
 		}
 	}
-	return s, nameNode
+	return s
 }
 
 func (v *validator) commands(parent, n *yaml.Node, cp string) []string {
@@ -204,31 +211,6 @@ func isEnvName(s string) bool {
 	return true
 }
 
-// name validates a pipeline or step name; ok is false if any problem was
-// reported.
-func (v *validator) name(parent, n *yaml.Node, np string, maxLen int) (string, bool) {
-	if n == nil {
-		v.add(parent, np, "is required")
-		return "", false
-	}
-	s, ok := v.text(n, np)
-	if !ok {
-		return "", false
-	}
-	switch {
-	case strings.TrimSpace(s) == "":
-		v.add(n, np, "must not be empty")
-	case len(s) > maxLen:
-		v.add(n, np, "must be at most %d bytes, got %d", maxLen, len(s))
-	case !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0:
-		// Names show up in status, events and logs, one line each.
-		v.add(n, np, "must not contain control characters")
-	default:
-		return s, true
-	}
-	return s, false
-}
-
 func (v *validator) image(n *yaml.Node, ip string) string {
 	s, ok := v.text(n, ip)
 	if !ok {
@@ -289,82 +271,4 @@ func (v *validator) workingDir(n *yaml.Node, wp string) string {
 		return ""
 	}
 	return c
-}
-
-func (v *validator) integer(n *yaml.Node, ip string) (int, bool) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		v.add(n, ip, "must be an integer, got %s", describe(n))
-		return 0, false
-	}
-	var i int
-	if err := n.Decode(&i); err != nil {
-		v.add(n, ip, "integer %s is out of range", quote(n.Value))
-		return 0, false
-	}
-	return i, true
-}
-
-// text returns a scalar's literal text. Numbers, booleans and timestamps are
-// accepted as written ("DEBUG: true" means "true"), so users need not quote
-// them; null, custom tags and collections are refused.
-func (v *validator) text(n *yaml.Node, tp string) (string, bool) {
-	if n.Kind == yaml.ScalarNode {
-		switch n.ShortTag() {
-		case "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
-			return n.Value, true
-		}
-	}
-	v.add(n, tp, "must be a string, got %s", describe(n))
-	return "", false
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-type keyValue struct{ key, val *yaml.Node }
-
-// pairs returns a mapping's entries in order. It reports a node that is not
-// a mapping, keys that are not scalars and repeated keys (yaml.v3 only
-// catches those when decoding into Go values); only the first of repeated
-// keys is kept.
-func (v *validator) pairs(n *yaml.Node, mp string) ([]keyValue, bool) {
-	if n.Kind != yaml.MappingNode {
-		v.add(n, mp, "must be a mapping, got %s", describe(n))
-		return nil, false
-	}
-	out := make([]keyValue, 0, len(n.Content)/2)
-	firstLine := make(map[string]int, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			v.add(k, mp, "keys must be strings, got %s", describe(k))
-			continue
-		}
-		if line, dup := firstLine[k.Value]; dup {
-			v.add(k, keyPath(mp, k.Value), "duplicate key, first defined on line %d", line)
-			continue
-		}
-		firstLine[k.Value] = k.Line
-		out = append(out, keyValue{k, val})
-	}
-	return out, true
-}
-
-// fields returns a mapping's values by key, reporting unknown keys so that a
-// typo such as "comands" fails loudly instead of being ignored.
-func (v *validator) fields(n *yaml.Node, mp string, known []string) (map[string]*yaml.Node, bool) {
-	pairs, ok := v.pairs(n, mp)
-	if !ok {
-		return nil, false
-	}
-	f := make(map[string]*yaml.Node, len(pairs))
-	for _, kv := range pairs {
-		if !slices.Contains(known, kv.key.Value) {
-			v.add(kv.key, keyPath(mp, kv.key.Value), "unknown field")
-			continue
-		}
-		f[kv.key.Value] = kv.val
-	}
-	return f, true
 }

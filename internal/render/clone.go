@@ -21,8 +21,11 @@ type Config struct {
 	CloneImage string
 	// ImagePullPolicy of every container; "" leaves the Kubernetes default.
 	ImagePullPolicy corev1.PullPolicy
-	// StepResources and CloneResources are the containers' requests and limits.
+	// StepResources and CloneResources are the containers' requests and limits; a
+	// pipeline file overrides the steps' (StepResources).
 	StepResources, CloneResources corev1.ResourceRequirements
+	// MaxStepResources bounds what a file may ask for a step (CheckStepResources).
+	MaxStepResources corev1.ResourceList
 	// Clone bounds what the clone Job reads and where it may connect.
 	Clone CloneLimits
 }
@@ -58,8 +61,10 @@ var tmpSizeLimit = resource.MustParse("64Mi")
 // RenderCloneJob renders the Job that checks out status.commit of the run's
 // repository into SourceDir and creates HomeDir. Its pod has no
 // ServiceAccount token and a read-only root filesystem; the git Secret, if
-// any, is mounted into this pod only and never into steps.
-func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config) *batchv1.Job {
+// any, is mounted into this pod only and never into steps. reserve, when the steps are
+// pinned to the clone's node, is what the steps request at their peak (PeakRequests):
+// the clone requests it, so it lands on a node with room for them.
+func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config, reserve corev1.ResourceList) *batchv1.Job {
 	// A detached run (status.branch empty) checks its commit out on a detached HEAD.
 	args := []string{
 		"clone",
@@ -122,7 +127,7 @@ func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config) *batchv1.Job {
 						Args:            args,
 						// git wants a writable $HOME; the root filesystem is not.
 						Env:                      []corev1.EnvVar{env("HOME", "/tmp")},
-						Resources:                *cfg.CloneResources.DeepCopy(),
+						Resources:                cloneResources(cfg, reserve),
 						VolumeMounts:             mounts,
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 						SecurityContext:          containerSecurityContext(true),

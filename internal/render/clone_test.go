@@ -108,7 +108,7 @@ func TestRenderCloneJob(t *testing.T) {
 			if tt.want != nil {
 				tt.want(want)
 			}
-			if diff := cmp.Diff(want, RenderCloneJob(run, cfg)); diff != "" {
+			if diff := cmp.Diff(want, RenderCloneJob(run, cfg, nil)); diff != "" {
 				t.Errorf("RenderCloneJob (-want +got):\n%s", diff)
 			}
 		})

@@ -30,8 +30,8 @@ func renderedPods(t *testing.T) map[string]*corev1.PodTemplateSpec {
 
 	withSecret := testRun()
 	withSecret.Spec.GitSecretRef = &v1alpha1.SecretReference{Name: "git-creds"}
-	pods["clone"] = &RenderCloneJob(testRun(), testCfg).Spec.Template
-	pods["clone with git secret"] = &RenderCloneJob(withSecret, testCfg).Spec.Template
+	pods["clone"] = &RenderCloneJob(testRun(), testCfg, nil).Spec.Template
+	pods["clone with git secret"] = &RenderCloneJob(withSecret, testCfg, nil).Spec.Template
 
 	withSA := testRun()
 	withSA.Spec.ServiceAccountName = "deployer"

@@ -19,17 +19,17 @@ import (
 // object limit is 1.5 MiB) must fail the run at render time with this reason.
 const MaxScriptBytes = 256 << 10
 
-// RenderStepJob renders the Job of p.Steps[index]. nodeName, when not empty,
-// pins the pod to the node the clone ran on, so a ReadWriteOnce workspace
-// can be mounted on clusters with more than one node.
+// RenderStepJob renders the Job of step index of p.All() (its steps, then its finally
+// steps). nodeName, when not empty, pins the pod to the node the clone ran on, so a
+// ReadWriteOnce workspace can be mounted on clusters with more than one node.
 //
 // It fails if index is out of range, no image is configured for the step, or
 // the step's working directory leaves the checkout.
 func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, nodeName string, cfg Config) (*batchv1.Job, error) {
-	if p == nil || index < 0 || index >= len(p.Steps) {
+	if p == nil || index < 0 || index >= len(p.Steps)+len(p.Finally) {
 		return nil, fmt.Errorf("render step %d: no such step in the pipeline", index)
 	}
-	step := p.Steps[index]
+	step := *p.Step(index)
 	image := p.StepImage(index, cfg.DefaultStepImage)
 	if image == "" {
 		return nil, fmt.Errorf("render step %q: no image: the step and pipeline set none and no default step image is configured", step.Name)
@@ -59,7 +59,7 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 			VolumeMounts:             []corev1.VolumeMount{workspaceMount()},
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			SecurityContext:          containerSecurityContext(false),
-			Resources:                *cfg.StepResources.DeepCopy(),
+			Resources:                StepResources(p, index, cfg),
 		}},
 		Volumes: []corev1.Volume{workspaceVolumeSource(run)},
 	}

@@ -20,10 +20,11 @@ func Pin(run *v1alpha1.PipelineRun, commit string, def *pipeline.Definition) {
 	st.Commit, st.ShortCommit = commit, ShortSHA(commit)
 	st.PipelineName = def.Pipeline.Name
 	st.DefinitionDigest = def.Digest
-	if len(st.Steps) != len(def.Pipeline.Steps) {
-		st.Steps = make([]v1alpha1.StepStatus, len(def.Pipeline.Steps))
-		for i, step := range def.Pipeline.Steps {
-			st.Steps[i] = v1alpha1.StepStatus{Name: step.Name, Index: int32(i), Phase: v1alpha1.StepPending}
+	if all := def.Pipeline.All(); len(st.Steps) != len(all) {
+		st.Steps = make([]v1alpha1.StepStatus, len(all))
+		for i, step := range all {
+			st.Steps[i] = v1alpha1.StepStatus{Name: step.Name, Index: int32(i), Phase: v1alpha1.StepPending,
+				DependsOn: step.DependsOn, Finally: step.Finally}
 		}
 	}
 	if st.Progress == "" {
@@ -55,9 +56,11 @@ func MarkRunning(run *v1alpha1.PipelineRun, msg string) {
 	setSucceeded(run, metav1.ConditionUnknown, v1alpha1.ReasonRunning, msg, metav1.Time{})
 }
 
-// Summarize sets progress and the running steps, and ends the run once its outcome is
-// known: every step succeeded, or a step failed and nothing is still running.
-func Summarize(run *v1alpha1.PipelineRun, now metav1.Time) {
+// Summarize sets progress and the running steps, and ends the run once every step has
+// ended: with the reason the graph was stopped for, if it was; else with the first step
+// of the graph that failed by itself and was not allowed to; else with a failed finally
+// step; else Succeeded.
+func Summarize(run *v1alpha1.PipelineRun, g Graph, now metav1.Time) {
 	st := &run.Status
 	if st.Phase.IsFinished() {
 		return
@@ -65,23 +68,91 @@ func Summarize(run *v1alpha1.PipelineRun, now metav1.Time) {
 	st.Progress = progress(st.Steps)
 	active := Active(st.Steps)
 	st.CurrentStep = stepNames(st.Steps, active)
-	if len(active) > 0 {
-		if c := apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSucceeded); c != nil {
-			c.Message = runningMessage(st.Steps, active)
-		}
-		return
-	}
+	c := apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSucceeded)
+	stopped := GraphStopped(run)
 	for _, s := range st.Steps {
-		if s.Phase == v1alpha1.StepFailed {
-			End(run, Ending{Phase: v1alpha1.PhaseFailed, Reason: s.Reason, Message: failedMessage(s),
-				Skipped: fmt.Sprintf("skipped: step %q failed", s.Name)}, now)
+		if !IsTerminal(s.Phase) {
+			if c != nil && !stopped && len(active) > 0 {
+				c.Message = runningMessage(st.Steps, active)
+			}
 			return
 		}
 	}
-	if len(st.Steps) > 0 && succeeded(st.Steps) == len(st.Steps) {
-		End(run, Ending{Phase: v1alpha1.PhaseSucceeded, Reason: v1alpha1.ReasonSucceeded,
-			Message: fmt.Sprintf("all %d steps succeeded at %s", len(st.Steps), st.ShortCommit)}, now)
+	if stopped {
+		phase := v1alpha1.PhaseFailed
+		if c.Reason == v1alpha1.ReasonCancelled {
+			phase = v1alpha1.PhaseCancelled
+		}
+		End(run, Ending{Phase: phase, Reason: c.Reason, Message: strings.TrimSuffix(c.Message, finallyNote)}, now)
+		return
 	}
+	if f := firstFailure(st.Steps, g); f >= 0 {
+		s := st.Steps[f]
+		End(run, Ending{Phase: v1alpha1.PhaseFailed, Reason: s.Reason, Message: failedMessage(s)}, now)
+		return
+	}
+	for i, s := range st.Steps {
+		if i < len(g.Steps) && g.Steps[i].Finally && failedByItself(s, g.Steps[i]) {
+			End(run, Ending{Phase: v1alpha1.PhaseFailed, Reason: s.Reason, Message: "finally " + failedMessage(s)}, now)
+			return
+		}
+	}
+	End(run, Ending{Phase: v1alpha1.PhaseSucceeded, Reason: v1alpha1.ReasonSucceeded, Message: successMessage(st)}, now)
+}
+
+// successMessage counts what a succeeded run's steps did, when not all of them ran and
+// succeeded.
+func successMessage(st *v1alpha1.PipelineRunStatus) string {
+	var ok, allowed, skipped int
+	for _, s := range st.Steps {
+		switch s.Phase {
+		case v1alpha1.StepSucceeded:
+			ok++
+		case v1alpha1.StepFailed:
+			allowed++
+		default:
+			skipped++
+		}
+	}
+	if ok == len(st.Steps) {
+		return fmt.Sprintf("all %d steps succeeded at %s", ok, st.ShortCommit)
+	}
+	msg := fmt.Sprintf("succeeded at %s: %d of %d steps succeeded", st.ShortCommit, ok, len(st.Steps))
+	if allowed > 0 {
+		msg += fmt.Sprintf(", %d failed with allowFailure", allowed)
+	}
+	if skipped > 0 {
+		msg += fmt.Sprintf(", %d skipped", skipped)
+	}
+	return msg
+}
+
+// finallyNote ends the Succeeded condition's message while finally steps run after the
+// graph was stopped.
+const finallyNote = "; its finally steps run"
+
+// StopGraph stops the graph's steps for reason (a cancel, the run's timeout) and lets
+// the finally steps run: running steps end Failed (Cancelled for a cancel) with their
+// log tails, pending ones are Skipped, and the Succeeded condition records why, so that
+// Summarize ends the run with it once the finally steps are done. It returns false when
+// the graph was stopped already.
+func StopGraph(run *v1alpha1.PipelineRun, g Graph, reason, msg string, tails map[int]string, now metav1.Time) bool {
+	if GraphStopped(run) || run.Status.Phase.IsFinished() {
+		return false
+	}
+	stopSteps(run.Status.Steps, g, reason, msg, tails, now)
+	setSucceeded(run, metav1.ConditionUnknown, reason, msg+finallyNote, metav1.Time{})
+	return true
+}
+
+// GraphStopped says whether StopGraph stopped the graph of an active run: its
+// Succeeded condition then holds the reason while the finally steps run.
+func GraphStopped(run *v1alpha1.PipelineRun) bool {
+	c := apimeta.FindStatusCondition(run.Status.Conditions, v1alpha1.ConditionSucceeded)
+	if c == nil || run.Status.Phase.IsFinished() {
+		return false
+	}
+	return c.Reason != v1alpha1.ReasonRunning && c.Reason != v1alpha1.ReasonPending && c.Reason != v1alpha1.ReasonQueued
 }
 
 // Ending is how a run ends.
@@ -151,18 +222,15 @@ func setSucceeded(run *v1alpha1.PipelineRun, status metav1.ConditionStatus, reas
 	})
 }
 
+// progress is ended steps over all steps.
 func progress(steps []v1alpha1.StepStatus) string {
-	return fmt.Sprintf("%d/%d", succeeded(steps), len(steps))
-}
-
-func succeeded(steps []v1alpha1.StepStatus) int {
 	n := 0
 	for _, s := range steps {
-		if s.Phase == v1alpha1.StepSucceeded {
+		if IsTerminal(s.Phase) {
 			n++
 		}
 	}
-	return n
+	return fmt.Sprintf("%d/%d", n, len(steps))
 }
 
 // stepNames joins the names of the steps at idx with commas, within status.currentStep's
@@ -201,6 +269,9 @@ func failedMessage(s v1alpha1.StepStatus) string {
 		return fmt.Sprintf("step %q exceeded its timeout", s.Name)
 	case s.ExitCode != nil:
 		return fmt.Sprintf("step %q failed with exit code %d", s.Name, *s.ExitCode)
+	case s.Message != "":
+		// FailStep's reasons (a watchdog, a deleted Job) carry their cause, not a log tail.
+		return fmt.Sprintf("step %q failed: %s", s.Name, s.Message)
 	}
 	return fmt.Sprintf("step %q failed", s.Name)
 }

@@ -75,32 +75,32 @@ func TestEveryWayARunEnds(t *testing.T) {
 		want   shape
 		skipMs string
 	}{
-		{"every step succeeded", runningRun(S, S, S), func(r *v1alpha1.PipelineRun) { Summarize(r, t2) },
+		{"every step succeeded", runningRun(S, S, S), func(r *v1alpha1.PipelineRun) { Summarize(r, chain, t2) },
 			shape{v1alpha1.PhaseSucceeded, metav1.ConditionTrue, v1alpha1.ReasonSucceeded, "all 3 steps succeeded at abc1234", 3,
 				[]v1alpha1.StepPhase{S, S, S}, []string{"", "", ""}, "3/3", "", true, true}, ""},
 		{"a step failed", func() *v1alpha1.PipelineRun {
 			r := runningRun(S, F, P)
 			r.Status.Steps[1].Reason, r.Status.Steps[1].ExitCode = v1alpha1.ReasonStepFailed, ptr.To[int32](2)
 			return r
-		}(), func(r *v1alpha1.PipelineRun) { Summarize(r, t2) },
+		}(), func(r *v1alpha1.PipelineRun) { Schedule(r, chain, nil, t2); Summarize(r, chain, t2) },
 			shape{v1alpha1.PhaseFailed, metav1.ConditionFalse, v1alpha1.ReasonStepFailed, `step "b" failed with exit code 2`, 3,
-				[]v1alpha1.StepPhase{S, F, K}, []string{"", v1alpha1.ReasonStepFailed, ""}, "1/3", "", true, true}, `skipped: step "b" failed`},
+				[]v1alpha1.StepPhase{S, F, K}, []string{"", v1alpha1.ReasonStepFailed, v1alpha1.ReasonUpstreamFailed}, "3/3", "", true, true}, `skipped: step "b" did not succeed`},
 		{"the run timed out", runningRun(S, R, P), stopped(v1alpha1.PhaseFailed, v1alpha1.ReasonTimedOut, "the run exceeded its timeout of 1h0m0s"),
 			shape{v1alpha1.PhaseFailed, metav1.ConditionFalse, v1alpha1.ReasonTimedOut, "the run exceeded its timeout of 1h0m0s", 3,
-				[]v1alpha1.StepPhase{S, F, K}, []string{"", v1alpha1.ReasonTimedOut, ""}, "1/3", "", true, true}, "skipped: TimedOut"},
+				[]v1alpha1.StepPhase{S, F, K}, []string{"", v1alpha1.ReasonTimedOut, ""}, "3/3", "", true, true}, "skipped: TimedOut"},
 		{"cancelled", runningRun(S, R, P), stopped(v1alpha1.PhaseCancelled, v1alpha1.ReasonCancelled, "cancelled through spec.cancel"),
 			shape{v1alpha1.PhaseCancelled, metav1.ConditionFalse, v1alpha1.ReasonCancelled, "cancelled through spec.cancel", 3,
-				[]v1alpha1.StepPhase{S, C, K}, []string{"", v1alpha1.ReasonCancelled, ""}, "1/3", "", true, true}, "skipped: Cancelled"},
+				[]v1alpha1.StepPhase{S, C, K}, []string{"", v1alpha1.ReasonCancelled, ""}, "3/3", "", true, true}, "skipped: Cancelled"},
 		{"replaced", runningRun(S, R, P), stopped(v1alpha1.PhaseCancelled, v1alpha1.ReasonCancelled, `replaced by the newer run "n"`),
 			shape{v1alpha1.PhaseCancelled, metav1.ConditionFalse, v1alpha1.ReasonCancelled, `replaced by the newer run "n"`, 3,
-				[]v1alpha1.StepPhase{S, C, K}, []string{"", v1alpha1.ReasonCancelled, ""}, "1/3", "", true, true}, "skipped: Cancelled"},
+				[]v1alpha1.StepPhase{S, C, K}, []string{"", v1alpha1.ReasonCancelled, ""}, "3/3", "", true, true}, "skipped: Cancelled"},
 		{"a watchdog", runningRun(S, R, P), stopped(v1alpha1.PhaseFailed, v1alpha1.ReasonImagePullFailed, "image x: ErrImagePull"),
 			shape{v1alpha1.PhaseFailed, metav1.ConditionFalse, v1alpha1.ReasonImagePullFailed, "image x: ErrImagePull", 3,
-				[]v1alpha1.StepPhase{S, F, K}, []string{"", v1alpha1.ReasonImagePullFailed, ""}, "1/3", "", true, true}, "skipped: ImagePullFailed"},
+				[]v1alpha1.StepPhase{S, F, K}, []string{"", v1alpha1.ReasonImagePullFailed, ""}, "3/3", "", true, true}, "skipped: ImagePullFailed"},
 		{"a permanent error mid-run", runningRun(S, R, P), func(r *v1alpha1.PipelineRun) {
 			End(r, Ending{Phase: v1alpha1.PhaseFailed, Reason: v1alpha1.ReasonStepJobDeleted, Message: "the Job was deleted"}, t2)
 		}, shape{v1alpha1.PhaseFailed, metav1.ConditionFalse, v1alpha1.ReasonStepJobDeleted, "the Job was deleted", 3,
-			[]v1alpha1.StepPhase{S, F, K}, []string{"", v1alpha1.ReasonStepJobDeleted, ""}, "1/3", "", true, true}, "skipped: StepJobDeleted"},
+			[]v1alpha1.StepPhase{S, F, K}, []string{"", v1alpha1.ReasonStepJobDeleted, ""}, "3/3", "", true, true}, "skipped: StepJobDeleted"},
 		{"Forbid, before the run started", func() *v1alpha1.PipelineRun {
 			r := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
 			return r
@@ -145,11 +145,12 @@ func TestSummarizeWhileRunning(t *testing.T) {
 	}{
 		{"first step running", runningRun(v1alpha1.StepRunning, v1alpha1.StepPending), "0/2", "a", `running step 1/2 "a"`},
 		{"between steps", runningRun(v1alpha1.StepSucceeded, v1alpha1.StepPending), "1/2", "", ""},
+		{"progress counts every ended step", runningRun(v1alpha1.StepSucceeded, v1alpha1.StepSkipped, v1alpha1.StepFailed, v1alpha1.StepRunning), "3/4", "d", `running step 4/4 "d"`},
 		{"two steps running", runningRun(v1alpha1.StepRunning, v1alpha1.StepRunning, v1alpha1.StepPending), "0/3", "a,b", "running 2 steps: a,b"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			Summarize(tc.run, t2)
+			Summarize(tc.run, dag(make([][]int, len(tc.run.Status.Steps))...), t2)
 			c := apimeta.FindStatusCondition(tc.run.Status.Conditions, v1alpha1.ConditionSucceeded)
 			got := []string{string(tc.run.Status.Phase), tc.run.Status.Progress, tc.run.Status.CurrentStep, c.Message}
 			if diff := cmp.Diff([]string{"Running", tc.progress, tc.current, tc.msg}, got); diff != "" {

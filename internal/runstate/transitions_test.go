@@ -37,7 +37,7 @@ func TestTransitionsOfEachPass(t *testing.T) {
 			{Kind: StepEnded, Step: 1, Phase: "Cancelled", Reason: v1alpha1.ReasonCancelled, Message: "stop"},
 			{Kind: RunEnded, Step: -1, Phase: "Cancelled", Reason: v1alpha1.ReasonCancelled, Message: "stop"},
 		}},
-		{"finished runs do not change", func(r *v1alpha1.PipelineRun) { Summarize(r, t2) }, nil},
+		{"finished runs do not change", func(r *v1alpha1.PipelineRun) { Summarize(r, chain, t2) }, nil},
 	}
 	for _, p := range passes {
 		before := run.Status.DeepCopy()
@@ -52,10 +52,11 @@ func TestTransitionsOfAFailure(t *testing.T) {
 	run := runningRun(v1alpha1.StepSucceeded, v1alpha1.StepRunning, v1alpha1.StepPending)
 	before := run.Status.DeepCopy()
 	run.Status.Steps[1].Phase, run.Status.Steps[1].Reason = v1alpha1.StepFailed, v1alpha1.ReasonStepFailed
-	Summarize(run, t2)
+	Schedule(run, chain, nil, t2)
+	Summarize(run, chain, t2)
 	want := []Transition{
 		{Kind: StepEnded, Step: 1, Phase: "Failed", Reason: v1alpha1.ReasonStepFailed},
-		{Kind: StepEnded, Step: 2, Phase: "Skipped", Message: `skipped: step "b" failed`},
+		{Kind: StepEnded, Step: 2, Phase: "Skipped", Reason: v1alpha1.ReasonUpstreamFailed, Message: `skipped: step "b" did not succeed`},
 		{Kind: RunEnded, Step: -1, Phase: "Failed", Reason: v1alpha1.ReasonStepFailed, Message: `step "b" failed`},
 	}
 	if diff := cmp.Diff(want, Transitions(before, &run.Status)); diff != "" {

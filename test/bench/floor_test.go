@@ -29,12 +29,15 @@ import (
 type nullController struct {
 	cs      kubernetes.Interface
 	c       client.Client
-	steps   int
+	shape   shape
 	queue   chan string
 	started func(run string)
+
+	mu        sync.Mutex
+	completed map[string]map[int]bool // run → steps completed
 }
 
-func startNullController(tb testing.TB, ns string, steps, workers int) (n *nullController, stop func()) {
+func startNullController(tb testing.TB, ns string, sh shape, workers int) (n *nullController, stop func()) {
 	tb.Helper()
 	cs, err := kubernetes.NewForConfig(harnessConfig())
 	if err != nil {
@@ -44,7 +47,7 @@ func startNullController(tb testing.TB, ns string, steps, workers int) (n *nullC
 	if err != nil {
 		tb.Fatal(err)
 	}
-	n = &nullController{cs: cs, c: c, steps: steps, queue: make(chan string, 1<<14)}
+	n = &nullController{cs: cs, c: c, shape: sh, queue: make(chan string, 1<<14), completed: map[string]map[int]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
 	if _, err := factory.Batch().V1().Jobs().Informer().AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -96,17 +99,28 @@ func complete(j *batchv1.Job) bool {
 	return false
 }
 
-// handoff creates the step after the completed Job and writes the run's status once.
+// handoff creates the steps the completed Job made ready and writes the run's status
+// once.
 func (n *nullController) handoff(ctx context.Context, ns, jobName string) error {
 	run, idx, _ := strings.Cut(jobName, "-s")
 	i, _ := strconv.Atoi(idx)
-	status := fmt.Sprintf(`{"status":{"progress":"%d/%d"}}`, i+1, n.steps)
-	if i+1 < n.steps {
-		if err := n.createStep(ctx, ns, run, i+1); err != nil {
+	n.mu.Lock()
+	if n.completed[run] == nil {
+		n.completed[run] = map[int]bool{}
+	}
+	done := n.completed[run]
+	done[i] = true
+	ready, ended := n.shape.readyAfter(i, done), len(done)
+	n.mu.Unlock()
+	steps := n.shape.steps()
+	status := fmt.Sprintf(`{"status":{"progress":"%d/%d"}}`, ended, steps)
+	if ended == steps {
+		status = fmt.Sprintf(`{"status":{"progress":"%d/%d","phase":"Succeeded"}}`, steps, steps)
+	}
+	for _, k := range ready {
+		if err := n.createStep(ctx, ns, run, k); err != nil {
 			return err
 		}
-	} else {
-		status = fmt.Sprintf(`{"status":{"progress":"%d/%d","phase":"Succeeded"}}`, n.steps, n.steps)
 	}
 	obj := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: run}}
 	return n.c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(status)))

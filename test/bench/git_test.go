@@ -63,17 +63,8 @@ func (g *gitServer) warm(shape string, n int) {
 	wg.Wait()
 }
 
-// pipelineYAML is the pipeline of a shape: "seq5" is five sequential steps, "seq2" two.
-func pipelineYAML(shape string) string {
-	var n int
-	_, _ = fmt.Sscanf(shape, "seq%d", &n)
-	var b strings.Builder
-	b.WriteString("name: bench\nsteps:\n")
-	for i := range n {
-		fmt.Fprintf(&b, "- name: s%d\n  commands:\n  - echo %d\n", i, i)
-	}
-	return b.String()
-}
+// pipelineYAML is the pipeline file of a shape (shapeOf).
+func pipelineYAML(shape string) string { return shapeOf(shape).yaml() }
 
 // stubSource answers without git: the commit is a hash of the URL and the file the
 // URL's shape. It separates the controller's own cost from git's.

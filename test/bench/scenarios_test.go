@@ -31,7 +31,7 @@ func benchCells(scale float64) []cell {
 	for _, s := range []struct {
 		name, shape string
 		runs, steps int
-	}{{"100 × 5", "seq5", 100, 5}, {"500 × 2", "seq2", 500, 2}} {
+	}{{"100 × 5", "seq5", 100, 5}, {"500 × 2", "seq2", 500, 2}, {"100 × 1→4→1", "par141", 100, 6}} {
 		for _, v := range []string{"floor", "operator", "stub"} {
 			out = append(out, cell{Name: s.name, Shape: s.shape, Runs: n(s.runs), Steps: s.steps, Variant: v})
 		}
@@ -96,12 +96,18 @@ func BenchmarkController(b *testing.B) {
 func TestBenchSmoke(t *testing.T) {
 	git := newGitServer(t)
 	out := newReport(1, 1)
+	cells := []cell{{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "floor"},
+		{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "operator"}}
 	for _, v := range []string{"floor", "operator", "stub"} {
-		c := cell{Name: "5 × 3", Shape: "seq3", Runs: 5, Steps: 3, Variant: v}
+		cells = append(cells, cell{Name: "5 × 3", Shape: "seq3", Runs: 5, Steps: 3, Variant: v})
+	}
+	for _, c := range cells {
+		v := c.Variant
 		r := runCell(t, git, c)
 		if r.Succeeded != c.Runs {
 			t.Fatalf("%s: %d of %d runs succeeded", v, r.Succeeded, c.Runs)
 		}
+		// Every step but the root waits for another: one handoff each.
 		if want := c.Runs * (c.Steps - 1); r.Handoffs != want || r.P1.N != want {
 			t.Errorf("%s: handoffs: got %d (P1 samples %d), want %d", v, r.Handoffs, r.P1.N, want)
 		}
@@ -125,7 +131,7 @@ func runCell(tb testing.TB, git *gitServer, c cell) rep {
 	var stop func()
 	var null *nullController
 	if c.Variant == "floor" {
-		null, stop = startNullController(tb, ns, c.Steps, 4)
+		null, stop = startNullController(tb, ns, shapeOf(c.Shape), 4)
 	} else {
 		mgr, stopMgr := startManager(tb, counts, c.Variant == "stub", ns)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -153,10 +159,10 @@ func runCell(tb testing.TB, git *gitServer, c cell) rep {
 	for _, err := range errs {
 		tb.Errorf("completer: %v", err)
 	}
-	handoffs, clone, completer := handoffLatencies(records)
+	handoffs, clone, completer := handoffLatencies(records, shapeOf(c.Shape))
 	r.Handoffs, r.P1, r.CloneToStep0, r.Completer = len(handoffs), quantilesOf(handoffs), quantilesOf(clone), quantilesOf(completer)
 	r.CompleterMax = comp.maxQueue.Load()
-	r.P1Objects = quantilesOf(objectHandoffs(tb, ns))
+	r.P1Objects = quantilesOf(objectHandoffs(tb, ns, shapeOf(c.Shape)))
 	minutes := r.WallSeconds / 60
 	r.RunsPerMin, r.HandoffsPerMin = float64(succeeded)/minutes, float64(r.Handoffs)/minutes
 	r.Writes, r.Conflicts = counts.writes.Load(), counts.statusConflicts.Load()
@@ -165,9 +171,10 @@ func runCell(tb testing.TB, git *gitServer, c cell) rep {
 	return r
 }
 
-// handoffLatencies pairs each step Job i ≥ 1 with step i-1 of the same run, and each
-// step 0 with its run's clone Job; and gives the completer's own latency per Job.
-func handoffLatencies(jobs map[string]jobRecord) (steps, clone, completer []time.Duration) {
+// handoffLatencies pairs each step Job with the last of the steps it waits for to
+// complete (in sh), and each root step with its run's clone Job; and gives the
+// completer's own latency per Job.
+func handoffLatencies(jobs map[string]jobRecord, sh shape) (steps, clone, completer []time.Duration) {
 	type key struct {
 		run  string
 		step int
@@ -180,25 +187,38 @@ func handoffLatencies(jobs map[string]jobRecord) (steps, clone, completer []time
 		}
 	}
 	for k, j := range byStep {
-		if k.step < 0 {
+		if k.step < 0 || k.step >= sh.steps() {
 			continue
 		}
-		prev, ok := byStep[key{k.run, k.step - 1}]
-		if !ok || prev.completed.IsZero() {
-			continue
+		deps := sh.deps[k.step]
+		if len(deps) == 0 {
+			deps = []int{-1} // the clone
 		}
-		if k.step == 0 {
-			clone = append(clone, j.observed.Sub(prev.completed))
-		} else {
-			steps = append(steps, j.observed.Sub(prev.completed))
+		var last time.Time
+		for _, d := range deps {
+			prev, ok := byStep[key{k.run, d}]
+			if !ok || prev.completed.IsZero() {
+				last = time.Time{}
+				break
+			}
+			if prev.completed.After(last) {
+				last = prev.completed
+			}
+		}
+		switch {
+		case last.IsZero():
+		case deps[0] < 0:
+			clone = append(clone, j.observed.Sub(last))
+		default:
+			steps = append(steps, j.observed.Sub(last))
 		}
 	}
 	return steps, clone, completer
 }
 
 // objectHandoffs is P1 from the Jobs' own timestamps: the next Job's creation minus the
-// previous one's Complete condition, per run and step (1 s resolution on both).
-func objectHandoffs(tb testing.TB, ns string) []time.Duration {
+// last Complete condition of the steps it waits for, per run (1 s resolution on both).
+func objectHandoffs(tb testing.TB, ns string, sh shape) []time.Duration {
 	jobs := &batchv1.JobList{}
 	if err := k8sClient.List(context.Background(), jobs, client.InNamespace(ns)); err != nil {
 		tb.Fatal(err)
@@ -217,15 +237,35 @@ func objectHandoffs(tb testing.TB, ns string) []time.Duration {
 	}
 	var out []time.Duration
 	for k, j := range byStep {
-		prev := byStep[key{k.run, k.step - 1}]
-		if prev == nil || runstate.JobOutcome(prev) != batchv1.JobComplete {
+		if k.step >= sh.steps() || len(sh.deps[k.step]) == 0 {
 			continue
 		}
-		for _, c := range prev.Status.Conditions {
-			if c.Type == batchv1.JobComplete {
-				out = append(out, j.CreationTimestamp.Sub(c.LastTransitionTime.Time))
+		var last time.Time
+		for _, d := range sh.deps[k.step] {
+			done := completedAt(byStep[key{k.run, d}])
+			if done.IsZero() {
+				last = time.Time{}
+				break
 			}
+			if done.After(last) {
+				last = done
+			}
+		}
+		if !last.IsZero() {
+			out = append(out, j.CreationTimestamp.Sub(last))
 		}
 	}
 	return out
+}
+
+func completedAt(j *batchv1.Job) time.Time {
+	if j == nil || runstate.JobOutcome(j) != batchv1.JobComplete {
+		return time.Time{}
+	}
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobComplete {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
 }

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStepFlags: the graph and resource flags parse, and defaults above the maximum
+// are refused at startup instead of failing every run.
+func TestStepFlags(t *testing.T) {
+	base := []string{"--clone-image=flow-ci:test"}
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(t *testing.T, o *options)
+	}{
+		{name: "defaults", check: func(t *testing.T, o *options) {
+			if o.lifecycle.MaxParallelSteps != 4 || o.lifecycle.FinallyGrace != 5*time.Minute {
+				t.Errorf("max-parallel-steps %d, finally-grace %v", o.lifecycle.MaxParallelSteps, o.lifecycle.FinallyGrace)
+			}
+			if got := o.render.MaxStepResources.Memory().String(); got != "32Gi" {
+				t.Errorf("max-step-resources memory %s", got)
+			}
+		}},
+		{name: "set", args: []string{"--max-parallel-steps=2", "--finally-grace=30s", "--max-step-resources=cpu=2,memory=4Gi"},
+			check: func(t *testing.T, o *options) {
+				if o.lifecycle.MaxParallelSteps != 2 || o.lifecycle.FinallyGrace != 30*time.Second || o.render.MaxStepResources.Cpu().String() != "2" {
+					t.Errorf("got %d, %v, %v", o.lifecycle.MaxParallelSteps, o.lifecycle.FinallyGrace, o.render.MaxStepResources)
+				}
+			}},
+		{name: "default limit over the maximum", args: []string{"--max-step-resources=memory=1Gi"},
+			wantErr: "--default-step-limits: memory=2Gi is above --max-step-resources memory=1Gi"},
+		{name: "default request over the maximum", args: []string{"--default-step-requests=cpu=3", "--max-step-resources=cpu=2"},
+			wantErr: "--default-step-requests: cpu=3 is above --max-step-resources cpu=2"},
+		{name: "bad quantity", args: []string{"--max-step-resources=cpu=lots"}, wantErr: "max-step-resources"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o, _, err := parseFlags(append(append([]string{}, base...), tc.args...))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, o)
+		})
+	}
+}
