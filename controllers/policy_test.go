@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,10 +19,10 @@ import (
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
-// installPolicy applies config/policy as shipped.
-func installPolicy(t *testing.T) {
+// installPolicy applies a policy of config/policy as shipped (once per suite).
+func installPolicy(t *testing.T, file string) {
 	t.Helper()
-	f, err := os.Open("../config/policy/pipelinerun_references.yaml")
+	f, err := os.Open("../config/policy/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func installPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range []client.Object{policy, binding} {
-		if err := k8sClient.Create(context.Background(), o); err != nil {
+		if err := k8sClient.Create(context.Background(), o); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
@@ -45,7 +46,8 @@ func installPolicy(t *testing.T) {
 func creator(t *testing.T, ns, name string, extra ...rbacv1.PolicyRule) client.Client {
 	t.Helper()
 	ctx := context.Background()
-	rules := append([]rbacv1.PolicyRule{{APIGroups: []string{civ1alpha1.GroupVersion.Group}, Resources: []string{"pipelineruns"}, Verbs: []string{"create", "get"}}}, extra...)
+	rules := append([]rbacv1.PolicyRule{{APIGroups: []string{civ1alpha1.GroupVersion.Group},
+		Resources: []string{"pipelineruns", "pipelinetriggers"}, Verbs: []string{"create", "get", "update", "patch"}}}, extra...)
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: rules}
 	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
@@ -71,7 +73,7 @@ func creator(t *testing.T, ns, name string, extra ...rbacv1.PolicyRule) client.C
 func TestAdmissionPolicy(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	installPolicy(t)
+	installPolicy(t, "pipelinerun_references.yaml")
 	plain := creator(t, ns, "runs-only")
 	reader := creator(t, ns, "secret-reader", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"creds"}, Verbs: []string{"get"}})
 	podMaker := creator(t, ns, "pod-maker", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}})

@@ -108,3 +108,33 @@ const (
 	// EventFailed: the run failed.
 	EventFailed = "Failed"
 )
+
+// ConditionReady is a PipelineTrigger's health: True while it polls successfully.
+const ConditionReady = "Ready"
+
+// Reasons of a PipelineTrigger's Ready condition.
+const (
+	// ReasonPolling: the last poll succeeded; the trigger polls at its interval.
+	ReasonPolling = "Polling"
+	// ReasonSuspended: spec.suspend is set; nothing is polled or scheduled.
+	ReasonSuspended = "Suspended"
+	// ReasonInvalidSchedule: a schedule's cron or time zone does not parse.
+	ReasonInvalidSchedule = "InvalidSchedule"
+	// ReasonTooManyBranches: more branches match spec.branches than a trigger tracks.
+	ReasonTooManyBranches = "TooManyBranches"
+	// ReasonPollFailed: the last poll failed with a transient error and is retried;
+	// the message says why.
+	ReasonPollFailed = "PollFailed"
+	// ReasonRunConflict: a run with the name the trigger would give exists and is not
+	// the trigger's; it is left alone and that head is not built.
+	ReasonRunConflict = "RunConflict"
+)
+
+// Event reasons of PipelineTriggers and commit status reports.
+const (
+	// EventTriggered: a trigger created a run (for a new head, or a schedule's slot).
+	EventTriggered = "Triggered"
+	// EventCommitStatusFailed: the forge refused a commit status for good (a bad
+	// token, an unknown repository or commit); the run itself is unaffected.
+	EventCommitStatusFailed = "CommitStatusFailed"
+)

@@ -1,4 +1,4 @@
-// Package v1alpha1 holds the PipelineRun API of flow-ci.
+// Package v1alpha1 holds the PipelineRun and PipelineTrigger API of flow-ci.
 // +kubebuilder:object:generate=true
 // +groupName=ci.flowci.dev
 package v1alpha1

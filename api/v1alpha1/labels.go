@@ -66,3 +66,31 @@ const (
 	// a run's children without scanning the namespace's.
 	IndexRunUID = "flowci.dev/run-uid"
 )
+
+// Labels on the runs a PipelineTrigger creates (besides its controlling owner reference).
+const (
+	// LabelTrigger is the trigger's name, shortened and hashed when it does not fit.
+	LabelTrigger = "flowci.dev/trigger"
+	// LabelTriggerUID is the trigger's UID; select on this.
+	LabelTriggerUID = "flowci.dev/trigger-uid"
+	// LabelTriggerBranch is the branch as a label value (not unique: "release/1" and
+	// "release-1" may share it); spec.branch is exact.
+	LabelTriggerBranch = "flowci.dev/trigger-branch"
+	// LabelSchedule is the schedule that started a run; absent on runs of a new head.
+	LabelSchedule = "flowci.dev/schedule"
+	// LabelCommit is the commit a triggered run builds (also its spec.revision).
+	LabelCommit = "flowci.dev/commit"
+)
+
+// Annotations of triggers and triggered runs.
+const (
+	// AnnotationRequestedAt on a PipelineTrigger asks for a poll now when its value
+	// changes (any string, e.g. a time: Flux's requestedAt convention); the value is
+	// echoed in status.lastHandledRequestedAt once handled. A webhook relay only needs
+	// patch on the trigger to poke it.
+	AnnotationRequestedAt = "ci.flowci.dev/requestedAt"
+	// AnnotationCommitStatus on a triggered run records the commit status last posted
+	// to the forge, as JSON {"context","state"} (plus "error" when the forge refused
+	// it for good), so that each state is posted once.
+	AnnotationCommitStatus = "flowci.dev/commit-status"
+)

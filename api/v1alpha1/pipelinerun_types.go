@@ -56,6 +56,9 @@ func (w *WorkspaceSpec) SizeOrDefault() resource.Quantity {
 // +kubebuilder:validation:XValidation:rule="has(self.serviceAccountName) == has(oldSelf.serviceAccountName) && (!has(self.serviceAccountName) || self.serviceAccountName == oldSelf.serviceAccountName)",message="serviceAccountName is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.timeout) == has(oldSelf.timeout) && (!has(self.timeout) || duration(self.timeout) == duration(oldSelf.timeout))",message="timeout is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.concurrencyPolicy) == has(oldSelf.concurrencyPolicy) && (!has(self.concurrencyPolicy) || self.concurrencyPolicy == oldSelf.concurrencyPolicy)",message="concurrencyPolicy is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.workspace.storageClassName) == has(oldSelf.workspace.storageClassName) && (!has(self.workspace.storageClassName) || self.workspace.storageClassName == oldSelf.workspace.storageClassName)",message="workspace.storageClassName is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.workspace.accessModes) == has(oldSelf.workspace.accessModes) && (!has(self.workspace.accessModes) || self.workspace.accessModes == oldSelf.workspace.accessModes)",message="workspace.accessModes is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.workspace.size) == has(oldSelf.workspace.size) && (!has(self.workspace.size) || string(self.workspace.size) == string(oldSelf.workspace.size))",message="workspace.size is immutable"
 type PipelineRunSpec struct {
 	// RepoURL is the git repository to build: https://, http://, ssh:// or scp-like
 	// user@host:path, in printable ASCII. Credentials never go in the URL (no user or
@@ -157,11 +160,10 @@ type SecretReference struct {
 	Name string `json:"name"`
 }
 
-// WorkspaceSpec sizes the per-run PersistentVolumeClaim. Its volume is immutable once the
-// run exists; retainOnFailure, a cleanup policy like the TTL, may change.
-// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="workspace.storageClassName is immutable"
-// +kubebuilder:validation:XValidation:rule="has(self.accessModes) == has(oldSelf.accessModes) && (!has(self.accessModes) || self.accessModes == oldSelf.accessModes)",message="workspace.accessModes is immutable"
-// +kubebuilder:validation:XValidation:rule="has(self.size) == has(oldSelf.size) && (!has(self.size) || string(self.size) == string(oldSelf.size))",message="workspace.size is immutable"
+// WorkspaceSpec sizes the per-run PersistentVolumeClaim. A run's volume is immutable once
+// the run exists (rules on PipelineRunSpec, so that a PipelineTrigger's template, which
+// holds the same type, stays editable); retainOnFailure, a cleanup policy like the TTL,
+// may change.
 type WorkspaceSpec struct {
 	// Size of the volume.
 	// +optional

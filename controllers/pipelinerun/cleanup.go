@@ -79,7 +79,8 @@ func (r *Reconciler) deleting(uid types.UID) bool {
 }
 
 // enforceHistory deletes the oldest finished runs of the run's repository and branch in
-// its namespace beyond the operator's history limits.
+// its namespace beyond the operator's history limits. Runs a PipelineTrigger started
+// are left to that trigger's own limits, per trigger and branch.
 func (r *Reconciler) enforceHistory(ctx context.Context, run *v1alpha1.PipelineRun) error {
 	if r.Lifecycle.SuccessfulHistoryLimit < 0 && r.Lifecycle.FailedHistoryLimit < 0 {
 		return nil
@@ -91,7 +92,7 @@ func (r *Reconciler) enforceHistory(ctx context.Context, run *v1alpha1.PipelineR
 	var succeeded, failed []*v1alpha1.PipelineRun
 	for _, o := range group {
 		switch {
-		case !o.DeletionTimestamp.IsZero():
+		case !o.DeletionTimestamp.IsZero(), triggered(o):
 		case o.Status.Phase == v1alpha1.PhaseSucceeded:
 			succeeded = append(succeeded, o)
 		case o.Status.Phase.IsFinished():
@@ -126,4 +127,10 @@ func endedBefore(a, b *v1alpha1.PipelineRun) bool {
 		return ta.Before(tb)
 	}
 	return createdBefore(a, b)
+}
+
+// triggered reports whether a PipelineTrigger controls the run.
+func triggered(run *v1alpha1.PipelineRun) bool {
+	ref := metav1.GetControllerOf(run)
+	return ref != nil && ref.Kind == "PipelineTrigger" && ref.APIVersion == v1alpha1.GroupVersion.String()
 }

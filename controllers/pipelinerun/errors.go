@@ -1,10 +1,10 @@
 package pipelinerun
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 )
 
@@ -29,27 +29,7 @@ func classifyGitError(err error) error {
 	if !gitsource.IsPermanent(err) {
 		return waitingFor(v1alpha1.ReasonSourceUnavailable, err)
 	}
-	reason := v1alpha1.ReasonInvalidSpec
-	switch {
-	case errors.Is(err, gitsource.ErrAuthenticationFailed), errors.Is(err, gitsource.ErrInvalidAuth),
-		errors.Is(err, gitsource.ErrHostKeyMismatch), errors.Is(err, gitsource.ErrTLSVerification):
-		reason = v1alpha1.ReasonAuthenticationFailed
-	case errors.Is(err, gitsource.ErrRepositoryNotFound):
-		reason = v1alpha1.ReasonRepositoryNotFound
-	case errors.Is(err, gitsource.ErrBranchNotFound), errors.Is(err, gitsource.ErrEmptyRepository):
-		reason = v1alpha1.ReasonBranchNotFound
-	case errors.Is(err, gitsource.ErrRevisionNotServed), errors.Is(err, gitsource.ErrInvalidRevision):
-		reason = v1alpha1.ReasonRevisionNotFound
-	case errors.Is(err, gitsource.ErrFileNotFound):
-		reason = v1alpha1.ReasonDefinitionNotFound
-	case errors.Is(err, gitsource.ErrFileTooLarge):
-		reason = v1alpha1.ReasonInvalidDefinition
-	case errors.Is(err, gitsource.ErrAddressNotAllowed):
-		reason = v1alpha1.ReasonAddressNotAllowed
-	case errors.Is(err, gitsource.ErrTooLarge):
-		reason = v1alpha1.ReasonSourceTooLarge
-	}
-	return &runError{reason: reason, err: err}
+	return &runError{reason: controllers.GitReason(err), err: err}
 }
 
 // waitError is a transient error of a run that has no definition yet: what it waits

@@ -3,8 +3,6 @@ package pipelinerun
 import (
 	"context"
 	"fmt"
-	"path"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -110,7 +108,7 @@ func (r *Reconciler) gitAuth(ctx context.Context, run *v1alpha1.PipelineRun) (*g
 	if err != nil {
 		return nil, "", fmt.Errorf("reading git secret %q: %w", ref.Name, err)
 	}
-	if allowed, ok := secret.Annotations[v1alpha1.AnnotationAllowedRepositories]; ok && !repositoryAllowed(allowed, run.Spec.RepoURL) {
+	if allowed, ok := secret.Annotations[v1alpha1.AnnotationAllowedRepositories]; ok && !render.RepositoryAllowed(allowed, run.Spec.RepoURL) {
 		return nil, "", permanent(v1alpha1.ReasonAuthenticationFailed, "git secret %q may not be used for %s: it is not in the Secret's %s",
 			ref.Name, render.NormalizeRepoURL(run.Spec.RepoURL), v1alpha1.AnnotationAllowedRepositories)
 	}
@@ -119,18 +117,4 @@ func (r *Reconciler) gitAuth(ctx context.Context, run *v1alpha1.PipelineRun) (*g
 		return nil, "", permanent(v1alpha1.ReasonAuthenticationFailed, "git secret %q: %w", ref.Name, err)
 	}
 	return auth, secret.ResourceVersion, nil
-}
-
-// repositoryAllowed matches a repository against a Secret's allow-list: patterns
-// separated by commas or newlines, each a path.Match glob of the normalised URL
-// (host/path: "github.com/org/*" allows every repository of org, and nothing deeper).
-func repositoryAllowed(list, repoURL string) bool {
-	repo := render.NormalizeRepoURL(repoURL)
-	for _, p := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == '\n' }) {
-		p = render.NormalizeRepoURL(strings.TrimSpace(p))
-		if ok, err := path.Match(p, repo); err == nil && ok {
-			return true
-		}
-	}
-	return false
 }

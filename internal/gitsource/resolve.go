@@ -2,11 +2,14 @@ package gitsource
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -91,4 +94,34 @@ func OnBranch(ctx context.Context, repoURL, branch, commit string, auth *Auth, o
 	}
 	_, err = st.EncodedObject(plumbing.CommitObject, hash)
 	return err == nil, nil
+}
+
+// ListBranches lists the remote's branches and their heads with one ref advertisement,
+// like `git ls-remote --heads`, within the same budget as ResolveCommit. A repository
+// without branches gives an empty map.
+func ListBranches(ctx context.Context, repoURL string, auth *Auth, opts ...Option) (map[string]string, error) {
+	c, cancel, err := newCall(ctx, repoURL, auth, defaultTimeout, resolveBudget, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	sess, done, err := c.session()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	ar, err := sess.AdvertisedReferencesContext(c.ctx)
+	if err != nil {
+		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+			return map[string]string{}, nil
+		}
+		return nil, c.fail("list refs of", err)
+	}
+	heads := map[string]string{}
+	for name, h := range ar.References {
+		if branch, ok := strings.CutPrefix(name, "refs/heads/"); ok && ValidateBranch(branch) == nil {
+			heads[branch] = h.String()
+		}
+	}
+	return heads, nil
 }
