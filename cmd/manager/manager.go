@@ -27,6 +27,9 @@ import (
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
+	"github.com/flow-ci/flow-ci/controllers/report"
+	"github.com/flow-ci/flow-ci/controllers/trigger"
+	"github.com/flow-ci/flow-ci/internal/forge"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/podlogs"
 	"github.com/flow-ci/flow-ci/internal/render"
@@ -48,6 +51,8 @@ type options struct {
 	stuckAfter      time.Duration
 	fetchers        int
 	stepEvents      bool
+	pollers         int
+	reporters       int
 }
 
 func parseFlags(args []string) (*options, *zap.Options, error) {
@@ -102,6 +107,8 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 		*resources[flag], _ = render.ParseResourceList(def)
 	}
 	fs.IntVar(&o.fetchers, "definition-fetchers", pipelinerun.DefaultFetchers, "New runs whose commit and pipeline file are read from git at once, off the reconcile workers.")
+	fs.IntVar(&o.pollers, "trigger-pollers", trigger.DefaultPollers, "PipelineTrigger polls (ls-remote) in flight at once, off the reconcile workers.")
+	fs.IntVar(&o.reporters, "report-concurrency", report.DefaultConcurrency, "Commit statuses posted to forges at once.")
 	fs.BoolVar(&o.stepEvents, "step-events", false, "Record an event when each step starts and succeeds (step failures and run transitions always have one).")
 	fs.DurationVar(&o.stuckAfter, "stuck-reconcile-timeout", 2*time.Minute, "Fail /healthz while a reconcile runs longer than this; 0 disables.")
 	zo := &zap.Options{}
@@ -187,6 +194,27 @@ func runManager(args []string) error {
 	ctx := ctrl.SetupSignalHandler()
 	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
 		return fmt.Errorf("setting up the PipelineRun controller: %w", err)
+	}
+	triggers := &trigger.Reconciler{
+		Client:                 mgr.GetClient(),
+		APIReader:              mgr.GetAPIReader(),
+		Recorder:               mgr.GetEventRecorder("flow-ci"),
+		Git:                    trigger.GitLister{Options: []gitsource.Option{gitsource.WithAllowedNetworks(o.allowedNetworks...)}},
+		Pollers:                o.pollers,
+		SuccessfulHistoryLimit: o.lifecycle.SuccessfulHistoryLimit,
+		FailedHistoryLimit:     o.lifecycle.FailedHistoryLimit,
+	}
+	if err := triggers.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+		return fmt.Errorf("setting up the PipelineTrigger controller: %w", err)
+	}
+	reporter := &report.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("flow-ci"),
+		Forge:     &forge.Client{Egress: gitsource.Egress{Allowed: o.allowedNetworks}},
+	}
+	if err := reporter.SetupWithManager(mgr, o.reporters); err != nil {
+		return fmt.Errorf("setting up the commit status reporter: %w", err)
 	}
 	if err := mgr.Add(releaseStartupMemory(mgr)); err != nil {
 		return fmt.Errorf("adding the start-up memory release: %w", err)

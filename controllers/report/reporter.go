@@ -1,0 +1,196 @@
+// Package report posts the commit status of runs that a PipelineTrigger with a report
+// started: pending when the run starts, then its result, each state once. It is its own
+// controller with its own workers, so a slow or failing forge never holds up a run.
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/forge"
+)
+
+// TokenKey is the key of the report Secret that holds the forge's API token.
+const TokenKey = "token"
+
+// DefaultConcurrency is --report-concurrency: commit statuses posted at once.
+const DefaultConcurrency = 4
+
+// giveUpAfter stops retrying a report this long after the run ended: the forge was
+// down for that long, and the run's own status still tells its result.
+const giveUpAfter = 24 * time.Hour
+
+// Poster posts one commit status (forge.Client).
+type Poster interface {
+	Post(ctx context.Context, p forge.Provider, baseURL, repoURL, token string, s forge.Status) error
+}
+
+// Reconciler reports triggered runs' states to their forge.
+type Reconciler struct {
+	Client client.Client
+	// APIReader reads the report Secret (get only, never cached).
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Forge     Poster
+	Now       func() time.Time
+}
+
+// Recorded is the AnnotationCommitStatus value: what was last posted for the run.
+type Recorded struct {
+	Context string      `json:"context"`
+	State   forge.State `json:"state"`
+	// Error is set when the forge refused the state for good; it is not retried.
+	Error string `json:"error,omitempty"`
+}
+
+// Reconcile posts the run's state when it differs from the one recorded on the run.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	run := &v1alpha1.PipelineRun{}
+	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	ref := metav1.GetControllerOf(run)
+	if ref == nil || ref.Kind != "PipelineTrigger" || !run.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
+	trig := &v1alpha1.PipelineTrigger{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: ref.Name}, trig); err != nil || trig.UID != ref.UID {
+		return reconcile.Result{}, client.IgnoreNotFound(err) // the trigger is gone: nothing to report with
+	}
+	spec := trig.Spec.Report
+	state, ok := StateToReport(run.Status.Phase)
+	if spec == nil || !ok {
+		return reconcile.Result{}, nil
+	}
+	rec := recorded(run)
+	if rec.State == state {
+		return reconcile.Result{}, nil
+	}
+	if run.Status.CompletionTime != nil && r.Now().Sub(run.Status.CompletionTime.Time) > giveUpAfter {
+		return reconcile.Result{}, nil
+	}
+	if rec.Context == "" {
+		rec.Context = expandContext(spec.Context, run, trig)
+	}
+	token, err := r.token(ctx, trig)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	status := forge.Status{
+		Commit: run.Status.Commit, State: state, Context: rec.Context,
+		Description: description(run), TargetURL: expandTarget(spec.TargetURL, run),
+	}
+	if status.Commit == "" {
+		status.Commit = run.Spec.Revision
+	}
+	err = r.Forge.Post(ctx, forge.Provider(spec.Provider), spec.URL, run.Spec.RepoURL, token, status)
+	next := Recorded{Context: rec.Context, State: state}
+	switch {
+	case errors.Is(err, forge.ErrPermanent):
+		next.Error = err.Error()
+		r.Recorder.Eventf(run, nil, corev1.EventTypeWarning, v1alpha1.EventCommitStatusFailed, "Report",
+			"posting %s to %s: %s", state, spec.Provider, err.Error())
+	case err != nil:
+		log.FromContext(ctx).Info("posting the commit status failed; retrying with backoff", "state", state, "error", err.Error())
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{}, r.record(ctx, run, next)
+}
+
+// StateToReport is the state a run in phase reports: pending once it started, then its
+// result. Every phase is mapped on purpose (forge.StateFor); a run that has not started
+// (no phase, Queued, Pending) reports nothing yet.
+func StateToReport(phase v1alpha1.PipelineRunPhase) (forge.State, bool) {
+	switch phase {
+	case "", v1alpha1.PhaseQueued, v1alpha1.PhasePending:
+		return "", false
+	}
+	return forge.StateFor(phase)
+}
+
+func recorded(run *v1alpha1.PipelineRun) Recorded {
+	var rec Recorded
+	if raw := run.Annotations[v1alpha1.AnnotationCommitStatus]; raw != "" {
+		_ = json.Unmarshal([]byte(raw), &rec) // a value we cannot read is posted again
+	}
+	return rec
+}
+
+// record writes what was posted onto the run, so each state is posted once.
+func (r *Reconciler) record(ctx context.Context, run *v1alpha1.PipelineRun, rec Recorded) error {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{v1alpha1.AnnotationCommitStatus: string(raw)}}})
+	if err != nil {
+		return err
+	}
+	if err := r.Client.Patch(ctx, run, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("recording the commit status on the run: %w", client.IgnoreNotFound(err))
+	}
+	return nil
+}
+
+// token reads the forge token through the uncached reader.
+func (r *Reconciler) token(ctx context.Context, trig *v1alpha1.PipelineTrigger) (string, error) {
+	name := trig.Spec.Report.SecretRef.Name
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: trig.Namespace, Name: name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("report secret %q not found", name)
+		}
+		return "", fmt.Errorf("reading report secret %q: %w", name, err)
+	}
+	token := strings.TrimSpace(string(secret.Data[TokenKey]))
+	if token == "" {
+		return "", fmt.Errorf("report secret %q has no %q key", name, TokenKey)
+	}
+	return token, nil
+}
+
+// expandContext fills in {pipeline}, {trigger} and {schedule}.
+func expandContext(tpl string, run *v1alpha1.PipelineRun, trig *v1alpha1.PipelineTrigger) string {
+	if tpl == "" {
+		tpl = "flow-ci/{pipeline}"
+	}
+	pipeline := run.Status.PipelineName
+	if pipeline == "" {
+		pipeline = trig.Name
+	}
+	sched := run.Labels[v1alpha1.LabelSchedule]
+	if sched == "" {
+		sched = "push"
+	}
+	return strings.NewReplacer("{pipeline}", pipeline, "{trigger}", trig.Name, "{schedule}", sched).Replace(tpl)
+}
+
+func expandTarget(tpl string, run *v1alpha1.PipelineRun) string {
+	return strings.NewReplacer("{namespace}", run.Namespace, "{name}", run.Name).Replace(tpl)
+}
+
+// description names the run and, when it did not succeed, the reason.
+func description(run *v1alpha1.PipelineRun) string {
+	d := fmt.Sprintf("%s: %s", run.Name, run.Status.Phase)
+	for _, c := range run.Status.Conditions {
+		if c.Type == v1alpha1.ConditionSucceeded && c.Status == metav1.ConditionFalse {
+			d += " (" + c.Reason + ")"
+		}
+	}
+	return d
+}

@@ -1,0 +1,152 @@
+package trigger
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/triggerstate"
+)
+
+// startPoll reads the git Secret and starts an ls-remote on the pool. A Secret that is
+// missing or may not be used for the repository is reported on Ready and retried at the
+// next interval.
+func (r *Reconciler) startPoll(ctx context.Context, p *pass) error {
+	trig := p.trig
+	auth, err := r.gitAuth(ctx, trig)
+	if err != nil {
+		var reason string
+		switch {
+		case apierrors.IsNotFound(err):
+			reason = v1alpha1.ReasonSecretNotFound
+		case gitsource.IsPermanent(err):
+			reason = v1alpha1.ReasonAuthenticationFailed
+		default:
+			return err
+		}
+		r.polls.markPolled(trig.UID, p.now)
+		setReady(trig, metav1.ConditionFalse, reason, err.Error())
+		trig.Status.ObservedGeneration = trig.Generation
+		p.wakeAt(p.now.Add(trig.Spec.IntervalOrDefault()))
+		return nil
+	}
+	repo := trig.Spec.RepoURL
+	r.polls.start(trig, p.now, trig.Annotations[v1alpha1.AnnotationRequestedAt], func(ctx context.Context) (map[string]string, error) {
+		return r.Git.ListBranches(ctx, repo, auth)
+	})
+	return nil
+}
+
+// gitAuth reads the trigger's git Secret through the uncached reader, as the
+// PipelineRun controller does, honouring the Secret's allowed-repositories annotation.
+func (r *Reconciler) gitAuth(ctx context.Context, trig *v1alpha1.PipelineTrigger) (*gitsource.Auth, error) {
+	ref := trig.Spec.GitSecretRef
+	if ref == nil {
+		return nil, nil
+	}
+	secret := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: trig.Namespace, Name: ref.Name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, apierrors.NewNotFound(corev1.Resource("secrets"), ref.Name)
+		}
+		return nil, fmt.Errorf("reading git secret %q: %w", ref.Name, err)
+	}
+	if allowed, ok := secret.Annotations[v1alpha1.AnnotationAllowedRepositories]; ok && !render.RepositoryAllowed(allowed, trig.Spec.RepoURL) {
+		return nil, fmt.Errorf("git secret %q may not be used for %s (its %s): %w", ref.Name,
+			render.NormalizeRepoURL(trig.Spec.RepoURL), v1alpha1.AnnotationAllowedRepositories, gitsource.ErrInvalidAuth)
+	}
+	auth, err := gitsource.AuthFromSecretData(secret.Data)
+	if err != nil {
+		return nil, fmt.Errorf("git secret %q: %w", ref.Name, err)
+	}
+	return auth, nil
+}
+
+// handlePoll acts on a finished poll: on an error it sets Ready; otherwise it starts a
+// run for each new head and each due schedule slot the poll is recent enough for.
+func (r *Reconciler) handlePoll(ctx context.Context, p *pass, done *poll, slots []triggerstate.Slot) error {
+	trig, st := p.trig, &p.trig.Status
+	started := metav1.NewTime(done.started)
+	st.LastPollTime = &started
+	st.ObservedGeneration = trig.Generation
+	if done.poke != "" {
+		st.LastHandledRequestedAt = done.poke
+	}
+	if done.err != nil {
+		reason := v1alpha1.ReasonPollFailed
+		if gitsource.IsPermanent(done.err) {
+			reason = controllers.GitReason(done.err)
+		}
+		setReady(trig, metav1.ConditionFalse, reason, done.err.Error())
+		return nil
+	}
+	heads, err := triggerstate.MatchBranches(trig.Spec.Branches, done.heads, v1alpha1.MaxTriggerBranches)
+	if err != nil {
+		setReady(trig, metav1.ConditionFalse, v1alpha1.ReasonTooManyBranches, err.Error())
+		return nil
+	}
+	plan := triggerstate.PlanPoll(st.Branches, heads, trig.Spec.OnNewBranch)
+	st.Branches = plan.Branches
+	conflict := ""
+	for _, h := range plan.Build {
+		name := render.TriggeredRunName(trig, h.Branch, h.Commit)
+		ok, err := r.createRun(ctx, p, render.TriggeredRun(trig, name, h.Branch, h.Commit, ""))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			conflict = name
+			continue
+		}
+		triggerstate.RecordRun(st, h, name)
+	}
+	for _, s := range slots {
+		if err := r.runSlot(ctx, p, done, s, &conflict); err != nil {
+			return err
+		}
+	}
+	if conflict != "" {
+		setReady(trig, metav1.ConditionFalse, v1alpha1.ReasonRunConflict,
+			fmt.Sprintf("PipelineRun %s exists and is not this trigger's: its head is not built; delete or rename it", conflict))
+		return nil
+	}
+	setReady(trig, metav1.ConditionTrue, v1alpha1.ReasonPolling,
+		fmt.Sprintf("%d branches tracked; polling every %s", len(st.Branches), trig.Spec.IntervalOrDefault()))
+	return nil
+}
+
+// runSlot handles one schedule's decision with a poll that started after its slot.
+func (r *Reconciler) runSlot(ctx context.Context, p *pass, done *poll, s triggerstate.Slot, conflict *string) error {
+	st := &p.trig.Status
+	switch {
+	case s.Time.IsZero() && s.Skipped:
+		triggerstate.RecordSlot(st, s.Schedule.Name, p.now, s.Next, "", "")
+		return nil
+	case s.Time.IsZero(), done.started.Before(s.Time):
+		return nil // nothing due, or the poll predates the slot: the next one runs it
+	}
+	commit, ok := done.heads[s.Schedule.Branch]
+	if !ok || (s.Schedule.OnlyIfChanged && triggerstate.AlreadyBuilt(st, p.trig.Spec.Schedules, s.Schedule.Branch, commit)) {
+		triggerstate.RecordSlot(st, s.Schedule.Name, s.Time, s.Next, "", "")
+		return nil
+	}
+	name := render.ScheduledRunName(p.trig, s.Schedule.Name, s.Time)
+	created, err := r.createRun(ctx, p, render.TriggeredRun(p.trig, name, s.Schedule.Branch, commit, s.Schedule.Name))
+	if err != nil {
+		return err
+	}
+	if !created {
+		*conflict = name
+		return nil
+	}
+	triggerstate.RecordSlot(st, s.Schedule.Name, s.Time, s.Next, name, commit)
+	return nil
+}

@@ -1,0 +1,144 @@
+package trigger
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/gitsource"
+)
+
+// DefaultPollers is --trigger-pollers: ls-remotes of triggers in flight at once.
+const DefaultPollers = 4
+
+// pollTimeout bounds one poll, well under the shortest interval's worth of waiting: a
+// silent or hostile server costs the trigger its poll, not the operator a worker.
+const pollTimeout = 30 * time.Second
+
+// Lister lists a remote's branches with one ref advertisement (gitsource.ListBranches).
+type Lister interface {
+	ListBranches(ctx context.Context, repoURL string, auth *gitsource.Auth) (map[string]string, error)
+}
+
+// GitLister is the go-git backed Lister.
+type GitLister struct {
+	Options []gitsource.Option
+}
+
+// ListBranches implements Lister.
+func (g GitLister) ListBranches(ctx context.Context, repoURL string, auth *gitsource.Auth) (map[string]string, error) {
+	return gitsource.ListBranches(ctx, repoURL, auth, append([]gitsource.Option{gitsource.WithTimeout(pollTimeout)}, g.Options...)...)
+}
+
+// poll is one ls-remote of a trigger: in flight, or done with its heads or error.
+type poll struct {
+	started time.Time
+	// poke is the requestedAt annotation the poll answers.
+	poke  string
+	done  bool
+	heads map[string]string
+	err   error
+}
+
+// poller runs polls on a bounded pool, off the reconcile workers, and wakes the trigger
+// through a channel source when its poll is done. It also remembers when each trigger
+// last polled, since a poll that finds nothing new writes no status.
+type poller struct {
+	slots chan struct{}
+	wake  chan event.TypedGenericEvent[*v1alpha1.PipelineTrigger]
+
+	mu    sync.Mutex
+	polls map[types.UID]*poll
+	last  map[types.UID]time.Time
+}
+
+func newPoller(slots int) *poller {
+	return &poller{
+		slots: make(chan struct{}, max(slots, 1)),
+		wake:  make(chan event.TypedGenericEvent[*v1alpha1.PipelineTrigger], 1024),
+		polls: map[types.UID]*poll{},
+		last:  map[types.UID]time.Time{},
+	}
+}
+
+// start polls the trigger unless a poll of it is in flight or waiting to be taken.
+func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, list func(context.Context) (map[string]string, error)) {
+	p.mu.Lock()
+	if _, ok := p.polls[t.UID]; ok {
+		p.mu.Unlock()
+		return
+	}
+	job := &poll{started: now, poke: poke}
+	p.polls[t.UID] = job
+	p.mu.Unlock()
+	wake := &v1alpha1.PipelineTrigger{}
+	wake.Namespace, wake.Name, wake.UID = t.Namespace, t.Name, t.UID
+	go func() {
+		p.slots <- struct{}{}
+		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout+5*time.Second)
+		heads, err := list(ctx)
+		cancel()
+		<-p.slots
+		p.mu.Lock()
+		job.done, job.heads, job.err = true, heads, err
+		p.mu.Unlock()
+		p.wake <- event.TypedGenericEvent[*v1alpha1.PipelineTrigger]{Object: wake}
+	}()
+}
+
+// take returns the trigger's finished poll and forgets it, or nil while none is done.
+// It records the poll's start as the trigger's last poll.
+func (p *poller) take(uid types.UID) *poll {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	job, ok := p.polls[uid]
+	if !ok || !job.done {
+		return nil
+	}
+	delete(p.polls, uid)
+	p.last[uid] = job.started
+	return job
+}
+
+// inFlight reports whether a poll of the trigger is running.
+func (p *poller) inFlight(uid types.UID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.polls[uid]
+	return ok
+}
+
+// lastPoll is when the trigger's last taken poll started, if this process polled it.
+func (p *poller) lastPoll(uid types.UID) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last[uid]
+}
+
+// markPolled records a poll attempt that did not reach the server (its Secret was
+// missing), so the next one waits for the interval.
+func (p *poller) markPolled(uid types.UID, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last[uid] = at
+}
+
+// retryNow makes the trigger's next pass poll again: its last poll's outcome was not
+// written.
+func (p *poller) retryNow(uid types.UID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.last, uid)
+}
+
+// forget drops what the poller knows of a trigger that is gone or suspended.
+func (p *poller) forget(uid types.UID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.polls, uid)
+	delete(p.last, uid)
+}
