@@ -42,12 +42,16 @@ verify-generated: manifests generate ## Fail when committed generated files are 
 envtest: ## Provide kube-apiserver and etcd for envtest under bin/ (prints the path).
 	@hack/envtest-assets.sh
 
+.PHONY: gitea
+gitea: ## Build the tests' real forge, Gitea, from the Go module proxy into bin/tools (prints the path).
+	@hack/gitea.sh
+
 .PHONY: test
-test: verify-generated fmt vet ## Unit, fuzz-smoke and envtest integration tests.
-	@assets="$$(hack/envtest-assets.sh)"; \
-	echo "envtest: $$("$$assets/kube-apiserver" --version), $$("$$assets/etcd" --version | head -n1)"; \
-	echo "KUBEBUILDER_ASSETS=$$assets go test ./... -count=1 -timeout 20m"; \
-	KUBEBUILDER_ASSETS="$$assets" go test ./... -count=1 -timeout 20m
+test: verify-generated fmt vet ## Unit, fuzz-smoke and envtest integration tests (with a real Gitea).
+	@assets="$$(hack/envtest-assets.sh)"; gitea="$$(hack/gitea.sh)"; \
+	echo "envtest: $$("$$assets/kube-apiserver" --version), $$("$$assets/etcd" --version | head -n1); forge: Gitea $$("$$gitea/gitea" --version | awk '{print $$3}')"; \
+	echo "KUBEBUILDER_ASSETS=$$assets FLOWCI_GITEA=$$gitea go test ./... -count=1 -timeout 20m"; \
+	KUBEBUILDER_ASSETS="$$assets" FLOWCI_GITEA="$$gitea" go test ./... -count=1 -timeout 20m
 	go test ./internal/pipeline -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZ_SMOKE_TIME)
 	go test ./internal/gitsource -run='^$$' -fuzz=FuzzValidateURL -fuzztime=$(FUZZ_SMOKE_TIME)
 

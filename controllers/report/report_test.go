@@ -1,0 +1,184 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/forge"
+	"github.com/flow-ci/flow-ci/internal/forgetest"
+	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/gittest"
+	"github.com/flow-ci/flow-ci/internal/render"
+)
+
+func startReporter(t *testing.T, ns string) (stop func()) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testScheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("flow-ci"),
+		Forge: &forge.Client{Egress: gitsource.Egress{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}}
+	if err := r.setup(mgr, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestCommitStatus posts to a real Gitea: pending when a triggered run starts, then
+// success, failure or error (Cancelled); each state once, also across a restart; a
+// refused token is recorded and reported in an event, never repeated and never shown.
+func TestCommitStatus(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	gitea := forgetest.StartGitea(t, "127.0.0.1")
+	repoURL := gitea.CreateRepo(t, "app")
+	local := gittest.NewRepo(t, map[string]string{"build/flow-ci.yaml": "name: app\nsteps:\n- name: t\n  commands: [true]\n"})
+	c1 := local.RevParse(t, "main")
+	c2 := local.Commit(t, map[string]string{"a": "2"})
+	c3 := local.Commit(t, map[string]string{"a": "3"})
+	gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("app"), "main")
+
+	secret := func(name, token string) {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{TokenKey: token}}
+		g.Expect(k8sClient.Create(ctx, s)).To(Succeed())
+	}
+	secret("forge", gitea.Token)
+	secret("bad", "not-the-token-SECRET")
+	trigger := func(name, secretName string) *civ1alpha1.PipelineTrigger {
+		tr := &civ1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: civ1alpha1.PipelineTriggerSpec{
+			RepoURL: repoURL, Branches: []string{"main"}, Suspend: true,
+			Report: &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: gitea.URL, SecretRef: civ1alpha1.SecretReference{Name: secretName},
+				TargetURL: "https://ci.example/{namespace}/{name}"},
+		}}
+		g.Expect(k8sClient.Create(ctx, tr)).To(Succeed())
+		return tr
+	}
+	good, bad := trigger("app", "forge"), trigger("badtoken", "bad")
+	run := func(tr *civ1alpha1.PipelineTrigger, commit string) *civ1alpha1.PipelineRun {
+		r := render.TriggeredRun(tr, render.TriggeredRunName(tr, "main", commit), "main", commit, "")
+		g.Expect(k8sClient.Create(ctx, r)).To(Succeed())
+		return r
+	}
+	setPhase := func(r *civ1alpha1.PipelineRun, phase civ1alpha1.PipelineRunPhase) {
+		g.Eventually(func(g Gomega) {
+			cur := &civ1alpha1.PipelineRun{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
+			cur.Status.Phase, cur.Status.Commit, cur.Status.PipelineName = phase, r.Spec.Revision, "app"
+			if phase.IsFinished() {
+				now := metav1.Now()
+				cur.Status.CompletionTime = &now
+			}
+			g.Expect(k8sClient.Status().Update(ctx, cur)).To(Succeed())
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+	}
+	states := func(g Gomega, commit string) []string {
+		var out []string
+		for _, s := range gitea.Statuses(t, "app", commit) {
+			g.Expect(s.Context).To(Equal("flow-ci/app"))
+			out = append(out, s.State)
+		}
+		return out
+	}
+
+	stop := startReporter(t, ns)
+	ok, failed, cancelled := run(good, c1), run(good, c2), run(good, c3)
+	setPhase(ok, civ1alpha1.PhasePending)
+	g.Consistently(func(g Gomega) { g.Expect(states(g, c1)).To(BeEmpty()) }).WithTimeout(2*time.Second).Should(Succeed(), "not started yet")
+	for _, r := range []*civ1alpha1.PipelineRun{ok, failed, cancelled} {
+		setPhase(r, civ1alpha1.PhaseRunning)
+	}
+	g.Eventually(func(g Gomega) { g.Expect(states(g, c1)).To(Equal([]string{"pending"})) }).WithTimeout(30 * time.Second).Should(Succeed())
+	setPhase(ok, civ1alpha1.PhaseSucceeded)
+	setPhase(failed, civ1alpha1.PhaseFailed)
+	setPhase(cancelled, civ1alpha1.PhaseCancelled)
+	for commit, want := range map[string]string{c1: "success", c2: "failure", c3: "error"} {
+		g.Eventually(func(g Gomega) { g.Expect(states(g, commit)).To(Equal([]string{"pending", want})) }).WithTimeout(30*time.Second).Should(Succeed(), want)
+	}
+	all := gitea.Statuses(t, "app", c1)
+	latest := all[len(all)-1]
+	g.Expect(latest.Description).To(ContainSubstring(ok.Name))
+	g.Expect(latest.TargetURL).To(Equal("https://ci.example/" + ns + "/" + ok.Name))
+	g.Eventually(func(g Gomega) {
+		cur := &civ1alpha1.PipelineRun{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(ok), cur)).To(Succeed())
+		g.Expect(cur.Annotations[civ1alpha1.AnnotationCommitStatus]).To(MatchJSON(`{"context":"flow-ci/app","state":"success"}`))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+
+	// A restart reconciles every run again: nothing is posted twice.
+	stop()
+	startReporter(t, ns)
+	g.Consistently(func(g Gomega) {
+		g.Expect(states(g, c1)).To(HaveLen(2))
+		g.Expect(states(g, c2)).To(HaveLen(2))
+	}).WithTimeout(3 * time.Second).Should(Succeed())
+
+	refused := run(bad, c1)
+	setPhase(refused, civ1alpha1.PhaseRunning)
+	var rec Recorded
+	g.Eventually(func(g Gomega) {
+		cur := &civ1alpha1.PipelineRun{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(refused), cur)).To(Succeed())
+		g.Expect(json.Unmarshal([]byte(cur.Annotations[civ1alpha1.AnnotationCommitStatus]), &rec)).To(Succeed())
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	g.Expect(rec.Error).To(ContainSubstring("HTTP 401"))
+	g.Eventually(func(g Gomega) {
+		list := &eventsv1.EventList{}
+		g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		var notes []string
+		for _, e := range list.Items {
+			if e.Reason == civ1alpha1.EventCommitStatusFailed && e.Regarding.UID == types.UID(refused.UID) {
+				notes = append(notes, e.Note)
+			}
+		}
+		g.Expect(notes).To(HaveLen(1))
+		g.Expect(strings.Join(notes, "")).NotTo(ContainSubstring("SECRET"))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	g.Expect(rec.Error).NotTo(ContainSubstring("SECRET"))
+	g.Expect(states(g, c1)).To(HaveLen(2), "the refused post added nothing")
+}
+
+// TestStateToReport: every phase is mapped on purpose; nothing is reported before a run
+// starts, and nothing falls back to failure.
+func TestStateToReport(t *testing.T) {
+	want := map[civ1alpha1.PipelineRunPhase]forge.State{
+		civ1alpha1.PhaseRunning: forge.StateRunning, civ1alpha1.PhaseSucceeded: forge.StateSuccess,
+		civ1alpha1.PhaseFailed: forge.StateFailure, civ1alpha1.PhaseCancelled: forge.StateError,
+	}
+	for _, p := range []civ1alpha1.PipelineRunPhase{"", civ1alpha1.PhaseQueued, civ1alpha1.PhasePending,
+		civ1alpha1.PhaseRunning, civ1alpha1.PhaseSucceeded, civ1alpha1.PhaseFailed, civ1alpha1.PhaseCancelled, "Unknown"} {
+		got, ok := StateToReport(p)
+		if w, reported := want[p]; got != w || ok != reported {
+			t.Errorf("StateToReport(%q) = %q, %v; want %q, %v", p, got, ok, w, reported)
+		}
+	}
+}
