@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,9 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 )
@@ -101,5 +104,24 @@ func TestTriggerCRDValidation(t *testing.T) {
 	tr.Spec.Template.Workspace.AccessModes = nil
 	if err := k8sClient.Update(ctx, tr); err != nil {
 		t.Errorf("changing the template's workspace: %v", err)
+	}
+}
+
+// TestSamples: the samples in config/samples are accepted as they are.
+func TestSamples(t *testing.T) {
+	ns := newNamespace(t)
+	for _, file := range []string{"ci_v1alpha1_pipelinerun.yaml", "ci_v1alpha1_pipelinetrigger.yaml"} {
+		raw, err := os.ReadFile("../config/samples/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(raw, &obj.Object); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		obj.SetNamespace(ns)
+		if err := k8sClient.Create(context.Background(), obj); err != nil {
+			t.Errorf("%s: %v", file, err)
+		}
 	}
 }
