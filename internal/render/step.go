@@ -38,7 +38,7 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 	if err != nil {
 		return nil, fmt.Errorf("render step %q: %w", step.Name, err)
 	}
-	script := escapeExpansion(stepScript(step.Commands))
+	script := escapeExpansion(StepScript(step.Commands))
 	if len(script) > MaxScriptBytes {
 		return nil, fmt.Errorf("render step %q: its script is %d bytes once quoted and echoed, more than %d", step.Name, len(script), MaxScriptBytes)
 	}
@@ -55,7 +55,7 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 			ImagePullPolicy:          cfg.ImagePullPolicy,
 			Command:                  []string{"/bin/sh", "-c", script},
 			WorkingDir:               workDir,
-			Env:                      stepEnv(run, p, step),
+			Env:                      StepEnv(run, p, step),
 			VolumeMounts:             []corev1.VolumeMount{workspaceMount()},
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			SecurityContext:          containerSecurityContext(false),
@@ -107,10 +107,10 @@ func stepWorkingDir(rel string) (string, error) {
 	return dir, nil
 }
 
-// stepScript is the shell script of a step: each command is printed with a
-// "+ " prefix, then run as written, in one shell so that cd and variables
+// StepScript is the shell script of a step, shared with the CLI's local runs: each
+// command is printed with a "+ " prefix, then run as written, in one shell so that cd and variables
 // carry over; set -e ends the script at the first command that fails.
-func stepScript(commands []string) string {
+func StepScript(commands []string) string {
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	for _, c := range commands {
@@ -133,11 +133,11 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// stepEnv returns the step's environment in a fixed order: the built-ins,
-// then the pipeline's variables overlaid with the step's, sorted by name.
+// StepEnv returns the step's environment in a fixed order, for Jobs and the CLI's local
+// runs alike: the built-ins, then the pipeline's variables overlaid with the step's, sorted by name.
 // A user value for CI or HOME replaces the built-in in place; FLOWCI_*
 // names are the operator's alone and are dropped.
-func stepEnv(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, step pipeline.Step) []corev1.EnvVar {
+func StepEnv(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, step pipeline.Step) []corev1.EnvVar {
 	user := make(map[string]string, len(p.Env)+len(step.Env))
 	for _, v := range p.Env {
 		user[v.Name] = v.Value

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+)
+
+// kubeFlags are kubectl's connection flags (--kubeconfig, --context, -n, ...).
+type kubeFlags struct {
+	config *genericclioptions.ConfigFlags
+}
+
+func newKubeFlags() *kubeFlags {
+	return &kubeFlags{config: genericclioptions.NewConfigFlags(true)}
+}
+
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(v1alpha1.AddToScheme(s))
+	return s
+}()
+
+// clients is what a cluster command talks to the API server with.
+type clients struct {
+	c         client.Client
+	pods      kubernetes.Interface
+	namespace string
+}
+
+func (k *kubeFlags) clients() (*clients, error) {
+	cfg, err := k.config.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	ns, _, err := k.config.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &clients{c: c, pods: cs, namespace: ns}, nil
+}
+
+func (k *clients) getRun(ctx context.Context, name string) (*v1alpha1.PipelineRun, error) {
+	run := &v1alpha1.PipelineRun{}
+	if err := k.c.Get(ctx, client.ObjectKey{Namespace: k.namespace, Name: name}, run); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// newestRun is the newest run of repoURL and branch in the namespace, found with the
+// CRD's selectable fields.
+func (k *clients) newestRun(ctx context.Context, repoURL, branch string) (*v1alpha1.PipelineRun, error) {
+	list := &v1alpha1.PipelineRunList{}
+	sel := client.MatchingFields{v1alpha1.FieldRepoURL: repoURL}
+	if branch != "" {
+		sel[v1alpha1.FieldBranch] = branch
+	}
+	if err := k.c.List(ctx, list, client.InNamespace(k.namespace), sel); err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, fmt.Errorf("no run of %s (branch %q) in namespace %s", repoURL, branch, k.namespace)
+	}
+	sort.Slice(list.Items, func(i, j int) bool {
+		a, b := list.Items[i].CreationTimestamp, list.Items[j].CreationTimestamp
+		if !a.Equal(&b) {
+			return b.Before(&a)
+		}
+		return list.Items[i].Name > list.Items[j].Name
+	})
+	return &list.Items[0], nil
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/runstate"
+)
+
+// pollEvery is how often a follower looks at the run and its pods.
+const pollEvery = time.Second
+
+func newLogsCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Command {
+	var follow bool
+	c := &cobra.Command{
+		Use:   "logs [RUN]",
+		Short: "Print every step's log in graph order; -f follows the run to its end",
+		Long: `Prints the log of each step of RUN in graph order, each line prefixed with its step
+when steps run side by side. Without RUN, the newest run of this working copy's
+repository and branch. With -f it follows the run, picking up steps as they start, and
+exits with the run's result (the failed step's exit code). A step whose pods are gone is
+shown from the log tail kept in the run's status, and says so.`,
+		Example: "  flowci logs -f\n  flowci logs build-7xk2p -n ci",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := kube.clients()
+			if err != nil {
+				return err
+			}
+			var run *v1alpha1.PipelineRun
+			if len(args) == 1 {
+				run, err = k.getRun(cmd.Context(), args[0])
+			} else {
+				wc, werr := workingCopy(".")
+				if werr != nil || wc.remote == "" {
+					return fmt.Errorf("name a run, or run this in a working copy with an origin remote")
+				}
+				run, err = k.newestRun(cmd.Context(), wc.remote, wc.branch)
+			}
+			if err != nil {
+				return err
+			}
+			scr := newScreen(streams.Out)
+			end, err := followLogs(cmd.Context(), k, scr, run.Name, follow, false)
+			if err != nil || !follow {
+				return err
+			}
+			return runResult(end)
+		},
+	}
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "Follow the run until it ends, and exit with its result.")
+	return c
+}
+
+// runResult is the exit error of a finished run: nil when it succeeded, else the exit
+// code of the step it failed for (1 when none).
+func runResult(run *v1alpha1.PipelineRun) error {
+	if run.Status.Phase == v1alpha1.PhaseSucceeded {
+		return nil
+	}
+	for _, s := range run.Status.Steps {
+		if s.Phase == v1alpha1.StepFailed && s.Reason != v1alpha1.ReasonAllowedFailure && s.ExitCode != nil && *s.ExitCode != 0 {
+			return exitError{code: int(*s.ExitCode)}
+		}
+	}
+	return exitError{code: 1}
+}
+
+// overlapping reports whether any step waits for something other than the step before
+// it, so that steps may run side by side and their lines need a prefix.
+func overlapping(steps []v1alpha1.StepStatus) bool {
+	for i, s := range steps {
+		if s.Finally {
+			continue
+		}
+		if i == 0 && len(s.DependsOn) > 0 || i > 0 && (len(s.DependsOn) != 1 || s.DependsOn[0] != steps[i-1].Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// followLogs prints the run's step logs in index order (the graph's order) and returns
+// the run as last read. Without follow it prints what exists now. With progress, a live
+// line shows the run's state on a terminal.
+func followLogs(ctx context.Context, k *clients, scr *screen, name string, follow, progress bool) (*v1alpha1.PipelineRun, error) {
+	since := time.Now()
+	handled := map[int]bool{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	streaming := map[int]bool{}
+	for {
+		run, err := k.getRun(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if progress {
+			scr.setProgress(run, since)
+		}
+		pods, err := stepPods(ctx, k, run)
+		if err != nil {
+			return nil, err
+		}
+		prefix := overlapping(run.Status.Steps)
+		for i, s := range run.Status.Steps {
+			if handled[i] {
+				continue
+			}
+			mu.Lock()
+			busy := len(streaming) > 0
+			mu.Unlock()
+			if !prefix && busy {
+				break // one step at a time, in order
+			}
+			if s.Phase == v1alpha1.StepPending {
+				if prefix {
+					continue
+				}
+				break
+			}
+			if s.Phase == v1alpha1.StepSkipped {
+				scr.header(s.Name, fmt.Sprintf("%s (%s)", s.Phase, s.Message))
+				handled[i] = true
+				continue
+			}
+			pod := pods[i]
+			if pod == nil || !containerStarted(pod) {
+				if !runstate.IsTerminal(s.Phase) && !run.Status.Phase.IsFinished() {
+					if prefix {
+						continue
+					}
+					break // its pod is not running yet
+				}
+				scr.header(s.Name, fmt.Sprintf("%s (its pods are gone; the log tail kept in the run's status follows)", s.Phase))
+				for _, line := range splitLines(s.Message) {
+					scr.prefixed(prefixFor(prefix, s.Name), line)
+				}
+				handled[i] = true
+				continue
+			}
+			handled[i] = true
+			scr.header(s.Name, "started")
+			mu.Lock()
+			streaming[i] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func(i int, s v1alpha1.StepStatus, pod *corev1.Pod) {
+				defer wg.Done()
+				streamPod(ctx, k, scr, pod, prefixFor(prefix, s.Name), follow && !runstate.IsTerminal(s.Phase))
+				mu.Lock()
+				delete(streaming, i)
+				mu.Unlock()
+			}(i, s, pod)
+			if !follow {
+				wg.Wait() // in order, one after the other
+			}
+		}
+		if !follow || (run.Status.Phase.IsFinished() && len(handled) == len(run.Status.Steps)) {
+			wg.Wait()
+			if follow {
+				scr.done()
+				scr.header(run.Name, fmt.Sprintf("%s %s", run.Status.Phase, conditionMessage(run)))
+			}
+			return run, nil
+		}
+		select {
+		case <-ctx.Done():
+			return run, ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+func prefixFor(prefix bool, step string) string {
+	if prefix {
+		return step
+	}
+	return ""
+}
+
+func conditionMessage(run *v1alpha1.PipelineRun) string {
+	for _, c := range run.Status.Conditions {
+		if c.Type == v1alpha1.ConditionSucceeded {
+			return "(" + c.Reason + ": " + c.Message + ")"
+		}
+	}
+	return ""
+}
+
+// stepPods maps each step index to its newest pod, found through the label contract
+// and owned by the step's Job.
+func stepPods(ctx context.Context, k *clients, run *v1alpha1.PipelineRun) (map[int]*corev1.Pod, error) {
+	list := &corev1.PodList{}
+	if err := k.c.List(ctx, list, client.InNamespace(run.Namespace), client.MatchingLabels{
+		v1alpha1.LabelRunUID: string(run.UID), v1alpha1.LabelComponent: v1alpha1.ComponentStep}); err != nil {
+		return nil, err
+	}
+	sort.Slice(list.Items, func(i, j int) bool {
+		return list.Items[i].CreationTimestamp.Before(&list.Items[j].CreationTimestamp)
+	})
+	out := map[int]*corev1.Pod{}
+	for i := range list.Items {
+		p := &list.Items[i]
+		idx, err := strconv.Atoi(p.Labels[v1alpha1.LabelStepIndex])
+		if err != nil || idx < 0 || idx >= len(run.Status.Steps) {
+			continue
+		}
+		if job := run.Status.Steps[idx].JobName; job != "" && p.Labels[batchv1.JobNameLabel] == job {
+			out[idx] = p // the newest attempt wins
+		}
+	}
+	return out, nil
+}
+
+func containerStarted(p *corev1.Pod) bool {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Running != nil || cs.State.Terminated != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// streamPod copies the pod's log, line by line, to the screen.
+func streamPod(ctx context.Context, k *clients, scr *screen, pod *corev1.Pod, prefix string, follow bool) {
+	req := k.pods.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "step", Follow: follow})
+	rc, err := req.Stream(ctx)
+	if err != nil {
+		scr.prefixed(prefix, fmt.Sprintf("(cannot read the log of pod %s: %v)", pod.Name, err))
+		return
+	}
+	defer func() { _ = rc.Close() }()
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		scr.prefixed(prefix, sc.Text())
+	}
+}
+
+func splitLines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}

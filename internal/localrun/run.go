@@ -1,0 +1,265 @@
+// Package localrun runs a pipeline on the developer's machine the way the operator runs
+// it on a cluster: the same parsed file, the same graph and scheduling
+// (internal/runstate), the same step script and environment (internal/render), with
+// /bin/sh in a checkout instead of a Job on a volume. It is the CLI's `flowci run`.
+package localrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
+	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
+)
+
+// Options of a local run.
+type Options struct {
+	// Dir is the checkout the steps run in (a step's workingDir is relative to it).
+	Dir string
+	// Home is the steps' HOME, shared by every step as /workspace/home is on a cluster.
+	Home string
+	// Repo, Branch and Commit fill FLOWCI_REPO, FLOWCI_BRANCH and FLOWCI_COMMIT, and
+	// Branch decides when.branch, as on a cluster.
+	Repo, Branch, Commit string
+	// Only runs just this step; From takes the steps it depends on as done.
+	Only, From string
+	// Jobs bounds the steps that run at once (the operator's --max-parallel-steps).
+	Jobs int
+	// Shell runs each step's script (default /bin/sh).
+	Shell string
+	// Out receives the steps' output; with Jobs > 1 each line is prefixed [step].
+	Out io.Writer
+}
+
+// Result is how a local run ended.
+type Result struct {
+	Run *v1alpha1.PipelineRun
+	// ExitCode is 0 when the pipeline succeeded, else the failed step's exit code (1
+	// when it has none, e.g. it timed out).
+	ExitCode int
+}
+
+// Env is the environment of step i: the one RenderStepJob gives its container, with
+// HOME and the source directory of this machine, plus PATH (the image provides one on
+// a cluster).
+func Env(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, i int, home string) []string {
+	var out []string
+	for _, e := range render.StepEnv(run, p, *p.Step(i)) {
+		if e.Name == "HOME" && e.Value == render.HomeDir {
+			e.Value = home
+		}
+		out = append(out, e.Name+"="+e.Value)
+	}
+	return append(out, "PATH="+os.Getenv("PATH"))
+}
+
+// LocalRun is the run object a local run schedules with: named "local", Running, with
+// the steps of p planned as on a cluster.
+func LocalRun(p *pipeline.Pipeline, digest string, o Options) *v1alpha1.PipelineRun {
+	run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: "local"}, Spec: v1alpha1.PipelineRunSpec{RepoURL: o.Repo, Branch: o.Branch}}
+	runstate.Pin(run, o.Commit, &pipeline.Definition{Pipeline: *p, Digest: digest})
+	run.Status.Branch = o.Branch
+	runstate.MarkRunning(run, "running locally")
+	return run
+}
+
+type ended struct {
+	index    int
+	exitCode int32
+	reason   string
+	tail     string
+}
+
+// Run runs p and returns how it ended. ctx cancels the running steps.
+func Run(ctx context.Context, p *pipeline.Pipeline, digest string, o Options) (Result, error) {
+	if o.Shell == "" {
+		o.Shell = "/bin/sh"
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = 1
+	}
+	run := LocalRun(p, digest, o)
+	if err := selectSteps(run, p, o.Only, o.From); err != nil {
+		return Result{}, err
+	}
+	g := runstate.GraphOf(p, o.Branch, o.Jobs)
+	out := newOutput(o.Out, o.Jobs > 1)
+	done := make(chan ended)
+	cancels := map[int]context.CancelFunc{}
+	tails := map[int]string{}
+	for {
+		now := metav1.Now()
+		for _, i := range runstate.FailFastStops(run, g) {
+			if cancel, ok := cancels[i]; ok {
+				cancel()
+				e := <-done // the stopped step, or another that ended meanwhile
+				record(run, e, out)
+				delete(cancels, e.index)
+				tails[e.index] = e.tail
+			}
+		}
+		for _, i := range runstate.Schedule(run, g, tails, now) {
+			s := &run.Status.Steps[i]
+			s.Phase, s.StartTime, s.Attempts = v1alpha1.StepRunning, now.DeepCopy(), 1
+			sctx, cancel := context.WithCancel(ctx)
+			cancels[i] = cancel
+			out.header(s.Name, "started")
+			env := Env(run, p, i, o.Home)
+			go func(i int) { done <- runStep(sctx, p, i, env, o, out) }(i)
+		}
+		runstate.Summarize(run, g, metav1.Now())
+		if run.Status.Phase.IsFinished() || len(cancels) == 0 {
+			break
+		}
+		e := <-done
+		cancels[e.index]()
+		delete(cancels, e.index)
+		record(run, e, out)
+	}
+	return Result{Run: run, ExitCode: exitCode(run)}, nil
+}
+
+// record writes a step's end into the run, as DeriveStep would from its Job and pod.
+func record(run *v1alpha1.PipelineRun, e ended, out *output) {
+	s := &run.Status.Steps[e.index]
+	if runstate.IsTerminal(s.Phase) {
+		return // stopped by failFast already
+	}
+	now := metav1.Now()
+	s.CompletionTime, s.ExitCode = &now, &e.exitCode
+	if e.reason == "" {
+		s.Phase = v1alpha1.StepSucceeded
+	} else {
+		s.Phase, s.Reason, s.Message = v1alpha1.StepFailed, e.reason, runstate.TruncateTail(e.tail, v1alpha1.MaxMessageBytes)
+	}
+	out.header(s.Name, fmt.Sprintf("%s in %s", s.Phase, now.Sub(s.StartTime.Time).Round(time.Millisecond)))
+}
+
+// runStep runs step i's script with its retries and timeout, and says how it ended.
+func runStep(ctx context.Context, p *pipeline.Pipeline, i int, env []string, o Options, out *output) ended {
+	step := p.Step(i)
+	dir := filepath.Join(o.Dir, filepath.FromSlash(step.WorkingDir))
+	if step.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, step.Timeout)
+		defer cancel()
+	}
+	var e ended
+	for attempt := 0; attempt <= step.Retries; attempt++ {
+		e = ended{index: i}
+		w := out.step(step.Name)
+		tail := &tailWriter{max: v1alpha1.MaxMessageBytes}
+		cmd := exec.CommandContext(ctx, o.Shell, "-c", render.StepScript(step.Commands))
+		cmd.Dir, cmd.Env = dir, env
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(w, tail), io.MultiWriter(w, tail)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// Like a pod's termination: SIGTERM to the step's process group, then SIGKILL.
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+		cmd.WaitDelay = 10 * time.Second
+		err := cmd.Run()
+		w.Flush()
+		e.tail = tail.String()
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
+			return e
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			e.reason, e.exitCode = v1alpha1.ReasonStepTimedOut, 1
+			return e
+		case errors.As(err, &exit):
+			e.reason, e.exitCode = v1alpha1.ReasonStepFailed, int32(exit.ExitCode())
+			if exit.ExitCode() < 0 {
+				e.exitCode = 1 // killed by a signal (a cancel)
+			}
+		default:
+			e.reason, e.exitCode, e.tail = v1alpha1.ReasonStepFailed, 127, err.Error()
+		}
+		if ctx.Err() != nil {
+			return e
+		}
+	}
+	return e
+}
+
+// selectSteps marks the steps --step or --from leave out as skipped (WhenFalse: done for
+// their dependents, as on a cluster).
+func selectSteps(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, only, from string) error {
+	if only == "" && from == "" {
+		return nil
+	}
+	all := p.All()
+	index := map[string]int{}
+	for i, s := range all {
+		index[s.Name] = i
+	}
+	keep := map[int]bool{}
+	switch {
+	case only != "":
+		i, ok := index[only]
+		if !ok {
+			return fmt.Errorf("--step %q: no such step (steps: %s)", only, names(all))
+		}
+		keep[i] = true
+	default:
+		i, ok := index[from]
+		if !ok {
+			return fmt.Errorf("--from %q: no such step (steps: %s)", from, names(all))
+		}
+		before := map[int]bool{}
+		var walk func(int)
+		walk = func(j int) {
+			for _, d := range all[j].DependsOn {
+				if !before[index[d]] {
+					before[index[d]] = true
+					walk(index[d])
+				}
+			}
+		}
+		walk(i)
+		for j := range all {
+			keep[j] = !before[j]
+		}
+	}
+	for i := range run.Status.Steps {
+		if !keep[i] {
+			s := &run.Status.Steps[i]
+			s.Phase, s.Reason, s.Message = v1alpha1.StepSkipped, v1alpha1.ReasonWhenFalse, "skipped: not selected (--step/--from)"
+		}
+	}
+	return nil
+}
+
+func names(all []pipeline.Step) string {
+	var out []string
+	for _, s := range all {
+		out = append(out, fmt.Sprintf("%q", s.Name))
+	}
+	return strings.Join(out, ", ")
+}
+
+// exitCode is 0 for a run that succeeded, else the exit code of the step the run failed
+// for (the first that failed by itself), else 1.
+func exitCode(run *v1alpha1.PipelineRun) int {
+	if run.Status.Phase == v1alpha1.PhaseSucceeded {
+		return 0
+	}
+	for _, s := range run.Status.Steps {
+		if s.Phase == v1alpha1.StepFailed && s.Reason != v1alpha1.ReasonAllowedFailure && s.ExitCode != nil && *s.ExitCode != 0 {
+			return int(*s.ExitCode)
+		}
+	}
+	return 1
+}
+
