@@ -228,4 +228,3 @@ func newRenderCmd(streams genericclioptions.IOStreams) *cobra.Command {
 	c.Flags().StringVar(&cfg.DefaultStepImage, "default-step-image", "busybox:1.37", "Image of steps whose pipeline names none (the operator's flag).")
 	return c
 }
-

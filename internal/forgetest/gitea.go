@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ type Gitea struct {
 
 // Status is a commit status as Gitea's API returns it.
 type Status struct {
+	ID          int64  `json:"id"`
 	State       string `json:"status"`
 	Context     string `json:"context"`
 	Description string `json:"description"`
@@ -150,6 +152,8 @@ func (g *Gitea) Statuses(t testing.TB, repo, commit string) []Status {
 	t.Helper()
 	var out []Status
 	g.call(t, http.MethodGet, "/api/v1/repos/"+User+"/"+repo+"/commits/"+commit+"/statuses?limit=50", false, nil, &out)
+	// Gitea orders them by time, to the second; the ID is the order they were posted in.
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

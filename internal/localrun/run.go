@@ -262,4 +262,3 @@ func exitCode(run *v1alpha1.PipelineRun) int {
 	}
 	return 1
 }
-
