@@ -3,6 +3,7 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
 IMG ?= flow-ci:dev
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= go tool controller-gen
 KUSTOMIZE ?= kubectl kustomize
@@ -72,6 +73,23 @@ bench: ## Benchmarks: print numbers, never fail on speed (controller table also 
 .PHONY: build
 build: ## Build the operator binary (manager and clone subcommand).
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/flow-ci ./cmd/manager
+
+.PHONY: build-cli
+build-cli: ## Build the flowci CLI into bin/ (also as the kubectl plugin kubectl-flowci).
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(LOCALBIN)/flowci ./cmd/flowci
+	ln -sf flowci $(LOCALBIN)/kubectl-flowci
+
+.PHONY: install-cli
+install-cli: ## Install flowci and kubectl-flowci into GOBIN (go install ./cmd/flowci).
+	go install -ldflags "-X main.version=$(VERSION)" ./cmd/flowci
+	@gobin="$$(go env GOBIN)"; gobin="$${gobin:-$$(go env GOPATH)/bin}"; ln -sf flowci "$$gobin/kubectl-flowci"; \
+	echo "installed $$gobin/flowci and $$gobin/kubectl-flowci"
+
+.PHONY: build-installer
+build-installer: manifests ## Write dist/install.yaml: CRDs, RBAC, policies and the operator for image $(IMG), in one file.
+	@mkdir -p dist; tmp=$$(mktemp -d); cp -r config "$$tmp/"; \
+	(cd "$$tmp/config/manager" && sed -i 's|newName: .*|newName: $(word 1,$(subst :, ,$(IMG)))|; s|newTag: .*|newTag: $(or $(word 2,$(subst :, ,$(IMG))),dev)|' kustomization.yaml); \
+	$(KUSTOMIZE) "$$tmp/config/default" > dist/install.yaml; rm -rf "$$tmp"; echo "dist/install.yaml (image $(IMG))"
 
 .PHONY: run
 run: manifests generate ## Run the operator against the current kubeconfig (clone Jobs use $(IMG)).
