@@ -107,15 +107,16 @@ func trimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 			kept.Image = cut(cs.Image, maxValue)
 			kept.State.Waiting = &corev1.ContainerStateWaiting{Reason: cut(w.Reason, maxShortMessage), Message: cut(w.Message, maxShortMessage)}
 		}
-		if cs.State.Running != nil {
-			kept.State.Running = &corev1.ContainerStateRunning{}
+		// StartedAt feeds flowci_step_pod_start_seconds.
+		if r := cs.State.Running; r != nil {
+			kept.State.Running = &corev1.ContainerStateRunning{StartedAt: r.StartedAt}
 		}
 		if t := cs.State.Terminated; t != nil {
 			limit := maxShortMessage
 			if i == 0 {
 				limit = maxTerminationMsg // a step's log tail
 			}
-			kept.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Message: cutTail(t.Message, limit)}
+			kept.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Message: cutTail(t.Message, limit), StartedAt: t.StartedAt}
 		}
 		out = append(out, kept)
 	}

@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
@@ -53,12 +52,17 @@ type options struct {
 	stepEvents      bool
 	pollers         int
 	reporters       int
+	metricsSecure   bool
+	repoLabels      controllers.RepositoryLabels
 }
 
 func parseFlags(args []string) (*options, *zap.Options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS to clients the API server authenticates and authorizes (get on /metrics); false serves plain HTTP to anyone.")
+	fs.BoolVar(&o.repoLabels.Enabled, "metrics-repository-label", false, "Label run metrics with the repository (its normalised URL), for at most --metrics-max-repositories of them.")
+	fs.IntVar(&o.repoLabels.Max, "metrics-max-repositories", 50, "Distinct repository label values; further repositories are counted as \"other\".")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	fs.StringVar(&o.namespace, "namespace", "", "Watch only this namespace (all namespaces when empty).")
@@ -164,7 +168,7 @@ func runManager(args []string) error {
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
 		Client:                        controllers.ClientOptions(),
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                       controllers.MetricsServerOptions(o.metricsAddr, o.metricsSecure),
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElection,
 		LeaderElectionID:              "flow-ci.flowci.dev",
@@ -190,6 +194,7 @@ func runManager(args []string) error {
 		InFlight:        inFlight,
 		Fetchers:        o.fetchers,
 		StepEvents:      o.stepEvents,
+		Metrics:         controllers.RunMetrics{Repositories: &o.repoLabels},
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if err := reconciler.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
@@ -216,6 +221,7 @@ func runManager(args []string) error {
 	if err := reporter.SetupWithManager(mgr, o.reporters); err != nil {
 		return fmt.Errorf("setting up the commit status reporter: %w", err)
 	}
+	controllers.RegisterRunsGauge(mgr.GetCache())
 	if err := mgr.Add(releaseStartupMemory(mgr)); err != nil {
 		return fmt.Errorf("adding the start-up memory release: %w", err)
 	}

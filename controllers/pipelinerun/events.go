@@ -1,6 +1,8 @@
 package pipelinerun
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
@@ -48,4 +50,50 @@ func (r *Reconciler) recordEvents(run *v1alpha1.PipelineRun, ts []runstate.Trans
 			emit(corev1.EventTypeWarning, v1alpha1.EventFailed, "%s: %s", t.Reason, t.Message)
 		}
 	}
+}
+
+// recordMetrics records the pass's transitions, like its events, once its status write
+// succeeded: the run's end and start, each step's end (with its pod's start) and each
+// step's handoff (from the end of what it waited for to its Job's creation, now).
+func (r *Reconciler) recordMetrics(s *scope, ts []runstate.Transition) {
+	run := s.run
+	for _, t := range ts {
+		switch t.Kind {
+		case runstate.RunEnded:
+			r.Metrics.RunEnded(run, t.Reason)
+		case runstate.RunStarted:
+			r.Metrics.RunStarted(run)
+		case runstate.StepEnded:
+			var created, started time.Time
+			if job := s.stepJobs[t.Step]; job != nil {
+				created = job.CreationTimestamp.Time
+				if pod := runstate.LatestPod(s.pods, job); pod != nil {
+					if term := runstate.Terminated(pod); term != nil {
+						started = term.StartedAt.Time
+					}
+				}
+			}
+			r.Metrics.StepEnded(run.Namespace, run.Status.Steps[t.Step], created, started)
+		case runstate.StepStarted:
+			r.Metrics.StepStarted(run.Namespace, r.waitedFor(s, t.Step), s.now)
+		}
+	}
+}
+
+// waitedFor is when the last of what step i waited for ended: its dependencies, or the
+// clone for a step without any.
+func (r *Reconciler) waitedFor(s *scope, i int) time.Time {
+	var last time.Time
+	st := s.run.Status.Steps
+	for _, d := range st[i].DependsOn {
+		for _, dep := range st {
+			if dep.Name == d && dep.CompletionTime != nil && dep.CompletionTime.After(last) {
+				last = dep.CompletionTime.Time
+			}
+		}
+	}
+	if len(st[i].DependsOn) == 0 && s.cloneJob != nil && s.cloneJob.Status.CompletionTime != nil {
+		last = s.cloneJob.Status.CompletionTime.Time
+	}
+	return last
 }

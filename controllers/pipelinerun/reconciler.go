@@ -47,6 +47,8 @@ type Reconciler struct {
 	// StepEvents records an event when a step starts and succeeds; step failures and
 	// run transitions always have one.
 	StepEvents bool
+	// Metrics records the transitions of each written pass.
+	Metrics controllers.RunMetrics
 
 	written writeTracker
 	defs    definitionMemo

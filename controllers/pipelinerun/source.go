@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
@@ -32,12 +33,21 @@ type GitSource struct {
 
 // ResolveCommit implements Source.
 func (g GitSource) ResolveCommit(ctx context.Context, repoURL, branch, revision string, auth *gitsource.Auth) (string, error) {
-	return gitsource.ResolveCommit(ctx, repoURL, branch, revision, auth, g.Options...)
+	if revision != "" {
+		return gitsource.ResolveCommit(ctx, repoURL, branch, revision, auth, g.Options...) // no I/O
+	}
+	start := time.Now()
+	commit, err := gitsource.ResolveCommit(ctx, repoURL, branch, revision, auth, g.Options...)
+	controllers.ObserveGit("resolve", start, err)
+	return commit, err
 }
 
 // ReadFile implements Source; files larger than a pipeline file may be are refused.
 func (g GitSource) ReadFile(ctx context.Context, repoURL, commit, path string, auth *gitsource.Auth) ([]byte, error) {
-	return gitsource.ReadFile(ctx, repoURL, commit, path, pipeline.MaxFileSize, auth, g.Options...)
+	start := time.Now()
+	raw, err := gitsource.ReadFile(ctx, repoURL, commit, path, pipeline.MaxFileSize, auth, g.Options...)
+	controllers.ObserveGit("read", start, err)
+	return raw, err
 }
 
 // OnBranch implements Source.

@@ -82,7 +82,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *scope, before *v1alpha1
 	if run.ResourceVersion != before.ResourceVersion {
 		r.written.wrote(client.ObjectKeyFromObject(run), before.ResourceVersion, run.ResourceVersion)
 	}
-	r.recordEvents(run, runstate.Transitions(&before.Status, &run.Status))
+	ts := runstate.Transitions(&before.Status, &run.Status)
+	r.recordEvents(run, ts)
+	r.recordMetrics(s, ts)
 	if err == nil && !run.Status.Phase.IsFinished() {
 		if err := r.stopEndedJobs(ctx, s); err != nil {
 			return reconcile.Result{}, err

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/forge"
 )
 
@@ -100,11 +101,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	err = r.Forge.Post(ctx, forge.Provider(spec.Provider), spec.URL, run.Spec.RepoURL, token, status)
 	next := Recorded{Context: rec.Context, State: state}
 	switch {
+	case err == nil:
+		controllers.ObserveReport(spec.Provider, "ok")
 	case errors.Is(err, forge.ErrPermanent):
+		controllers.ObserveReport(spec.Provider, "refused")
 		next.Error = err.Error()
 		r.Recorder.Eventf(run, nil, corev1.EventTypeWarning, v1alpha1.EventCommitStatusFailed, "Report",
 			"posting %s to %s: %s", state, spec.Provider, err.Error())
-	case err != nil:
+	default:
+		controllers.ObserveReport(spec.Provider, "retry")
 		log.FromContext(ctx).Info("posting the commit status failed; retrying with backoff", "state", state, "error", err.Error())
 		return reconcile.Result{}, err
 	}

@@ -80,6 +80,7 @@ func (r *Reconciler) handlePoll(ctx context.Context, p *pass, done *poll, slots 
 	if done.poke != "" {
 		st.LastHandledRequestedAt = done.poke
 	}
+	controllers.ObservePoll(trig.Namespace, done.err)
 	if done.err != nil {
 		reason := v1alpha1.ReasonPollFailed
 		if gitsource.IsPermanent(done.err) {

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 )
 
@@ -31,7 +32,10 @@ type GitLister struct {
 
 // ListBranches implements Lister.
 func (g GitLister) ListBranches(ctx context.Context, repoURL string, auth *gitsource.Auth) (map[string]string, error) {
-	return gitsource.ListBranches(ctx, repoURL, auth, append([]gitsource.Option{gitsource.WithTimeout(pollTimeout)}, g.Options...)...)
+	start := time.Now()
+	heads, err := gitsource.ListBranches(ctx, repoURL, auth, append([]gitsource.Option{gitsource.WithTimeout(pollTimeout)}, g.Options...)...)
+	controllers.ObserveGit("poll", start, err)
+	return heads, err
 }
 
 // poll is one ls-remote of a trigger: in flight, or done with its heads or error.

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
@@ -19,6 +20,11 @@ import (
 func (r *Reconciler) createRun(ctx context.Context, p *pass, run *v1alpha1.PipelineRun) (bool, error) {
 	err := r.Client.Create(ctx, run)
 	if err == nil {
+		cause := "push"
+		if run.Labels[v1alpha1.LabelSchedule] != "" {
+			cause = "schedule"
+		}
+		controllers.ObserveTriggered(run.Namespace, cause)
 		p.triggered = append(p.triggered, run.Name)
 		logger(ctx).Info("started a run", "run", run.Name, "branch", run.Spec.Branch, "commit", run.Spec.Revision)
 		return true, nil
