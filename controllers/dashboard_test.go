@@ -1,0 +1,46 @@
+package controllers
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestDashboardSeries: the Grafana dashboard in config/grafana and the README's metrics
+// table name only series the operator exports.
+func TestDashboardSeries(t *testing.T) {
+	exported := map[string]bool{"flowci_pipelineruns": true}
+	ch := make(chan *prometheus.Desc, 32)
+	for _, c := range []prometheus.Collector{runDuration, runTotal, queueWait, stepDuration, podStart, handoff, gitSeconds, triggerPolls, triggerRuns, commitStatus} {
+		c.Describe(ch)
+	}
+	close(ch)
+	name := regexp.MustCompile(`fqName: "([a-z_]+)"`)
+	for d := range ch {
+		exported[name.FindStringSubmatch(d.String())[1]] = true
+	}
+	series := regexp.MustCompile(`flowci_[a-z_]+`)
+	for _, file := range []string{"../config/grafana/flow-ci-dashboard.json", "../README.md"} {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for _, s := range series.FindAllString(string(raw), -1) {
+			base := s
+			for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+				base = strings.TrimSuffix(base, suffix)
+			}
+			if !exported[base] {
+				t.Errorf("%s names %s, which the operator does not export", file, s)
+			}
+			seen++
+		}
+		if seen == 0 {
+			t.Errorf("%s names no flowci series", file)
+		}
+	}
+}
