@@ -1,4 +1,5 @@
-# The operator image: one static binary that is both the manager and the clone step.
+# The operator image: one static binary that is both the manager and the clone step, and
+# the flowci CLI, whose `ui --in-cluster` is the read-only web view of config/ui.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -7,9 +8,11 @@ COPY api/ api/
 COPY cmd/ cmd/
 COPY controllers/ controllers/
 COPY internal/ internal/
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/flow-ci ./cmd/manager
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/flow-ci ./cmd/manager && \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/flowci ./cmd/flowci
 
 FROM gcr.io/distroless/static:nonroot
 COPY --from=build /out/flow-ci /flow-ci
+COPY --from=build /out/flowci /flowci
 USER 65532:65532
 ENTRYPOINT ["/flow-ci"]

@@ -116,9 +116,9 @@ cluster-down: ## Stop the local cluster and remove its state (keeps the built bi
 	$(LOCAL_CLUSTER) down --purge
 
 .PHONY: image-local
-image-local: build ## Pack the operator as an image without Docker and load it into the local cluster.
+image-local: build build-cli ## Pack the operator (and flowci, for the web view) as an image without Docker and load it into the local cluster.
 	mkdir -p $(LOCALBIN)/images
-	hack/images.sh binary $(E2E_IMG) $(LOCALBIN)/images/flow-ci.tar $(LOCALBIN)/flow-ci '["/flow-ci"]'
+	IMG_EXTRA_BINARIES="$(LOCALBIN)/flowci=/flowci" hack/images.sh binary $(E2E_IMG) $(LOCALBIN)/images/flow-ci.tar $(LOCALBIN)/flow-ci '["/flow-ci"]'
 	@if $(LOCAL_CLUSTER) status 2>/dev/null | grep '^containerd *running' >/dev/null; then $(LOCAL_CLUSTER) load-image $(LOCALBIN)/images/flow-ci.tar $(E2E_IMG); \
 	else echo "image at $(LOCALBIN)/images/flow-ci.tar (the local cluster is not up; load it into yours)"; fi
 

@@ -71,6 +71,7 @@ YAML
   done
   echo
   kubectl -n "$NS" get fpr "$name" -o wide
+  log "the web view of this run: $ROOT/bin/flowci ui -n $NS, then open http://127.0.0.1:8080/runs/$NS/$name"
   log "run $name: $phase (make demo-down cleans up)"
   [ "$phase" = Succeeded ]
 }

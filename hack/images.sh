@@ -7,7 +7,7 @@
 #   hack/images.sh busybox REF OUT.tar      static busybox (/usr/bin/busybox from busybox-static)
 #   hack/images.sh go REF OUT.tar           busybox + this machine's Go toolchain (/usr/local/go),
 #                                           offline: GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0, user 65532
-#   hack/images.sh binary REF OUT.tar BINARY ENTRYPOINT-JSON
+#   hack/images.sh binary REF OUT.tar BINARY ENTRYPOINT-JSON   (IMG_EXTRA_BINARIES="SRC=/DEST ..." adds more)
 #                                           one static binary at ENTRYPOINT[0] (e.g. '["/flow-ci"]'),
 #                                           /etc/passwd with nonroot 65532, /tmp 1777, CA certificates, user 65532
 #   hack/images.sh pause REF OUT.tar        the pod sandbox image (a 10-line static C program, needs gcc)
@@ -153,6 +153,11 @@ img_binary() {
   rmdir "$r/bin"
   mkdir -p "$r$(dirname "$dest")"
   install -m 0755 "$bin" "$r$dest"
+  # IMG_EXTRA_BINARIES="SRC=/DEST ...": more static binaries in the same image.
+  for extra in ${IMG_EXTRA_BINARIES:-}; do
+    img_is_static "${extra%%=*}" || { echo "images: ${extra%%=*} is not a static executable" >&2; rm -rf "$r"; return 1; }
+    install -m 0755 "${extra%%=*}" "$r${extra#*=}"
+  done
   img_pack "$r" "$ref" "$out" "$ep" null '["PATH=/usr/local/bin:/usr/bin:/bin","SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"]' 65532:65532
   local rc=$?
   rm -rf "$r"

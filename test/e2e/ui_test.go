@@ -1,0 +1,167 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	. "github.com/onsi/gomega"
+
+	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/gittest"
+)
+
+// browser starts headless Chromium (Debian's chromium) for the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("the web view test needs Debian's chromium (.ci/run installs it): %v", err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	return ctx
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := filepath.Join(root, "bin", "ui")
+	_ = os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWebView drives the web view in a real browser: the runs list shows a new run; its
+// page shows the steps and a log line that appears while the step runs; once the run
+// failed and its pods were deleted, the failed step shows the tail kept in status,
+// labelled so; bad URLs get 404 and 400 pages. Screenshots go to bin/ui.
+func TestWebView(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	bin := flowciBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	ui := exec.Command(bin, "ui", "--listen", addr)
+	ui.Env = os.Environ()
+	g.Expect(ui.Start()).To(Succeed())
+	t.Cleanup(func() { _ = ui.Process.Kill(); _ = ui.Wait() })
+	base := "http://" + addr
+	g.Eventually(func() error { _, err := http.Get(base + "/runs"); return err }).WithTimeout(10 * time.Second).Should(Succeed())
+
+	repo, srv := gitServer(t, map[string]string{"build/flow-ci.yaml": "name: web\nsteps:\n" +
+		"- name: slow\n  commands: [echo first line, sleep 10, echo second line]\n" +
+		"- name: fails\n  commands: [echo about to fail, exit 5]\n"}, gittest.HTTPOptions{})
+	createRun(t, ns, "viewed", srv.RepoURL(repo), nil)
+
+	ctx := browser(t)
+	tctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	var text string
+	g.Expect(chromedp.Do(tctx, chromedp.Navigate(base+"/runs?namespace="+ns),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/runs/`+ns+`/viewed"]`)))).To(Succeed())
+	screenshot(t, tctx, "runs.png")
+
+	// The live log: "first line" shows while the step still runs (it sleeps 10s after).
+	g.Expect(chromedp.Do(tctx, chromedp.Navigate(base+"/runs/"+ns+"/viewed"))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		text, err = chromedp.Run(tctx, chromedp.Text(chromedp.CSS("#step-0")))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(text).To(ContainSubstring("first line"))
+	}).WithTimeout(3 * time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+	run := getRun(g, ns, "viewed")
+	g.Expect(run.Status.Steps[0].Phase).To(Equal(civ1alpha1.StepRunning), "the line appeared while the step ran")
+	g.Expect(text).NotTo(ContainSubstring("second line"))
+	screenshot(t, tctx, "run-live.png")
+	g.Eventually(func(g Gomega) {
+		text, err = chromedp.Run(tctx, chromedp.Text(chromedp.CSS("#step-0")))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(text).To(ContainSubstring("second line"))
+	}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+
+	// After the run failed and its pods are gone: the status tail, labelled.
+	run = waitFinished(t, ns, "viewed", 3*time.Minute)
+	g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseFailed))
+	_, err = kubectl("-n", ns, "delete", "pods", "-l", civ1alpha1.LabelRunUID+"="+string(run.UID), "--wait=true")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(chromedp.Do(tctx, chromedp.Navigate(base+"/runs/"+ns+"/viewed"))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		text, err = chromedp.Run(tctx, chromedp.Text(chromedp.CSS("#step-1")))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(text).To(ContainSubstring("its pods are gone: the log tail kept in the run's status"))
+		g.Expect(text).To(ContainSubstring("about to fail"))
+		g.Expect(text).To(ContainSubstring("exit 5"))
+	}).WithTimeout(30 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
+	screenshot(t, tctx, "run.png")
+
+	for url, want := range map[string]string{
+		"/runs/" + ns + "/no-such-run": "Not found", "/runs?phase=Bogus": "Bad request", "/runs/" + ns + "/viewed/steps/x/log": "Bad request",
+	} {
+		resp, err := http.Get(base + url)
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		g.Expect(resp.StatusCode).To(Equal(map[string]int{"Not found": 404, "Bad request": 400}[want]), url)
+		g.Expect(chromedp.Do(tctx, chromedp.Navigate(base+url))).To(Succeed())
+		text, err = chromedp.Run(tctx, chromedp.Text(chromedp.CSS("h1")))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(text).To(Equal(want), url)
+	}
+	screenshot(t, tctx, "not-found.png")
+	t.Logf("screenshots in %s", filepath.Join(root, "bin", "ui"))
+}
+
+// TestWebViewInCluster deploys config/ui: the same server as its own read-only
+// Deployment and ServiceAccount, which serves the runs through its Service and may not
+// read Secrets or write anything.
+func TestWebViewInCluster(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	manifests, err := kubectl("kustomize", filepath.Join(root, "test", "e2e", "ui-config"))
+	g.Expect(err).NotTo(HaveOccurred())
+	apply := exec.Command("kubectl", "apply", "--server-side", "--force-conflicts", "-f", "-")
+	apply.Stdin = strings.NewReader(manifests)
+	out, err := apply.CombinedOutput()
+	g.Expect(err).NotTo(HaveOccurred(), string(out))
+	t.Cleanup(func() {
+		del := exec.Command("kubectl", "delete", "--ignore-not-found", "-f", "-")
+		del.Stdin = strings.NewReader(manifests)
+		_ = del.Run()
+	})
+	_, err = kubectl("-n", operatorNS, "rollout", "restart", "deploy/flow-ci-ui")
+	g.Expect(err).NotTo(HaveOccurred())
+	out2, err := kubectl("-n", operatorNS, "rollout", "status", "deploy/flow-ci-ui", "--timeout=180s")
+	g.Expect(err).NotTo(HaveOccurred(), out2)
+	var page string
+	g.Eventually(func() error {
+		page, err = kubectl("get", "--raw", "/api/v1/namespaces/"+operatorNS+"/services/http:flow-ci-ui:80/proxy/runs")
+		return err
+	}).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
+	g.Expect(page).To(ContainSubstring("<h1>Runs</h1>"))
+	sa := "system:serviceaccount:" + operatorNS + ":flow-ci-ui"
+	for _, verb := range [][]string{{"get", "secrets"}, {"get", "configmaps"}, {"create", "pipelineruns.ci.flowci.dev"}, {"patch", "pipelineruns.ci.flowci.dev"}, {"delete", "pods"}} {
+		answer, _ := kubectl("auth", "can-i", verb[0], verb[1], "--as="+sa, "-A")
+		g.Expect(strings.TrimSpace(answer)).To(Equal("no"), "%s %s", verb[0], verb[1])
+	}
+	answer, _ := kubectl("auth", "can-i", "get", "pods", "--subresource=log", "--as="+sa, "-A")
+	g.Expect(strings.TrimSpace(answer)).To(Equal("yes"))
+}
