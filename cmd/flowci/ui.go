@@ -27,12 +27,13 @@ var uiFiles embed.FS
 
 func newUICmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Command {
 	var listen string
-	var inCluster bool
+	var inCluster, all bool
 	c := &cobra.Command{
 		Use:   "ui",
 		Short: "Serve a read-only web view of runs, their live logs and triggers",
 		Long: `Serves the web view on 127.0.0.1 with your own kubeconfig, so your RBAC applies and the
-server needs no login. In a cluster, run it as its own read-only Deployment
+server needs no login. Lists show the kubeconfig's namespace (or -n), every namespace
+with -A; the filter form picks another. In a cluster, run it as its own read-only Deployment
 (config/ui, --in-cluster) and reach it with kubectl port-forward.`,
 		Example: "  flowci ui                       # http://127.0.0.1:8080/\n  flowci ui -n ci --listen 127.0.0.1:9000",
 		Args:    cobra.NoArgs,
@@ -47,8 +48,8 @@ server needs no login. In a cluster, run it as its own read-only Deployment
 			if err != nil {
 				return err
 			}
-			if !inCluster && kube.config.Namespace != nil && *kube.config.Namespace == "" {
-				k.namespace = "" // every namespace the user may list, unless -n names one
+			if all {
+				k.namespace = "" // lists show every namespace the viewer may list
 			}
 			srv, err := newUIServer(k)
 			if err != nil {
@@ -70,7 +71,8 @@ server needs no login. In a cluster, run it as its own read-only Deployment
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "Address to serve on.")
-	c.Flags().BoolVar(&inCluster, "in-cluster", false, "Use the pod's ServiceAccount (the read-only Deployment of config/ui).")
+	c.Flags().BoolVar(&inCluster, "in-cluster", false, "Use the pod's ServiceAccount (the read-only Deployment of config/ui); lists show every namespace.")
+	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "Lists show every namespace you may list.")
 	return c
 }
 

@@ -37,7 +37,8 @@ func (s sseSink) source(from string) {
 	s.f.Flush()
 }
 func (s sseSink) line(n int, text string) {
-	fmt.Fprintf(s.w, "id: %d\nevent: line\ndata: %s\n\n", n, text)
+	// A carriage return would end the event's data line early (progress bars print them).
+	fmt.Fprintf(s.w, "id: %d\nevent: line\ndata: %s\n\n", n, strings.ReplaceAll(text, "\r", ""))
 	s.f.Flush()
 }
 func (s sseSink) end(phase string) { fmt.Fprintf(s.w, "event: end\ndata: %s\n\n", phase); s.f.Flush() }
