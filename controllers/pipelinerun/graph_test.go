@@ -126,6 +126,7 @@ func TestDiamond(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		ops := log.Ops()
 		ib, ic := indexOf(ops, "create "+b.Name), indexOf(ops, "create "+c.Name)
+		g.Expect([]int{ib, ic}).To(HaveEach(BeNumerically(">=", 0)), "both created: %v", ops)
 		lo, hi := min(ib, ic), max(ib, ic)
 		g.Expect(ops[lo:hi]).NotTo(ContainElement("status"), "one pass creates both: %v", ops)
 		g.Expect(len(ops)).To(BeNumerically(">", hi+1), "then a status write: %v", ops)
