@@ -109,11 +109,7 @@ func newCancelCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.C
 		Example: "  flowci cancel build-7xk2p",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := kube.clients()
-			if err != nil {
-				return err
-			}
-			run, err := k.getRun(cmd.Context(), args[0])
+			k, run, err := kube.namedRun(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -189,11 +185,7 @@ func newRerunCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Co
 		Example: "  flowci rerun build-7xk2p -f\n  flowci rerun build-7xk2p --latest",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := kube.clients()
-			if err != nil {
-				return err
-			}
-			old, err := k.getRun(cmd.Context(), args[0])
+			k, old, err := kube.namedRun(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

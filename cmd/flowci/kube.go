@@ -89,3 +89,13 @@ func (k *clients) newestRun(ctx context.Context, repoURL, branch string) (*v1alp
 	})
 	return &list.Items[0], nil
 }
+
+// namedRun connects and reads the run a command names.
+func (k *kubeFlags) namedRun(ctx context.Context, name string) (*clients, *v1alpha1.PipelineRun, error) {
+	c, err := k.clients()
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := c.getRun(ctx, name)
+	return c, run, err
+}

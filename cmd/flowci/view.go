@@ -126,11 +126,7 @@ func newDescribeCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra
 		Example: "  flowci describe build-7xk2p",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := kube.clients()
-			if err != nil {
-				return err
-			}
-			run, err := k.getRun(cmd.Context(), args[0])
+			_, run, err := kube.namedRun(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
