@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"strings"
@@ -61,15 +62,7 @@ remote has. With -f it follows every step's log and exits with the run's result.
 				return err
 			}
 			fmt.Fprintf(streams.ErrOut, "pipelinerun/%s created (%s @ %s)\n", run.Name, wc.remote, branch)
-			if !follow {
-				fmt.Fprintln(streams.Out, run.Name)
-				return nil
-			}
-			end, err := followLogs(cmd.Context(), k, newScreen(streams.Out), run.Name, true, true)
-			if err != nil {
-				return err
-			}
-			return runResult(end)
+			return created(cmd.Context(), k, streams, run.Name, follow)
 		},
 	}
 	f := c.Flags()
@@ -80,6 +73,20 @@ remote has. With -f it follows every step's log and exits with the run's result.
 	f.StringVar(&secret, "git-secret", "", "Secret with git credentials (you must be allowed to get it).")
 	f.DurationVar(&timeout, "timeout", 0, "Bound on the whole run (default 1h).")
 	return c
+}
+
+// created ends start and rerun: it prints the new run's name, or follows it (with a
+// progress line on a terminal) and returns its result.
+func created(ctx context.Context, k *clients, streams genericclioptions.IOStreams, name string, follow bool) error {
+	if !follow {
+		fmt.Fprintln(streams.Out, name)
+		return nil
+	}
+	end, err := followLogs(ctx, k, newScreen(streams.Out), name, true, true)
+	if err != nil {
+		return err
+	}
+	return runResult(end)
 }
 
 // runPrefix is a generateName from the repository's name: "app-".
@@ -204,15 +211,7 @@ func newRerunCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Co
 				return err
 			}
 			fmt.Fprintf(streams.ErrOut, "pipelinerun/%s created (rerun of %s)\n", run.Name, old.Name)
-			if !follow {
-				fmt.Fprintln(streams.Out, run.Name)
-				return nil
-			}
-			end, err := followLogs(cmd.Context(), k, newScreen(streams.Out), run.Name, true, true)
-			if err != nil {
-				return err
-			}
-			return runResult(end)
+			return created(cmd.Context(), k, streams, run.Name, follow)
 		},
 	}
 	c.Flags().BoolVar(&latest, "latest", false, "Build the branch's head now instead of the same commit.")

@@ -10,6 +10,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
@@ -47,6 +48,11 @@ func (k *kubeFlags) clients() (*clients, error) {
 	if err != nil {
 		return nil, err
 	}
+	return clientsFor(cfg, ns)
+}
+
+// clientsFor makes the clients of a rest config, for namespace ns ("" for all).
+func clientsFor(cfg *rest.Config, ns string) (*clients, error) {
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) error {
 	}
 	var older []*v1alpha1.PipelineRun
 	for _, o := range group {
-		if o.UID != run.UID && !o.Status.Phase.IsFinished() && o.DeletionTimestamp.IsZero() && createdBefore(o, run) {
+		if o.UID != run.UID && !o.Status.Phase.IsFinished() && o.DeletionTimestamp.IsZero() && runstate.CreatedBefore(o, run) {
 			older = append(older, o)
 		}
 	}
@@ -167,14 +167,6 @@ func (r *Reconciler) fairPosition(ctx context.Context, run *v1alpha1.PipelineRun
 		}
 	}
 	return active, len(cs), nil
-}
-
-// createdBefore orders runs by creation, then name, so every reconciler sees one queue.
-func createdBefore(a, b *v1alpha1.PipelineRun) bool {
-	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-		return a.CreationTimestamp.Before(&b.CreationTimestamp)
-	}
-	return a.Name < b.Name
 }
 
 // wakeQueued enqueues every Queued run when another run ends or goes away, since that

@@ -3,7 +3,6 @@ package pipelinerun
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
 // cleanupFinished cleans up after a finished run: Jobs still active (the run was
@@ -89,44 +89,20 @@ func (r *Reconciler) enforceHistory(ctx context.Context, run *v1alpha1.PipelineR
 	if err != nil {
 		return err
 	}
-	var succeeded, failed []*v1alpha1.PipelineRun
+	var candidates []*v1alpha1.PipelineRun
 	for _, o := range group {
-		switch {
-		case !o.DeletionTimestamp.IsZero(), triggered(o):
-		case o.Status.Phase == v1alpha1.PhaseSucceeded:
-			succeeded = append(succeeded, o)
-		case o.Status.Phase.IsFinished():
-			failed = append(failed, o)
+		if o.DeletionTimestamp.IsZero() && !triggered(o) {
+			candidates = append(candidates, o)
 		}
 	}
-	for _, set := range []struct {
-		runs  []*v1alpha1.PipelineRun
-		limit int
-	}{{succeeded, r.Lifecycle.SuccessfulHistoryLimit}, {failed, r.Lifecycle.FailedHistoryLimit}} {
-		if set.limit < 0 || len(set.runs) <= set.limit {
-			continue
-		}
-		sort.Slice(set.runs, func(i, j int) bool { return endedBefore(set.runs[j], set.runs[i]) }) // newest first
-		for _, old := range set.runs[set.limit:] {
-			log.FromContext(ctx).Info("deleting a run beyond the history limit", "deleted", old.Name, "limit", set.limit)
-			if err := r.Client.Delete(ctx, old.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
-				return fmt.Errorf("deleting run %s beyond the history limit: %w", old.Name, err)
-			}
+	limits := runstate.HistoryLimits{Succeeded: r.Lifecycle.SuccessfulHistoryLimit, Failed: r.Lifecycle.FailedHistoryLimit}
+	for _, old := range runstate.BeyondHistory(candidates, limits) {
+		log.FromContext(ctx).Info("deleting a run beyond the history limit", "deleted", old.Name)
+		if err := r.Client.Delete(ctx, old.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting run %s beyond the history limit: %w", old.Name, err)
 		}
 	}
 	return nil
-}
-
-// endedBefore orders finished runs by completion, then by creation.
-func endedBefore(a, b *v1alpha1.PipelineRun) bool {
-	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
-	if a.Status.CompletionTime != nil && b.Status.CompletionTime != nil {
-		ta, tb = a.Status.CompletionTime.Time, b.Status.CompletionTime.Time
-	}
-	if !ta.Equal(tb) {
-		return ta.Before(tb)
-	}
-	return createdBefore(a, b)
 }
 
 // triggered reports whether a PipelineTrigger controls the run.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
@@ -67,7 +68,7 @@ func (r *Reconciler) reconcileRuns(ctx context.Context, p *pass) error {
 	}
 	triggerstate.RecordPhases(&p.trig.Status, phases)
 	for _, runs := range groups {
-		for _, old := range triggerstate.BeyondHistory(runs, r.historyLimits(p.trig)) {
+		for _, old := range runstate.BeyondHistory(runs, r.historyLimits(p.trig)) {
 			logger(ctx).Info("deleting a run beyond the trigger's history limit", "deleted", old.Name)
 			if err := r.Client.Delete(ctx, old, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("deleting run %s beyond the history limit: %w", old.Name, err)
@@ -77,8 +78,8 @@ func (r *Reconciler) reconcileRuns(ctx context.Context, p *pass) error {
 	return nil
 }
 
-func (r *Reconciler) historyLimits(t *v1alpha1.PipelineTrigger) triggerstate.Limits {
-	l := triggerstate.Limits{Succeeded: r.SuccessfulHistoryLimit, Failed: r.FailedHistoryLimit}
+func (r *Reconciler) historyLimits(t *v1alpha1.PipelineTrigger) runstate.HistoryLimits {
+	l := runstate.HistoryLimits{Succeeded: r.SuccessfulHistoryLimit, Failed: r.FailedHistoryLimit}
 	if v := t.Spec.SuccessfulHistoryLimit; v != nil {
 		l.Succeeded = int(*v)
 	}

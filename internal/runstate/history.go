@@ -1,0 +1,60 @@
+package runstate
+
+import (
+	"sort"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+)
+
+// HistoryLimits are how many finished runs of a group to keep: succeeded ones, and
+// failed or cancelled ones. A negative limit keeps all.
+type HistoryLimits struct {
+	Succeeded, Failed int
+}
+
+// BeyondHistory returns the finished runs to delete: the oldest beyond each limit, by
+// EndedBefore. Runs still active are never chosen. The PipelineRun controller applies it
+// per repository and branch, a PipelineTrigger per branch and per schedule.
+func BeyondHistory(runs []*v1alpha1.PipelineRun, l HistoryLimits) []*v1alpha1.PipelineRun {
+	var ok, failed []*v1alpha1.PipelineRun
+	for _, run := range runs {
+		switch {
+		case run.Status.Phase == v1alpha1.PhaseSucceeded:
+			ok = append(ok, run)
+		case run.Status.Phase.IsFinished():
+			failed = append(failed, run)
+		}
+	}
+	var out []*v1alpha1.PipelineRun
+	for _, set := range []struct {
+		runs  []*v1alpha1.PipelineRun
+		limit int
+	}{{ok, l.Succeeded}, {failed, l.Failed}} {
+		if set.limit < 0 || len(set.runs) <= set.limit {
+			continue
+		}
+		sort.Slice(set.runs, func(i, j int) bool { return EndedBefore(set.runs[j], set.runs[i]) }) // newest first
+		out = append(out, set.runs[set.limit:]...)
+	}
+	return out
+}
+
+// EndedBefore orders finished runs by completion, then by creation (CreatedBefore).
+func EndedBefore(a, b *v1alpha1.PipelineRun) bool {
+	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
+	if a.Status.CompletionTime != nil && b.Status.CompletionTime != nil {
+		ta, tb = a.Status.CompletionTime.Time, b.Status.CompletionTime.Time
+	}
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return CreatedBefore(a, b)
+}
+
+// CreatedBefore orders runs by creation, then name, so every reconciler sees one queue.
+func CreatedBefore(a, b *v1alpha1.PipelineRun) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}

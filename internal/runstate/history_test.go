@@ -1,0 +1,55 @@
+package runstate
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+)
+
+func TestBeyondHistory(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	run := func(name string, phase v1alpha1.PipelineRunPhase, created, ended int) *v1alpha1.PipelineRun {
+		r := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0.Add(time.Duration(created) * time.Minute))}}
+		r.Status.Phase = phase
+		if ended > 0 {
+			end := metav1.NewTime(t0.Add(time.Duration(ended) * time.Minute))
+			r.Status.CompletionTime = &end
+		}
+		return r
+	}
+	runs := []*v1alpha1.PipelineRun{
+		run("ok-old", v1alpha1.PhaseSucceeded, 1, 5),
+		run("ok-new", v1alpha1.PhaseSucceeded, 2, 9),
+		run("ok-mid", v1alpha1.PhaseSucceeded, 3, 7),
+		run("failed", v1alpha1.PhaseFailed, 4, 6),
+		run("cancelled", v1alpha1.PhaseCancelled, 5, 8),
+		run("running", v1alpha1.PhaseRunning, 0, 0),
+		run("tie-b", v1alpha1.PhaseSucceeded, 6, 10),
+		run("tie-a", v1alpha1.PhaseSucceeded, 6, 10),
+	}
+	names := func(rs []*v1alpha1.PipelineRun) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Name)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name   string
+		limits HistoryLimits
+		want   []string
+	}{
+		{"keep 2 succeeded and 1 failed: the oldest go, by completion; a tie ends by name", HistoryLimits{2, 1}, []string{"ok-new", "ok-mid", "ok-old", "failed"}},
+		{"cancelled counts as failed", HistoryLimits{-1, 0}, []string{"cancelled", "failed"}},
+		{"negative keeps all, and an active run is never chosen", HistoryLimits{-1, -1}, nil},
+		{"zero deletes every finished run", HistoryLimits{0, 5}, []string{"tie-b", "tie-a", "ok-new", "ok-mid", "ok-old"}},
+	} {
+		if diff := cmp.Diff(c.want, names(BeyondHistory(append([]*v1alpha1.PipelineRun(nil), runs...), c.limits))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+	}
+}
