@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -16,7 +17,6 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
@@ -86,7 +86,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, fmt.Errorf("writing the trigger's status: %w", werr)
 		}
 		for _, name := range p.triggered {
-			r.Recorder.Eventf(trig, nil, "Normal", v1alpha1.EventTriggered, "Trigger", "started PipelineRun %s", name)
+			r.Recorder.Eventf(trig, nil, corev1.EventTypeNormal, v1alpha1.EventTriggered, "Trigger", "started PipelineRun %s", name)
 		}
 	}
 	if err != nil {
@@ -114,6 +114,7 @@ func (r *Reconciler) reconcilePolls(ctx context.Context, p *pass) error {
 			triggerstate.SkipSlotsUntil(st, trig.Spec.Schedules, p.now)
 		}
 		setReady(trig, metav1.ConditionFalse, v1alpha1.ReasonSuspended, "spec.suspend is set: nothing is polled or scheduled")
+		st.ObservedGeneration = trig.Generation
 		return nil
 	}
 	if wasSuspended {
@@ -194,6 +195,3 @@ func setReady(trig *v1alpha1.PipelineTrigger, status metav1.ConditionStatus, rea
 		Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: trig.Generation,
 	})
 }
-
-// logger is the pass's logger.
-func logger(ctx context.Context) interface{ Info(string, ...any) } { return log.FromContext(ctx) }

@@ -7,6 +7,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
@@ -27,7 +28,7 @@ func (r *Reconciler) createRun(ctx context.Context, p *pass, run *v1alpha1.Pipel
 		}
 		controllers.ObserveTriggered(run.Namespace, cause)
 		p.triggered = append(p.triggered, run.Name)
-		logger(ctx).Info("started a run", "run", run.Name, "branch", run.Spec.Branch, "commit", run.Spec.Revision)
+		log.FromContext(ctx).Info("started a run", "run", run.Name, "branch", run.Spec.Branch, "commit", run.Spec.Revision)
 		return true, nil
 	}
 	if !apierrors.IsAlreadyExists(err) {
@@ -69,7 +70,7 @@ func (r *Reconciler) reconcileRuns(ctx context.Context, p *pass) error {
 	triggerstate.RecordPhases(&p.trig.Status, phases)
 	for _, runs := range groups {
 		for _, old := range runstate.BeyondHistory(runs, r.historyLimits(p.trig)) {
-			logger(ctx).Info("deleting a run beyond the trigger's history limit", "deleted", old.Name)
+			log.FromContext(ctx).Info("deleting a run beyond the trigger's history limit", "deleted", old.Name)
 			if err := r.Client.Delete(ctx, old, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("deleting run %s beyond the history limit: %w", old.Name, err)
 			}
