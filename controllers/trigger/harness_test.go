@@ -8,6 +8,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -180,3 +181,14 @@ func ref(branch, commit string) string { return branch + "@" + commit }
 func clientKey(o client.Object) client.ObjectKey { return client.ObjectKeyFromObject(o) }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// waitNotReady waits until the trigger's Ready condition is False with reason.
+func waitNotReady(t *testing.T, ns, name, reason string) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		c := apimeta.FindStatusCondition(getTrigger(g, ns, name).Status.Conditions, civ1alpha1.ConditionReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(reason))
+	}).WithTimeout(30*time.Second).Should(Succeed(), name)
+}

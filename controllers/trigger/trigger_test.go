@@ -153,11 +153,7 @@ func TestNoDuplicateAfterLostWrite(t *testing.T) {
 		g.Expect(branchStatus(getTrigger(g, ns, "app"), "main")).NotTo(BeNil())
 		g.Expect(branchStatus(getTrigger(g, ns, "app"), "main").LastRun).To(Equal(earlier.Name))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
-	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getTrigger(g, ns, "other").Status.Conditions, civ1alpha1.ConditionReady)
-		g.Expect(c).NotTo(BeNil())
-		g.Expect(c.Reason).To(Equal(civ1alpha1.ReasonRunConflict))
-	}).WithTimeout(30 * time.Second).Should(Succeed())
+	waitNotReady(t, ns, "other", civ1alpha1.ReasonRunConflict)
 	g.Expect(runs(g, ns)).To(HaveLen(2), "the earlier run and the squatter; nothing created twice")
 	left := &civ1alpha1.PipelineRun{}
 	g.Expect(k8sClient.Get(ctx, clientKey(squatter), left)).To(Succeed())
@@ -174,11 +170,7 @@ func TestSuspend(t *testing.T) {
 	tr := newTrigger(ns, "app", url, "main")
 	tr.Spec.Suspend = true
 	create(t, tr)
-	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getTrigger(g, ns, "app").Status.Conditions, civ1alpha1.ConditionReady)
-		g.Expect(c).NotTo(BeNil())
-		g.Expect(c.Reason).To(Equal(civ1alpha1.ReasonSuspended))
-	}).WithTimeout(30 * time.Second).Should(Succeed())
+	waitNotReady(t, ns, "app", civ1alpha1.ReasonSuspended)
 	push(t, repo, "main", "two")
 	g.Eventually(func() error {
 		cur := getTrigger(g, ns, "app")
@@ -250,12 +242,7 @@ func TestPollErrors(t *testing.T) {
 	create(t, missing)
 	create(t, secretless)
 	for name, reason := range map[string]string{"missing": civ1alpha1.ReasonRepositoryNotFound, "secretless": civ1alpha1.ReasonSecretNotFound} {
-		g.Eventually(func(g Gomega) {
-			c := apimeta.FindStatusCondition(getTrigger(g, ns, name).Status.Conditions, civ1alpha1.ConditionReady)
-			g.Expect(c).NotTo(BeNil())
-			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
-			g.Expect(c.Reason).To(Equal(reason))
-		}).WithTimeout(30*time.Second).Should(Succeed(), name)
+		waitNotReady(t, ns, name, reason)
 	}
 	g.Expect(runs(g, ns)).To(BeEmpty())
 }
