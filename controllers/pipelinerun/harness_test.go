@@ -24,6 +24,7 @@ import (
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/testenv"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/jobtest"
 	"github.com/flow-ci/flow-ci/internal/render"
@@ -79,22 +80,7 @@ func startManagerAs(t *testing.T, ns string, restCfg *rest.Config, configure ...
 	if err := r.SetupWithManager(context.Background(), mgr, controller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.StartManager(t, mgr)
 }
 
 func getRun(g Gomega, ns, name string) *civ1alpha1.PipelineRun {

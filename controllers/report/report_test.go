@@ -19,6 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers/testenv"
 	"github.com/flow-ci/flow-ci/internal/forge"
 	"github.com/flow-ci/flow-ci/internal/forgetest"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
@@ -38,19 +39,7 @@ func startReporter(t *testing.T, ns string) (stop func()) {
 	if err := r.setup(mgr, 2, true); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.StartManager(t, mgr)
 }
 
 // TestCommitStatus posts to a real Gitea: pending when a triggered run starts, then
