@@ -39,6 +39,10 @@ verify-generated: manifests generate ## Fail when committed generated files are 
 		echo "generated files are stale; run 'make manifests generate' and commit:"; \
 		git status --porcelain -- api config; git --no-pager diff --stat -- api config; exit 1; fi
 
+.PHONY: check-tracked
+check-tracked: ## Fail when git tracks a file over 1 MiB or an executable binary (build outputs stay out of git).
+	@hack/check-tracked.sh
+
 .PHONY: envtest
 envtest: ## Provide kube-apiserver and etcd for envtest under bin/ (prints the path).
 	@hack/envtest-assets.sh
@@ -48,7 +52,7 @@ gitea: ## Build the tests' real forge, Gitea, from the Go module proxy into bin/
 	@hack/gitea.sh
 
 .PHONY: test
-test: verify-generated fmt vet ## Unit, fuzz-smoke and envtest integration tests (with a real Gitea).
+test: check-tracked verify-generated fmt vet ## Unit, fuzz-smoke and envtest integration tests (with a real Gitea).
 	@assets="$$(hack/envtest-assets.sh)"; gitea="$$(hack/gitea.sh)"; \
 	echo "envtest: $$("$$assets/kube-apiserver" --version), $$("$$assets/etcd" --version | head -n1); forge: Gitea $$("$$gitea/gitea" --version | awk '{print $$3}')"; \
 	echo "KUBEBUILDER_ASSETS=$$assets FLOWCI_GITEA=$$gitea go test ./... -count=1 -timeout 20m"; \
