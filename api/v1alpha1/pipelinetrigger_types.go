@@ -204,7 +204,9 @@ type CommitStatusReport struct {
 	// +kubebuilder:validation:Enum=github;gitlab;gitea
 	Provider string `json:"provider"`
 	// URL is the forge's API base: https://api.github.com, https://gitlab.example,
-	// https://gitea.example. The token is never sent anywhere else (no redirects).
+	// https://gitea.example. The token is never sent anywhere else (no redirects), and
+	// over http:// only to a network the operator allows by name
+	// (--git-allowed-networks), since it would travel in clear text.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/@?#]+(/[!-~]*)?$') && !self.contains('?') && !self.contains('#')",message="url must be an http(s) URL without user info, query or fragment"

@@ -51,6 +51,9 @@ type Client struct {
 	hc   *http.Client
 }
 
+// plainHTTP marks the context of a request to an http:// URL, for the dialer.
+type plainHTTP struct{}
+
 // refusedError marks a dial the egress policy refused, so Post can tell it
 // from other dial errors and report only the policy's own text.
 type refusedError struct{ err error }
@@ -66,12 +69,17 @@ func (c *Client) client() *http.Client {
 		dialer := &net.Dialer{
 			Timeout:   defaultTimeout,
 			KeepAlive: 30 * time.Second,
-			// Control sees the resolved address of every connection, so a name
-			// that resolves (or re-resolves) to a denied address is refused.
-			Control: func(_, address string, _ syscall.RawConn) error {
+			// ControlContext sees the resolved address of every connection, so a name
+			// that resolves (or re-resolves) to a denied address is refused. A token sent
+			// over plain http may only reach networks the operator allowed by name.
+			ControlContext: func(ctx context.Context, _, address string, _ syscall.RawConn) error {
 				ap, err := netip.ParseAddrPort(address)
 				if err != nil {
 					return &refusedError{fmt.Errorf("%w: unexpected dial address %q", gitsource.ErrAddressNotAllowed, address)}
+				}
+				if ctx.Value(plainHTTP{}) != nil && !egress.AllowsExplicitly(ap.Addr()) {
+					return &refusedError{fmt.Errorf("%w: the token would travel in clear text over http:// to %s; use https, or the operator's --git-allowed-networks for a forge on a trusted network",
+						gitsource.ErrAddressNotAllowed, ap.Addr())}
 				}
 				if err := egress.Check(ap.Addr()); err != nil {
 					return &refusedError{err}
@@ -89,9 +97,11 @@ func (c *Client) client() *http.Client {
 				TLSHandshakeTimeout:   10 * time.Second,
 				ExpectContinueTimeout: time.Second,
 				ForceAttemptHTTP2:     true,
-				MaxIdleConns:          32,
-				MaxIdleConnsPerHost:   4,
-				IdleConnTimeout:       90 * time.Second,
+				// No transparent gzip: what Post reads is bounded as sent.
+				DisableCompression:  true,
+				MaxIdleConns:        32,
+				MaxIdleConnsPerHost: 4,
+				IdleConnTimeout:     90 * time.Second,
 			},
 			// A redirect would resend the token to wherever Location points.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -115,6 +125,9 @@ func (c *Client) timeout() time.Duration {
 func (c *Client) Post(ctx context.Context, p Provider, baseURL, repoURL, token string, s Status) error {
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout())
 	defer cancel()
+	if strings.HasPrefix(strings.ToLower(baseURL), "http://") {
+		callCtx = context.WithValue(callCtx, plainHTTP{}, true)
+	}
 	req, err := NewRequest(callCtx, p, baseURL, repoURL, token, s)
 	if err != nil {
 		return fmt.Errorf("post %s status: %w: %w", p, ErrPermanent, err)

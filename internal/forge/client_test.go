@@ -281,3 +281,53 @@ func TestScrub(t *testing.T) {
 		}
 	}
 }
+
+// The token goes over plain http only to a network the operator allowed by name; the
+// default policy's verdict alone (here: a public address) is not enough.
+func TestPostPlainHTTPNeedsAnAllowedNetwork(t *testing.T) {
+	t.Parallel()
+	var contacted atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		contacted.Add(1)
+		w.WriteHeader(201)
+	}))
+	t.Cleanup(srv.Close)
+	// Loopback reachable by the default policy's standards, but not named: every
+	// address is allowed, none explicitly covers 127.0.0.1.
+	everything := gitsource.Egress{Allowed: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	c := &Client{Egress: everything}
+	err := c.Post(context.Background(), Gitea, srv.URL, srv.URL+"/org/app.git", secret, status())
+	if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "clear text") {
+		t.Fatalf("err = %v; want the clear-text token refused for good", err)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("the token is in the error: %v", err)
+	}
+	if contacted.Load() != 0 {
+		t.Error("the server was contacted over plain http")
+	}
+	// Allowed by name: plain http is the operator's choice.
+	if err := (&Client{Egress: loopback}).Post(context.Background(), Gitea, srv.URL, srv.URL+"/org/app.git", secret, status()); err != nil {
+		t.Fatalf("plain http to an allowed network: %v", err)
+	}
+	if contacted.Load() != 1 {
+		t.Errorf("contacted %d times, want 1", contacted.Load())
+	}
+}
+
+// The client never asks for compression, so what it reads is bounded as sent.
+func TestPostAsksForNoCompression(t *testing.T) {
+	t.Parallel()
+	var enc atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		enc.Store(r.Header.Get("Accept-Encoding"))
+		w.WriteHeader(201)
+	}))
+	t.Cleanup(srv.Close)
+	if err := (&Client{Egress: loopback}).Post(context.Background(), Gitea, srv.URL, srv.URL+"/org/app.git", secret, status()); err != nil {
+		t.Fatal(err)
+	}
+	if got := enc.Load().(string); got != "" {
+		t.Errorf("Accept-Encoding = %q, want none", got)
+	}
+}

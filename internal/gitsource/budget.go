@@ -74,25 +74,6 @@ func (c meteredConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// statusTransport strips the body of every non-2xx response and records its status.
-type statusTransport struct {
-	next   http.RoundTripper
-	record func(status int)
-}
-
-func (t statusTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	if err != nil || resp.StatusCode < 300 {
-		return resp, err
-	}
-	t.record(resp.StatusCode)
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-	_ = resp.Body.Close()
-	resp.Body = http.NoBody
-	resp.ContentLength = 0
-	return resp, nil
-}
-
 // sameOrigin allows a redirect only to the scheme, host and port of the first request
 // (GitLab, for one, redirects repo to repo.git); anywhere else is refused, so an
 // allowed host cannot send the operator to an internal one.

@@ -53,9 +53,9 @@ func Clone(ctx context.Context, repoURL, branch, commit, dir string, auth *Auth,
 		return err
 	}
 	defer done()
-	ar, err := sess.AdvertisedReferencesContext(c.ctx)
+	ar, err := c.advertised(sess)
 	if err != nil {
-		return c.fail("list refs of", err)
+		return err
 	}
 	if err := c.fetchCommit(sess, ar, repo.Storer, hash, "", c.budget, filepath.Join(dir, ".git")); err != nil {
 		return err

@@ -70,6 +70,19 @@ func (e Egress) Check(ip netip.Addr) error {
 	return nil
 }
 
+// AllowsExplicitly reports whether ip is in one of the Allowed networks, which the
+// operator named itself; the default policy's verdict does not count. Plain-text
+// protocols that carry credentials may reach only such addresses.
+func (e Egress) AllowsExplicitly(ip netip.Addr) bool {
+	ip = ip.Unmap().WithZone("")
+	for _, p := range e.Allowed {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // ParseNetworks parses CIDRs (or single addresses) for Egress.Allowed.
 func ParseNetworks(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix

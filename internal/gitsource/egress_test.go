@@ -79,7 +79,7 @@ func TestDialGuard(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	guarded := &call{ctx: ctx, repoURL: ep.String(), ep: ep, opts: options{timeout: 5 * time.Second}, meter: &meter{limit: 1 << 20}}
+	guarded := &call{ctx: ctx, repoURL: ep.String(), ep: ep, opts: options{timeout: 5 * time.Second}, meter: &meter{limit: 1 << 20}, body: &meter{limit: 1 << 20}}
 	sess, done, err := guarded.session()
 	if err != nil {
 		t.Fatal(err)

@@ -99,6 +99,7 @@ type callState struct {
 	hostKeyErr  error // ssh host key rejected
 	httpStatus  int   // the last non-2xx HTTP status
 	overBudget  bool  // the call read more than its byte budget
+	tooLarge    error // a bound of the ref advertisement was passed (our own text)
 }
 
 // classify turns an error from a go-git operation into one wrapping a
@@ -118,6 +119,8 @@ func classify(ctx context.Context, op, repoURL string, err error, st *callState,
 	switch {
 	case st.blockedAddr != nil:
 		return fmt.Errorf("%s: %w", where, st.blockedAddr)
+	case st.tooLarge != nil:
+		return fmt.Errorf("%s: %w", where, st.tooLarge)
 	case st.overBudget:
 		return fmt.Errorf("%s: %w", where, ErrTooLarge)
 	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrAddressNotAllowed):

@@ -45,9 +45,9 @@ func ReadFile(ctx context.Context, repoURL, commit, filePath string, maxSize int
 		return nil, err
 	}
 	defer done()
-	ar, err := sess.AdvertisedReferencesContext(c.ctx)
+	ar, err := c.advertised(sess)
 	if err != nil {
-		return nil, c.fail("list refs of", err)
+		return nil, err
 	}
 	st := memory.NewStorage()
 	if !ar.Capabilities.Supports("filter") {
@@ -100,8 +100,8 @@ func (c *call) fetchObject(sess transport.UploadPackSession, ar *packp.AdvRefs, 
 			return err
 		}
 		defer done()
-		if ar, err = s2.AdvertisedReferencesContext(c.ctx); err != nil {
-			return c.fail("list refs of", err)
+		if ar, err = c.advertised(s2); err != nil {
+			return err
 		}
 		sess = s2
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -39,9 +38,9 @@ func ResolveCommit(ctx context.Context, repoURL, branch, revision string, auth *
 		return "", err
 	}
 	defer done()
-	ar, err := sess.AdvertisedReferencesContext(c.ctx)
+	ar, err := c.advertised(sess)
 	if err != nil {
-		return "", c.fail("list refs of", err)
+		return "", err
 	}
 	h, ok := ar.References[plumbing.NewBranchReferenceName(branch).String()]
 	if !ok {
@@ -75,9 +74,9 @@ func OnBranch(ctx context.Context, repoURL, branch, commit string, auth *Auth, o
 		return false, err
 	}
 	defer done()
-	ar, err := sess.AdvertisedReferencesContext(c.ctx)
+	ar, err := c.advertised(sess)
 	if err != nil {
-		return false, c.fail("list refs of", err)
+		return false, err
 	}
 	tip, ok := ar.References[plumbing.NewBranchReferenceName(branch).String()]
 	switch {
@@ -110,12 +109,12 @@ func ListBranches(ctx context.Context, repoURL string, auth *Auth, opts ...Optio
 		return nil, err
 	}
 	defer done()
-	ar, err := sess.AdvertisedReferencesContext(c.ctx)
+	ar, err := c.advertised(sess)
 	if err != nil {
-		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		if errors.Is(err, ErrEmptyRepository) {
 			return map[string]string{}, nil
 		}
-		return nil, c.fail("list refs of", err)
+		return nil, err
 	}
 	heads := map[string]string{}
 	for name, h := range ar.References {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
@@ -29,7 +30,10 @@ type call struct {
 	auth    *Auth
 	opts    options
 	budget  Budget
-	meter   *meter
+	// meter counts the bytes read from the network; body counts HTTP bodies after
+	// decoding. Both are held to budget.Bytes.
+	meter *meter
+	body  *meter
 
 	mu    sync.Mutex
 	state callState
@@ -50,14 +54,15 @@ func newCall(ctx context.Context, repoURL string, a *Auth, def time.Duration, bu
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	b := o.budgetOr(budget)
-	return &call{ctx: ctx, repoURL: repoURL, ep: ep, auth: a, opts: o, budget: b, meter: &meter{limit: b.Bytes}}, cancel, nil
+	return &call{ctx: ctx, repoURL: repoURL, ep: ep, auth: a, opts: o, budget: b,
+		meter: &meter{limit: b.Bytes}, body: &meter{limit: b.Bytes}}, cancel, nil
 }
 
 func (c *call) fail(op string, err error) error {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
-	st.overBudget = c.meter.over.Load()
+	st.overBudget = c.meter.over.Load() || c.body.over.Load()
 	return classify(c.ctx, op, c.repoURL, err, &st, c.auth)
 }
 
@@ -108,7 +113,7 @@ func (c *call) session() (transport.UploadPackSession, func(), error) {
 	switch c.ep.Protocol {
 	case "http", "https":
 		tr := c.httpTransport()
-		rt := statusTransport{next: tr, record: func(code int) { c.record(func(s *callState) { s.httpStatus = code }) }}
+		rt := guardTransport{next: tr, record: c.record, body: c.body}
 		hc := &http.Client{Transport: rt, Timeout: c.opts.timeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			err := sameOrigin(req, via)
 			if err != nil {
@@ -149,7 +154,22 @@ func (c *call) httpTransport() *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       30 * time.Second,
 		ForceAttemptHTTP2:     true,
+		// Never ask for gzip: Go would inflate the answer out of the metered
+		// connection's sight. guardTransport decodes what a server sends unasked.
+		DisableCompression: true,
 	}
+}
+
+// advertised reads the remote's ref advertisement within the call's bounds.
+func (c *call) advertised(sess transport.UploadPackSession) (*packp.AdvRefs, error) {
+	ar, err := sess.AdvertisedReferencesContext(c.ctx)
+	if err != nil {
+		return nil, c.fail("list refs of", err)
+	}
+	if err := checkAdvertised(ar); err != nil {
+		return nil, c.fail("list refs of", err)
+	}
+	return ar, nil
 }
 
 // go-git's SSH transport dials through golang.org/x/net/proxy and has no

@@ -1,7 +1,9 @@
 package gittest
 
 import (
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,7 +32,19 @@ const (
 	RedirectTo
 	// SlowDrip sends a valid advertisement header, then one byte every 100 ms.
 	SlowDrip
+	// GzipRefs answers the ref advertisement gzip-compressed, asked or not: endless
+	// refs with 1 KiB names, about 1 MiB decoded per KiB on the wire.
+	GzipRefs
+	// GzipLongRefs is the measured attack: 5,000 refs with 60 KB names, gzip-compressed
+	// (about 400 KB on the wire, 300 MB decoded).
+	GzipLongRefs
+	// GzipPack advertises one branch plainly, then answers upload-pack with an endless
+	// gzip-compressed pack.
+	GzipPack
 )
+
+// GzipHead is the commit the gzip servers advertise as refs/heads/main.
+var GzipHead = strings.Repeat("1", 40)
 
 // HostileSecret is the text HugeErrorBody's body carries; it must never reach a message.
 const HostileSecret = "internal-service-secret-4711"
@@ -73,6 +87,8 @@ func NewHostileServerOn(t testing.TB, addr string, kind HostileKind, target stri
 			}
 		case RedirectTo:
 			http.Redirect(w, r, target+r.URL.Path+"?"+r.URL.RawQuery, http.StatusFound)
+		case GzipRefs, GzipLongRefs, GzipPack:
+			serveGzip(w, r, kind, write)
 		case SlowDrip:
 			w.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
 			write(w, pkt("# service=git-upload-pack\n")+"0000")
@@ -102,3 +118,52 @@ func NewHostileServerOn(t testing.TB, addr string, kind HostileKind, target stri
 
 // pkt frames s as a git pkt-line.
 func pkt(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
+
+// serveGzip answers as the gzip kinds do. Every body is gzip-compressed whatever the
+// request's Accept-Encoding says, as a hostile server would.
+func serveGzip(w http.ResponseWriter, r *http.Request, kind HostileKind, write func(http.ResponseWriter, string) bool) {
+	caps := "\x00ofs-delta side-band-64k no-progress\n"
+	if strings.HasSuffix(r.URL.Path, "/info/refs") {
+		w.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
+		if kind == GzipPack {
+			write(w, pkt("# service=git-upload-pack\n")+"0000"+pkt(GzipHead+" refs/heads/main"+caps)+"0000")
+			return
+		}
+	} else {
+		w.Header().Set("Content-Type", "application/x-git-upload-pack-result")
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	zw, _ := gzip.NewWriterLevel(countingWriter{w: w, write: write}, gzip.BestCompression)
+	defer zw.Close()
+	emit := func(s string) bool { _, err := io.WriteString(zw, s); return err == nil }
+	switch kind {
+	case GzipRefs:
+		emit(pkt("# service=git-upload-pack\n") + "0000" + pkt(GzipHead+" refs/heads/main"+caps))
+		name := strings.Repeat("x", 1<<10)
+		for i := 0; emit(pkt(fmt.Sprintf("%040x refs/heads/%s-%d\n", i, name, i))); i++ {
+		}
+	case GzipLongRefs:
+		emit(pkt("# service=git-upload-pack\n") + "0000" + pkt(GzipHead+" refs/heads/main"+caps))
+		name := strings.Repeat("y", 60_000)
+		for i := 0; i < 5000 && emit(pkt(fmt.Sprintf("%040x refs/heads/%s-%d\n", i, name, i))); i++ {
+		}
+		emit("0000")
+	case GzipPack:
+		chunk := "\x01" + strings.Repeat("P", 65000)
+		for ok := emit(pkt("NAK\n") + pkt("\x01PACK\x00\x00\x00\x02\x00\x00\x00\x01")); ok; ok = emit(pkt(chunk)) {
+		}
+	}
+}
+
+// countingWriter passes writes to write, which counts what reached the wire.
+type countingWriter struct {
+	w     http.ResponseWriter
+	write func(http.ResponseWriter, string) bool
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	if !c.write(c.w, string(p)) {
+		return 0, io.ErrClosedPipe
+	}
+	return len(p), nil
+}

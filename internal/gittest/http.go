@@ -1,6 +1,7 @@
 package gittest
 
 import (
+	"compress/gzip"
 	"crypto/subtle"
 	"crypto/tls"
 	"net"
@@ -19,6 +20,9 @@ type HTTPOptions struct {
 	Username, Password string
 	// TLS serves HTTPS with a self-signed certificate (see HTTPServer.CACert).
 	TLS bool
+	// Gzip compresses every answer (Content-Encoding: gzip) whether the client asked
+	// for it or not, as some servers and proxies do.
+	Gzip bool
 	// Addr is the listen address; loopback on a free port when empty. The e2e tests
 	// listen on the cluster bridge's gateway so that pods can clone.
 	Addr string
@@ -42,7 +46,10 @@ func NewHTTPServer(t testing.TB, root string, opts HTTPOptions) *HTTPServer {
 	}
 	var h http.Handler = backend
 	if opts.Password != "" {
-		h = basicAuth(backend, opts.Username, opts.Password)
+		h = basicAuth(h, opts.Username, opts.Password)
+	}
+	if opts.Gzip {
+		h = gzipAll(h)
 	}
 
 	s := &HTTPServer{Root: root}
@@ -118,4 +125,36 @@ func NewSilentServer(t testing.TB) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// gzipAll compresses every response body.
+func gzipAll(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		defer zw.Close()
+		next.ServeHTTP(gzipWriter{ResponseWriter: w, zw: zw}, r)
+	})
+}
+
+type gzipWriter struct {
+	http.ResponseWriter
+	zw *gzip.Writer
+}
+
+func (g gzipWriter) Write(p []byte) (int, error) {
+	g.Header().Del("Content-Length") // the handler's length is the plain body's
+	return g.zw.Write(p)
+}
+
+func (g gzipWriter) WriteHeader(code int) {
+	g.Header().Del("Content-Length")
+	g.ResponseWriter.WriteHeader(code)
+}
+
+func (g gzipWriter) Flush() {
+	_ = g.zw.Flush()
+	if f, ok := g.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
