@@ -71,6 +71,15 @@ func TestTriggerCRDValidation(t *testing.T) {
 		{"a schedule branch that is no branch", func(tr *civ1alpha1.PipelineTrigger) {
 			tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "n", Cron: "0 3 * * *", Branch: "a..b"}}
 		}, "branch must be a git branch name"},
+		{"a schedule every second", func(tr *civ1alpha1.PipelineTrigger) {
+			tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "n", Cron: "@every 1s"}}
+		}, "an @every schedule is a duration of whole minutes"},
+		{"a schedule every 90 seconds", func(tr *civ1alpha1.PipelineTrigger) {
+			tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "n", Cron: "@every 90s"}}
+		}, "an @every schedule is a duration of whole minutes"},
+		{"an @every without a duration", func(tr *civ1alpha1.PipelineTrigger) {
+			tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "n", Cron: "@every "}}
+		}, "an @every schedule is a duration of whole minutes"},
 		{"an unknown provider", func(tr *civ1alpha1.PipelineTrigger) {
 			tr.Spec.Report = &civ1alpha1.CommitStatusReport{Provider: "bitbucket", URL: "https://x", SecretRef: civ1alpha1.SecretReference{Name: "t"}}
 		}, "spec.report.provider"},
@@ -88,7 +97,7 @@ func TestTriggerCRDValidation(t *testing.T) {
 	}
 
 	tr := validTrigger(ns, "defaults")
-	tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "nightly", Cron: "0 3 * * *"}}
+	tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "nightly", Cron: "0 3 * * *"}, {Name: "often", Cron: "@every 1h30m"}}
 	tr.Spec.Report = &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: "https://forge.example", SecretRef: civ1alpha1.SecretReference{Name: "t"}}
 	if err := k8sClient.Create(ctx, tr); err != nil {
 		t.Fatal(err)

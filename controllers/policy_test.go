@@ -45,9 +45,16 @@ func installPolicy(t *testing.T, file string) {
 // creator is an envtest user who may create PipelineRuns in ns, plus extra rules.
 func creator(t *testing.T, ns, name string, extra ...rbacv1.PolicyRule) client.Client {
 	t.Helper()
-	ctx := context.Background()
 	rules := append([]rbacv1.PolicyRule{{APIGroups: []string{civ1alpha1.GroupVersion.Group},
 		Resources: []string{"pipelineruns", "pipelinetriggers"}, Verbs: []string{"create", "get", "update", "patch"}}}, extra...)
+	return userWith(t, ns, name, rules...)
+}
+
+// userWith is a real user of the test API server (a client certificate), bound in ns
+// to a Role with exactly rules.
+func userWith(t *testing.T, ns, name string, rules ...rbacv1.PolicyRule) client.Client {
+	t.Helper()
+	ctx := context.Background()
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: rules}
 	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},

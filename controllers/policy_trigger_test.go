@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"context"
+	"os"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,9 +24,11 @@ func validTrigger(ns, name string) *civ1alpha1.PipelineTrigger {
 }
 
 // TestTriggerAdmissionPolicy: a trigger's author may use only the Secrets and
-// ServiceAccounts they could use themselves, at creation and when they change what the
-// trigger uses or where its Secrets go; an edit that touches neither needs no access.
-// The operator, which creates the runs, passes the run policy through its own verb.
+// ServiceAccounts they could use themselves. While a trigger names any, every edit of
+// its spec needs all the rights its creation needed, except suspend and the history
+// limits; a poke needs nothing; a rerun request needs run create and those rights. A
+// trigger that names no credentials may be edited by anyone who may edit triggers. The
+// operator, which creates the runs, passes the run policy through its own verb.
 func TestTriggerAdmissionPolicy(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -34,8 +39,12 @@ func TestTriggerAdmissionPolicy(t *testing.T) {
 	reader := creator(t, ns, "trigger-reader", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
 		ResourceNames: []string{"creds", "forge"}, Verbs: []string{"get"}})
 	podMaker := creator(t, ns, "trigger-pods", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}})
+	admin := creator(t, ns, "trigger-admin", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
+		ResourceNames: []string{"creds", "forge"}, Verbs: []string{"get"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}})
 	operator := creator(t, ns, "trigger-operator", rbacv1.PolicyRule{APIGroups: []string{civ1alpha1.GroupVersion.Group},
 		Resources: []string{"pipelinetriggers"}, Verbs: []string{"trigger"}})
+	editorOnly := triggerEditor(t, ns, "trigger-editor-only")
 
 	withSecret := func(tr *civ1alpha1.PipelineTrigger) *civ1alpha1.PipelineTrigger {
 		tr.Spec.GitSecretRef = &civ1alpha1.SecretReference{Name: "creds"}
@@ -46,22 +55,44 @@ func TestTriggerAdmissionPolicy(t *testing.T) {
 	owned := withSecret(validTrigger(ns, "r1"))
 	g.Expect(reader.Create(ctx, owned)).To(Succeed())
 
-	// Edits by someone without Secret access.
-	edit := func(mutate func(*civ1alpha1.PipelineTrigger)) error {
+	edit := func(c client.Client, tr *civ1alpha1.PipelineTrigger, mutate func(*civ1alpha1.PipelineTrigger)) error {
 		cur := &civ1alpha1.PipelineTrigger{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(owned), cur)).To(Succeed())
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), cur)).To(Succeed())
 		mutate(cur)
-		return plain.Update(ctx, cur)
+		return c.Update(ctx, cur)
 	}
-	g.Expect(edit(func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"main", "release/*"} })).
-		To(Succeed(), "an edit that keeps the Secret and the repository")
-	g.Expect(edit(func(tr *civ1alpha1.PipelineTrigger) {
+	refusedCreds := ContainSubstring(`you may not get Secret "creds"`)
+	// What an editor without the Secret may not do to a trigger that polls with it.
+	for what, mutate := range map[string]func(*civ1alpha1.PipelineTrigger){
+		"other branches":          func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"main", "release/*"} },
+		"another repository":      func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.RepoURL = "https://attacker.example/x.git" },
+		"another pipeline file":   func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Template.PipelinePath = "evil.yaml" },
+		"a schedule":              func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "n", Cron: "@daily"}} },
+		"another interval":        func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Interval = &metav1.Duration{Duration: time.Hour} },
+		"build new branches":      func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.OnNewBranch = civ1alpha1.NewBranchSkip },
+		"a rerun of an old build": func(tr *civ1alpha1.PipelineTrigger) { tr.Annotations = map[string]string{civ1alpha1.AnnotationRerun: "1 r1-main"} },
+	} {
+		g.Expect(edit(plain, owned, mutate)).To(MatchError(refusedCreds), what)
+		g.Expect(edit(reader, owned, mutate)).To(Succeed(), what+", by someone who may read the Secret")
+	}
+	g.Expect(edit(plain, owned, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.GitSecretRef.Name = "other" })).
+		To(MatchError(ContainSubstring(`you may not get Secret "other"`)))
+	// What needs no access: a poke, suspending, pruning.
+	g.Expect(edit(plain, owned, func(tr *civ1alpha1.PipelineTrigger) {
 		tr.Annotations = map[string]string{civ1alpha1.AnnotationRequestedAt: "now"}
 	})).To(Succeed(), "a poke")
-	g.Expect(edit(func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.RepoURL = "https://attacker.example/x.git" })).
-		To(MatchError(ContainSubstring(`you may not get Secret "creds"`)), "sending the Secret to another host")
-	g.Expect(edit(func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.GitSecretRef.Name = "other" })).
-		To(MatchError(ContainSubstring(`you may not get Secret "other"`)))
+	g.Expect(edit(plain, owned, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Suspend = true })).To(Succeed(), "suspend")
+	g.Expect(edit(plain, owned, func(tr *civ1alpha1.PipelineTrigger) {
+		tr.Spec.SuccessfulHistoryLimit, tr.Spec.FailedHistoryLimit = new(int32(1)), new(int32(2))
+	})).To(Succeed(), "history limits")
+	// A rerun request needs the right to create runs, whatever the trigger names.
+	plainTrigger := validTrigger(ns, "open")
+	g.Expect(plain.Create(ctx, plainTrigger)).To(Succeed())
+	g.Expect(edit(plain, plainTrigger, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"dev"} })).
+		To(Succeed(), "a trigger that names no credentials is anyone's to edit")
+	rerun := func(tr *civ1alpha1.PipelineTrigger) { tr.Annotations = map[string]string{civ1alpha1.AnnotationRerun: "2 open-main"} }
+	g.Expect(edit(editorOnly, plainTrigger, rerun)).To(MatchError(ContainSubstring("may not create PipelineRuns")))
+	g.Expect(edit(plain, plainTrigger, rerun)).To(Succeed())
 
 	withReport := func(tr *civ1alpha1.PipelineTrigger) *civ1alpha1.PipelineTrigger {
 		tr.Spec.Report = &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: "https://forge.example", SecretRef: civ1alpha1.SecretReference{Name: "forge"}}
@@ -70,20 +101,65 @@ func TestTriggerAdmissionPolicy(t *testing.T) {
 	g.Expect(plain.Create(ctx, withReport(validTrigger(ns, "p2")))).To(MatchError(ContainSubstring(`spec.report.secretRef: you may not get Secret "forge"`)))
 	reported := withReport(validTrigger(ns, "r2"))
 	g.Expect(reader.Create(ctx, reported)).To(Succeed())
-	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(reported), reported)).To(Succeed())
-	reported.Spec.Report.URL = "https://attacker.example"
-	g.Expect(plain.Update(ctx, reported)).To(MatchError(ContainSubstring(`you may not get Secret "forge"`)), "sending the token elsewhere")
+	g.Expect(edit(plain, reported, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Report.URL = "https://attacker.example" })).
+		To(MatchError(ContainSubstring(`you may not get Secret "forge"`)), "sending the token elsewhere")
+	g.Expect(edit(plain, reported, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"dev"} })).
+		To(MatchError(ContainSubstring(`you may not get Secret "forge"`)), "reporting on other branches with the token")
 
 	withSA := func(tr *civ1alpha1.PipelineTrigger) *civ1alpha1.PipelineTrigger {
 		tr.Spec.Template.ServiceAccountName = "deployer"
 		return tr
 	}
-	g.Expect(plain.Create(ctx, withSA(validTrigger(ns, "p3")))).To(MatchError(ContainSubstring("may not run steps as ServiceAccount")))
-	g.Expect(podMaker.Create(ctx, withSA(validTrigger(ns, "r3")))).To(Succeed())
+	g.Expect(plain.Create(ctx, withSA(validTrigger(ns, "p3")))).To(MatchError(ContainSubstring("may not make this trigger run steps as ServiceAccount")))
+	deployer := withSA(validTrigger(ns, "r3"))
+	g.Expect(podMaker.Create(ctx, deployer)).To(Succeed())
+	g.Expect(edit(reader, deployer, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"attacker-branch"} })).
+		To(MatchError(ContainSubstring("may not make this trigger run steps as ServiceAccount")), "running other code as the ServiceAccount")
+	g.Expect(edit(podMaker, deployer, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"release"} })).To(Succeed())
+	everything := withReport(withSA(withSecret(validTrigger(ns, "r4"))))
+	g.Expect(admin.Create(ctx, everything)).To(Succeed())
+	g.Expect(edit(podMaker, everything, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"x"} })).
+		To(MatchError(refusedCreds), "every right of the creation, not one of them")
 
 	// The operator creates a trigger's runs with the trigger's ServiceAccount.
 	run := validRun(ns, "from-trigger")
 	run.Spec.ServiceAccountName = "deployer"
 	g.Expect(plain.Create(ctx, run.DeepCopy())).To(MatchError(ContainSubstring("may not run steps as ServiceAccount")))
 	g.Expect(operator.Create(ctx, run)).To(Succeed())
+}
+
+// triggerEditor is a user who may edit triggers and nothing else.
+func triggerEditor(t *testing.T, ns, name string) client.Client {
+	t.Helper()
+	return userWith(t, ns, name, rbacv1.PolicyRule{APIGroups: []string{civ1alpha1.GroupVersion.Group},
+		Resources: []string{"pipelinetriggers"}, Verbs: []string{"create", "get", "update", "patch"}})
+}
+
+// TestTriggerPolicyComparesEverySpecField: the policy's `edited` variable compares every
+// field of PipelineTriggerSpec but the ones that only stop or prune, so a field added to
+// the API is checked from the day it exists.
+func TestTriggerPolicyComparesEverySpecField(t *testing.T) {
+	raw, err := os.ReadFile("../config/policy/pipelinetrigger_references.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := string(raw)
+	start := strings.Index(policy, "- name: edited")
+	end := strings.Index(policy, "- name: rerunValue")
+	if start < 0 || end < start {
+		t.Fatal("the policy has no `edited` variable before `rerun`")
+	}
+	edited := policy[start:end]
+	exempt := map[string]bool{"suspend": true, "successfulHistoryLimit": true, "failedHistoryLimit": true}
+	typ := reflect.TypeOf(civ1alpha1.PipelineTriggerSpec{})
+	for i := range typ.NumField() {
+		name := strings.Split(typ.Field(i).Tag.Get("json"), ",")[0]
+		compared := strings.Contains(edited, "object.spec."+name+" != oldObject.spec."+name)
+		if exempt[name] && compared {
+			t.Errorf("spec.%s only stops or prunes, yet an edit of it needs the trigger's rights", name)
+		}
+		if !exempt[name] && !compared {
+			t.Errorf("spec.%s is not compared by the policy: an edit of it would need no rights", name)
+		}
+	}
 }

@@ -128,12 +128,22 @@ const (
 	// ReasonRunConflict: a run with the name the trigger would give exists and is not
 	// the trigger's; it is left alone and that head is not built.
 	ReasonRunConflict = "RunConflict"
+	// ReasonRunBudgetExhausted: the triggers of the namespace started as many runs in
+	// the last hour as the operator's --trigger-runs-per-hour allows; heads are built
+	// once the budget frees, and schedule slots meanwhile are skipped.
+	ReasonRunBudgetExhausted = "RunBudgetExhausted"
 )
 
 // Event reasons of PipelineTriggers and commit status reports.
 const (
 	// EventTriggered: a trigger created a run (for a new head, or a schedule's slot).
 	EventTriggered = "Triggered"
+	// EventRerunRefused: a trigger did not act on a rerun request (an unknown run, or
+	// one that is not the trigger's); the note says why.
+	EventRerunRefused = "RerunRefused"
+	// EventSlotSkipped: a schedule's slot passed without a run: its poll failed, or the
+	// namespace's run budget was spent.
+	EventSlotSkipped = "SlotSkipped"
 	// EventCommitStatusFailed: the forge refused a commit status for good (a bad
 	// token, an unknown repository or commit); the run itself is unaffected.
 	EventCommitStatusFailed = "CommitStatusFailed"

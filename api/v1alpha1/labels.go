@@ -80,6 +80,9 @@ const (
 	LabelSchedule = "flowci.dev/schedule"
 	// LabelCommit is the commit a triggered run builds (also its spec.revision).
 	LabelCommit = "flowci.dev/commit"
+	// LabelRerunOf is, on a run a trigger created because someone asked it to run an
+	// earlier run again, that earlier run's name.
+	LabelRerunOf = "flowci.dev/rerun-of"
 )
 
 // Annotations of triggers and triggered runs.
@@ -89,6 +92,13 @@ const (
 	// echoed in status.lastHandledRequestedAt once handled. A webhook relay only needs
 	// patch on the trigger to poke it.
 	AnnotationRequestedAt = "ci.flowci.dev/requestedAt"
+	// AnnotationRerun on a PipelineTrigger asks it to run one of its runs again:
+	// "<request id> <run>", or "<request id> <run> latest" to build the head the trigger
+	// last saw of that run's branch instead of the same commit. The request id (letters,
+	// digits, '.', '_' and '-', at most 32) makes each request new; the value is echoed
+	// in status.lastHandledRerun once handled. The new run is the trigger's own, named
+	// render.RerunName, so it reports its commit status like the run it repeats.
+	AnnotationRerun = "ci.flowci.dev/rerun"
 	// AnnotationCommitStatus on a triggered run records the commit status last posted
 	// to the forge, as JSON {"context","state"} (plus "error" when the forge refused
 	// it for good), so that each state is posted once.

@@ -19,6 +19,9 @@ const (
 	MinTriggerInterval = 10 * time.Second
 	// DefaultStartingDeadline is a schedule's startingDeadline when unset.
 	DefaultStartingDeadline = time.Hour
+	// MaxTriggerRuns is how many of its newest runs a trigger records by UID
+	// (status.runs): the commit status reporter posts for those only.
+	MaxTriggerRuns = 200
 )
 
 // PipelineTriggerSpec says which branches and schedules of a repository start runs, what
@@ -130,10 +133,13 @@ type TriggerSchedule struct {
 	// +kubebuilder:validation:MaxLength=20
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name"`
-	// Cron is a five-field cron expression ("0 3 * * *") or a descriptor (@daily).
+	// Cron is a five-field cron expression ("0 3 * * *") or a descriptor (@daily,
+	// @every 2h30m). Slots are wall-clock minutes, so an @every schedule is whole
+	// minutes, at least 1m apart.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('@every') || (self.matches('^@every ([0-9]+h)?([0-9]+m)?$') && self != '@every ' && duration(self.substring(7)) >= duration('1m'))",message="an @every schedule is a duration of whole minutes (such as 30m or 2h30m), at least 1m"
 	Cron string `json:"cron"`
 	// TimeZone is an IANA time zone ("Europe/Berlin"); UTC when empty. A slot in a
 	// spring-forward gap runs an hour later, and a repeated hour runs once.
@@ -231,6 +237,14 @@ type CommitStatusReport struct {
 	TargetURL string `json:"targetURL,omitempty"`
 }
 
+// TriggerRunRef names a run a trigger created.
+type TriggerRunRef struct {
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// +kubebuilder:validation:MaxLength=64
+	UID string `json:"uid"`
+}
+
 // TriggerBranchStatus is what a trigger last saw of one branch.
 type TriggerBranchStatus struct {
 	// +kubebuilder:validation:MaxLength=255
@@ -308,6 +322,18 @@ type PipelineTriggerStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Schedules []TriggerScheduleStatus `json:"schedules,omitempty"`
+	// LastHandledRerun echoes the ci.flowci.dev/rerun annotation once the request was
+	// handled: its run created, or refused with an event that says why.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	LastHandledRerun string `json:"lastHandledRerun,omitempty"`
+	// Runs are the newest runs the trigger created, newest first, by name and UID. The
+	// commit status reporter posts only for these: a run that merely names the trigger
+	// as its owner posts nothing.
+	// +optional
+	// +kubebuilder:validation:MaxItems=200
+	// +listType=atomic
+	Runs []TriggerRunRef `json:"runs,omitempty"`
 	// Conditions: Ready is True while polls succeed, False with a reason when they fail
 	// or the trigger is suspended or invalid.
 	// +optional

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/gittest"
 	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
 func startReporter(t *testing.T, ns string) (stop func()) {
@@ -74,9 +78,7 @@ func TestCommitStatus(t *testing.T) {
 	}
 	good, bad := trigger("app", "forge"), trigger("badtoken", "bad")
 	run := func(tr *civ1alpha1.PipelineTrigger, commit string) *civ1alpha1.PipelineRun {
-		r := render.TriggeredRun(tr, render.TriggeredRunName(tr, "main", commit), "main", commit, "")
-		g.Expect(k8sClient.Create(ctx, r)).To(Succeed())
-		return r
+		return createTriggered(t, tr, commit)
 	}
 	setPhase := func(r *civ1alpha1.PipelineRun, phase civ1alpha1.PipelineRunPhase) {
 		g.Eventually(func(g Gomega) {
@@ -101,12 +103,15 @@ func TestCommitStatus(t *testing.T) {
 
 	stop := startReporter(t, ns)
 	ok, failed, cancelled := run(good, c1), run(good, c2), run(good, c3)
-	setPhase(ok, civ1alpha1.PhasePending)
-	g.Consistently(func(g Gomega) { g.Expect(states(g, c1)).To(BeEmpty()) }).WithTimeout(2*time.Second).Should(Succeed(), "not started yet")
+	// Queued is pending at once: a run waiting for a slot shows on the commit.
+	setPhase(ok, civ1alpha1.PhaseQueued)
+	g.Eventually(func(g Gomega) { g.Expect(states(g, c1)).To(Equal([]string{"pending"})) }).WithTimeout(30 * time.Second).Should(Succeed())
 	for _, r := range []*civ1alpha1.PipelineRun{ok, failed, cancelled} {
 		setPhase(r, civ1alpha1.PhaseRunning)
 	}
-	g.Eventually(func(g Gomega) { g.Expect(states(g, c1)).To(Equal([]string{"pending"})) }).WithTimeout(30 * time.Second).Should(Succeed())
+	g.Eventually(func(g Gomega) { g.Expect(states(g, c2)).To(Equal([]string{"pending"})) }).WithTimeout(30 * time.Second).Should(Succeed())
+	g.Consistently(func(g Gomega) { g.Expect(states(g, c1)).To(Equal([]string{"pending"})) }).WithTimeout(2*time.Second).Should(Succeed(),
+		"Gitea has no running state: Queued to Running posts nothing new")
 	setPhase(ok, civ1alpha1.PhaseSucceeded)
 	setPhase(failed, civ1alpha1.PhaseFailed)
 	setPhase(cancelled, civ1alpha1.PhaseCancelled)
@@ -156,10 +161,11 @@ func TestCommitStatus(t *testing.T) {
 	g.Expect(states(g, c1)).To(HaveLen(2), "the refused post added nothing")
 }
 
-// TestStateToReport: every phase is mapped on purpose; nothing is reported before a run
-// starts, and nothing falls back to failure.
+// TestStateToReport: every phase is mapped on purpose; nothing is reported before the
+// operator saw a run, a queued or pending run is pending, and nothing falls back to failure.
 func TestStateToReport(t *testing.T) {
 	want := map[civ1alpha1.PipelineRunPhase]forge.State{
+		civ1alpha1.PhaseQueued: forge.StatePending, civ1alpha1.PhasePending: forge.StatePending,
 		civ1alpha1.PhaseRunning: forge.StateRunning, civ1alpha1.PhaseSucceeded: forge.StateSuccess,
 		civ1alpha1.PhaseFailed: forge.StateFailure, civ1alpha1.PhaseCancelled: forge.StateError,
 	}
@@ -169,5 +175,79 @@ func TestStateToReport(t *testing.T) {
 		if w, reported := want[p]; got != w || ok != reported {
 			t.Errorf("StateToReport(%q) = %q, %v; want %q, %v", p, got, ok, w, reported)
 		}
+	}
+}
+
+// createTriggered creates the run tr would create for commit of main and records it in
+// tr's status.runs, as the trigger controller does.
+func createTriggered(t *testing.T, tr *civ1alpha1.PipelineTrigger, commit string) *civ1alpha1.PipelineRun {
+	t.Helper()
+	g := NewWithT(t)
+	r := render.TriggeredRun(tr, render.TriggeredRunName(tr, "main", commit), "main", commit, "")
+	g.Expect(k8sClient.Create(context.Background(), r)).To(Succeed())
+	recordRun(t, tr, r)
+	return r
+}
+
+func recordRun(t *testing.T, tr *civ1alpha1.PipelineTrigger, r *civ1alpha1.PipelineRun) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		cur := &civ1alpha1.PipelineTrigger{}
+		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(tr), cur)).To(Succeed())
+		triggerstate.RecordCreated(&cur.Status, r.Name, string(r.UID))
+		g.Expect(k8sClient.Status().Update(context.Background(), cur)).To(Succeed())
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+}
+
+// TestForgedRunsAreNotReported: a run that names a reporting trigger as its owner
+// but that the trigger did not create posts nothing with the trigger's token, whatever
+// repository and commit it names; neither does a recorded run whose repository is not
+// the trigger's. (Admission refuses such runs too: config/policy; this is the reporter's
+// own check, for clusters without the policy.)
+func TestForgedRunsAreNotReported(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		posts.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(srv.Close)
+	g.Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forge"},
+		StringData: map[string]string{TokenKey: "tok"}})).To(Succeed())
+	tr := &civ1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, Spec: civ1alpha1.PipelineTriggerSpec{
+		RepoURL: "https://git.example/org/app.git", Branches: []string{"main"}, Suspend: true,
+		Report: &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: srv.URL, SecretRef: civ1alpha1.SecretReference{Name: "forge"}},
+	}}
+	g.Expect(k8sClient.Create(ctx, tr)).To(Succeed())
+	commit := strings.Repeat("a", 40)
+
+	forged := render.TriggeredRun(tr, "forged", "main", strings.Repeat("b", 40), "")
+	forged.Spec.RepoURL = "https://git.example/org/other.git"
+	g.Expect(k8sClient.Create(ctx, forged)).To(Succeed())
+	unrecorded := render.TriggeredRun(tr, "unrecorded", "main", commit, "")
+	g.Expect(k8sClient.Create(ctx, unrecorded)).To(Succeed())
+	otherRepo := render.TriggeredRun(tr, "other-repo", "main", commit, "")
+	otherRepo.Spec.RepoURL = "https://git.example/org/other.git"
+	g.Expect(k8sClient.Create(ctx, otherRepo)).To(Succeed())
+	recordRun(t, tr, otherRepo)
+	genuine := createTriggered(t, tr, commit)
+
+	startReporter(t, ns)
+	for _, r := range []*civ1alpha1.PipelineRun{forged, unrecorded, otherRepo, genuine} {
+		g.Eventually(func(g Gomega) {
+			cur := &civ1alpha1.PipelineRun{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
+			cur.Status.Phase = civ1alpha1.PhaseRunning
+			g.Expect(k8sClient.Status().Update(ctx, cur)).To(Succeed())
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+	}
+	g.Eventually(posts.Load).WithTimeout(30 * time.Second).Should(BeEquivalentTo(1), "the genuine run posts")
+	g.Consistently(posts.Load).WithTimeout(3 * time.Second).Should(BeEquivalentTo(1), "the others post nothing")
+	for _, r := range []*civ1alpha1.PipelineRun{forged, unrecorded, otherRepo} {
+		cur := &civ1alpha1.PipelineRun{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
+		g.Expect(cur.Annotations).NotTo(HaveKey(civ1alpha1.AnnotationCommitStatus), r.Name)
 	}
 }

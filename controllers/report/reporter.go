@@ -23,6 +23,7 @@ import (
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/forge"
+	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
 // TokenKey is the key of the report Secret that holds the forge's API token.
@@ -65,12 +66,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	ref := metav1.GetControllerOf(run)
-	if ref == nil || ref.Kind != "PipelineTrigger" || !run.DeletionTimestamp.IsZero() {
+	if ref == nil || ref.Kind != "PipelineTrigger" || !strings.HasPrefix(ref.APIVersion, v1alpha1.GroupVersion.Group+"/") || !run.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, nil
 	}
 	trig := &v1alpha1.PipelineTrigger{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: ref.Name}, trig); err != nil || trig.UID != ref.UID {
 		return reconcile.Result{}, client.IgnoreNotFound(err) // the trigger is gone: nothing to report with
+	}
+	if ok, retry := r.trusted(run, trig); !ok {
+		return reconcile.Result{RequeueAfter: retry}, nil
 	}
 	spec := trig.Spec.Report
 	state, ok := StateToReport(run.Status.Phase)
@@ -78,7 +82,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, nil
 	}
 	rec := recorded(run)
-	if rec.State == state {
+	if rec.State == state || (rec.Error == "" && forge.SameOnForge(forge.Provider(spec.Provider), rec.State, state)) {
 		return reconcile.Result{}, nil
 	}
 	if run.Status.CompletionTime != nil && r.Now().Sub(run.Status.CompletionTime.Time) > giveUpAfter {
@@ -92,13 +96,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	status := forge.Status{
-		Commit: run.Status.Commit, State: state, Context: rec.Context,
+		Commit: run.Spec.Revision, State: state, Context: rec.Context,
 		Description: description(run), TargetURL: expandTarget(spec.TargetURL, run),
 	}
-	if status.Commit == "" {
-		status.Commit = run.Spec.Revision
-	}
-	err = r.Forge.Post(ctx, forge.Provider(spec.Provider), spec.URL, run.Spec.RepoURL, token, status)
+	err = r.Forge.Post(ctx, forge.Provider(spec.Provider), spec.URL, trig.Spec.RepoURL, token, status)
 	next := Recorded{Context: rec.Context, State: state}
 	switch {
 	case err == nil:
@@ -116,15 +117,37 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	return reconcile.Result{}, r.record(ctx, run, next)
 }
 
-// StateToReport is the state a run in phase reports: pending once it started, then its
-// result. Every phase is mapped on purpose (forge.StateFor); a run that has not started
-// (no phase, Queued, Pending) reports nothing yet.
+// StateToReport is the state a run in phase reports: pending from the moment the
+// operator admits or queues it, then its result. Every phase is mapped on purpose
+// (forge.StateFor); a run the operator has not seen yet (no phase) reports nothing.
 func StateToReport(phase v1alpha1.PipelineRunPhase) (forge.State, bool) {
-	switch phase {
-	case "", v1alpha1.PhaseQueued, v1alpha1.PhasePending:
+	if phase == "" {
 		return "", false
 	}
 	return forge.StateFor(phase)
+}
+
+// recordWait is how long a run may wait for its trigger to record it (status.runs)
+// before the reporter gives up on it: the trigger writes that record right after it
+// creates the run, so only a run the trigger did not create waits longer.
+const recordWait = 2 * time.Minute
+
+// trusted says whether the reporter may post for run with trig's token: the trigger
+// recorded creating it (by UID, in status.runs), it builds the trigger's repository
+// and the commit it was created for. A run that merely names the trigger as its owner
+// is never reported. retry is when to look again at a run the record may not show yet.
+func (r *Reconciler) trusted(run *v1alpha1.PipelineRun, trig *v1alpha1.PipelineTrigger) (ok bool, retry time.Duration) {
+	if run.Spec.RepoURL != trig.Spec.RepoURL || run.Spec.Revision == "" ||
+		(run.Status.Commit != "" && run.Status.Commit != run.Spec.Revision) {
+		return false, 0
+	}
+	if triggerstate.Created(&trig.Status, string(run.UID)) {
+		return true, 0
+	}
+	if age := r.Now().Sub(run.CreationTimestamp.Time); age < recordWait {
+		return false, 5 * time.Second
+	}
+	return false, 0
 }
 
 func recorded(run *v1alpha1.PipelineRun) Recorded {

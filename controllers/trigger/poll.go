@@ -3,6 +3,7 @@ package trigger
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -70,8 +71,18 @@ func (r *Reconciler) gitAuth(ctx context.Context, trig *v1alpha1.PipelineTrigger
 	return auth, nil
 }
 
-// handlePoll acts on a finished poll: on an error it sets Ready; otherwise it starts a
-// run for each new head and each due schedule slot the poll is recent enough for.
+// budgetRetry is how soon a trigger whose namespace spent its run budget looks again.
+const budgetRetry = time.Minute
+
+func (r *Reconciler) budgetMessage() string {
+	return fmt.Sprintf("the triggers of this namespace started %d runs in the last hour, as many as the operator's --trigger-runs-per-hour allows; new heads are built when the budget frees", r.RunsPerHour)
+}
+
+// handlePoll acts on a finished poll: on an error it sets Ready and records the due
+// schedule slots as skipped, so that a failing server is not polled again at once for
+// them; otherwise it starts a run for each new head and each due slot the poll is
+// recent enough for. A head it could not build (a conflict, a spent budget) keeps its
+// old entry, so a later poll builds it.
 func (r *Reconciler) handlePoll(ctx context.Context, p *pass, done *poll, slots []triggerstate.Slot) error {
 	trig, st := p.trig, &p.trig.Status
 	started := metav1.NewTime(done.started)
@@ -87,45 +98,80 @@ func (r *Reconciler) handlePoll(ctx context.Context, p *pass, done *poll, slots 
 			reason = controllers.GitReason(done.err)
 		}
 		setReady(trig, metav1.ConditionFalse, reason, done.err.Error())
+		r.skipSlots(p, slots, "its poll failed")
 		return nil
 	}
 	heads, err := triggerstate.MatchBranches(trig.Spec.Branches, done.heads, v1alpha1.MaxTriggerBranches)
 	if err != nil {
 		setReady(trig, metav1.ConditionFalse, v1alpha1.ReasonTooManyBranches, err.Error())
+		r.skipSlots(p, slots, "more branches match than a trigger tracks")
 		return nil
 	}
 	plan := triggerstate.PlanPoll(st.Branches, heads, trig.Spec.OnNewBranch)
 	st.Branches = plan.Branches
-	conflict := ""
+	var o outcome
 	for _, h := range plan.Build {
 		name := render.TriggeredRunName(trig, h.Branch, h.Commit)
-		ok, err := r.createRun(ctx, p, render.TriggeredRun(trig, name, h.Branch, h.Commit, ""))
+		done, err := r.createRun(ctx, p, render.TriggeredRun(trig, name, h.Branch, h.Commit, ""))
 		if err != nil {
 			return err
 		}
-		if !ok {
-			conflict = name
-			continue
+		if o.note(done, name) {
+			triggerstate.RecordRun(st, h, name)
 		}
-		triggerstate.RecordRun(st, h, name)
 	}
 	for _, s := range slots {
-		if err := r.runSlot(ctx, p, done, s, &conflict); err != nil {
+		if err := r.runSlot(ctx, p, done, s, &o); err != nil {
 			return err
 		}
 	}
-	if conflict != "" {
+	switch {
+	case o.noBudget:
+		setReady(trig, metav1.ConditionFalse, v1alpha1.ReasonRunBudgetExhausted, r.budgetMessage())
+		p.wakeAt(p.now.Add(budgetRetry))
+	case o.conflict != "":
 		setReady(trig, metav1.ConditionFalse, v1alpha1.ReasonRunConflict,
-			fmt.Sprintf("PipelineRun %s exists and is not this trigger's: its head is not built; delete or rename it", conflict))
-		return nil
+			fmt.Sprintf("PipelineRun %s exists and is not this trigger's: its head is not built; delete or rename it", o.conflict))
+	default:
+		setReady(trig, metav1.ConditionTrue, v1alpha1.ReasonPolling,
+			fmt.Sprintf("%d branches tracked; polling every %s", len(st.Branches), trig.Spec.IntervalOrDefault()))
 	}
-	setReady(trig, metav1.ConditionTrue, v1alpha1.ReasonPolling,
-		fmt.Sprintf("%d branches tracked; polling every %s", len(st.Branches), trig.Spec.IntervalOrDefault()))
 	return nil
 }
 
-// runSlot handles one schedule's decision with a poll that started after its slot.
-func (r *Reconciler) runSlot(ctx context.Context, p *pass, done *poll, s triggerstate.Slot, conflict *string) error {
+// outcome gathers what a poll's creations could not do.
+type outcome struct {
+	conflict string
+	noBudget bool
+}
+
+// note records a creation's result and reports whether the run exists.
+func (o *outcome) note(c created, name string) bool {
+	switch c {
+	case runConflict:
+		o.conflict = name
+	case runNoBudget:
+		o.noBudget = true
+	}
+	return c == runCreated
+}
+
+// skipSlots records every due slot as handled without a run, with an event.
+func (r *Reconciler) skipSlots(p *pass, slots []triggerstate.Slot, why string) {
+	for _, s := range slots {
+		if s.Time.IsZero() {
+			continue
+		}
+		triggerstate.RecordSlot(&p.trig.Status, s.Schedule.Name, s.Time, s.Next, "", "")
+		p.event(corev1.EventTypeWarning, v1alpha1.EventSlotSkipped, "schedule %s skipped its slot at %s: %s",
+			s.Schedule.Name, s.Time.UTC().Format(time.RFC3339), why)
+	}
+}
+
+// runSlot handles one schedule's decision with a poll that started after its slot. A
+// slot the budget cannot pay for is skipped: its time has passed, and a later run
+// would be a run nobody scheduled.
+func (r *Reconciler) runSlot(ctx context.Context, p *pass, done *poll, s triggerstate.Slot, o *outcome) error {
 	st := &p.trig.Status
 	switch {
 	case s.Time.IsZero() && s.Skipped:
@@ -144,10 +190,11 @@ func (r *Reconciler) runSlot(ctx context.Context, p *pass, done *poll, s trigger
 	if err != nil {
 		return err
 	}
-	if !created {
-		*conflict = name
-		return nil
+	switch o.note(created, name); created {
+	case runCreated:
+		triggerstate.RecordSlot(st, s.Schedule.Name, s.Time, s.Next, name, commit)
+	case runNoBudget:
+		r.skipSlots(p, []triggerstate.Slot{s}, "the namespace's run budget (--trigger-runs-per-hour) is spent")
 	}
-	triggerstate.RecordSlot(st, s.Schedule.Name, s.Time, s.Next, name, commit)
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -38,8 +37,12 @@ type Reconciler struct {
 	SuccessfulHistoryLimit, FailedHistoryLimit int
 	// Clock is the time source of polls and schedules (the real clock when nil).
 	Clock clock.PassiveClock
+	// RunsPerHour bounds the runs the triggers of one namespace start in an hour
+	// (--trigger-runs-per-hour); 0 is unlimited.
+	RunsPerHour int
 
-	polls *poller
+	polls  *poller
+	budget runBudget
 }
 
 // pass is what one reconcile of a trigger works on.
@@ -47,8 +50,17 @@ type pass struct {
 	trig *v1alpha1.PipelineTrigger
 	now  time.Time
 	next time.Time // when to look at the trigger again
-	// triggered are the runs created in this pass, for events after the status write.
-	triggered []string
+	// events are recorded once the pass's status is written.
+	events []note
+}
+
+// note is an event of the trigger, recorded after its status write.
+type note struct {
+	kind, reason, text string
+}
+
+func (p *pass) event(kind, reason, format string, args ...any) {
+	p.events = append(p.events, note{kind: kind, reason: reason, text: fmt.Sprintf(format, args...)})
 }
 
 func (p *pass) wakeAt(t time.Time) {
@@ -73,6 +85,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	before := trig.DeepCopy()
 	err := r.reconcileRuns(ctx, p)
 	if err == nil {
+		err = r.reconcileRerun(ctx, p)
+	}
+	if err == nil {
 		err = r.reconcilePolls(ctx, p)
 	}
 	if !equality.Semantic.DeepEqual(withoutPollTime(before.Status), withoutPollTime(trig.Status)) {
@@ -85,8 +100,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			}
 			return reconcile.Result{}, fmt.Errorf("writing the trigger's status: %w", werr)
 		}
-		for _, name := range p.triggered {
-			r.Recorder.Eventf(trig, nil, corev1.EventTypeNormal, v1alpha1.EventTriggered, "Trigger", "started PipelineRun %s", name)
+		for _, e := range p.events {
+			r.Recorder.Eventf(trig, nil, e.kind, e.reason, "Trigger", "%s", e.text)
 		}
 	}
 	if err != nil {

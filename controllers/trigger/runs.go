@@ -3,7 +3,11 @@ package trigger
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -11,36 +15,118 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
-// createRun creates a run of the trigger. A run of that name that exists already is
-// the trigger's own when the trigger controls it (by UID) and it builds the same commit:
-// then it was created by an earlier pass whose status write was lost, and that is done.
-// Any other object of that name is a conflict (false), left alone.
-func (r *Reconciler) createRun(ctx context.Context, p *pass, run *v1alpha1.PipelineRun) (bool, error) {
+// created is what createRun did.
+type created int
+
+const (
+	runCreated  created = iota // created now, or by an earlier pass whose status write was lost
+	runConflict                // a run of that name exists and is not this trigger's: left alone
+	runNoBudget                // the namespace's --trigger-runs-per-hour is spent
+)
+
+// createRun creates a run of the trigger and records it in status.runs, the list the
+// commit status reporter trusts. A run of that name that exists already is adopted only
+// when the trigger controls it (by UID) and it is exactly the run the trigger would
+// create (render.SameTriggeredRun): then an earlier pass created it and lost its status
+// write. Any other object of that name is a conflict, left alone.
+func (r *Reconciler) createRun(ctx context.Context, p *pass, run *v1alpha1.PipelineRun) (created, error) {
+	if !r.budget.take(run.Namespace, p.now, r.RunsPerHour, func() ([]time.Time, error) { return r.recentRuns(ctx, run.Namespace, p.now) }) {
+		return runNoBudget, nil
+	}
 	err := r.Client.Create(ctx, run)
 	if err == nil {
 		cause := "push"
-		if run.Labels[v1alpha1.LabelSchedule] != "" {
+		switch {
+		case run.Labels[v1alpha1.LabelRerunOf] != "":
+			cause = "rerun"
+		case run.Labels[v1alpha1.LabelSchedule] != "":
 			cause = "schedule"
 		}
 		controllers.ObserveTriggered(run.Namespace, cause)
-		p.triggered = append(p.triggered, run.Name)
+		p.event(corev1.EventTypeNormal, v1alpha1.EventTriggered, "started PipelineRun %s", run.Name)
 		log.FromContext(ctx).Info("started a run", "run", run.Name, "branch", run.Spec.Branch, "commit", run.Spec.Revision)
-		return true, nil
+		triggerstate.RecordCreated(&p.trig.Status, run.Name, string(run.UID))
+		return runCreated, nil
 	}
+	r.budget.giveBack(run.Namespace)
 	if !apierrors.IsAlreadyExists(err) {
-		return false, fmt.Errorf("creating PipelineRun %s: %w", run.Name, err)
+		return 0, fmt.Errorf("creating PipelineRun %s: %w", run.Name, err)
 	}
 	existing := &v1alpha1.PipelineRun{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(run), existing); err != nil {
-		return false, fmt.Errorf("reading PipelineRun %s: %w", run.Name, err)
+		return 0, fmt.Errorf("reading PipelineRun %s: %w", run.Name, err)
 	}
-	ref := metav1.GetControllerOf(existing)
-	return ref != nil && ref.UID == p.trig.UID && existing.Spec.Revision == run.Spec.Revision &&
-		existing.Spec.Branch == run.Spec.Branch, nil
+	if ref := metav1.GetControllerOf(existing); ref == nil || ref.UID != p.trig.UID || !render.SameTriggeredRun(existing, run) {
+		return runConflict, nil
+	}
+	triggerstate.RecordCreated(&p.trig.Status, existing.Name, string(existing.UID))
+	return runCreated, nil
+}
+
+// recentRuns are the creation times, oldest first, of the runs that triggers of the
+// namespace created in the hour before now, from the cache: what the budget starts
+// from after a restart.
+func (r *Reconciler) recentRuns(ctx context.Context, ns string, now time.Time) ([]time.Time, error) {
+	list := &v1alpha1.PipelineRunList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(ns), client.HasLabels{v1alpha1.LabelTriggerUID}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing the namespace's triggered runs: %w", err)
+	}
+	var out []time.Time
+	for i := range list.Items {
+		if at := list.Items[i].CreationTimestamp.Time; now.Sub(at) < time.Hour {
+			out = append(out, at)
+		}
+	}
+	slices.SortFunc(out, time.Time.Compare)
+	return out, nil
+}
+
+// runBudget is the sliding hour of run creations per namespace. It counts in memory,
+// so runs deleted right after they end (a history limit of 0) still count; after a
+// restart it starts from the runs the cache holds.
+type runBudget struct {
+	mu      sync.Mutex
+	created map[string][]time.Time // per namespace, oldest first
+}
+
+// take spends one run of ns's budget at now, or reports that it is spent. seed gives
+// the recent creations of a namespace this process has not seen yet, oldest first.
+func (b *runBudget) take(ns string, now time.Time, perHour int, seed func() ([]time.Time, error)) bool {
+	if perHour <= 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.created == nil {
+		b.created = map[string][]time.Time{}
+	}
+	times, seen := b.created[ns]
+	if !seen {
+		times, _ = seed() // unreadable: count from now on
+	}
+	for len(times) > 0 && now.Sub(times[0]) >= time.Hour {
+		times = times[1:]
+	}
+	if len(times) >= perHour {
+		b.created[ns] = times
+		return false
+	}
+	b.created[ns] = append(times, now)
+	return true
+}
+
+// giveBack returns the run take spent last for ns: its create failed.
+func (b *runBudget) giveBack(ns string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if times := b.created[ns]; len(times) > 0 {
+		b.created[ns] = times[:len(times)-1]
+	}
 }
 
 // reconcileRuns records the phase of the trigger's runs that ended, and deletes the

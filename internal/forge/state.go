@@ -65,3 +65,15 @@ func forgeState(p Provider, s State) (string, error) {
 	}
 	return v, nil
 }
+
+// SameOnForge reports whether a and b are the same state on p's forge: GitHub and
+// Gitea show pending and running alike, so a run that goes from queued to running
+// posts nothing new there.
+func SameOnForge(p Provider, a, b State) bool {
+	sa, err := forgeState(p, a)
+	if err != nil {
+		return false
+	}
+	sb, err := forgeState(p, b)
+	return err == nil && sa == sb
+}

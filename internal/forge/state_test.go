@@ -42,3 +42,22 @@ func TestForgeStatesComplete(t *testing.T) {
 		}
 	}
 }
+
+func TestSameOnForge(t *testing.T) {
+	for _, tc := range []struct {
+		p    Provider
+		a, b State
+		same bool
+	}{
+		{GitHub, StatePending, StateRunning, true},
+		{Gitea, StatePending, StateRunning, true},
+		{GitLab, StatePending, StateRunning, false},
+		{GitHub, StatePending, StateSuccess, false},
+		{GitHub, "", StatePending, false},
+		{"bitbucket", StatePending, StatePending, false},
+	} {
+		if got := SameOnForge(tc.p, tc.a, tc.b); got != tc.same {
+			t.Errorf("SameOnForge(%s, %s, %s) = %v, want %v", tc.p, tc.a, tc.b, got, tc.same)
+		}
+	}
+}

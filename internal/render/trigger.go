@@ -1,9 +1,12 @@
 package render
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
@@ -34,6 +37,15 @@ func TriggeredRunName(t *v1alpha1.PipelineTrigger, branch, commit string) string
 func ScheduledRunName(t *v1alpha1.PipelineTrigger, schedule string, slot time.Time) string {
 	stamp := slot.UTC().Format("200601021504")
 	return triggeredName(t.Name, sanitizeRef(schedule), stamp, identity(string(t.UID), "schedule", schedule, slot.UTC().Format(time.RFC3339)))
+}
+
+// RerunName is the name of the run a trigger starts when asked to run source again
+// (the ci.flowci.dev/rerun annotation): <trigger>-<branch>-rerun-<hash>, a function of
+// the trigger (by UID), the run repeated, the request's id and whether it builds the
+// branch's latest head, so the CLI that asked knows the name and a request is built once.
+func RerunName(t *v1alpha1.PipelineTrigger, source *v1alpha1.PipelineRun, requestID string, latest bool) string {
+	return triggeredName(t.Name, sanitizeRef(source.Spec.Branch), "rerun",
+		identity(string(t.UID), "rerun", source.Name, requestID, strconv.FormatBool(latest)))
 }
 
 func triggeredName(trigger, ref, stamp, ident string) string {
@@ -89,4 +101,53 @@ func TriggeredRun(t *v1alpha1.PipelineTrigger, name, branch, commit, schedule st
 		run.Spec.GitSecretRef = ref.DeepCopy()
 	}
 	return run
+}
+
+// Rerun renders the run a trigger starts when asked to run source again: a run of the
+// trigger like any other (TriggeredRun), of source's branch at commit, labelled with
+// the run it repeats and, for a schedule's run, with that schedule, so it reports its
+// commit status under the same context and a red check can turn green.
+func Rerun(t *v1alpha1.PipelineTrigger, name string, source *v1alpha1.PipelineRun, commit string) *v1alpha1.PipelineRun {
+	run := TriggeredRun(t, name, source.Spec.Branch, commit, source.Labels[v1alpha1.LabelSchedule])
+	run.Labels[v1alpha1.LabelRerunOf] = labelValue(source.Name)
+	return run
+}
+
+// SameTriggeredRun says whether an existing run is the one the trigger would create
+// (want): the trigger's labels and the spec it renders, with the defaults the CRD
+// applies filled in on both sides. A trigger adopts a run of its name only then, since
+// a run claiming to be the trigger's could otherwise make it report on whatever the
+// run builds.
+func SameTriggeredRun(existing, want *v1alpha1.PipelineRun) bool {
+	for k, v := range want.Labels {
+		if existing.Labels[k] != v {
+			return false
+		}
+	}
+	a, b := defaultedSpec(existing.Spec), defaultedSpec(want.Spec)
+	a.Cancel, a.Abort = false, false // a cancelled run is still the trigger's
+	return equality.Semantic.DeepEqual(a, b)
+}
+
+// defaultedSpec is spec with the CRD's defaults applied where it sets none.
+func defaultedSpec(spec v1alpha1.PipelineRunSpec) v1alpha1.PipelineRunSpec {
+	spec = *spec.DeepCopy()
+	if spec.Branch == "" {
+		spec.Branch = "main"
+	}
+	if spec.PipelinePath == "" {
+		spec.PipelinePath = "build/flow-ci.yaml"
+	}
+	if spec.Timeout == nil {
+		spec.Timeout = &metav1.Duration{Duration: v1alpha1.DefaultTimeout}
+	}
+	if spec.ConcurrencyPolicy == "" {
+		spec.ConcurrencyPolicy = v1alpha1.ConcurrencyAllow
+	}
+	size := spec.Workspace.SizeOrDefault()
+	spec.Workspace.Size = &size
+	if len(spec.Workspace.AccessModes) == 0 {
+		spec.Workspace.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	return spec
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -28,6 +30,14 @@ func TestTriggeredRunNames(t *testing.T) {
 		"schedule":          ScheduledRunName(trig, "nightly", slot),
 		"schedule +1m":      ScheduledRunName(trig, "nightly", slot.Add(time.Minute)),
 		"schedule, zone":    ScheduledRunName(trig, "nightly", slot.In(time.FixedZone("x", 3600))),
+		"rerun":             RerunName(trig, source("app-main-aaaaaaa-1", "main"), "r1", false),
+		"rerun, latest":     RerunName(trig, source("app-main-aaaaaaa-1", "main"), "r1", true),
+		"rerun, request 2":  RerunName(trig, source("app-main-aaaaaaa-1", "main"), "r2", false),
+		"rerun, other run":  RerunName(trig, source("app-main-bbbbbbb-1", "main"), "r1", false),
+		"rerun, long":       RerunName(long, source(strings.Repeat("x", 63), strings.Repeat("feature/", 30)), strings.Repeat("9", 32), true),
+	}
+	if got := names["rerun"]; !strings.HasPrefix(got, "app-main-rerun-") {
+		t.Errorf("name %q does not read <trigger>-<branch>-rerun-<hash>", got)
 	}
 	if got := names["main c1"]; !strings.HasPrefix(got, "app-main-aaaaaaa-") {
 		t.Errorf("name %q does not read <trigger>-<branch>-<commit>-<hash>", got)
@@ -90,5 +100,62 @@ func TestTriggeredRun(t *testing.T) {
 	}
 	if _, ok := TriggeredRun(trig, "app-y", "main", commit, "").Labels[v1alpha1.LabelSchedule]; ok {
 		t.Error("a run of a new head carries a schedule label")
+	}
+}
+
+func source(name, branch string) *v1alpha1.PipelineRun {
+	return &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.PipelineRunSpec{Branch: branch}}
+}
+
+// A trigger adopts a run of its name only when it is the run it would create; the
+// defaults the CRD applied, and a cancel, do not make it another run.
+func TestSameTriggeredRun(t *testing.T) {
+	trig := &v1alpha1.PipelineTrigger{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "ns", UID: "uid-1"},
+		Spec:       v1alpha1.PipelineTriggerSpec{RepoURL: "https://git.example/org/app.git"},
+	}
+	commit := strings.Repeat("c", 40)
+	want := TriggeredRun(trig, "app-x", "main", commit, "")
+	defaulted := func(mut func(*v1alpha1.PipelineRun)) *v1alpha1.PipelineRun {
+		r := want.DeepCopy()
+		r.Spec.PipelinePath = "build/flow-ci.yaml"
+		r.Spec.Timeout = &metav1.Duration{Duration: time.Hour}
+		r.Spec.ConcurrencyPolicy = v1alpha1.ConcurrencyAllow
+		size := resource.MustParse("1Gi")
+		r.Spec.Workspace = v1alpha1.WorkspaceSpec{Size: &size, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}}
+		r.Labels["team"] = "x" // labels of its own do not matter
+		mut(r)
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		mut  func(*v1alpha1.PipelineRun)
+		same bool
+	}{
+		{"as the API server defaulted it", func(*v1alpha1.PipelineRun) {}, true},
+		{"cancelled since", func(r *v1alpha1.PipelineRun) { r.Spec.Cancel = true }, true},
+		{"another repository", func(r *v1alpha1.PipelineRun) { r.Spec.RepoURL = "https://git.example/org/other.git" }, false},
+		{"another commit", func(r *v1alpha1.PipelineRun) { r.Spec.Revision = strings.Repeat("d", 40) }, false},
+		{"another pipeline file", func(r *v1alpha1.PipelineRun) { r.Spec.PipelinePath = "evil.yaml" }, false},
+		{"a ServiceAccount", func(r *v1alpha1.PipelineRun) { r.Spec.ServiceAccountName = "admin" }, false},
+		{"a git Secret", func(r *v1alpha1.PipelineRun) { r.Spec.GitSecretRef = &v1alpha1.SecretReference{Name: "x"} }, false},
+		{"another trigger's label", func(r *v1alpha1.PipelineRun) { r.Labels[v1alpha1.LabelTriggerUID] = "uid-2" }, false},
+	} {
+		if got := SameTriggeredRun(defaulted(tc.mut), want); got != tc.same {
+			t.Errorf("%s: SameTriggeredRun = %v, want %v", tc.name, got, tc.same)
+		}
+	}
+}
+
+func TestRerun(t *testing.T) {
+	trig := &v1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "ns", UID: "uid-1"},
+		Spec: v1alpha1.PipelineTriggerSpec{RepoURL: "https://git.example/org/app.git"}}
+	src := source("app-nightly-202612050300-1", "main")
+	src.Labels = map[string]string{v1alpha1.LabelSchedule: "nightly"}
+	commit := strings.Repeat("e", 40)
+	run := Rerun(trig, "app-main-rerun-1", src, commit)
+	if run.Labels[v1alpha1.LabelRerunOf] != src.Name || run.Labels[v1alpha1.LabelSchedule] != "nightly" ||
+		run.Spec.Revision != commit || run.Spec.Branch != "main" || metav1.GetControllerOf(run).UID != "uid-1" {
+		t.Errorf("rerun = %+v %+v", run.Labels, run.Spec)
 	}
 }

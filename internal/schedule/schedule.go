@@ -28,8 +28,13 @@ type Schedule struct {
 	loc  *time.Location
 }
 
-// Parse reads a five-field cron expression (or a descriptor such as @daily) and an IANA
-// time zone ("" is UTC).
+// MinEvery is the shortest @every schedule: slots are wall-clock minutes, as every
+// five-field cron expression's are, so no schedule fires more than once a minute.
+const MinEvery = time.Minute
+
+// Parse reads a five-field cron expression (or a descriptor such as @daily or @every
+// 2h30m) and an IANA time zone ("" is UTC). An @every schedule must be a whole number
+// of minutes, at least MinEvery: "@every 1s" would otherwise start a run each second.
 func Parse(expr, timeZone string) (Schedule, error) {
 	if strings.Contains(expr, "TZ=") {
 		return Schedule{}, errors.New("the time zone goes in timeZone, not in the cron expression")
@@ -37,6 +42,9 @@ func Parse(expr, timeZone string) (Schedule, error) {
 	spec, err := cron.ParseStandard(expr)
 	if err != nil {
 		return Schedule{}, fmt.Errorf("cron %q: %w", expr, err)
+	}
+	if every, ok := spec.(cron.ConstantDelaySchedule); ok && (every.Delay < MinEvery || every.Delay%time.Minute != 0) {
+		return Schedule{}, fmt.Errorf("cron %q: an @every schedule must be whole minutes, at least %s apart", expr, MinEvery)
 	}
 	loc := time.UTC
 	if timeZone != "" {

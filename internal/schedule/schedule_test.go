@@ -135,6 +135,12 @@ func TestParse(t *testing.T) {
 		{"61 * * * *", "", "end of range (61) above maximum (59)"},
 		{"CRON_TZ=UTC 0 3 * * *", "", "goes in timeZone"},
 		{"0 3 * * *", "Mars/Olympus", "unknown time zone"},
+		{"@every 30m", "", ""},
+		{"@every 2h30m", "", ""},
+		{"@every 1m", "", ""},
+		{"@every 1s", "", "at least 1m0s apart"},
+		{"@every 59s", "", "at least 1m0s apart"},
+		{"@every 90s", "", "whole minutes"},
 	} {
 		_, err := Parse(tc.expr, tc.tz)
 		if (tc.wantErr == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
@@ -168,5 +174,13 @@ func TestOtherZones(t *testing.T) {
 		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// An @every schedule fires at most once a wall-clock minute: one slot per 30 minutes.
+func TestEveryFiresOncePerPeriod(t *testing.T) {
+	got := slots(mustParse(t, "@every 30m", ""), at(time.UTC, 1, 1, 0, 0), at(time.UTC, 1, 1, 2, 0))
+	if len(got) != 4 {
+		t.Fatalf("@every 30m over two hours fired %d times: %v", len(got), got)
 	}
 }

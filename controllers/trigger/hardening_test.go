@@ -1,0 +1,214 @@
+package trigger
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/triggerstate"
+)
+
+// TestAdoptsOnlyWhatItWouldCreate: a run with the trigger's name for a head, controlled
+// by the trigger, is adopted (and recorded for the reporter) only when it is the run the
+// trigger would create; one that builds another pipeline file is a conflict.
+func TestAdoptsOnlyWhatItWouldCreate(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo, url := gitRepo(t)
+	c1 := repo.RevParse(t, "main")
+	c2 := push(t, repo, "dev", "dev")
+	tr := newTrigger(ns, "app", url, "main", "dev")
+	tr.Spec.Suspend = true
+	create(t, tr)
+	exact := render.TriggeredRun(tr, render.TriggeredRunName(tr, "main", c1), "main", c1, "")
+	create(t, exact)
+	tampered := render.TriggeredRun(tr, render.TriggeredRunName(tr, "dev", c2), "dev", c2, "")
+	tampered.Spec.PipelinePath = "attacker.yaml"
+	create(t, tampered)
+
+	startManager(t, ns)
+	g.Eventually(func(g Gomega) {
+		cur := getTrigger(g, ns, "app")
+		cur.Spec.Suspend = false
+		g.Expect(k8sClient.Update(ctx, cur)).To(Succeed())
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	waitNotReady(t, ns, "app", civ1alpha1.ReasonRunConflict)
+	st := getTrigger(g, ns, "app").Status
+	g.Expect(triggerstate.Created(&st, string(exact.UID))).To(BeTrue(), "the run it would have created is adopted and recorded")
+	g.Expect(triggerstate.Created(&st, string(tampered.UID))).To(BeFalse(), "a run that builds another file is not the trigger's")
+	g.Expect(branchStatus(getTrigger(g, ns, "app"), "dev").LastRun).To(BeEmpty())
+	g.Expect(runs(g, ns)).To(HaveLen(2))
+}
+
+// TestRunBudget: the triggers of a namespace start at most --trigger-runs-per-hour runs
+// in an hour; heads beyond it stay unbuilt (and are built once the budget frees), the
+// trigger says why, and other namespaces are not affected.
+func TestRunBudget(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	repo, url := gitRepo(t)
+	for _, b := range []string{"a", "b", "c"} {
+		push(t, repo, b, b)
+	}
+	startManager(t, ns, func(r *Reconciler) { r.RunsPerHour = 2 })
+	create(t, newTrigger(ns, "app", url, "a", "b", "c"))
+	waitNotReady(t, ns, "app", civ1alpha1.ReasonRunBudgetExhausted)
+	g.Expect(runs(g, ns)).To(HaveLen(2))
+	built := 0
+	for _, b := range getTrigger(g, ns, "app").Status.Branches {
+		if b.LastRun != "" {
+			built++
+		}
+	}
+	g.Expect(built).To(Equal(2), "the third head keeps its old entry, so a later poll builds it")
+	pokeAndWait(t, ns, "app")
+	g.Expect(runs(g, ns)).To(HaveLen(2), "still spent")
+}
+
+// countingLister counts polls.
+type countingLister struct {
+	next  Lister
+	calls atomic.Int32
+}
+
+func (c *countingLister) ListBranches(ctx context.Context, url string, auth *gitsource.Auth) (map[string]string, error) {
+	c.calls.Add(1)
+	return c.next.ListBranches(ctx, url, auth)
+}
+
+// TestSlotSkippedWhenPollFails: a schedule slot whose poll fails is recorded as handled,
+// with an event, so the trigger does not poll a failing server again and again for it.
+func TestSlotSkippedWhenPollFails(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	_, url := gitRepo(t)
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	day := time.Now().In(berlin).AddDate(0, 0, 1)
+	slot := time.Date(day.Year(), day.Month(), day.Day(), 3, 0, 0, 0, berlin)
+	clk := clocktesting.NewFakePassiveClock(slot.Add(-time.Hour))
+	lister := &countingLister{next: GitLister{Options: []gitsource.Option{gitsource.WithAllowedNetworks(loopback)}}}
+	startManager(t, ns, func(r *Reconciler) { r.Clock, r.Git = clk, lister })
+	tr := newTrigger(ns, "broken", strings.TrimSuffix(url, "repo.git")+"nope.git")
+	tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "nightly", Cron: "0 3 * * *", TimeZone: "Europe/Berlin", Branch: "main"}}
+	create(t, tr)
+	waitNotReady(t, ns, "broken", civ1alpha1.ReasonRepositoryNotFound)
+	clk.SetTime(slot.Add(30 * time.Second))
+	pokeAndWait(t, ns, "broken")
+	g.Eventually(func(g Gomega) {
+		ss := getTrigger(g, ns, "broken").Status.Schedules
+		g.Expect(ss).To(HaveLen(1))
+		g.Expect(ss[0].LastScheduleTime).NotTo(BeNil())
+		g.Expect(ss[0].LastScheduleTime.Time.Equal(slot)).To(BeTrue(), "the failed slot is handled")
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	polls := lister.calls.Load()
+	g.Consistently(lister.calls.Load).WithTimeout(3*time.Second).Should(Equal(polls), "no poll storm for a handled slot")
+	g.Expect(eventReasons(g, ns, "broken")).To(ContainElement(civ1alpha1.EventSlotSkipped))
+	g.Expect(runs(g, ns)).To(BeEmpty())
+}
+
+// TestRerun: a rerun request on the trigger (ci.flowci.dev/rerun) makes a run of the
+// trigger's own: the same commit, or the branch's latest head, recorded for the
+// reporter, once per request; a run that is not the trigger's is refused.
+func TestRerun(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo, url := gitRepo(t)
+	c1 := repo.RevParse(t, "main")
+	startManager(t, ns)
+	tr := newTrigger(ns, "app", url, "main")
+	create(t, tr)
+	first := render.TriggeredRunName(tr, "main", c1)
+	g.Eventually(func(g Gomega) { g.Expect(commits(g, ns)).To(Equal([]string{ref("main", c1)})) }).WithTimeout(30 * time.Second).Should(Succeed())
+	foreign := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mine"},
+		Spec: civ1alpha1.PipelineRunSpec{RepoURL: url, Branch: "main", Revision: c1}}
+	create(t, foreign)
+
+	ask := func(value string) *civ1alpha1.PipelineTrigger {
+		g.Eventually(func(g Gomega) {
+			cur := getTrigger(g, ns, "app")
+			cur.Annotations = map[string]string{civ1alpha1.AnnotationRerun: value}
+			g.Expect(k8sClient.Update(ctx, cur)).To(Succeed())
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		var cur *civ1alpha1.PipelineTrigger
+		g.Eventually(func(g Gomega) {
+			cur = getTrigger(g, ns, "app")
+			g.Expect(cur.Status.LastHandledRerun).To(Equal(value))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		return cur
+	}
+	cur := ask("r1 " + first)
+	src := &civ1alpha1.PipelineRun{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, src)).To(Succeed())
+	again := &civ1alpha1.PipelineRun{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.RerunName(cur, src, "r1", false)}, again)).To(Succeed())
+	g.Expect(again.Spec.Revision).To(Equal(c1))
+	g.Expect(again.Labels[civ1alpha1.LabelRerunOf]).To(Equal(first))
+	g.Expect(metav1.GetControllerOf(again).UID).To(Equal(cur.UID))
+	g.Expect(triggerstate.Created(&cur.Status, string(again.UID))).To(BeTrue())
+
+	c2 := push(t, repo, "main", "two")
+	pokeAndWait(t, ns, "app")
+	n := len(runs(g, ns))
+	cur = ask("r2 " + first + " latest")
+	latest := &civ1alpha1.PipelineRun{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.RerunName(cur, src, "r2", true)}, latest)).To(Succeed())
+	g.Expect(latest.Spec.Revision).To(Equal(c2))
+	g.Expect(runs(g, ns)).To(HaveLen(n + 1))
+
+	ask("r3 mine")
+	ask("r4 nothing-here")
+	ask("not a request")
+	g.Expect(runs(g, ns)).To(HaveLen(n+1), "refused requests create nothing")
+	g.Eventually(func(g Gomega) {
+		g.Expect(eventReasons(g, ns, "app")).To(ContainElement(civ1alpha1.EventRerunRefused))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+}
+
+func eventReasons(g Gomega, ns, regarding string) []string {
+	list := &eventsv1.EventList{}
+	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == regarding {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
+}
+
+func TestParseRerun(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want RerunRequest
+		err  bool
+	}{
+		{"1 app-main-abc", RerunRequest{ID: "1", Run: "app-main-abc"}, false},
+		{"2026-12-06.1 app latest", RerunRequest{ID: "2026-12-06.1", Run: "app", Latest: true}, false},
+		{"app", RerunRequest{}, true},
+		{"1 app newest", RerunRequest{}, true},
+		{"1 App_Name", RerunRequest{}, true},
+		{strings.Repeat("x", 33) + " app", RerunRequest{}, true},
+		{"1/2 app", RerunRequest{}, true},
+	} {
+		got, err := ParseRerun(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseRerun(%q) = %+v, %v", tc.in, got, err)
+		}
+		if err == nil && got.String() != strings.Join(strings.Fields(tc.in), " ") {
+			t.Errorf("%+v.String() = %q", got, got.String())
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package trigger
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/render"
+)
+
+// RerunRequest is a parsed ci.flowci.dev/rerun annotation: run Run again, at the same
+// commit or, with Latest, at the head the trigger last saw of its branch. ID makes each
+// request new.
+type RerunRequest struct {
+	ID, Run string
+	Latest  bool
+}
+
+// String is the annotation's value.
+func (q RerunRequest) String() string {
+	if q.Latest {
+		return q.ID + " " + q.Run + " latest"
+	}
+	return q.ID + " " + q.Run
+}
+
+var rerunID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,32}$`)
+
+// ParseRerun reads a ci.flowci.dev/rerun annotation.
+func ParseRerun(v string) (RerunRequest, error) {
+	f := strings.Fields(v)
+	if len(f) < 2 || len(f) > 3 || (len(f) == 3 && f[2] != "latest") {
+		return RerunRequest{}, fmt.Errorf("%s must be \"<request id> <run>\" or \"<request id> <run> latest\"", v1alpha1.AnnotationRerun)
+	}
+	if !rerunID.MatchString(f[0]) {
+		return RerunRequest{}, fmt.Errorf("the request id of %s is 1 to 32 letters, digits, '.', '_' or '-'", v1alpha1.AnnotationRerun)
+	}
+	if errs := validation.IsDNS1123Subdomain(f[1]); len(errs) > 0 {
+		return RerunRequest{}, fmt.Errorf("%s names no valid run", v1alpha1.AnnotationRerun)
+	}
+	return RerunRequest{ID: f[0], Run: f[1], Latest: len(f) == 3}, nil
+}
+
+// reconcileRerun acts on a new ci.flowci.dev/rerun request: it creates the run the
+// request asks for, as the trigger's own, so that it reports its commit status like the
+// run it repeats. Only a run this trigger controls can be run again. It records the
+// request in status.lastHandledRerun when the run exists or the request is refused (with
+// an event saying why); a spent run budget leaves it for a later pass.
+func (r *Reconciler) reconcileRerun(ctx context.Context, p *pass) error {
+	trig := p.trig
+	value := trig.Annotations[v1alpha1.AnnotationRerun]
+	if value == "" || value == trig.Status.LastHandledRerun || trig.Spec.Suspend {
+		return nil
+	}
+	refuse := func(format string, args ...any) error {
+		trig.Status.LastHandledRerun = value
+		p.event(corev1.EventTypeWarning, v1alpha1.EventRerunRefused, format, args...)
+		return nil
+	}
+	req, err := ParseRerun(value)
+	if err != nil {
+		return refuse("%v", err)
+	}
+	source := &v1alpha1.PipelineRun{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: trig.Namespace, Name: req.Run}, source); err != nil {
+		if apierrors.IsNotFound(err) {
+			return refuse("no PipelineRun %q to run again", req.Run)
+		}
+		return fmt.Errorf("reading PipelineRun %s: %w", req.Run, err)
+	}
+	if ref := metav1.GetControllerOf(source); ref == nil || ref.UID != trig.UID {
+		return refuse("PipelineRun %q is not this trigger's run; run it again with flowci rerun, which creates a run of your own", req.Run)
+	}
+	commit := source.Spec.Revision
+	if req.Latest {
+		if b := branchOf(trig, source.Spec.Branch); b != nil && b.Commit != "" {
+			commit = b.Commit
+		} else {
+			return refuse("the trigger tracks no head of branch %q to build", source.Spec.Branch)
+		}
+	}
+	name := render.RerunName(trig, source, req.ID, req.Latest)
+	switch done, err := r.createRun(ctx, p, render.Rerun(trig, name, source, commit)); {
+	case err != nil:
+		return err
+	case done == runNoBudget:
+		setReady(trig, metav1.ConditionFalse, v1alpha1.ReasonRunBudgetExhausted, r.budgetMessage())
+		p.wakeAt(p.now.Add(budgetRetry))
+		return nil
+	case done == runConflict:
+		return refuse("PipelineRun %s exists and is not this trigger's", name)
+	}
+	trig.Status.LastHandledRerun = value
+	return nil
+}
+
+func branchOf(trig *v1alpha1.PipelineTrigger, name string) *v1alpha1.TriggerBranchStatus {
+	for i := range trig.Status.Branches {
+		if trig.Status.Branches[i].Name == name {
+			return &trig.Status.Branches[i]
+		}
+	}
+	return nil
+}
