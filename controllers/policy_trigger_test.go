@@ -64,13 +64,17 @@ func TestTriggerAdmissionPolicy(t *testing.T) {
 	refusedCreds := ContainSubstring(`you may not get Secret "creds"`)
 	// What an editor without the Secret may not do to a trigger that polls with it.
 	for what, mutate := range map[string]func(*civ1alpha1.PipelineTrigger){
-		"other branches":          func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"main", "release/*"} },
-		"another repository":      func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.RepoURL = "https://attacker.example/x.git" },
-		"another pipeline file":   func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Template.PipelinePath = "evil.yaml" },
-		"a schedule":              func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "n", Cron: "@daily"}} },
-		"another interval":        func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Interval = &metav1.Duration{Duration: time.Hour} },
-		"build new branches":      func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.OnNewBranch = civ1alpha1.NewBranchSkip },
-		"a rerun of an old build": func(tr *civ1alpha1.PipelineTrigger) { tr.Annotations = map[string]string{civ1alpha1.AnnotationRerun: "1 r1-main"} },
+		"other branches":        func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"main", "release/*"} },
+		"another repository":    func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.RepoURL = "https://attacker.example/x.git" },
+		"another pipeline file": func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Template.PipelinePath = "evil.yaml" },
+		"a schedule": func(tr *civ1alpha1.PipelineTrigger) {
+			tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "n", Cron: "@daily"}}
+		},
+		"another interval":   func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Interval = &metav1.Duration{Duration: time.Hour} },
+		"build new branches": func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.OnNewBranch = civ1alpha1.NewBranchSkip },
+		"a rerun of an old build": func(tr *civ1alpha1.PipelineTrigger) {
+			tr.Annotations = map[string]string{civ1alpha1.AnnotationRerun: "1 r1-main"}
+		},
 	} {
 		g.Expect(edit(plain, owned, mutate)).To(MatchError(refusedCreds), what)
 		g.Expect(edit(reader, owned, mutate)).To(Succeed(), what+", by someone who may read the Secret")
@@ -90,7 +94,9 @@ func TestTriggerAdmissionPolicy(t *testing.T) {
 	g.Expect(plain.Create(ctx, plainTrigger)).To(Succeed())
 	g.Expect(edit(plain, plainTrigger, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"dev"} })).
 		To(Succeed(), "a trigger that names no credentials is anyone's to edit")
-	rerun := func(tr *civ1alpha1.PipelineTrigger) { tr.Annotations = map[string]string{civ1alpha1.AnnotationRerun: "2 open-main"} }
+	rerun := func(tr *civ1alpha1.PipelineTrigger) {
+		tr.Annotations = map[string]string{civ1alpha1.AnnotationRerun: "2 open-main"}
+	}
 	g.Expect(edit(editorOnly, plainTrigger, rerun)).To(MatchError(ContainSubstring("may not create PipelineRuns")))
 	g.Expect(edit(plain, plainTrigger, rerun)).To(Succeed())
 

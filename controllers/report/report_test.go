@@ -3,9 +3,9 @@ package report
 import (
 	"context"
 	"encoding/json"
-	"net/netip"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -243,8 +243,8 @@ func TestForgedRunsAreNotReported(t *testing.T) {
 			g.Expect(k8sClient.Status().Update(ctx, cur)).To(Succeed())
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	}
-	g.Eventually(posts.Load).WithTimeout(30 * time.Second).Should(BeEquivalentTo(1), "the genuine run posts")
-	g.Consistently(posts.Load).WithTimeout(3 * time.Second).Should(BeEquivalentTo(1), "the others post nothing")
+	g.Eventually(posts.Load).WithTimeout(30*time.Second).Should(BeEquivalentTo(1), "the genuine run posts")
+	g.Consistently(posts.Load).WithTimeout(3*time.Second).Should(BeEquivalentTo(1), "the others post nothing")
 	for _, r := range []*civ1alpha1.PipelineRun{forged, unrecorded, otherRepo} {
 		cur := &civ1alpha1.PipelineRun{}
 		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
