@@ -52,10 +52,12 @@ func TestRunsCannotClaimATrigger(t *testing.T) {
 	other.APIVersion, other.UID = "ci.flowci.dev/v9", types.UID("x")
 	for what, mutate := range map[string]func(*civ1alpha1.PipelineRun){
 		"an owner reference of another version": func(r *civ1alpha1.PipelineRun) { r.OwnerReferences = []metav1.OwnerReference{other} },
-		"the trigger UID label":                 func(r *civ1alpha1.PipelineRun) { r.Labels = map[string]string{civ1alpha1.LabelTriggerUID: string(trig.UID)} },
-		"the trigger label":                     func(r *civ1alpha1.PipelineRun) { r.Labels = map[string]string{civ1alpha1.LabelTrigger: trig.Name} },
-		"a schedule label":                      func(r *civ1alpha1.PipelineRun) { r.Labels = map[string]string{civ1alpha1.LabelSchedule: "nightly"} },
-		"a rerun label":                         func(r *civ1alpha1.PipelineRun) { r.Labels = map[string]string{civ1alpha1.LabelRerunOf: "x"} },
+		"the trigger UID label": func(r *civ1alpha1.PipelineRun) {
+			r.Labels = map[string]string{civ1alpha1.LabelTriggerUID: string(trig.UID)}
+		},
+		"the trigger label": func(r *civ1alpha1.PipelineRun) { r.Labels = map[string]string{civ1alpha1.LabelTrigger: trig.Name} },
+		"a schedule label":  func(r *civ1alpha1.PipelineRun) { r.Labels = map[string]string{civ1alpha1.LabelSchedule: "nightly"} },
+		"a rerun label":     func(r *civ1alpha1.PipelineRun) { r.Labels = map[string]string{civ1alpha1.LabelRerunOf: "x"} },
 		"a commit status record": func(r *civ1alpha1.PipelineRun) {
 			r.Annotations = map[string]string{civ1alpha1.AnnotationCommitStatus: `{"context":"c","state":"success"}`}
 		},

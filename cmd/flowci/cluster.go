@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
 func newStartCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Command {
@@ -34,6 +38,9 @@ remote has. With -f it follows every step's log and exits with the run's result.
 			}
 			if wc.remote == "" {
 				return fmt.Errorf("the working copy has no origin remote: the cluster needs a URL to clone")
+			}
+			if wc.remoteHadCredentials {
+				fmt.Fprintf(streams.ErrOut, "warning: origin's URL carries credentials; the run uses %s without them (give a Secret with --git-secret)\n", wc.remote)
 			}
 			if branch == "" {
 				branch = wc.branch
@@ -187,8 +194,13 @@ func newWaitCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Com
 func newRerunCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Command {
 	var latest, follow bool
 	c := &cobra.Command{
-		Use:     "rerun RUN",
-		Short:   "Run a run again: the same commit, or with --latest the branch's head now",
+		Use:   "rerun RUN",
+		Short: "Run a run again: the same commit, or with --latest the branch's head now",
+		Long: `Runs RUN again. A run a PipelineTrigger started is run again by that trigger (a
+request on it, ci.flowci.dev/rerun), so the new run is the trigger's own and reports its
+commit status where RUN did: a red check can turn green. This needs the right to create
+runs, and on a trigger that names a Secret or ServiceAccount, the rights its edit needs.
+Any other run is run again as a new run of your own.`,
 		Example: "  flowci rerun build-7xk2p -f\n  flowci rerun build-7xk2p --latest",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -196,25 +208,84 @@ func newRerunCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Co
 			if err != nil {
 				return err
 			}
-			spec := old.Spec.DeepCopy()
-			spec.Cancel, spec.Abort = false, false
-			if latest {
-				spec.Revision = ""
-			} else if old.Status.Commit != "" {
-				spec.Revision = old.Status.Commit
+			var name string
+			if ref := metav1.GetControllerOf(old); ref != nil && ref.Kind == "PipelineTrigger" && ref.APIVersion == v1alpha1.GroupVersion.String() {
+				name, err = rerunThroughTrigger(cmd.Context(), k, old, ref.Name, latest)
+			} else {
+				name, err = rerunAsNew(cmd.Context(), k, old, latest)
 			}
-			if spec.Revision == "" && !latest {
-				return fmt.Errorf("run %s has no commit yet: use --latest", old.Name)
-			}
-			run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: old.Namespace, GenerateName: runPrefix(spec.RepoURL)}, Spec: *spec}
-			if err := k.c.Create(cmd.Context(), run); err != nil {
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.ErrOut, "pipelinerun/%s created (rerun of %s)\n", run.Name, old.Name)
-			return created(cmd.Context(), k, streams, run.Name, follow)
+			fmt.Fprintf(streams.ErrOut, "pipelinerun/%s created (rerun of %s)\n", name, old.Name)
+			return created(cmd.Context(), k, streams, name, follow)
 		},
 	}
 	c.Flags().BoolVar(&latest, "latest", false, "Build the branch's head now instead of the same commit.")
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "Follow the new run's logs and exit with its result.")
 	return c
+}
+
+// rerunAsNew creates a run of the user's own with old's spec.
+func rerunAsNew(ctx context.Context, k *clients, old *v1alpha1.PipelineRun, latest bool) (string, error) {
+	spec := old.Spec.DeepCopy()
+	spec.Cancel, spec.Abort = false, false
+	if latest {
+		spec.Revision = ""
+	} else if old.Status.Commit != "" {
+		spec.Revision = old.Status.Commit
+	}
+	if spec.Revision == "" && !latest {
+		return "", fmt.Errorf("run %s has no commit yet: use --latest", old.Name)
+	}
+	run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: old.Namespace, GenerateName: runPrefix(spec.RepoURL)}, Spec: *spec}
+	if err := k.c.Create(ctx, run); err != nil {
+		return "", err
+	}
+	return run.Name, nil
+}
+
+// rerunWait bounds how long a rerun request waits for its trigger to act.
+const rerunWait = time.Minute
+
+// rerunThroughTrigger asks old's trigger to run it again and waits until the trigger
+// created the run (its name is known in advance: render.RerunName) or refused.
+func rerunThroughTrigger(ctx context.Context, k *clients, old *v1alpha1.PipelineRun, trigger string, latest bool) (string, error) {
+	trig := &v1alpha1.PipelineTrigger{}
+	if err := k.c.Get(ctx, client.ObjectKey{Namespace: old.Namespace, Name: trigger}, trig); err != nil {
+		return "", fmt.Errorf("reading run %s's trigger: %w", old.Name, err)
+	}
+	req := triggerstate.RerunRequest{ID: strconv.FormatInt(time.Now().UnixNano(), 36), Run: old.Name, Latest: latest}
+	patch := client.MergeFrom(trig.DeepCopy())
+	if trig.Annotations == nil {
+		trig.Annotations = map[string]string{}
+	}
+	trig.Annotations[v1alpha1.AnnotationRerun] = req.String()
+	if err := k.c.Patch(ctx, trig, patch); err != nil {
+		return "", fmt.Errorf("asking trigger %s to run %s again: %w", trigger, old.Name, err)
+	}
+	name := render.RerunName(trig, old, req.ID, latest)
+	deadline := time.Now().Add(rerunWait)
+	for {
+		run := &v1alpha1.PipelineRun{}
+		err := k.c.Get(ctx, client.ObjectKey{Namespace: old.Namespace, Name: name}, run)
+		if err == nil {
+			return name, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return "", err
+		}
+		cur := &v1alpha1.PipelineTrigger{}
+		if err := k.c.Get(ctx, client.ObjectKeyFromObject(trig), cur); err == nil && cur.Status.LastHandledRerun == req.String() {
+			return "", fmt.Errorf("trigger %s refused to run %s again: kubectl describe fpt %s -n %s says why", trigger, old.Name, trigger, old.Namespace)
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("trigger %s did not act on the rerun request within %s (is the operator running, or was the request replaced by another?)", trigger, rerunWait)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
 }

@@ -111,3 +111,29 @@ func TestRunNoticesImages(t *testing.T) {
 		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// Credentials in origin's URL never reach the run's spec (the API server, its audit
+// log, status and events).
+func TestWithoutCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		removed  bool
+	}{
+		{"https://github.com/org/app.git", "https://github.com/org/app.git", false},
+		{"https://x-access-token:ghp_SECRET@github.com/org/app.git", "https://github.com/org/app.git", true},
+		{"https://ghp_SECRET@github.com/org/app.git", "https://github.com/org/app.git", true},
+		{"http://user:pa%40ss@git.local:8080/app.git", "http://git.local:8080/app.git", true},
+		{"ssh://git@github.com/org/app.git", "ssh://git@github.com/org/app.git", false},
+		{"ssh://git:SECRET@github.com/org/app.git", "ssh://git@github.com/org/app.git", true},
+		{"git@github.com:org/app.git", "git@github.com:org/app.git", false},
+		{"/srv/git/app.git", "/srv/git/app.git", false},
+	} {
+		got, removed := withoutCredentials(tc.in)
+		if got != tc.want || removed != tc.removed {
+			t.Errorf("withoutCredentials(%q) = %q, %v; want %q, %v", tc.in, got, removed, tc.want, tc.removed)
+		}
+		if strings.Contains(got, "SECRET") {
+			t.Errorf("%q kept a credential", got)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -51,6 +52,7 @@ type options struct {
 	fetchers        int
 	stepEvents      bool
 	pollers         int
+	runsPerHour     int
 	reporters       int
 	metricsSecure   bool
 	repoLabels      controllers.RepositoryLabels
@@ -89,6 +91,13 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 	fs.Int64Var(&o.render.Clone.MaxBytes, "clone-max-bytes", 1<<30, "Bytes a clone Job may read from the git server.")
 	fs.IntVar(&o.render.Clone.MaxFiles, "clone-max-files", 200_000, "Files a clone Job may check out.")
 	fs.IntVar(&o.lifecycle.MaxParallelSteps, "max-parallel-steps", pipelinerun.DefaultMaxParallelSteps, "Step Jobs of one run that run at once.")
+	fs.Func("max-workspace-size", fmt.Sprintf("The largest spec.workspace.size a run may ask for; 0 is unbounded (default %s).", pipelinerun.DefaultMaxWorkspaceSize),
+		func(v string) (err error) { o.lifecycle.MaxWorkspaceSize, err = resource.ParseQuantity(v); return err })
+	o.lifecycle.MaxWorkspaceSize = resource.MustParse(pipelinerun.DefaultMaxWorkspaceSize)
+	fs.DurationVar(&o.lifecycle.MaxRetainOnFailure, "max-retain-on-failure", pipelinerun.DefaultMaxRetainOnFailure,
+		"The longest spec.workspace.retainOnFailure a run may keep its workspace; 0 is unbounded.")
+	fs.IntVar(&o.runsPerHour, "trigger-runs-per-hour", trigger.DefaultRunsPerHour,
+		"Runs the PipelineTriggers of one namespace may start in an hour; 0 is unbounded.")
 	fs.DurationVar(&o.lifecycle.FinallyGrace, "finally-grace", pipelinerun.DefaultFinallyGrace,
 		"How long the finally steps of a run past its spec.timeout may run before the run ends.")
 	resources := map[string]*corev1.ResourceList{}
@@ -206,6 +215,7 @@ func runManager(args []string) error {
 		Recorder:               mgr.GetEventRecorder("flow-ci"),
 		Git:                    trigger.GitLister{Options: []gitsource.Option{gitsource.WithAllowedNetworks(o.allowedNetworks...)}},
 		Pollers:                o.pollers,
+		RunsPerHour:            o.runsPerHour,
 		SuccessfulHistoryLimit: o.lifecycle.SuccessfulHistoryLimit,
 		FailedHistoryLimit:     o.lifecycle.FailedHistoryLimit,
 	}

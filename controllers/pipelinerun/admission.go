@@ -18,8 +18,9 @@ import (
 )
 
 // validateSpec re-checks the repo URL and branch, which the CRD already validated,
-// because the controller must not trust that the CRD in the cluster is ours. Unsafe ones
-// end the run with InvalidSpec.
+// because the controller must not trust that the CRD in the cluster is ours, and holds
+// the workspace to the operator's bounds. A run that fails them ends with InvalidSpec
+// (AddressNotAllowed for a denied address) before it has any child.
 func (r *Reconciler) validateSpec(_ context.Context, s *scope) error {
 	spec := &s.run.Spec
 	if err := gitsource.ValidateURL(spec.RepoURL, gitsource.WithAllowedNetworks(r.AllowedNetworks...)); err != nil {
@@ -33,6 +34,18 @@ func (r *Reconciler) validateSpec(_ context.Context, s *scope) error {
 		if err := gitsource.ValidateBranch(spec.Branch); err != nil {
 			return permanent(v1alpha1.ReasonInvalidSpec, "spec.branch: %w", err)
 		}
+	}
+	l := r.Lifecycle
+	if s.run.Status.StartTime != nil {
+		return nil // admitted under the bounds of its time; retainOnFailure edits are clamped (cleanupWorkspace)
+	}
+	if size := spec.Workspace.SizeOrDefault(); !l.MaxWorkspaceSize.IsZero() && size.Cmp(l.MaxWorkspaceSize) > 0 {
+		return permanent(v1alpha1.ReasonInvalidSpec, "spec.workspace.size %s is more than the operator allows (--max-workspace-size %s)",
+			size.String(), l.MaxWorkspaceSize.String())
+	}
+	if keep := spec.Workspace.RetainOnFailure; keep != nil && l.MaxRetainOnFailure > 0 && keep.Duration > l.MaxRetainOnFailure {
+		return permanent(v1alpha1.ReasonInvalidSpec, "spec.workspace.retainOnFailure %s is longer than the operator allows (--max-retain-on-failure %s)",
+			keep.Duration, l.MaxRetainOnFailure)
 	}
 	return nil
 }

@@ -30,6 +30,10 @@ func (r *Reconciler) ensureChild(ctx context.Context, run *v1alpha1.PipelineRun,
 		return nil
 	case apierrors.IsInvalid(err), apierrors.IsRequestEntityTooLargeError(err):
 		return permanent(v1alpha1.ReasonChildRejected, "the API server refused %s %q: %v", kindOf(obj), obj.GetName(), err)
+	case apierrors.IsForbidden(err):
+		// A ResourceQuota, LimitRange or admission policy of the namespace: retrying
+		// cannot help, and the run says why at once instead of timing out.
+		return permanent(v1alpha1.ReasonChildRejected, "the namespace does not admit %s %q: %v", kindOf(obj), obj.GetName(), err)
 	case !apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("creating %s %s: %w", kindOf(obj), obj.GetName(), err)
 	}

@@ -60,7 +60,11 @@ func (r *Reconciler) cleanupWorkspace(ctx context.Context, s *scope, done time.T
 		return fmt.Errorf("reading the workspace: %w", err)
 	}
 	if keep := run.Spec.Workspace.RetainOnFailure; keep != nil && run.Status.Phase == v1alpha1.PhaseFailed {
-		if until := done.Add(keep.Duration); s.now.Before(until) {
+		d := keep.Duration
+		if most := r.Lifecycle.MaxRetainOnFailure; most > 0 {
+			d = min(d, most) // the field may be edited after admission
+		}
+		if until := done.Add(d); s.now.Before(until) {
 			s.wakeAt(until)
 			return nil
 		}

@@ -18,4 +18,9 @@ const (
 	// DefaultFinallyGrace is --finally-grace: how long a run's finally steps may run
 	// after its spec.timeout before the run ends anyway.
 	DefaultFinallyGrace = 5 * time.Minute
+	// DefaultMaxWorkspaceSize is --max-workspace-size: far above what a build needs,
+	// far below what a tenant could make a cloud provisioner create.
+	DefaultMaxWorkspaceSize = "100Gi"
+	// DefaultMaxRetainOnFailure is --max-retain-on-failure.
+	DefaultMaxRetainOnFailure = 72 * time.Hour
 )

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
@@ -210,4 +211,56 @@ func TestDetachedRevision(t *testing.T) {
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	args := waitJob(t, ns, "side-clone").Spec.Template.Spec.Containers[0].Args
 	g.Expect(strings.Join(args, " ")).To(ContainSubstring("--branch  --commit " + side))
+}
+
+// TestWorkspaceBounds: a run may not ask for a larger workspace, or keep a failed one
+// longer, than the operator allows; it fails with InvalidSpec before any child exists.
+func TestWorkspaceBounds(t *testing.T) {
+	t.Parallel()
+	_, url := serveRepo(t, oneStep)
+	for _, tc := range []struct {
+		name, message string
+		mutate        func(*civ1alpha1.WorkspaceSpec)
+	}{
+		{"size", "spec.workspace.size 200Gi is more than the operator allows (--max-workspace-size 100Gi)",
+			func(w *civ1alpha1.WorkspaceSpec) { q := resource.MustParse("200Gi"); w.Size = &q }},
+		{"retainOnFailure", "spec.workspace.retainOnFailure 1000h0m0s is longer than the operator allows (--max-retain-on-failure 72h0m0s)",
+			func(w *civ1alpha1.WorkspaceSpec) { w.RetainOnFailure = &metav1.Duration{Duration: 1000 * time.Hour} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			ns := newNamespace(t)
+			startManager(t, ns, func(r *Reconciler) {
+				r.Lifecycle.MaxWorkspaceSize, r.Lifecycle.MaxRetainOnFailure = resource.MustParse("100Gi"), 72*time.Hour
+			})
+			run := newRunObject(ns, "big", url)
+			tc.mutate(&run.Spec.Workspace)
+			createRun(t, run)
+			run = waitFinished(t, ns, "big")
+			g.Expect(succeededCond(run).Reason).To(Equal(civ1alpha1.ReasonInvalidSpec))
+			g.Expect(succeededCond(run).Message).To(ContainSubstring(tc.message))
+			g.Expect(jobsOf(g, ns)).To(BeEmpty())
+		})
+	}
+}
+
+// TestQuotaRefusalEndsTheRun: a namespace whose quota refuses the workspace fails the
+// run with ChildRejected and the reason, at once, instead of a retry until a timeout.
+func TestQuotaRefusalEndsTheRun(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	_, url := serveRepo(t, oneStep)
+	ns := newNamespace(t)
+	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-volumes"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePersistentVolumeClaims: resource.MustParse("0")}}}
+	g.Expect(k8sClient.Create(context.Background(), quota)).To(Succeed())
+	// envtest runs no quota controller: write the usage it would have computed.
+	quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: corev1.ResourceList{corev1.ResourcePersistentVolumeClaims: resource.MustParse("0")}}
+	g.Expect(k8sClient.Status().Update(context.Background(), quota)).To(Succeed())
+	startManager(t, ns)
+	createRun(t, newRunObject(ns, "quota", url))
+	run := waitFinished(t, ns, "quota")
+	g.Expect(succeededCond(run).Reason).To(Equal(civ1alpha1.ReasonChildRejected))
+	g.Expect(succeededCond(run).Message).To(ContainSubstring("exceeded quota"))
 }

@@ -110,6 +110,20 @@ func TestCancel(t *testing.T) {
 
 	_, err = kubectlPatchCancel(ns, "stopme", false)
 	g.Expect(err).To(MatchError(ContainSubstring("cancel cannot be undone")))
+
+	// An edit of the finished run (a TTL) is observed: kubectl wait and kstatus see the
+	// outcome as current, and nothing else of it changes.
+	ttl := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stopme"}}
+	g.Expect(k8sClient.Patch(context.Background(), ttl, client.RawPatch("application/merge-patch+json",
+		[]byte(`{"spec":{"ttlSecondsAfterFinished":3600}}`)))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		cur := getRun(g, ns, "stopme")
+		g.Expect(cur.Generation).To(BeNumerically(">", run.Generation))
+		g.Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
+		g.Expect(succeededCond(cur).ObservedGeneration).To(Equal(cur.Generation))
+		g.Expect(cur.Status.Phase).To(Equal(civ1alpha1.PhaseCancelled))
+		g.Expect(cur.Status.CompletionTime).To(Equal(run.Status.CompletionTime))
+	}).WithTimeout(15 * time.Second).Should(Succeed())
 }
 
 // kubectlPatchCancel is `kubectl patch fpr X --type merge -p '{"spec":{"cancel":...}}'`.

@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -78,6 +79,12 @@ type Lifecycle struct {
 	// FinallyGrace is how long the finally steps of a run that ran past spec.timeout
 	// may run before the run ends anyway (DefaultFinallyGrace when 0).
 	FinallyGrace time.Duration
+	// MaxWorkspaceSize and MaxRetainOnFailure bound spec.workspace.size and
+	// spec.workspace.retainOnFailure (--max-workspace-size, --max-retain-on-failure): a
+	// run asking for more fails with InvalidSpec before it has any child. Zero means no
+	// bound.
+	MaxWorkspaceSize   resource.Quantity
+	MaxRetainOnFailure time.Duration
 }
 
 func (l Lifecycle) maxParallelSteps() int {
@@ -160,6 +167,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	s := &scope{run: run, now: time.Now(), fresh: run.Status.Commit == "" &&
 		(run.Status.Phase == "" || run.Status.Phase == v1alpha1.PhaseQueued)}
 	if run.Status.Phase.IsFinished() {
+		if err := r.observeFinished(ctx, run); err != nil {
+			return reconcile.Result{}, err
+		}
 		err := r.cleanupFinished(ctx, s)
 		return s.result(), err
 	}

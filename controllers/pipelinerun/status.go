@@ -49,7 +49,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *scope, before *v1alpha1
 		apimeta.RemoveStatusCondition(&run.Status.Conditions, v1alpha1.ConditionReconciling)
 	}
 	if err == nil {
-		run.Status.ObservedGeneration = run.Generation
+		runstate.Observe(run)
 	}
 	res := s.result()
 	if err != nil {
@@ -110,4 +110,21 @@ func (r *Reconciler) firstWriteWaits(s *scope, before *v1alpha1.PipelineRun, err
 		return false
 	}
 	return s.now.Sub(s.run.Status.StartTime.Time) < firstWriteDelay
+}
+
+// observeFinished re-stamps a finished run's status with its generation after an edit
+// (a cancel, a new TTL), in one status write, so that kubectl wait and kstatus see the
+// outcome as current. Nothing else of a finished run's status changes.
+func (r *Reconciler) observeFinished(ctx context.Context, run *v1alpha1.PipelineRun) error {
+	before := run.DeepCopy()
+	if !runstate.Observe(run) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("re-stamping the finished run's observedGeneration: %w", err))
+	}
+	if run.ResourceVersion != before.ResourceVersion {
+		r.written.wrote(client.ObjectKeyFromObject(run), before.ResourceVersion, run.ResourceVersion)
+	}
+	return nil
 }

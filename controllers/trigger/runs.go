@@ -20,6 +20,11 @@ import (
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
+// DefaultRunsPerHour is --trigger-runs-per-hour: the runs the triggers of one
+// namespace may start in an hour, a budget no push-driven team reaches and a schedule
+// or glob gone wrong does.
+const DefaultRunsPerHour = 300
+
 // created is what createRun did.
 type created int
 

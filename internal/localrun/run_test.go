@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,8 +106,12 @@ func TestSelectUnknownStep(t *testing.T) {
 
 // TestEnvMatchesTheJob: a local step sees exactly the environment the step's Job
 // container gets, from the same code, with only HOME moved to this machine (and PATH).
+// The Job's values are escaped for the kubelet's $(VAR) expansion; what the container
+// sees after it (kubeletExpand, the kubelet's rules) is what the local shell gets
+// unescaped. The e2e checks the same against a real container.
 func TestEnvMatchesTheJob(t *testing.T) {
-	p := parse(t, "name: x\nenv: {GOFLAGS: -mod=readonly, CI: local}\nsteps:\n- name: build\n  env: {CGO_ENABLED: \"0\"}\n  commands: [env]\n")
+	p := parse(t, "name: x\nenv: {GOFLAGS: -mod=readonly, CI: local, PRICE: \"$5 or $(CI)\"}\nsteps:\n- name: build\n"+
+		"  env: {CGO_ENABLED: \"0\", PID: \"$$\", TAIL: \"a$\"}\n  commands: [env]\n")
 	run := LocalRun(p, "sha256:x", Options{Repo: "https://git.example/app.git", Branch: "main", Commit: strings.Repeat("a", 40)})
 	job, err := render.RenderStepJob(run, p, 0, "", render.Config{DefaultStepImage: "busybox:1.37"})
 	if err != nil {
@@ -114,6 +119,7 @@ func TestEnvMatchesTheJob(t *testing.T) {
 	}
 	var want []string
 	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+		e.Value = kubeletExpand(e.Value)
 		if e.Name == "HOME" {
 			e.Value = "/tmp/home"
 		}
@@ -121,7 +127,12 @@ func TestEnvMatchesTheJob(t *testing.T) {
 	}
 	want = append(want, "PATH="+os.Getenv("PATH"))
 	if diff := cmp.Diff(want, Env(run, p, 0, "/tmp/home")); diff != "" {
-		t.Errorf("local env differs from the Job's (-job +local):\n%s", diff)
+		t.Errorf("local env differs from what the Job's container sees (-job +local):\n%s", diff)
+	}
+	for _, kv := range []string{"PRICE=$5 or $(CI)", "PID=$$", "TAIL=a$"} {
+		if !slices.Contains(want, kv) {
+			t.Errorf("the container would not see %s: %v", kv, want)
+		}
 	}
 
 	// And the shell sees it: run `env` for real.
@@ -131,9 +142,32 @@ func TestEnvMatchesTheJob(t *testing.T) {
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("%v %d\n%s", err, res.ExitCode, out.String())
 	}
-	for _, kv := range []string{"CI=local", "FLOWCI_BRANCH=main", "FLOWCI_STEP=build", "FLOWCI_RUN=local", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly", "HOME=" + home} {
+	for _, kv := range []string{"CI=local", "FLOWCI_BRANCH=main", "FLOWCI_STEP=build", "FLOWCI_RUN=local", "CGO_ENABLED=0", "GOFLAGS=-mod=readonly",
+		"HOME=" + home, "PRICE=$5 or $(CI)", "PID=$$", "TAIL=a$"} {
 		if !strings.Contains(out.String(), "\n"+kv+"\n") {
 			t.Errorf("the step's environment lacks %s:\n%s", kv, out.String())
 		}
 	}
+}
+
+// kubeletExpand applies the kubelet's expansion of a container's env value, as
+// k8s.io/kubernetes/third_party/forked/golang/expansion does it, for the values render
+// escapes: "$$" is "$", "$(NAME)" is NAME's value (every name here is unknown to the
+// kubelet, so it stays literal), and any other "$" is itself.
+func kubeletExpand(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
 }

@@ -55,7 +55,7 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 			ImagePullPolicy:          cfg.ImagePullPolicy,
 			Command:                  []string{"/bin/sh", "-c", script},
 			WorkingDir:               workDir,
-			Env:                      StepEnv(run, p, step),
+			Env:                      forKubelet(StepEnv(run, p, step)),
 			VolumeMounts:             []corev1.VolumeMount{workspaceMount()},
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 			SecurityContext:          containerSecurityContext(false),
@@ -136,7 +136,9 @@ func shellQuote(s string) string {
 // StepEnv returns the step's environment in a fixed order, for Jobs and the CLI's local
 // runs alike: the built-ins, then the pipeline's variables overlaid with the step's, sorted by name.
 // A user value for CI or HOME replaces the built-in in place; FLOWCI_*
-// names are the operator's alone and are dropped.
+// names are the operator's alone and are dropped. Values are as the step sees them:
+// a Job's container spec needs them escaped for the kubelet's $(VAR) expansion
+// (forKubelet), a local shell does not.
 func StepEnv(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, step pipeline.Step) []corev1.EnvVar {
 	user := make(map[string]string, len(p.Env)+len(step.Env))
 	for _, v := range p.Env {
@@ -147,17 +149,17 @@ func StepEnv(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, step pipeline.Step
 	}
 
 	out := []corev1.EnvVar{
-		env("CI", "true"),
-		env("HOME", HomeDir),
-		env("FLOWCI_RUN", run.Name),
-		env("FLOWCI_REPO", run.Spec.RepoURL),
-		env("FLOWCI_BRANCH", run.Status.Branch),
-		env("FLOWCI_COMMIT", run.Status.Commit),
-		env("FLOWCI_STEP", step.Name),
+		{Name: "CI", Value: "true"},
+		{Name: "HOME", Value: HomeDir},
+		{Name: "FLOWCI_RUN", Value: run.Name},
+		{Name: "FLOWCI_REPO", Value: run.Spec.RepoURL},
+		{Name: "FLOWCI_BRANCH", Value: run.Status.Branch},
+		{Name: "FLOWCI_COMMIT", Value: run.Status.Commit},
+		{Name: "FLOWCI_STEP", Value: step.Name},
 	}
 	for i, e := range out {
 		if v, ok := user[e.Name]; ok && !strings.HasPrefix(e.Name, pipeline.ReservedEnvPrefix) {
-			out[i] = env(e.Name, v)
+			out[i].Value = v
 		}
 	}
 	names := make([]string, 0, len(user))
@@ -168,9 +170,18 @@ func StepEnv(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, step pipeline.Step
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		out = append(out, env(name, user[name]))
+		out = append(out, corev1.EnvVar{Name: name, Value: user[name]})
 	}
 	return out
+}
+
+// forKubelet escapes each value for the kubelet, which expands $(VAR) in a container's
+// env values: "$" becomes "$$", so the container sees exactly what StepEnv returned.
+func forKubelet(vars []corev1.EnvVar) []corev1.EnvVar {
+	for i := range vars {
+		vars[i].Value = escapeExpansion(vars[i].Value)
+	}
+	return vars
 }
 
 // pinToNode requires the node named nodeName. It matches the node's name
