@@ -223,12 +223,13 @@ func runManager(args []string) error {
 		return fmt.Errorf("setting up the PipelineTrigger controller: %w", err)
 	}
 	reporter := &report.Reconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("flow-ci"),
-		Forge:     &forge.Client{Egress: gitsource.Egress{Allowed: o.allowedNetworks}},
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Recorder:    mgr.GetEventRecorder("flow-ci"),
+		Forge:       &forge.Client{Egress: gitsource.Egress{Allowed: o.allowedNetworks}},
+		Concurrency: o.reporters,
 	}
-	if err := reporter.SetupWithManager(mgr, o.reporters); err != nil {
+	if err := reporter.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
 		return fmt.Errorf("setting up the commit status reporter: %w", err)
 	}
 	controllers.RegisterRunsGauge(mgr.GetCache())

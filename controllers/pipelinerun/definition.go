@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -92,7 +93,8 @@ func (r *Reconciler) checkDefinition(run *v1alpha1.PipelineRun, p *pipeline.Pipe
 // When the ConfigMap already exists (a stale cache, or a restart between create and
 // status patch) the stored one wins, so a branch that moved meanwhile cannot change the
 // run; its owner reference can be forged, so it wins only if it holds exactly the file
-// at the commit it names.
+// at the commit it names, which a second job on the fetch pool checks against git (never
+// a reconcile worker: the server may be slow or silent).
 func (r *Reconciler) storeDefinition(ctx context.Context, s *scope) (*corev1.ConfigMap, error) {
 	run := s.run
 	job := r.fetches.state(run.UID)
@@ -120,32 +122,42 @@ func (r *Reconciler) storeDefinition(ctx context.Context, s *scope) (*corev1.Con
 		return nil, err
 	}
 	if stored := cm.Data[v1alpha1.DefinitionKey]; stored != string(res.raw) {
-		if err := r.verifyStored(ctx, s, cm); err != nil {
-			return nil, err
-		}
+		// Verify the stored file on the pool; the next pass adopts it with the result.
+		r.fetches.forget(run.UID)
+		r.fetches.start(run, run.Status.StartTime.Time, r.verifyFunc(run.DeepCopy(), cm.DeepCopy(), res))
+		s.fetching = true
+		return nil, nil
 	}
-	r.fetches.forget(run.UID)
+	r.fetches.release(run.UID)
 	return cm, nil
 }
 
-// verifyStored checks an existing definition ConfigMap against git, on the worker: it
-// happens only after a restart that lost a status write, or to a forged ConfigMap.
-func (r *Reconciler) verifyStored(ctx context.Context, s *scope, cm *corev1.ConfigMap) error {
-	run := s.run
-	auth, _, err := r.gitAuth(ctx, run)
-	if err != nil {
-		return err
+// verifyFunc checks an existing definition ConfigMap against git, for the fetch pool:
+// it happens only after a restart that lost a status write, or to a forged ConfigMap. Its
+// result is the stored file at the commit the ConfigMap names, which the next pass
+// creates again and so finds equal, or a ChildConflict.
+func (r *Reconciler) verifyFunc(run *v1alpha1.PipelineRun, cm *corev1.ConfigMap, fetchedRes fetched) func(context.Context, time.Duration) fetched {
+	return func(ctx context.Context, waited time.Duration) fetched {
+		auth, _, err := r.gitAuth(ctx, run)
+		if err != nil {
+			return fetched{err: err}
+		}
+		gctx, cancel := r.gitContext(ctx, run.Status.StartTime.Time, waited, run)
+		defer cancel()
+		at := cm.Annotations[v1alpha1.AnnotationCommit]
+		want, err := r.Source.ReadFile(gctx, run.Spec.RepoURL, at, run.Spec.PipelinePath, auth)
+		if err != nil {
+			return fetched{err: classifyGitError(err)}
+		}
+		stored := cm.Data[v1alpha1.DefinitionKey]
+		if string(want) != stored {
+			return fetched{err: permanent(v1alpha1.ReasonChildConflict,
+				"ConfigMap %q does not hold %s as it is at commit %q; it was left untouched", cm.Name, run.Spec.PipelinePath, at)}
+		}
+		res := fetched{commit: at, raw: []byte(stored), branch: fetchedRes.branch, detached: fetchedRes.detached}
+		if at != fetchedRes.commit && run.Spec.Revision == "" {
+			res.branch, res.detached = run.Spec.Branch, false // the branch's head when the ConfigMap was made
+		}
+		return res
 	}
-	gctx, cancel := r.gitContext(ctx, run.Status.StartTime.Time, run)
-	defer cancel()
-	at := cm.Annotations[v1alpha1.AnnotationCommit]
-	want, err := r.Source.ReadFile(gctx, run.Spec.RepoURL, at, run.Spec.PipelinePath, auth)
-	if err != nil {
-		return classifyGitError(err)
-	}
-	if string(want) != cm.Data[v1alpha1.DefinitionKey] {
-		return permanent(v1alpha1.ReasonChildConflict,
-			"ConfigMap %q does not hold %s as it is at commit %q; it was left untouched", cm.Name, run.Spec.PipelinePath, at)
-	}
-	return nil
 }

@@ -12,11 +12,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/fairpool"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 )
 
 // DefaultFetchers is --definition-fetchers: git reads of new runs in parallel, off the
-// reconcile workers, so a burst of new runs never holds up the handoffs of running ones.
+// reconcile workers, so a burst of new runs never holds up the handoffs of running ones;
+// one namespace may hold half of them (fairpool.DefaultPerKey).
 const DefaultFetchers = 4
 
 // maxFileCacheBytes bounds the cache of pipeline files read from git.
@@ -30,19 +32,25 @@ type fetched struct {
 	err            error
 }
 
-// fetcher runs the git I/O of new runs on a bounded pool. Concurrent resolves of one
-// repository and branch with the same credentials share one ls-remote; files are cached
-// by namespace, Secret (and its version), repository, commit and path, so they are never
-// shared across credentials. A finished fetch wakes its run through a channel source.
+// fetcher runs the git I/O of new runs on a pool shared fairly between namespaces
+// (internal/fairpool): namespaces take turns for free slots and none holds more than
+// its share, so a tenant's burst, or a server of theirs that never answers, delays no
+// other tenant's runs. Concurrent resolves of one repository and branch with the same
+// credentials share one ls-remote; files are cached by namespace, Secret (and its
+// version), repository, commit and path, so they are never shared across credentials.
+// A finished fetch wakes its run through a channel source.
 type fetcher struct {
-	slots chan struct{}
-	wake  chan event.TypedGenericEvent[*v1alpha1.PipelineRun]
+	pool *fairpool.Pool
+	wake chan event.TypedGenericEvent[*v1alpha1.PipelineRun]
 
 	resolves singleflight.Group
 
 	mu       sync.Mutex
 	inflight map[types.UID]*fetchJob
-	files    fileCache
+	// waited is how long each run's fetches waited for a slot behind other work, over
+	// every attempt: the pending timeout does not count it.
+	waited map[types.UID]time.Duration
+	files  fileCache
 }
 
 type fetchJob struct {
@@ -53,9 +61,10 @@ type fetchJob struct {
 
 func newFetcher(slots int) *fetcher {
 	return &fetcher{
-		slots:    make(chan struct{}, max(slots, 1)),
+		pool:     fairpool.New(slots, fairpool.DefaultPerKey(slots)),
 		wake:     make(chan event.TypedGenericEvent[*v1alpha1.PipelineRun], 1024),
 		inflight: map[types.UID]*fetchJob{},
+		waited:   map[types.UID]time.Duration{},
 	}
 }
 
@@ -70,10 +79,18 @@ func (f *fetcher) state(uid types.UID) *fetchJob {
 	return nil
 }
 
-// start runs fetch for the run on the pool, unless one runs already. admitted is when
-// the run was admitted; its timeout counts from then. The goroutine keeps its own copy
-// of the run: the reconciler's object is reused by later passes.
-func (f *fetcher) start(run *v1alpha1.PipelineRun, admitted time.Time, fetch func(context.Context) fetched) {
+// waitedFor is how long the run's fetches have waited for a slot so far.
+func (f *fetcher) waitedFor(uid types.UID) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.waited[uid]
+}
+
+// start queues fetch for the run on the pool, under its namespace, unless one runs
+// already. admitted is when the run was admitted; its timeout counts from then, and
+// fetch gets how long the run has waited for slots so far. The goroutine keeps its own
+// copy of the run: the reconciler's object is reused by later passes.
+func (f *fetcher) start(run *v1alpha1.PipelineRun, admitted time.Time, fetch func(ctx context.Context, waited time.Duration) fetched) {
 	uid, wake := run.UID, run.DeepCopy()
 	f.mu.Lock()
 	if _, ok := f.inflight[uid]; ok {
@@ -85,10 +102,13 @@ func (f *fetcher) start(run *v1alpha1.PipelineRun, admitted time.Time, fetch fun
 	// A fetch that waits for a slot, or for a slow server, wakes its run once meanwhile,
 	// so that its Pending status gets written (firstWriteDelay).
 	timer := time.AfterFunc(firstWriteDelay, func() { f.wake <- event.TypedGenericEvent[*v1alpha1.PipelineRun]{Object: wake} })
-	go func() {
-		f.slots <- struct{}{}
-		res := fetch(context.Background())
-		<-f.slots
+	queued := time.Now()
+	f.pool.Submit(run.Namespace, func() {
+		f.mu.Lock()
+		f.waited[uid] += time.Since(queued)
+		waited := f.waited[uid]
+		f.mu.Unlock()
+		res := fetch(context.Background(), waited)
 		timer.Stop()
 		f.mu.Lock()
 		if j, ok := f.inflight[uid]; ok {
@@ -96,14 +116,23 @@ func (f *fetcher) start(run *v1alpha1.PipelineRun, admitted time.Time, fetch fun
 		}
 		f.mu.Unlock()
 		f.wake <- event.TypedGenericEvent[*v1alpha1.PipelineRun]{Object: wake}
-	}()
+	})
 }
 
-// forget drops the run's fetch: it was used, or the run is gone.
+// forget drops the run's fetch, so that a retry starts a new one; what it waited
+// for slots is kept for the pending timeout.
 func (f *fetcher) forget(uid types.UID) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.inflight, uid)
+}
+
+// release drops everything of a run whose definition is pinned, or that is gone.
+func (f *fetcher) release(uid types.UID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.inflight, uid)
+	delete(f.waited, uid)
 }
 
 // resolve runs ls-remote once for concurrent callers with the same key.

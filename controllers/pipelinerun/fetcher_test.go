@@ -2,6 +2,7 @@ package pipelinerun
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,7 +88,7 @@ func TestFetcherSharesAndBounds(t *testing.T) {
 	for i := range 6 {
 		run := fetchRun("ns", "", "https://h/r.git")
 		run.UID = types.UID(rune('a' + i))
-		f.start(run, time.Now(), func(context.Context) fetched {
+		f.start(run, time.Now(), func(context.Context, time.Duration) fetched {
 			n := running.Add(1)
 			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 			}
@@ -103,5 +104,42 @@ func TestFetcherSharesAndBounds(t *testing.T) {
 	}
 	if m := most.Load(); m > 2 {
 		t.Errorf("%d fetches ran at once on a pool of 2", m)
+	}
+}
+
+// A namespace whose fetches hang holds its share of the pool only: another namespace's
+// fetch runs at once, and the time a run waited behind others is counted, so that its
+// pending timeout leaves it out.
+func TestFetcherIsFairBetweenNamespaces(t *testing.T) {
+	f := newFetcher(2)
+	hang := make(chan struct{})
+	for i := range 5 {
+		run := fetchRun("greedy", "", "https://h/r.git")
+		run.UID = types.UID(fmt.Sprint("g", i))
+		f.start(run, time.Now(), func(context.Context, time.Duration) fetched { <-hang; return fetched{} })
+	}
+	other := fetchRun("other", "", "https://h/r.git")
+	other.UID = "o"
+	done := make(chan time.Duration, 1)
+	f.start(other, time.Now(), func(_ context.Context, waited time.Duration) fetched { done <- waited; return fetched{commit: "sha"} })
+	select {
+	case waited := <-done:
+		if waited > time.Second {
+			t.Errorf("the other namespace's fetch waited %s", waited)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other namespace's fetch did not run beside a hung one")
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(hang)
+	for range 6 {
+		<-f.wake
+	}
+	if w := f.waitedFor("g4"); w < 90*time.Millisecond {
+		t.Errorf("the last greedy fetch waited %s for a slot; want it counted", w)
+	}
+	f.release("g4")
+	if w := f.waitedFor("g4"); w != 0 {
+		t.Errorf("released, yet %s is remembered", w)
 	}
 }

@@ -3,6 +3,7 @@ package pipelinerun
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/gittest"
@@ -263,4 +265,42 @@ func TestQuotaRefusalEndsTheRun(t *testing.T) {
 	run := waitFinished(t, ns, "quota")
 	g.Expect(succeededCond(run).Reason).To(Equal(civ1alpha1.ReasonChildRejected))
 	g.Expect(succeededCond(run).Message).To(ContainSubstring("exceeded quota"))
+}
+
+// TestStarvingTenant: 40 runs of one namespace at a server that accepts and never
+// answers hold their namespace's share of the fetch pool only; another namespace's run
+// gets its clone Job at once, and the starving runs' pending timeout does not count the
+// time they waited for a slot.
+func TestStarvingTenant(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	_, url := serveRepo(t, oneStep)
+	silent := "http://" + gittest.NewSilentServer(t) + "/repo.git"
+	greedy, other := newNamespace(t), newNamespace(t)
+	startManager(t, greedy+","+other, func(r *Reconciler) { r.Lifecycle.PendingTimeout = 6 * time.Second })
+	for i := range 40 {
+		createRun(t, newRunObject(greedy, fmt.Sprintf("starve-%d", i), silent))
+	}
+	time.Sleep(time.Second) // their fetches hold the greedy namespace's share
+	start := time.Now()
+	createRun(t, newRunObject(other, "fine", url))
+	waitJob(t, other, "fine-clone")
+	g.Expect(time.Since(start)).To(BeNumerically("<", 15*time.Second), "the other tenant's clone waited behind the starving one")
+	// The first starving runs give up after their pending timeout; those that waited
+	// behind them do not, because their timeout counts their own git calls, not the
+	// time they queued (6 s for each pair before them). Counted a few seconds after the
+	// first gave up, when a timeout that counted the queue would have ended them all.
+	phases := func(g Gomega) map[civ1alpha1.PipelineRunPhase]int {
+		list := &civ1alpha1.PipelineRunList{}
+		g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(greedy))).To(Succeed())
+		out := map[civ1alpha1.PipelineRunPhase]int{}
+		for _, r := range list.Items {
+			out[r.Status.Phase]++
+		}
+		return out
+	}
+	g.Eventually(func(g Gomega) { g.Expect(phases(g)[civ1alpha1.PhaseFailed]).To(BeNumerically(">", 0)) }).
+		WithTimeout(60 * time.Second).Should(Succeed())
+	time.Sleep(3 * time.Second)
+	g.Expect(phases(g)[civ1alpha1.PhasePending]).To(BeNumerically(">=", 30), "runs that only queued timed out")
 }

@@ -45,11 +45,14 @@ func startManager(t *testing.T, ns string, configure ...func(*Reconciler)) (stop
 }
 
 // startManagerAs is startManager with the manager's own rest config: another user, or
-// a wrapped transport.
+// a wrapped transport. ns may name several namespaces, separated by commas.
 func startManagerAs(t *testing.T, ns string, restCfg *rest.Config, configure ...func(*Reconciler)) (stop func()) {
 	t.Helper()
 	cacheOpts := controllers.CacheOptions()
-	cacheOpts.DefaultNamespaces = map[string]cache.Config{ns: {}}
+	cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+	for _, n := range strings.Split(ns, ",") {
+		cacheOpts.DefaultNamespaces[n] = cache.Config{}
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  testScheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},

@@ -94,7 +94,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager, 
 				}
 			},
 			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) {
-				r.fetches.forget(e.Object.GetUID())
+				r.fetches.release(e.Object.GetUID())
 				r.defs.forget(e.Object.GetUID())
 				r.wakeQueued(ctx, e.Object, q)
 			},

@@ -59,13 +59,13 @@ func (g GitSource) OnBranch(ctx context.Context, repoURL, branch, commit string,
 // (shared with concurrent runs of the same repository, branch and credentials), checks
 // a pinned revision against its branch, reads the pipeline file (cached) and validates
 // it. It never touches the run object the reconciler holds.
-func (r *Reconciler) fetchFunc(run *v1alpha1.PipelineRun, admitted time.Time) func(context.Context) fetched {
-	return func(ctx context.Context) fetched {
+func (r *Reconciler) fetchFunc(run *v1alpha1.PipelineRun, admitted time.Time) func(context.Context, time.Duration) fetched {
+	return func(ctx context.Context, waited time.Duration) fetched {
 		auth, version, err := r.gitAuth(ctx, run)
 		if err != nil {
 			return fetched{err: err}
 		}
-		gctx, cancel := r.gitContext(ctx, admitted, run)
+		gctx, cancel := r.gitContext(ctx, admitted, waited, run)
 		defer cancel()
 		res := fetched{commit: run.Status.Commit} // pinned before the ConfigMap was lost: never re-resolve
 		if res.commit == "" {

@@ -16,9 +16,11 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
@@ -39,8 +41,8 @@ func startReporter(t *testing.T, ns string) (stop func()) {
 		t.Fatal(err)
 	}
 	r := &Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("flow-ci"),
-		Forge: &forge.Client{Egress: gitsource.Egress{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}}
-	if err := r.setup(mgr, 2, true); err != nil {
+		Forge: &forge.Client{Egress: gitsource.Egress{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}, Concurrency: 2}
+	if err := r.SetupWithManager(mgr, controller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
 		t.Fatal(err)
 	}
 	return testenv.StartManager(t, mgr)

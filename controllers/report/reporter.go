@@ -48,7 +48,10 @@ type Reconciler struct {
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Forge     Poster
-	Now       func() time.Time
+	// Concurrency is how many posts run at once (DefaultConcurrency when 0).
+	Concurrency int
+
+	posts *poster
 }
 
 // Recorded is the AnnotationCommitStatus value: what was last posted for the run.
@@ -59,33 +62,36 @@ type Recorded struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Reconcile posts the run's state when it differs from the one recorded on the run.
+// Reconcile records a finished post of the run, then starts the post of its current
+// state when it differs from the one recorded on the run. Posts run on the poster's
+// pool, never on a reconcile worker; a finished one wakes the run again.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	run := &v1alpha1.PipelineRun{}
 	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.posts.forget(req.NamespacedName)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	ref := metav1.GetControllerOf(run)
-	if ref == nil || ref.Kind != "PipelineTrigger" || !strings.HasPrefix(ref.APIVersion, v1alpha1.GroupVersion.Group+"/") || !run.DeletionTimestamp.IsZero() {
-		return reconcile.Result{}, nil
-	}
-	trig := &v1alpha1.PipelineTrigger{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: ref.Name}, trig); err != nil || trig.UID != ref.UID {
-		return reconcile.Result{}, client.IgnoreNotFound(err) // the trigger is gone: nothing to report with
-	}
-	if ok, retry := r.trusted(run, trig); !ok {
-		return reconcile.Result{RequeueAfter: retry}, nil
+	trig, res, ok := r.triggerOf(ctx, run)
+	if !ok {
+		return res, nil
 	}
 	spec := trig.Spec.Report
-	state, ok := StateToReport(run.Status.Phase)
-	if spec == nil || !ok {
-		return reconcile.Result{}, nil
-	}
 	rec := recorded(run)
-	if rec.State == state || (rec.Error == "" && forge.SameOnForge(forge.Provider(spec.Provider), rec.State, state)) {
+	if job, busy := r.posts.take(run); busy {
+		return reconcile.Result{}, nil
+	} else if job != nil {
+		var err error
+		if rec, err = r.recordPost(ctx, run, spec.Provider, rec, job); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	state, ok := StateToReport(run.Status.Phase)
+	if !ok || rec.State == state || (rec.Error == "" && forge.SameOnForge(forge.Provider(spec.Provider), rec.State, state)) {
 		return reconcile.Result{}, nil
 	}
-	if run.Status.CompletionTime != nil && r.Now().Sub(run.Status.CompletionTime.Time) > giveUpAfter {
+	if run.Status.CompletionTime != nil && time.Since(run.Status.CompletionTime.Time) > giveUpAfter {
 		return reconcile.Result{}, nil
 	}
 	if rec.Context == "" {
@@ -99,22 +105,57 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		Commit: run.Spec.Revision, State: state, Context: rec.Context,
 		Description: description(run), TargetURL: expandTarget(spec.TargetURL, run),
 	}
-	err = r.Forge.Post(ctx, forge.Provider(spec.Provider), spec.URL, trig.Spec.RepoURL, token, status)
-	next := Recorded{Context: rec.Context, State: state}
-	switch {
-	case err == nil:
-		controllers.ObserveReport(spec.Provider, "ok")
-	case errors.Is(err, forge.ErrPermanent):
-		controllers.ObserveReport(spec.Provider, "refused")
-		next.Error = err.Error()
-		r.Recorder.Eventf(run, nil, corev1.EventTypeWarning, v1alpha1.EventCommitStatusFailed, "Report",
-			"posting %s to %s: %s", state, spec.Provider, err.Error())
-	default:
-		controllers.ObserveReport(spec.Provider, "retry")
-		log.FromContext(ctx).Info("posting the commit status failed; retrying with backoff", "state", state, "error", err.Error())
-		return reconcile.Result{}, err
+	provider, base, repo := forge.Provider(spec.Provider), spec.URL, trig.Spec.RepoURL
+	r.posts.start(run, status, func(ctx context.Context) error { return r.Forge.Post(ctx, provider, base, repo, token, status) })
+	return reconcile.Result{}, nil
+}
+
+// triggerOf is the trigger that may report run: the PipelineTrigger that controls it,
+// reports, and recorded creating it (trusted). Otherwise ok is false and res says when
+// to look again, if ever.
+func (r *Reconciler) triggerOf(ctx context.Context, run *v1alpha1.PipelineRun) (trig *v1alpha1.PipelineTrigger, res reconcile.Result, ok bool) {
+	ref := metav1.GetControllerOf(run)
+	if ref == nil || ref.Kind != "PipelineTrigger" || !strings.HasPrefix(ref.APIVersion, v1alpha1.GroupVersion.Group+"/") || !run.DeletionTimestamp.IsZero() {
+		return nil, res, false
 	}
-	return reconcile.Result{}, r.record(ctx, run, next)
+	trig = &v1alpha1.PipelineTrigger{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: ref.Name}, trig); err != nil || trig.UID != ref.UID {
+		return nil, res, false // the trigger is gone: nothing to report with
+	}
+	if trig.Spec.Report == nil {
+		return nil, res, false
+	}
+	if trusted, retry := r.trusted(run, trig); !trusted {
+		return nil, reconcile.Result{RequeueAfter: retry}, false
+	}
+	return trig, res, true
+}
+
+// recordPost records what a finished post sent on the run, so it is posted once; a
+// refusal for good is recorded with its error and an event, after the record. A
+// transient failure records nothing and returns an error, so the post is retried with
+// backoff. It returns the record now on the run.
+func (r *Reconciler) recordPost(ctx context.Context, run *v1alpha1.PipelineRun, provider string, rec Recorded, job *posted) (Recorded, error) {
+	next := Recorded{Context: job.context, State: job.state}
+	switch {
+	case job.err == nil:
+		controllers.ObserveReport(provider, "ok")
+	case errors.Is(job.err, forge.ErrPermanent):
+		controllers.ObserveReport(provider, "refused")
+		next.Error = job.err.Error()
+	default:
+		controllers.ObserveReport(provider, "retry")
+		log.FromContext(ctx).Info("posting the commit status failed; retrying with backoff", "state", job.state, "error", job.err.Error())
+		return rec, job.err
+	}
+	if err := r.record(ctx, run, next); err != nil {
+		return rec, err
+	}
+	if next.Error != "" {
+		r.Recorder.Eventf(run, nil, corev1.EventTypeWarning, v1alpha1.EventCommitStatusFailed, "Report",
+			"posting %s to %s: %s", job.state, provider, next.Error)
+	}
+	return next, nil
 }
 
 // StateToReport is the state a run in phase reports: pending from the moment the
@@ -144,7 +185,7 @@ func (r *Reconciler) trusted(run *v1alpha1.PipelineRun, trig *v1alpha1.PipelineT
 	if triggerstate.Created(&trig.Status, string(run.UID)) {
 		return true, 0
 	}
-	if age := r.Now().Sub(run.CreationTimestamp.Time); age < recordWait {
+	if age := time.Since(run.CreationTimestamp.Time); age < recordWait {
 		return false, 5 * time.Second
 	}
 	return false, 0

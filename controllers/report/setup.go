@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
@@ -8,9 +9,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
@@ -21,19 +24,16 @@ import (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the reporter: triggered runs reconcile when they are
-// created and when their phase changes; at most concurrency posts run at once, and a
-// failed post is retried with backoff from 1s to 5m.
-func (r *Reconciler) SetupWithManager(mgr manager.Manager, concurrency int) error {
-	return r.setup(mgr, concurrency, false)
-}
-
-// setup registers the controller; tests that run several managers skip the name check.
-func (r *Reconciler) setup(mgr manager.Manager, concurrency int, skipNameValidation bool) error {
-	if r.Now == nil {
-		r.Now = time.Now
+// created and when their phase changes, and when a post of theirs is done; at most
+// Concurrency posts run at once, fairly between namespaces, and a failed post is retried
+// with backoff from 1s to 5m (opts.RateLimiter, unless set).
+func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Options) error {
+	if r.Concurrency <= 0 {
+		r.Concurrency = DefaultConcurrency
 	}
-	if concurrency <= 0 {
-		concurrency = DefaultConcurrency
+	r.posts = newPoster(r.Concurrency)
+	if opts.RateLimiter == nil {
+		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute)
 	}
 	triggered := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		_, ok := o.GetLabels()[v1alpha1.LabelTriggerUID]
@@ -44,13 +44,15 @@ func (r *Reconciler) setup(mgr manager.Manager, concurrency int, skipNameValidat
 			return e.ObjectOld.(*v1alpha1.PipelineRun).Status.Phase != e.ObjectNew.(*v1alpha1.PipelineRun).Status.Phase
 		},
 	}
+	posted := handler.TypedFuncs[*v1alpha1.PipelineRun, reconcile.Request]{
+		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[*v1alpha1.PipelineRun], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(e.Object)})
+		},
+	}
 	return builder.ControllerManagedBy(mgr).
 		Named("commitstatus").
 		For(&v1alpha1.PipelineRun{}, builder.WithPredicates(triggered, phaseChanged)).
-		WithOptions(controller.Options{
-			SkipNameValidation:      &skipNameValidation,
-			MaxConcurrentReconciles: concurrency,
-			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
-		}).
+		WatchesRawSource(source.TypedChannel(r.posts.wake, posted)).
+		WithOptions(opts).
 		Complete(r)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/internal/fairpool"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 )
 
@@ -48,12 +49,14 @@ type poll struct {
 	err   error
 }
 
-// poller runs polls on a bounded pool, off the reconcile workers, and wakes the trigger
-// through a channel source when its poll is done. It also remembers when each trigger
-// last polled, since a poll that finds nothing new writes no status.
+// poller runs polls off the reconcile workers on a pool shared fairly between
+// namespaces (internal/fairpool): a tenant whose server never answers holds its share
+// of the pool, not every slot. It wakes the trigger through a channel source when its
+// poll is done, and remembers when each trigger last polled, since a poll that finds
+// nothing new writes no status.
 type poller struct {
-	slots chan struct{}
-	wake  chan event.TypedGenericEvent[*v1alpha1.PipelineTrigger]
+	pool *fairpool.Pool
+	wake chan event.TypedGenericEvent[*v1alpha1.PipelineTrigger]
 
 	mu    sync.Mutex
 	polls map[types.UID]*poll
@@ -62,7 +65,7 @@ type poller struct {
 
 func newPoller(slots int) *poller {
 	return &poller{
-		slots: make(chan struct{}, max(slots, 1)),
+		pool:  fairpool.New(slots, fairpool.DefaultPerKey(slots)),
 		wake:  make(chan event.TypedGenericEvent[*v1alpha1.PipelineTrigger], 1024),
 		polls: map[types.UID]*poll{},
 		last:  map[types.UID]time.Time{},
@@ -81,17 +84,15 @@ func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, 
 	p.mu.Unlock()
 	wake := &v1alpha1.PipelineTrigger{}
 	wake.Namespace, wake.Name, wake.UID = t.Namespace, t.Name, t.UID
-	go func() {
-		p.slots <- struct{}{}
+	p.pool.Submit(t.Namespace, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout+5*time.Second)
 		heads, err := list(ctx)
 		cancel()
-		<-p.slots
 		p.mu.Lock()
 		job.done, job.heads, job.err = true, heads, err
 		p.mu.Unlock()
 		p.wake <- event.TypedGenericEvent[*v1alpha1.PipelineTrigger]{Object: wake}
-	}()
+	})
 }
 
 // take returns the trigger's finished poll and forgets it, or nil while none is done.
