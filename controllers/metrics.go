@@ -211,10 +211,15 @@ func (g *runsGauge) Collect(ch chan<- prometheus.Metric) {
 // MetricsServerOptions serves /metrics at addr. Secure, it is HTTPS for clients whose
 // token the API server authenticates (TokenReview) and authorizes (SubjectAccessReview:
 // get on the /metrics URL), as kubebuilder scaffolds it; the certificate is self-signed
-// unless one is mounted.
-func MetricsServerOptions(addr string, secure bool) metricsserver.Options {
+// MetricsServerOptions serves metrics on addr: over HTTPS to clients the API server
+// authenticates and authorizes (get on /metrics) when secure, with the certificate in
+// certDir (tls.crt and tls.key, reloaded when they change: config/certmanager mounts
+// cert-manager's) or, without one, a self-signed certificate a scraper cannot verify;
+// plain HTTP to anyone otherwise.
+func MetricsServerOptions(addr string, secure bool, certDir string) metricsserver.Options {
 	if !secure {
 		return metricsserver.Options{BindAddress: addr}
 	}
-	return metricsserver.Options{BindAddress: addr, SecureServing: true, FilterProvider: filters.WithAuthenticationAndAuthorization}
+	return metricsserver.Options{BindAddress: addr, SecureServing: true, FilterProvider: filters.WithAuthenticationAndAuthorization,
+		CertDir: certDir, CertName: "tls.crt", KeyName: "tls.key"}
 }

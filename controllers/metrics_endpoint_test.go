@@ -3,10 +3,13 @@ package controllers
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/flow-ci/flow-ci/internal/gittest"
 )
 
 // TestMetricsEndpoint: the operator's metrics endpoint, configured as the operator
@@ -30,7 +35,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	addr := ln.Addr().String()
 	g.Expect(ln.Close()).To(Succeed())
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testScheme, Metrics: MetricsServerOptions(addr, true)})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testScheme, Metrics: MetricsServerOptions(addr, true, "")})
 	g.Expect(err).NotTo(HaveOccurred())
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -82,4 +87,41 @@ func TestMetricsEndpoint(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(code).To(Equal(http.StatusForbidden), "a token without get on /metrics")
 	g.Expect(strings.Contains(body, "flowci_")).To(BeFalse())
+}
+
+// TestMetricsEndpointCertificate: with a certificate mounted (cert-manager's, through
+// config/certmanager), a scraper verifies the endpoint: no insecureSkipVerify, and a
+// client that does not trust the CA is refused before it sends its token.
+func TestMetricsEndpointCertificate(t *testing.T) {
+	g := NewWithT(t)
+	dir := t.TempDir()
+	certPEM, keyPEM := gittest.SelfSignedPEM(t, "flow-ci-controller-manager-metrics-service.flow-ci-system.svc")
+	g.Expect(os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600)).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600)).To(Succeed())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	addr := ln.Addr().String()
+	g.Expect(ln.Close()).To(Succeed())
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testScheme, Metrics: MetricsServerOptions(addr, true, dir)})
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = mgr.Start(ctx) }()
+
+	pool := x509.NewCertPool()
+	g.Expect(pool.AppendCertsFromPEM(certPEM)).To(BeTrue())
+	get := func(tlsCfg *tls.Config) (int, error) {
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+		resp, err := hc.Get("https://" + addr + "/metrics")
+		if err != nil {
+			return 0, err
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	verified := &tls.Config{RootCAs: pool, ServerName: "flow-ci-controller-manager-metrics-service.flow-ci-system.svc", MinVersion: tls.VersionTLS12}
+	g.Eventually(func() (int, error) { return get(verified) }).WithTimeout(30*time.Second).Should(Equal(http.StatusUnauthorized),
+		"a verified connection, then the authentication filter")
+	_, err = get(&tls.Config{MinVersion: tls.VersionTLS12})
+	g.Expect(err).To(MatchError(ContainSubstring("certificate")), "a client that does not trust the CA")
 }

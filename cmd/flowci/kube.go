@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/podlogs"
 )
 
 // kubeFlags are kubectl's connection flags (--kubeconfig, --context, -n, ...).
@@ -34,8 +35,11 @@ var scheme = func() *runtime.Scheme {
 
 // clients is what a cluster command talks to the API server with.
 type clients struct {
-	c         client.Client
-	pods      kubernetes.Interface
+	c client.WithWatch
+	// logs picks step pods and reads their logs (internal/podlogs, the one reader).
+	logs podlogs.Reader
+	// kube is client-go's clientset, for the web view's reviews.
+	kube      kubernetes.Interface
 	namespace string
 }
 
@@ -53,7 +57,7 @@ func (k *kubeFlags) clients() (*clients, error) {
 
 // clientsFor makes the clients of a rest config, for namespace ns ("" for all).
 func clientsFor(cfg *rest.Config, ns string) (*clients, error) {
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +65,7 @@ func clientsFor(cfg *rest.Config, ns string) (*clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clients{c: c, pods: cs, namespace: ns}, nil
+	return &clients{c: c, logs: podlogs.Reader{Pods: cs.CoreV1(), Jobs: cs.BatchV1()}, kube: cs, namespace: ns}, nil
 }
 
 func (k *clients) getRun(ctx context.Context, name string) (*v1alpha1.PipelineRun, error) {

@@ -4,19 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/podlogs"
 	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
@@ -110,7 +107,7 @@ func followLogs(ctx context.Context, k *clients, scr *screen, name string, follo
 		if progress {
 			scr.setProgress(run, since)
 		}
-		pods, err := stepPods(ctx, k, run)
+		pods, err := k.logs.StepPods(ctx, run)
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +134,7 @@ func followLogs(ctx context.Context, k *clients, scr *screen, name string, follo
 				continue
 			}
 			pod := pods[i]
-			if pod == nil || !containerStarted(pod) {
+			if !podlogs.Started(pod) {
 				if !runstate.IsTerminal(s.Phase) && !run.Status.Phase.IsFinished() {
 					if prefix {
 						continue
@@ -200,53 +197,10 @@ func conditionMessage(run *v1alpha1.PipelineRun) string {
 	return ""
 }
 
-// stepPods maps each step index to its newest pod, found through the label contract
-// and owned by the step's Job.
-func stepPods(ctx context.Context, k *clients, run *v1alpha1.PipelineRun) (map[int]*corev1.Pod, error) {
-	list := &corev1.PodList{}
-	if err := k.c.List(ctx, list, client.InNamespace(run.Namespace), client.MatchingLabels{
-		v1alpha1.LabelRunUID: string(run.UID), v1alpha1.LabelComponent: v1alpha1.ComponentStep}); err != nil {
-		return nil, err
-	}
-	sort.Slice(list.Items, func(i, j int) bool {
-		return list.Items[i].CreationTimestamp.Before(&list.Items[j].CreationTimestamp)
-	})
-	out := map[int]*corev1.Pod{}
-	for i := range list.Items {
-		p := &list.Items[i]
-		idx, err := strconv.Atoi(p.Labels[v1alpha1.LabelStepIndex])
-		if err != nil || idx < 0 || idx >= len(run.Status.Steps) {
-			continue
-		}
-		if job := run.Status.Steps[idx].JobName; job != "" && p.Labels[batchv1.JobNameLabel] == job {
-			out[idx] = p // the newest attempt wins
-		}
-	}
-	return out, nil
-}
-
-func containerStarted(p *corev1.Pod) bool {
-	for _, cs := range p.Status.ContainerStatuses {
-		if cs.State.Running != nil || cs.State.Terminated != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // streamPod copies the pod's log, line by line, to the screen.
 func streamPod(ctx context.Context, k *clients, scr *screen, pod *corev1.Pod, prefix string, follow bool) {
-	req := k.pods.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "step", Follow: follow})
-	rc, err := req.Stream(ctx)
-	if err != nil {
+	if _, err := k.logs.Stream(ctx, pod, 0, follow, func(_ int, text string) { scr.prefixed(prefix, text) }); err != nil && ctx.Err() == nil {
 		scr.prefixed(prefix, fmt.Sprintf("(cannot read the log of pod %s: %v)", pod.Name, err))
-		return
-	}
-	defer func() { _ = rc.Close() }()
-	sc := bufio.NewScanner(rc)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		scr.prefixed(prefix, sc.Text())
 	}
 }
 

@@ -9,30 +9,37 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/webview"
 )
 
 // uiFor serves the web view as user (with groups), as `flowci ui` would with their
-// kubeconfig.
+// kubeconfig, answering to any host (httptest's).
 func uiFor(t *testing.T, user string, groups ...string) *httptest.Server {
+	t.Helper()
+	return serveUI(t, clientsAs(t, user, groups...), func(*webview.Options) {})
+}
+
+func clientsAs(t *testing.T, user string, groups ...string) *clients {
 	t.Helper()
 	u, err := testEnv.AddUser(envtest.User{Name: user, Groups: groups}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(u.Config(), client.Options{Scheme: scheme})
+	k, err := clientsFor(u.Config(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := kubernetes.NewForConfig(u.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := newUIServer(&clients{c: c, pods: cs})
+	return k
+}
+
+func serveUI(t *testing.T, k *clients, configure func(*webview.Options)) *httptest.Server {
+	t.Helper()
+	opts := webview.Options{Client: k.c, Logs: k.logs, Namespace: k.namespace}
+	configure(&opts)
+	srv, err := webview.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +107,7 @@ func TestUIPages(t *testing.T) {
 	}
 	log := admin.URL + "/runs/" + ns + "/shown/steps/0/log"
 	code, body = get(t, log)
-	want := "event: source\ndata: status\n\nid: 1\nevent: line\ndata: + echo about to fail\n\nid: 2\nevent: line\ndata: about to fail\n\n"
+	want := ": open\n\nevent: source\ndata: status\n\nid: 1\nevent: line\ndata: + echo about to fail\n\nid: 2\nevent: line\ndata: about to fail\n\n"
 	if code != 200 || !strings.HasPrefix(body, want) || !strings.HasSuffix(body, "event: end\ndata: Failed\n\n") {
 		t.Errorf("status tail as events: %d\n%q", code, body)
 	}
@@ -132,6 +139,7 @@ func TestUIPages(t *testing.T) {
 		{admin, "/runs?phase=Bogus", 400, "Bad request"},
 		{admin, "/runs/Not_A_Namespace/x", 400, "Bad request"},
 		{admin, "/runs/" + ns + "/shown/steps/7/log", 400, "Bad request"},
+		{admin, "/runs/" + ns + "/shown/steps/x/log", 400, "Bad request"},
 		{admin, "/badge/" + ns + "/nope/main.svg", 404, "Not found"},
 		{stranger, "/runs?namespace=" + ns, 403, "Not allowed"},
 		{stranger, "/runs/" + ns + "/shown", 403, "Not allowed"},

@@ -55,6 +55,7 @@ type options struct {
 	runsPerHour     int
 	reporters       int
 	metricsSecure   bool
+	metricsCertDir  string
 	repoLabels      controllers.RepositoryLabels
 }
 
@@ -63,6 +64,7 @@ func parseFlags(args []string) (*options, *zap.Options, error) {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS to clients the API server authenticates and authorizes (get on /metrics); false serves plain HTTP to anyone.")
+	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", "", "Directory with the metrics endpoint's tls.crt and tls.key (config/certmanager mounts cert-manager's), reloaded when they change; empty serves a self-signed certificate.")
 	fs.BoolVar(&o.repoLabels.Enabled, "metrics-repository-label", false, "Label run metrics with the repository (its normalised URL), for at most --metrics-max-repositories of them.")
 	fs.IntVar(&o.repoLabels.Max, "metrics-max-repositories", 50, "Distinct repository label values; further repositories are counted as \"other\".")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
@@ -177,7 +179,7 @@ func runManager(args []string) error {
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
 		Client:                        controllers.ClientOptions(),
-		Metrics:                       controllers.MetricsServerOptions(o.metricsAddr, o.metricsSecure),
+		Metrics:                       controllers.MetricsServerOptions(o.metricsAddr, o.metricsSecure, o.metricsCertDir),
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElection,
 		LeaderElectionID:              "flow-ci.flowci.dev",

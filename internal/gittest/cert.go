@@ -45,3 +45,15 @@ func selfSignedCert(t testing.TB, host string) (tls.Certificate, []byte) {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// SelfSignedPEM is a self-signed certificate for host and loopback, usable as its own
+// CA, and its private key, PEM-encoded as cert-manager writes them (tls.crt, tls.key).
+func SelfSignedPEM(t testing.TB, host string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	cert, certPEM := selfSignedCert(t, host)
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatalf("encoding key: %v", err)
+	}
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}

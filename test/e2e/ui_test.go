@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/gittest"
@@ -131,11 +136,14 @@ func TestWebView(t *testing.T) {
 }
 
 // TestWebViewInCluster deploys config/ui: the same server as its own read-only
-// Deployment and ServiceAccount, which serves the runs through its Service and may not
-// read Secrets or write anything.
+// Deployment and ServiceAccount, which may not read Secrets or write anything, and
+// serves each reader only what Kubernetes lets them read: a pod of another namespace
+// without a token gets 401; a tenant's token gets their own namespace's runs, and 403
+// for another's.
 func TestWebViewInCluster(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
+	ctx := context.Background()
 	manifests, err := kubectl("kustomize", filepath.Join(root, "test", "e2e", "ui-config"))
 	g.Expect(err).NotTo(HaveOccurred())
 	apply := exec.Command("kubectl", "apply", "--server-side", "--force-conflicts", "-f", "-")
@@ -151,12 +159,6 @@ func TestWebViewInCluster(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	out2, err := kubectl("-n", operatorNS, "rollout", "status", "deploy/flow-ci-ui", "--timeout=180s")
 	g.Expect(err).NotTo(HaveOccurred(), out2)
-	var page string
-	g.Eventually(func() error {
-		page, err = kubectl("get", "--raw", "/api/v1/namespaces/"+operatorNS+"/services/http:flow-ci-ui:80/proxy/runs")
-		return err
-	}).WithTimeout(time.Minute).WithPolling(2 * time.Second).Should(Succeed())
-	g.Expect(page).To(ContainSubstring("<h1>Runs</h1>"))
 	sa := "system:serviceaccount:" + operatorNS + ":flow-ci-ui"
 	for _, verb := range [][]string{{"get", "secrets"}, {"get", "configmaps"}, {"create", "pipelineruns.ci.flowci.dev"}, {"patch", "pipelineruns.ci.flowci.dev"}, {"delete", "pods"}} {
 		answer, _ := kubectl("auth", "can-i", verb[0], verb[1], "--as="+sa, "-A")
@@ -164,4 +166,64 @@ func TestWebViewInCluster(t *testing.T) {
 	}
 	answer, _ := kubectl("auth", "can-i", "get", "pods", "--subresource=log", "--as="+sa, "-A")
 	g.Expect(strings.TrimSpace(answer)).To(Equal("yes"))
+
+	// Two tenants, each with a run; the first has a reader bound to view its runs.
+	mine, theirs := newNamespace(t), newNamespace(t)
+	for _, ns := range []string{mine, theirs} {
+		run := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shown-" + ns},
+			Spec: civ1alpha1.PipelineRunSpec{RepoURL: "https://git.example/org/app.git", Cancel: true}}
+		g.Expect(k8s.Create(ctx, run)).To(Succeed())
+	}
+	g.Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: mine, Name: "viewer"}})).To(Succeed())
+	g.Expect(k8s.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: mine, Name: "viewer"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "flow-ci-pipelinerun-viewer-role"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: mine, Name: "viewer"}}})).To(Succeed())
+	token, err := kubectl("-n", mine, "create", "token", "viewer")
+	g.Expect(err).NotTo(HaveOccurred())
+	svc := &corev1.Service{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: operatorNS, Name: "flow-ci-ui"}, svc)).To(Succeed())
+	base := "http://" + svc.Spec.ClusterIP
+	fetch := func(path, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	g.Eventually(func() int { code, _ := fetch("/runs", ""); return code }).WithTimeout(time.Minute).Should(Equal(http.StatusUnauthorized))
+	code, page := fetch("/runs?namespace="+mine, token)
+	g.Expect(code).To(Equal(200), page)
+	g.Expect(page).To(ContainSubstring("shown-" + mine))
+	code, page = fetch("/runs?namespace="+theirs, token)
+	g.Expect(code).To(Equal(http.StatusForbidden), page)
+	g.Expect(page).NotTo(ContainSubstring("shown-" + theirs))
+	code, page = fetch("/runs", token)
+	g.Expect(code).To(Equal(200))
+	g.Expect(page).To(ContainSubstring("shown-" + mine))
+	g.Expect(page).NotTo(ContainSubstring("shown-" + theirs), "every namespace means the reader's")
+
+	// A pod of the other tenant, with no token, reads nothing.
+	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: theirs, Name: "probe"}, Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: new(false), DNSPolicy: corev1.DNSDefault,
+		SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: new(true), RunAsUser: new(int64(65532)),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+		Containers: []corev1.Container{{Name: "wget", Image: "localhost/busybox:local", ImagePullPolicy: corev1.PullIfNotPresent,
+			Command: []string{"/bin/sh", "-c", "wget -S -O /dev/null " + base + "/runs?namespace=" + mine + " 2>&1; true"},
+			SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: new(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}},
+	}}
+	g.Expect(k8s.Create(ctx, probe)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		p := &corev1.Pod{}
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(probe), p)).To(Succeed())
+		g.Expect(p.Status.Phase).To(Equal(corev1.PodSucceeded))
+	}).WithTimeout(2 * time.Minute).Should(Succeed())
+	logs, err := kubectl("-n", theirs, "logs", "probe")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(logs).To(ContainSubstring("401 Unauthorized"))
 }
