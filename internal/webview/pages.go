@@ -29,7 +29,7 @@ var templateFuncs = template.FuncMap{
 	},
 	"lower": strings.ToLower,
 	"short": runstate.ShortSHA,
-	"page": func(title string, signedIn bool) headData { return headData{Title: title, SignedIn: signedIn} },
+	"page":  func(title string, signedIn bool) headData { return headData{Title: title, SignedIn: signedIn} },
 }
 
 // headData is what every page's head shows.

@@ -206,7 +206,7 @@ func TestWebViewInCluster(t *testing.T) {
 	code, page = fetch("/runs", token)
 	g.Expect(code).To(Equal(200))
 	g.Expect(page).To(ContainSubstring("shown-" + mine))
-	g.Expect(page).NotTo(ContainSubstring("shown-" + theirs), "every namespace means the reader's")
+	g.Expect(page).NotTo(ContainSubstring("shown-"+theirs), "every namespace means the reader's")
 
 	// A pod of the other tenant, with no token, reads nothing.
 	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: theirs, Name: "probe"}, Spec: corev1.PodSpec{
@@ -214,7 +214,7 @@ func TestWebViewInCluster(t *testing.T) {
 		SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: new(true), RunAsUser: new(int64(65532)),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 		Containers: []corev1.Container{{Name: "wget", Image: "localhost/busybox:local", ImagePullPolicy: corev1.PullIfNotPresent,
-			Command: []string{"/bin/sh", "-c", "wget -S -O /dev/null " + base + "/runs?namespace=" + mine + " 2>&1; true"},
+			Command:         []string{"/bin/sh", "-c", "wget -S -O /dev/null " + base + "/runs?namespace=" + mine + " 2>&1; true"},
 			SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: new(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}},
 	}}
 	g.Expect(k8s.Create(ctx, probe)).To(Succeed())
