@@ -105,6 +105,11 @@ func (f *fetcher) start(run *v1alpha1.PipelineRun, admitted time.Time, fetch fun
 	queued := time.Now()
 	f.pool.Submit(run.Namespace, func() {
 		f.mu.Lock()
+		if _, ok := f.inflight[uid]; !ok {
+			f.mu.Unlock()
+			timer.Stop()
+			return // the run went away while it queued: no git call for it
+		}
 		f.waited[uid] += time.Since(queued)
 		waited := f.waited[uid]
 		f.mu.Unlock()

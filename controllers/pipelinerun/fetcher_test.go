@@ -143,3 +143,24 @@ func TestFetcherIsFairBetweenNamespaces(t *testing.T) {
 		t.Errorf("released, yet %s is remembered", w)
 	}
 }
+
+// A run deleted while its fetch queued costs no git call.
+func TestFetchOfADeletedRunIsSkipped(t *testing.T) {
+	f := newFetcher(1)
+	hang := make(chan struct{})
+	first := fetchRun("ns", "", "https://h/r.git")
+	first.UID = "first"
+	f.start(first, time.Now(), func(context.Context, time.Duration) fetched { <-hang; return fetched{} })
+	gone := fetchRun("ns", "", "https://h/r.git")
+	gone.UID = "gone"
+	called := make(chan struct{}, 1)
+	f.start(gone, time.Now(), func(context.Context, time.Duration) fetched { called <- struct{}{}; return fetched{} })
+	f.release("gone")
+	close(hang)
+	<-f.wake
+	select {
+	case <-called:
+		t.Fatal("the deleted run's fetch ran")
+	case <-time.After(300 * time.Millisecond):
+	}
+}

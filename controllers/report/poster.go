@@ -57,6 +57,12 @@ func (p *poster) start(run *v1alpha1.PipelineRun, s forge.Status, post func(cont
 	wake := &v1alpha1.PipelineRun{}
 	wake.Namespace, wake.Name, wake.UID = run.Namespace, run.Name, run.UID
 	p.pool.Submit(run.Namespace, func() {
+		p.mu.Lock()
+		current := p.posts[key] == job
+		p.mu.Unlock()
+		if !current {
+			return // the run went away while its post queued
+		}
 		err := post(context.Background())
 		p.mu.Lock()
 		job.done, job.err = true, err

@@ -85,6 +85,12 @@ func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, 
 	wake := &v1alpha1.PipelineTrigger{}
 	wake.Namespace, wake.Name, wake.UID = t.Namespace, t.Name, t.UID
 	p.pool.Submit(t.Namespace, func() {
+		p.mu.Lock()
+		current := p.polls[t.UID] == job
+		p.mu.Unlock()
+		if !current {
+			return // the trigger went away or was suspended while its poll queued
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout+5*time.Second)
 		heads, err := list(ctx)
 		cancel()

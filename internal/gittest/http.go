@@ -97,7 +97,14 @@ func basicAuth(next http.Handler, user, pass string) http.Handler {
 // writes a byte: a stand-in for a hung server. It returns "127.0.0.1:port".
 func NewSilentServer(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return NewSilentServerOn(t, "127.0.0.1:0")
+}
+
+// NewSilentServerOn is NewSilentServer listening on addr, such as the cluster bridge's
+// gateway, where pods and the operator reach it. It returns the address it listens on.
+func NewSilentServerOn(t testing.TB, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}

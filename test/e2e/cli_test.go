@@ -122,3 +122,34 @@ func TestCLI(t *testing.T) {
 	g.Expect(code).To(Equal(0), out)
 	g.Expect(strings.Count(out, "\n")).To(Equal(5), "a header and four runs:\n%s", out)
 }
+
+// TestEnvironmentLocalAndCluster: a value with "$" reaches a step's shell the same on a
+// real container (after the kubelet's $(VAR) expansion of the Job's env) as in
+// `flowci run` on this machine.
+func TestEnvironmentLocalAndCluster(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	bin := flowciBinary(t)
+	file := "name: env\nenv:\n  PRICE: \"$5 or $(CI)\"\nsteps:\n- name: show\n  env:\n    PID: \"$$\"\n    TAIL: \"a$\"\n" +
+		"  commands:\n  - printf 'seen PRICE=%s PID=%s TAIL=%s\\n' \"$PRICE\" \"$PID\" \"$TAIL\"\n"
+	repo, srv := gitServer(t, map[string]string{"build/flow-ci.yaml": file}, gittest.HTTPOptions{})
+	wc := clone(t, srv.RepoURL(repo))
+	code, local := cli(t, bin, wc, "run")
+	g.Expect(code).To(Equal(0), local)
+	createRun(t, ns, "env", srv.RepoURL(repo), nil)
+	run := waitFinished(t, ns, "env", 3*time.Minute)
+	g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseSucceeded))
+	remote, err := kubectl("-n", ns, "logs", "job/"+run.Status.Steps[0].JobName)
+	g.Expect(err).NotTo(HaveOccurred())
+	seen := func(out string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if i := strings.Index(l, "seen PRICE="); i >= 0 {
+				return l[i:]
+			}
+		}
+		return ""
+	}
+	g.Expect(seen(remote)).To(Equal("seen PRICE=$5 or $(CI) PID=$$ TAIL=a$"), remote)
+	g.Expect(seen(local)).To(Equal(seen(remote)), local)
+}

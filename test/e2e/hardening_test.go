@@ -45,8 +45,9 @@ func TestRunsThatCannotStart(t *testing.T) {
 	g.Expect(jobsIn(g, ns)).To(BeEmpty())
 }
 
-// TestHostileGitServers: hostile servers fail their own runs with a reason while the
-// operator keeps its memory, does not restart, and keeps serving an ordinary run.
+// TestHostileGitServers: hostile servers, gzip bombs among them, fail their own runs
+// with a reason while the operator keeps its memory, does not restart, and keeps serving
+// an ordinary run.
 func TestHostileGitServers(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
@@ -54,18 +55,26 @@ func TestHostileGitServers(t *testing.T) {
 	on := net.JoinHostPort(gitHost, "0")
 	endless := gittest.NewHostileServerOn(t, on, gittest.EndlessRefs, "")
 	errorBody := gittest.NewHostileServerOn(t, on, gittest.HugeErrorBody, "")
+	gzipRefs := gittest.NewHostileServerOn(t, on, gittest.GzipLongRefs, "")
+	gzipEndless := gittest.NewHostileServerOn(t, on, gittest.GzipRefs, "")
 	hugeRepo, huge := gitServer(t, map[string]string{"build/flow-ci.yaml": seedFile, "zeros.bin": strings.Repeat("\x00", 300<<20)}, gittest.HTTPOptions{})
 	goodRepo, good := gitServer(t, map[string]string{"build/flow-ci.yaml": seedFile}, gittest.HTTPOptions{})
 	restarts := operatorRestarts(t)
 
 	createRun(t, ns, "endless", endless.URL, nil)
 	createRun(t, ns, "error-body", errorBody.URL, nil)
+	createRun(t, ns, "gzip-refs", gzipRefs.URL, nil)
+	createRun(t, ns, "gzip-endless", gzipEndless.URL, nil)
 	createRun(t, ns, "huge-blob", huge.RepoURL(hugeRepo), nil)
 	createRun(t, ns, "ordinary", good.RepoURL(goodRepo), nil)
 	want := map[string]string{
 		"endless":    civ1alpha1.ReasonSourceTooLarge,
 		"error-body": civ1alpha1.ReasonRepositoryNotFound,
 		"huge-blob":  civ1alpha1.ReasonSourceTooLarge,
+		// 400 KB on the wire, 300 MB gzip-decoded: before decoded bytes were counted,
+		// this OOM-killed the operator, which then crash-looped while the run existed.
+		"gzip-refs":    civ1alpha1.ReasonSourceTooLarge,
+		"gzip-endless": civ1alpha1.ReasonSourceTooLarge,
 	}
 	for name, r := range want {
 		run := waitFinished(t, ns, name, 2*time.Minute)
