@@ -47,13 +47,6 @@ func workingCopy(dir string) (workingCopyInfo, error) {
 	return wc, nil
 }
 
-func shortSHA(s string) string {
-	if len(s) > 7 {
-		return s[:7]
-	}
-	return s
-}
-
 // withoutCredentials is a remote URL without what would authenticate: the user and
 // password (or token) of an http(s) URL, the password of an ssh:// URL. An ssh user
 // alone ("git@") is kept: it names an account, not a secret. It reports whether

@@ -19,6 +19,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/localrun"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
 const defaultFile = "build/flow-ci.yaml"
@@ -103,22 +104,13 @@ The exit code is 0 when the pipeline succeeds, else the failed step's exit code.
 			}
 			o.Dir, o.Out = root, streams.Out
 			if clean {
-				if o.Commit == "" {
-					return errors.New("--clean needs a git working copy")
-				}
-				tmp, err := os.MkdirTemp("", "flowci-clean-")
+				tmp, err := cleanCheckout(root, o.Commit)
 				if err != nil {
 					return err
 				}
 				defer func() { _ = os.RemoveAll(tmp) }()
-				if out, err := exec.Command("git", "clone", "--quiet", "--no-checkout", root, tmp).CombinedOutput(); err != nil {
-					return fmt.Errorf("git clone: %v: %s", err, out)
-				}
-				if out, err := exec.Command("git", "-C", tmp, "checkout", "--quiet", "--detach", o.Commit).CombinedOutput(); err != nil {
-					return fmt.Errorf("git checkout: %v: %s", err, out)
-				}
 				o.Dir = tmp
-				fmt.Fprintf(streams.ErrOut, "flowci: running a clean checkout of %s in %s\n", shortSHA(o.Commit), tmp)
+				fmt.Fprintf(streams.ErrOut, "flowci: running a clean checkout of %s in %s\n", runstate.ShortSHA(o.Commit), tmp)
 			}
 			if o.Home == "" {
 				home, err := os.MkdirTemp("", "flowci-home-")
@@ -153,6 +145,27 @@ The exit code is 0 when the pipeline succeeds, else the failed step's exit code.
 	f.BoolVar(&clean, "clean", false, "Run a fresh clone of HEAD, so uncommitted files cannot leak in.")
 	f.StringVar(&o.Home, "home", "", "HOME of the steps (default: a temporary directory).")
 	return c
+}
+
+// cleanCheckout clones the working copy at root into a temporary directory and checks
+// out commit, so uncommitted files cannot leak into a local run.
+func cleanCheckout(root, commit string) (string, error) {
+	if commit == "" {
+		return "", errors.New("--clean needs a git working copy")
+	}
+	tmp, err := os.MkdirTemp("", "flowci-clean-")
+	if err != nil {
+		return "", err
+	}
+	if out, err := exec.Command("git", "clone", "--quiet", "--no-checkout", root, tmp).CombinedOutput(); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", fmt.Errorf("git clone: %v: %s", err, out)
+	}
+	if out, err := exec.Command("git", "-C", tmp, "checkout", "--quiet", "--detach", commit).CombinedOutput(); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", fmt.Errorf("git checkout: %v: %s", err, out)
+	}
+	return tmp, nil
 }
 
 func imagesOf(p *pipeline.Pipeline) []string {

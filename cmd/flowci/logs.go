@@ -95,10 +95,7 @@ func overlapping(steps []v1alpha1.StepStatus) bool {
 // line shows the run's state on a terminal.
 func followLogs(ctx context.Context, k *clients, scr *screen, name string, follow, progress bool) (*v1alpha1.PipelineRun, error) {
 	since := time.Now()
-	handled := map[int]bool{}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	streaming := map[int]bool{}
+	f := &follower{k: k, scr: scr, follow: follow, handled: map[int]bool{}, streaming: map[int]bool{}}
 	for {
 		run, err := k.getRun(ctx, name)
 		if err != nil {
@@ -111,62 +108,9 @@ func followLogs(ctx context.Context, k *clients, scr *screen, name string, follo
 		if err != nil {
 			return nil, err
 		}
-		prefix := overlapping(run.Status.Steps)
-		for i, s := range run.Status.Steps {
-			if handled[i] {
-				continue
-			}
-			mu.Lock()
-			busy := len(streaming) > 0
-			mu.Unlock()
-			if !prefix && busy {
-				break // one step at a time, in order
-			}
-			if s.Phase == v1alpha1.StepPending {
-				if prefix {
-					continue
-				}
-				break
-			}
-			if s.Phase == v1alpha1.StepSkipped {
-				scr.header(s.Name, fmt.Sprintf("%s (%s)", s.Phase, s.Message))
-				handled[i] = true
-				continue
-			}
-			pod := pods[i]
-			if !podlogs.Started(pod) {
-				if !runstate.IsTerminal(s.Phase) && !run.Status.Phase.IsFinished() {
-					if prefix {
-						continue
-					}
-					break // its pod is not running yet
-				}
-				scr.header(s.Name, fmt.Sprintf("%s (its pods are gone; the log tail kept in the run's status follows)", s.Phase))
-				for _, line := range splitLines(s.Message) {
-					scr.prefixed(prefixFor(prefix, s.Name), line)
-				}
-				handled[i] = true
-				continue
-			}
-			handled[i] = true
-			scr.header(s.Name, "started")
-			mu.Lock()
-			streaming[i] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func(i int, s v1alpha1.StepStatus, pod *corev1.Pod) {
-				defer wg.Done()
-				streamPod(ctx, k, scr, pod, prefixFor(prefix, s.Name), follow && !runstate.IsTerminal(s.Phase))
-				mu.Lock()
-				delete(streaming, i)
-				mu.Unlock()
-			}(i, s, pod)
-			if !follow {
-				wg.Wait() // in order, one after the other
-			}
-		}
-		if !follow || (run.Status.Phase.IsFinished() && len(handled) == len(run.Status.Steps)) {
-			wg.Wait()
+		f.pass(ctx, run, pods)
+		if !follow || (run.Status.Phase.IsFinished() && len(f.handled) == len(run.Status.Steps)) {
+			f.wg.Wait()
 			if follow {
 				scr.done()
 				scr.header(run.Name, fmt.Sprintf("%s %s", run.Status.Phase, conditionMessage(run)))
@@ -178,6 +122,72 @@ func followLogs(ctx context.Context, k *clients, scr *screen, name string, follo
 			return run, ctx.Err()
 		case <-time.After(pollEvery):
 		}
+	}
+}
+
+// follower is what followLogs knows between its looks at the run: the steps it has
+// shown (handled) and those whose logs stream now.
+type follower struct {
+	k       *clients
+	scr     *screen
+	follow  bool
+	handled map[int]bool
+
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	streaming map[int]bool
+}
+
+// pass shows what it can of the run's steps now: in order, one at a time when steps
+// run one after the other, side by side (lines prefixed) when they may overlap.
+func (f *follower) pass(ctx context.Context, run *v1alpha1.PipelineRun, pods map[int]*corev1.Pod) {
+	prefix := overlapping(run.Status.Steps)
+	for i, s := range run.Status.Steps {
+		if f.handled[i] {
+			continue
+		}
+		f.mu.Lock()
+		busy := len(f.streaming) > 0
+		f.mu.Unlock()
+		waiting := s.Phase == v1alpha1.StepPending ||
+			(!podlogs.Started(pods[i]) && s.Phase != v1alpha1.StepSkipped && !runstate.IsTerminal(s.Phase) && !run.Status.Phase.IsFinished())
+		switch {
+		case !prefix && busy:
+			return // one step at a time, in order
+		case waiting && prefix:
+			continue
+		case waiting:
+			return // its pod is not running yet
+		case s.Phase == v1alpha1.StepSkipped:
+			f.scr.header(s.Name, fmt.Sprintf("%s (%s)", s.Phase, s.Message))
+		case !podlogs.Started(pods[i]):
+			f.scr.header(s.Name, fmt.Sprintf("%s (its pods are gone; the log tail kept in the run's status follows)", s.Phase))
+			for _, line := range splitLines(s.Message) {
+				f.scr.prefixed(prefixFor(prefix, s.Name), line)
+			}
+		default:
+			f.scr.header(s.Name, "started")
+			f.stream(ctx, i, pods[i], prefixFor(prefix, s.Name), f.follow && !runstate.IsTerminal(s.Phase))
+		}
+		f.handled[i] = true
+	}
+}
+
+// stream copies step i's log from pod, on its own goroutine when following.
+func (f *follower) stream(ctx context.Context, i int, pod *corev1.Pod, prefix string, follow bool) {
+	f.mu.Lock()
+	f.streaming[i] = true
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		streamPod(ctx, f.k, f.scr, pod, prefix, follow)
+		f.mu.Lock()
+		delete(f.streaming, i)
+		f.mu.Unlock()
+	}()
+	if !f.follow {
+		f.wg.Wait() // in order, one after the other
 	}
 }
 

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"flag"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -50,5 +53,34 @@ func TestStepFlags(t *testing.T) {
 			}
 			tc.check(t, o)
 		})
+	}
+}
+
+// TestFlagsAreDocumented: docs/operating.md's flags table names exactly the manager's
+// own flags (zap's logging flags are controller-runtime's and documented there).
+func TestFlagsAreDocumented(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/operating.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "| `--") {
+			continue
+		}
+		cell := strings.Split(line, "|")[1]
+		for _, m := range regexp.MustCompile("`--([a-z0-9-]+)`").FindAllStringSubmatch(cell, -1) {
+			documented[m[1]] = true
+		}
+	}
+	fs := newFlagSet(&options{}, &rawFlags{})
+	fs.VisitAll(func(f *flag.Flag) {
+		if !documented[f.Name] {
+			t.Errorf("--%s is not in docs/operating.md's flags table", f.Name)
+		}
+		delete(documented, f.Name)
+	})
+	for name := range documented {
+		t.Errorf("docs/operating.md documents --%s, which the manager does not have", name)
 	}
 }
