@@ -80,4 +80,3 @@ func TestMonitoredScrapeIsVerified(t *testing.T) {
 		}
 	}
 }
-

@@ -4,12 +4,14 @@ import (
 	"context"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -81,6 +83,16 @@ func TestTriggerAdmissionPolicy(t *testing.T) {
 	}
 	g.Expect(edit(plain, owned, func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.GitSecretRef.Name = "other" })).
 		To(MatchError(ContainSubstring(`you may not get Secret "other"`)))
+	// A Go client's round trip writes durations and quantities anew ("1h0m0s" for the
+	// stored "1h", "1Gi" for "1024Mi"): that is no edit.
+	size := resource.MustParse("1024Mi")
+	g.Expect(edit(reader, owned, func(tr *civ1alpha1.PipelineTrigger) {
+		tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "nightly", Cron: "0 3 * * *"}}
+		tr.Spec.Template.Timeout = &metav1.Duration{Duration: time.Hour}
+		tr.Spec.Template.Workspace.Size = &size
+	})).To(Succeed())
+	g.Expect(edit(plain, owned, func(tr *civ1alpha1.PipelineTrigger) { tr.Labels = map[string]string{"team": "a"} })).
+		To(Succeed(), "a round trip that changes only metadata")
 	// What needs no access: a poke, suspending, pruning.
 	g.Expect(edit(plain, owned, func(tr *civ1alpha1.PipelineTrigger) {
 		tr.Annotations = map[string]string{civ1alpha1.AnnotationRequestedAt: "now"}
@@ -141,31 +153,44 @@ func triggerEditor(t *testing.T, ns, name string) client.Client {
 		Resources: []string{"pipelinetriggers"}, Verbs: []string{"create", "get", "update", "patch"}})
 }
 
-// TestTriggerPolicyComparesEverySpecField: the policy's `edited` variable compares every
-// field of PipelineTriggerSpec but the ones that only stop or prune, so a field added to
-// the API is checked from the day it exists.
+// TestTriggerPolicyComparesEverySpecField: the policy compares every field of
+// PipelineTriggerSpec (and of its schedules, template, workspace and report) but the ones
+// that only stop or prune, so a field added to the API is checked from the day it exists.
 func TestTriggerPolicyComparesEverySpecField(t *testing.T) {
 	raw, err := os.ReadFile("../config/policy/pipelinetrigger_references.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	policy := string(raw)
-	start := strings.Index(policy, "- name: edited")
+	start := strings.Index(policy, "- name: schedulesEdited")
 	end := strings.Index(policy, "- name: rerunValue")
 	if start < 0 || end < start {
-		t.Fatal("the policy has no `edited` variable before `rerun`")
+		t.Fatal("the policy has no comparison variables before `rerunValue`")
 	}
-	edited := policy[start:end]
+	compared := policy[start:end]
 	exempt := map[string]bool{"suspend": true, "successfulHistoryLimit": true, "failedHistoryLimit": true}
-	typ := reflect.TypeOf(civ1alpha1.PipelineTriggerSpec{})
-	for i := range typ.NumField() {
-		name := strings.Split(typ.Field(i).Tag.Get("json"), ",")[0]
-		compared := strings.Contains(edited, "object.spec."+name+" != oldObject.spec."+name)
-		if exempt[name] && compared {
-			t.Errorf("spec.%s only stops or prunes, yet an edit of it needs the trigger's rights", name)
-		}
-		if !exempt[name] && !compared {
-			t.Errorf("spec.%s is not compared by the policy: an edit of it would need no rights", name)
+	for _, tc := range []struct {
+		typ    reflect.Type
+		prefix []string // how the policy names a field of the type
+	}{
+		{reflect.TypeOf(civ1alpha1.PipelineTriggerSpec{}), []string{"object.spec.", "object.spec.?"}},
+		{reflect.TypeOf(civ1alpha1.TriggerSchedule{}), []string{"o.", "o.?"}},
+		{reflect.TypeOf(civ1alpha1.PipelineRunTemplate{}), []string{"template.?"}},
+		{reflect.TypeOf(civ1alpha1.WorkspaceSpec{}), []string{"workspace.?"}},
+		{reflect.TypeOf(civ1alpha1.CommitStatusReport{}), []string{"report.?"}},
+	} {
+		for i := range tc.typ.NumField() {
+			name := strings.Split(tc.typ.Field(i).Tag.Get("json"), ",")[0]
+			seen := false
+			for _, p := range tc.prefix {
+				seen = seen || regexp.MustCompile(regexp.QuoteMeta(p+name)+`\b`).MatchString(compared)
+			}
+			if exempt[name] && seen {
+				t.Errorf("%s.%s only stops or prunes, yet an edit of it needs the trigger's rights", tc.typ.Name(), name)
+			}
+			if !exempt[name] && !seen {
+				t.Errorf("%s.%s is not compared by the policy: an edit of it would need no rights", tc.typ.Name(), name)
+			}
 		}
 	}
 }
