@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Bounds on what a cached object keeps of the fields its owner or the kubelet writes.
@@ -173,4 +173,4 @@ func cut(s string, n int) string {
 }
 
 // cutTail keeps the end of a log tail.
-func cutTail(s string, n int) string { return runstate.TruncateTail(s, n) }
+func cutTail(s string, n int) string { return shorten.Tail(s, n) }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/render"
-	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
@@ -50,7 +50,7 @@ remote has. With -f it follows every step's log and exits with the run's result.
 				return fmt.Errorf("HEAD is detached: name the branch with --branch")
 			}
 			if revision == "" && branch == wc.branch && !wc.pushed {
-				fmt.Fprintf(streams.ErrOut, "warning: HEAD %s is not origin/%s: the run builds what the remote has; push first\n", runstate.ShortSHA(wc.head), branch)
+				fmt.Fprintf(streams.ErrOut, "warning: HEAD %s is not origin/%s: the run builds what the remote has; push first\n", shorten.SHA(wc.head), branch)
 			}
 			k, err := kube.clients()
 			if err != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/localrun"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
-	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 const defaultFile = "build/flow-ci.yaml"
@@ -110,7 +110,7 @@ The exit code is 0 when the pipeline succeeds, else the failed step's exit code.
 				}
 				defer func() { _ = os.RemoveAll(tmp) }()
 				o.Dir = tmp
-				fmt.Fprintf(streams.ErrOut, "flowci: running a clean checkout of %s in %s\n", runstate.ShortSHA(o.Commit), tmp)
+				fmt.Fprintf(streams.ErrOut, "flowci: running a clean checkout of %s in %s\n", shorten.SHA(o.Commit), tmp)
 			}
 			if o.Home == "" {
 				home, err := os.MkdirTemp("", "flowci-home-")

@@ -14,6 +14,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // reconcileDefinition pins the commit and the pipeline file. A new run's git I/O runs
@@ -110,7 +111,7 @@ func (r *Reconciler) storeDefinition(ctx context.Context, s *scope) (*corev1.Con
 		r.fetches.forget(run.UID) // a transient error is retried with a new fetch
 		if res.commit != "" {
 			// Pin the commit so the user sees which file was rejected.
-			run.Status.Commit, run.Status.ShortCommit = res.commit, runstate.ShortSHA(res.commit)
+			run.Status.Commit, run.Status.ShortCommit = res.commit, shorten.SHA(res.commit)
 		}
 		return nil, res.err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
-	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Source resolves a run's commit and reads its pipeline file. GitSource is the
@@ -95,7 +95,7 @@ func (r *Reconciler) fetchFunc(run *v1alpha1.PipelineRun, admitted time.Time) fu
 			return fetched{err: classifyGitError(err)}
 		}
 		if _, err := pipeline.Parse(res.raw); err != nil {
-			res.err = permanent(v1alpha1.ReasonInvalidDefinition, "%s at %s: %v", run.Spec.PipelinePath, runstate.ShortSHA(res.commit), err)
+			res.err = permanent(v1alpha1.ReasonInvalidDefinition, "%s at %s: %v", run.Spec.PipelinePath, shorten.SHA(res.commit), err)
 		}
 		return res
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // firstWriteDelay is how long a new run's first status may wait for its definition
@@ -42,7 +43,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *scope, before *v1alpha1
 	case err != nil:
 		apimeta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
 			Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
-			Reason: v1alpha1.ReasonTransientError, Message: runstate.TruncateTail(err.Error(), v1alpha1.MaxMessageBytes),
+			Reason: v1alpha1.ReasonTransientError, Message: shorten.Tail(err.Error(), v1alpha1.MaxMessageBytes),
 			ObservedGeneration: run.Generation,
 		})
 	default:

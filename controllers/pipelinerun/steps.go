@@ -10,6 +10,7 @@ import (
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // reconcileClone creates the clone Job once the workspace exists, and waits for it. A
@@ -35,7 +36,7 @@ func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) error {
 		if t := runstate.Terminated(runstate.LatestPod(s.pods, s.cloneJob)); t != nil && t.Message != "" {
 			msg += ": " + t.Message
 		}
-		return permanent(v1alpha1.ReasonCloneFailed, "%s", runstate.TruncateTail(msg, v1alpha1.MaxMessageBytes))
+		return permanent(v1alpha1.ReasonCloneFailed, "%s", shorten.Tail(msg, v1alpha1.MaxMessageBytes))
 	case batchv1.JobComplete:
 		s.cloneDone = true
 	}

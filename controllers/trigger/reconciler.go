@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
@@ -203,9 +204,7 @@ func readyReason(st *v1alpha1.PipelineTriggerStatus) string {
 }
 
 func setReady(trig *v1alpha1.PipelineTrigger, status metav1.ConditionStatus, reason, msg string) {
-	if len(msg) > v1alpha1.MaxMessageBytes {
-		msg = msg[:v1alpha1.MaxMessageBytes]
-	}
+	msg = shorten.Head(msg, v1alpha1.MaxMessageBytes)
 	apimeta.SetStatusCondition(&trig.Status.Conditions, metav1.Condition{
 		Type: v1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: trig.Generation,
 	})

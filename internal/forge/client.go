@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 const (
@@ -238,7 +239,7 @@ func forgeMessage(body []byte, token string) string {
 	text = strings.Join(strings.Fields(text), " ")
 	text = scrub(text, token)
 	if len(text) > maxDetail {
-		text = truncateUTF8(text, maxDetail) + "..."
+		text = shorten.Head(text, maxDetail) + "..."
 	}
 	return text
 }

@@ -10,7 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // maxDescription is GitHub's limit; it applies to every forge so a run reads
@@ -215,7 +216,7 @@ func NewRequest(ctx context.Context, p Provider, baseURL, repoURL, token string,
 		body     any
 		header   = http.Header{}
 	)
-	desc := truncateUTF8(s.Description, maxDescription)
+	desc := shorten.Head(s.Description, maxDescription)
 	switch p {
 	case GitHub:
 		endpoint = base.root + "/repos/" + escapeSegments(segs) + "/statuses/" + s.Commit
@@ -297,17 +298,4 @@ func checkToken(token string) error {
 		}
 	}
 	return nil
-}
-
-// truncateUTF8 cuts s to at most n bytes without splitting a rune; invalid
-// UTF-8 is replaced first so the cut lands on a real boundary.
-func truncateUTF8(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

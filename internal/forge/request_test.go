@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 const sha = "0123456789abcdef0123456789abcdef01234567"
@@ -243,8 +245,8 @@ func TestTruncateUTF8(t *testing.T) {
 		{"a\xffb", 10, "a\uFFFDb"},
 	}
 	for _, tc := range cases {
-		if got := truncateUTF8(tc.in, tc.n); got != tc.want {
-			t.Errorf("truncateUTF8(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
+		if got := shorten.Head(tc.in, tc.n); got != tc.want {
+			t.Errorf("shorten.Head(%q, %d) = %q; want %q", tc.in, tc.n, got, tc.want)
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Bounds of a ref advertisement, checked as its lines arrive over HTTP and on the
@@ -80,15 +82,8 @@ func decodedBody(resp *http.Response) (io.Reader, error) {
 	case "deflate":
 		return &lazyReader{open: func() (io.Reader, error) { return zlib.NewReader(body) }}, nil
 	default:
-		return nil, fmt.Errorf("the server sent a body in content encoding %q, which this client does not read", truncate(enc, 32))
+		return nil, fmt.Errorf("the server sent a body in content encoding %q, which this client does not read", shorten.Head(enc, 32))
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }
 
 // lazyReader opens its reader on the first Read.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Sentinel errors, usable with errors.Is. Every error this package returns
@@ -82,7 +84,7 @@ func sanitize(text string, secrets []string) string {
 	text = basicRE.ReplaceAllString(text, "$1 ***")
 	text = userinfoRE.ReplaceAllString(text, "$1")
 	if len(text) > maxDetail {
-		text = strings.ToValidUTF8(text[:maxDetail], "") + "..."
+		text = shorten.Head(text, maxDetail) + "..."
 	}
 	return text
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Options of a local run.
@@ -142,7 +143,7 @@ func record(run *v1alpha1.PipelineRun, e ended, out *output) {
 	if e.reason == "" {
 		s.Phase = v1alpha1.StepSucceeded
 	} else {
-		s.Phase, s.Reason, s.Message = v1alpha1.StepFailed, e.reason, runstate.TruncateTail(e.tail, v1alpha1.MaxMessageBytes)
+		s.Phase, s.Reason, s.Message = v1alpha1.StepFailed, e.reason, shorten.Tail(e.tail, v1alpha1.MaxMessageBytes)
 	}
 	out.header(s.Name, fmt.Sprintf("%s in %s", s.Phase, now.Sub(s.StartTime.Time).Round(time.Millisecond)))
 }

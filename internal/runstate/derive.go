@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // JobOutcome is Complete or Failed once the Job controller set that condition to True,
@@ -115,7 +116,7 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 		if t != nil && t.Message != "" {
 			st.Message = t.Message
 		}
-		st.Message = TruncateTail(st.Message, v1alpha1.MaxMessageBytes)
+		st.Message = shorten.Tail(st.Message, v1alpha1.MaxMessageBytes)
 	}
 	return st
 }
@@ -123,25 +124,4 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 // IsTerminal reports whether a step has ended.
 func IsTerminal(p v1alpha1.StepPhase) bool {
 	return p == v1alpha1.StepSucceeded || p == v1alpha1.StepFailed || p == v1alpha1.StepSkipped || p == v1alpha1.StepCancelled
-}
-
-// ShortSHA is the first 7 characters of a commit id.
-func ShortSHA(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
-}
-
-// TruncateTail keeps the last n bytes of s, marked with a leading ellipsis, without
-// splitting a UTF-8 sequence: the end of a log says what went wrong.
-func TruncateTail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := len(s) - n + len("…")
-	for cut < len(s) && (s[cut]&0xC0) == 0x80 {
-		cut++
-	}
-	return "…" + s[cut:]
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 var (
@@ -104,9 +105,9 @@ func TestTruncateKeepsTheTail(t *testing.T) {
 		{strings.Repeat("é", 10), 8, "…éé"}, // never splits a UTF-8 sequence
 	}
 	for _, tc := range cases {
-		got := TruncateTail(tc.in, tc.n)
+		got := shorten.Tail(tc.in, tc.n)
 		if got != tc.want || len(got) > tc.n {
-			t.Errorf("TruncateTail(%q, %d) = %q (%d bytes), want %q", tc.in, tc.n, got, len(got), tc.want)
+			t.Errorf("shorten.Tail(%q, %d) = %q (%d bytes), want %q", tc.in, tc.n, got, len(got), tc.want)
 		}
 	}
 }

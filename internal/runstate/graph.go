@@ -8,6 +8,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Graph is what scheduling needs of a pipeline, indexed like status.steps: the graph's
@@ -228,9 +229,9 @@ func stopSteps(steps []v1alpha1.StepStatus, g Graph, reason, msg string, tails m
 			if reason == v1alpha1.ReasonCancelled || reason == v1alpha1.ReasonFailFast {
 				s.Phase = v1alpha1.StepCancelled
 			}
-			s.Message = TruncateTail(msg, v1alpha1.MaxMessageBytes)
+			s.Message = shorten.Tail(msg, v1alpha1.MaxMessageBytes)
 			if tail := tails[i]; tail != "" {
-				s.Message = TruncateTail(tail, v1alpha1.MaxMessageBytes)
+				s.Message = shorten.Tail(tail, v1alpha1.MaxMessageBytes)
 			}
 		case s.Phase == v1alpha1.StepPending:
 			skip(s, reason, "skipped: "+reason)
@@ -246,5 +247,5 @@ func FailStep(run *v1alpha1.PipelineRun, i int, reason, msg string, now metav1.T
 		return
 	}
 	s.Phase, s.Reason, s.CompletionTime = v1alpha1.StepFailed, reason, now.DeepCopy()
-	s.Message = TruncateTail(msg, v1alpha1.MaxMessageBytes)
+	s.Message = shorten.Tail(msg, v1alpha1.MaxMessageBytes)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // maxCurrentStep is status.currentStep's maxLength.
@@ -17,7 +18,7 @@ const maxCurrentStep = 253
 // Pin records the commit and definition once; the steps are planned as Pending.
 func Pin(run *v1alpha1.PipelineRun, commit string, def *pipeline.Definition) {
 	st := &run.Status
-	st.Commit, st.ShortCommit = commit, ShortSHA(commit)
+	st.Commit, st.ShortCommit = commit, shorten.SHA(commit)
 	st.PipelineName = def.Pipeline.Name
 	st.DefinitionDigest = def.Digest
 	if all := def.Pipeline.All(); len(st.Steps) != len(all) {
@@ -191,9 +192,9 @@ func End(run *v1alpha1.PipelineRun, e Ending, now metav1.Time) bool {
 			if e.Phase == v1alpha1.PhaseCancelled {
 				s.Phase = v1alpha1.StepCancelled
 			}
-			s.Message = TruncateTail(e.Message, v1alpha1.MaxMessageBytes)
+			s.Message = shorten.Tail(e.Message, v1alpha1.MaxMessageBytes)
 			if tail := e.Tails[i]; tail != "" {
-				s.Message = TruncateTail(tail, v1alpha1.MaxMessageBytes)
+				s.Message = shorten.Tail(tail, v1alpha1.MaxMessageBytes)
 			}
 		case !IsTerminal(s.Phase):
 			s.Phase, s.Message = v1alpha1.StepSkipped, skipped
@@ -217,7 +218,7 @@ func End(run *v1alpha1.PipelineRun, e Ending, now metav1.Time) bool {
 func setSucceeded(run *v1alpha1.PipelineRun, status metav1.ConditionStatus, reason, msg string, now metav1.Time) {
 	apimeta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
 		Type: v1alpha1.ConditionSucceeded, Status: status, Reason: reason,
-		Message: TruncateTail(msg, v1alpha1.MaxMessageBytes), LastTransitionTime: now,
+		Message: shorten.Tail(msg, v1alpha1.MaxMessageBytes), LastTransitionTime: now,
 		ObservedGeneration: run.Generation,
 	})
 }

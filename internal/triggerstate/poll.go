@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Head is a branch and the commit at its tip.
@@ -90,7 +91,7 @@ func RecordRun(st *v1alpha1.PipelineTriggerStatus, h Head, run string) {
 }
 
 func recordNewest(st *v1alpha1.PipelineTriggerStatus, run, commit string) {
-	st.LastRun, st.LastCommit, st.LastRunPhase = run, shortSHA(commit), v1alpha1.PhasePending
+	st.LastRun, st.LastCommit, st.LastRunPhase = run, shorten.SHA(commit), v1alpha1.PhasePending
 }
 
 // RecordPhases copies the phase of each finished run the status names (as a branch's,
@@ -144,11 +145,4 @@ func NextPoll(last time.Time, interval time.Duration, uid string) time.Time {
 		jitter = time.Duration(h.Sum64() % uint64(tenth))
 	}
 	return last.Add(interval + jitter)
-}
-
-func shortSHA(c string) string {
-	if len(c) > 7 {
-		return c[:7]
-	}
-	return c
 }

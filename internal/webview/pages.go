@@ -17,7 +17,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/render"
-	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 var templateFuncs = template.FuncMap{
@@ -28,7 +28,7 @@ var templateFuncs = template.FuncMap{
 		return duration.HumanDuration(time.Since(t))
 	},
 	"lower": strings.ToLower,
-	"short": runstate.ShortSHA,
+	"short": shorten.SHA,
 	"page":  func(title string, signedIn bool) headData { return headData{Title: title, SignedIn: signedIn} },
 }
 
