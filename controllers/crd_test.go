@@ -32,13 +32,13 @@ func validRun(ns, name string) *civ1alpha1.PipelineRun {
 
 func TestCRDDefaults(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	run := validRun(ns, "defaults")
-	if err := k8sClient.Create(ctx, run); err != nil {
+	if err := env.Client.Create(ctx, run); err != nil {
 		t.Fatalf("creating a valid run: %v", err)
 	}
 	got := &civ1alpha1.PipelineRun{}
-	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(run), got); err != nil {
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(run), got); err != nil {
 		t.Fatal(err)
 	}
 	// The Go defaults that code without the CRD's defaulting uses must be the CRD's.
@@ -60,7 +60,7 @@ func TestCRDDefaults(t *testing.T) {
 }
 
 func TestCRDValidationOnCreate(t *testing.T) {
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	sha1 := strings.Repeat("a", 40)
 	cases := []struct {
 		name    string
@@ -123,7 +123,7 @@ func TestCRDValidationOnCreate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			run := validRun(ns, fmt.Sprintf("run-%d", i))
 			tc.mutate(&run.Spec)
-			err := k8sClient.Create(context.Background(), run)
+			err := env.Client.Create(context.Background(), run)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("want accepted, got %v", err)
@@ -142,7 +142,7 @@ func TestCRDValidationOnCreate(t *testing.T) {
 
 func TestCRDImmutableFields(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	cases := []struct {
 		name    string
 		mutate  func(*civ1alpha1.PipelineRunSpec)
@@ -165,11 +165,11 @@ func TestCRDImmutableFields(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			run := validRun(ns, fmt.Sprintf("imm-%d", i))
-			if err := k8sClient.Create(ctx, run); err != nil {
+			if err := env.Client.Create(ctx, run); err != nil {
 				t.Fatal(err)
 			}
 			tc.mutate(&run.Spec)
-			err := k8sClient.Update(ctx, run)
+			err := env.Client.Update(ctx, run)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("want update accepted, got %v", err)
@@ -186,22 +186,22 @@ func TestCRDImmutableFields(t *testing.T) {
 // TestCRDPrinterColumns asks for the server-side Table that kubectl get renders.
 func TestCRDPrinterColumns(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	run := validRun(ns, "columns")
-	if err := k8sClient.Create(ctx, run); err != nil {
+	if err := env.Client.Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
 	started := metav1.NewTime(time.Now().Add(-90 * time.Second))
 	run.Status = civ1alpha1.PipelineRunStatus{Phase: civ1alpha1.PhaseRunning, Progress: "2/5", CurrentStep: "test", ShortCommit: "abcdef1", Branch: "main", StartTime: &started}
-	if err := k8sClient.Status().Update(ctx, run); err != nil {
+	if err := env.Client.Status().Update(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	hc, err := rest.HTTPClientFor(cfg)
+	hc, err := rest.HTTPClientFor(env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
-		strings.TrimSuffix(cfg.Host, "/")+"/apis/ci.flowci.dev/v1alpha1/namespaces/"+ns+"/pipelineruns", nil)
+		strings.TrimSuffix(env.Config.Host, "/")+"/apis/ci.flowci.dev/v1alpha1/namespaces/"+ns+"/pipelineruns", nil)
 	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -244,7 +244,7 @@ func TestCRDPrinterColumns(t *testing.T) {
 // the Go constants the parser and the controller use.
 func TestCRDBoundsMatchAPI(t *testing.T) {
 	crd := &apiextensionsv1.CustomResourceDefinition{}
-	if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: "pipelineruns.ci.flowci.dev"}, crd); err != nil {
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "pipelineruns.ci.flowci.dev"}, crd); err != nil {
 		t.Fatal(err)
 	}
 	status := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"]

@@ -21,7 +21,7 @@ import (
 func installedCRD(t *testing.T, name string) apiextensionsv1.JSONSchemaProps {
 	t.Helper()
 	crd := &apiextensionsv1.CustomResourceDefinition{}
-	if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: name}, crd); err != nil {
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, crd); err != nil {
 		t.Fatal(err)
 	}
 	return *crd.Spec.Versions[0].Schema.OpenAPIV3Schema
@@ -55,7 +55,7 @@ func TestTriggerCRDBounds(t *testing.T) {
 // TestTriggerCRDValidation: what kubectl apply refuses, and the defaults it fills in.
 func TestTriggerCRDValidation(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	cases := []struct {
 		name    string
 		mutate  func(*civ1alpha1.PipelineTrigger)
@@ -90,7 +90,7 @@ func TestTriggerCRDValidation(t *testing.T) {
 	for i, c := range cases {
 		tr := validTrigger(ns, "bad-"+string(rune('a'+i)))
 		c.mutate(tr)
-		err := k8sClient.Create(ctx, tr)
+		err := env.Client.Create(ctx, tr)
 		if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 			t.Errorf("%s: error %v, want one naming %q", c.name, err, c.wantErr)
 		}
@@ -99,7 +99,7 @@ func TestTriggerCRDValidation(t *testing.T) {
 	tr := validTrigger(ns, "defaults")
 	tr.Spec.Schedules = []civ1alpha1.TriggerSchedule{{Name: "nightly", Cron: "0 3 * * *"}, {Name: "often", Cron: "@every 1h30m"}}
 	tr.Spec.Report = &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: "https://forge.example", SecretRef: civ1alpha1.SecretReference{Name: "t"}}
-	if err := k8sClient.Create(ctx, tr); err != nil {
+	if err := env.Client.Create(ctx, tr); err != nil {
 		t.Fatal(err)
 	}
 	s := tr.Spec
@@ -111,14 +111,14 @@ func TestTriggerCRDValidation(t *testing.T) {
 	q := resource.MustParse("5Gi")
 	tr.Spec.Template.Workspace.Size = &q
 	tr.Spec.Template.Workspace.AccessModes = nil
-	if err := k8sClient.Update(ctx, tr); err != nil {
+	if err := env.Client.Update(ctx, tr); err != nil {
 		t.Errorf("changing the template's workspace: %v", err)
 	}
 }
 
 // TestSamples: the samples in config/samples are accepted as they are.
 func TestSamples(t *testing.T) {
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	for _, file := range []string{"ci_v1alpha1_pipelinerun.yaml", "ci_v1alpha1_pipelinetrigger.yaml"} {
 		raw, err := os.ReadFile("../config/samples/" + file)
 		if err != nil {
@@ -129,7 +129,7 @@ func TestSamples(t *testing.T) {
 			t.Fatalf("%s: %v", file, err)
 		}
 		obj.SetNamespace(ns)
-		if err := k8sClient.Create(context.Background(), obj); err != nil {
+		if err := env.Client.Create(context.Background(), obj); err != nil {
 			t.Errorf("%s: %v", file, err)
 		}
 	}

@@ -35,14 +35,14 @@ func TestMetricsEndpoint(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	addr := ln.Addr().String()
 	g.Expect(ln.Close()).To(Succeed())
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testScheme, Metrics: MetricsServerOptions(addr, true, "")})
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: MetricsServerOptions(addr, true, "")})
 	g.Expect(err).NotTo(HaveOccurred())
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { _ = mgr.Start(mctx) }()
 
-	ns := newNamespace(t)
-	cs, err := kubernetes.NewForConfig(cfg)
+	ns := env.NewNamespace(t)
+	cs, err := kubernetes.NewForConfig(env.Config)
 	g.Expect(err).NotTo(HaveOccurred())
 	token := func(sa string) string {
 		_, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{})
@@ -54,8 +54,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	reader, stranger := token("prometheus"), token("stranger")
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + ns},
 		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
-	g.Expect(k8sClient.Create(ctx, role)).To(Succeed())
-	g.Expect(k8sClient.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+	g.Expect(env.Client.Create(ctx, role)).To(Succeed())
+	g.Expect(env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "prometheus"}}})).To(Succeed())
 
@@ -102,7 +102,7 @@ func TestMetricsEndpointCertificate(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	addr := ln.Addr().String()
 	g.Expect(ln.Close()).To(Succeed())
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testScheme, Metrics: MetricsServerOptions(addr, true, dir)})
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: MetricsServerOptions(addr, true, dir)})
 	g.Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -22,13 +22,13 @@ import (
 func TestRunsCannotClaimATrigger(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	installPolicy(t, "pipelinerun_references.yaml")
 	user := creator(t, ns, "claims-user")
 	operator := creator(t, ns, "claims-operator", rbacv1.PolicyRule{APIGroups: []string{civ1alpha1.GroupVersion.Group},
 		Resources: []string{"pipelinetriggers"}, Verbs: []string{"trigger"}})
 	trig := validTrigger(ns, "reporting")
-	g.Expect(k8sClient.Create(ctx, trig)).To(Succeed())
+	g.Expect(env.Client.Create(ctx, trig)).To(Succeed())
 	owner := metav1.OwnerReference{APIVersion: civ1alpha1.GroupVersion.String(), Kind: "PipelineTrigger", Name: trig.Name,
 		UID: trig.UID, Controller: new(true)}
 	refused := MatchError(ContainSubstring("only the operator may make a PipelineRun claim a PipelineTrigger"))
@@ -71,7 +71,7 @@ func TestRunsCannotClaimATrigger(t *testing.T) {
 	g.Expect(user.Create(ctx, mine)).To(Succeed())
 	update := func(c client.Client, r *civ1alpha1.PipelineRun, mutate func(*civ1alpha1.PipelineRun)) error {
 		cur := &civ1alpha1.PipelineRun{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
 		mutate(cur)
 		return c.Update(ctx, cur)
 	}

@@ -36,7 +36,7 @@ func installPolicy(t *testing.T, file string) {
 		t.Fatal(err)
 	}
 	for _, o := range []client.Object{policy, binding} {
-		if err := k8sClient.Create(context.Background(), o); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := env.Client.Create(context.Background(), o); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
@@ -60,15 +60,15 @@ func userWith(t *testing.T, ns, name string, rules ...rbacv1.PolicyRule) client.
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}}}
 	for _, o := range []client.Object{role, binding} {
-		if err := k8sClient.Create(ctx, o); err != nil {
+		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	u, err := testEnv.AddUser(envtest.User{Name: name}, nil)
+	u, err := env.AddUser(envtest.User{Name: name}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(u.Config(), client.Options{Scheme: testScheme})
+	c, err := client.New(u.Config(), client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func userWith(t *testing.T, ns, name string, rules ...rbacv1.PolicyRule) client.
 // could use themselves.
 func TestAdmissionPolicy(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	installPolicy(t, "pipelinerun_references.yaml")
 	plain := creator(t, ns, "runs-only")
 	reader := creator(t, ns, "secret-reader", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"creds"}, Verbs: []string{"get"}})

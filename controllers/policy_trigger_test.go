@@ -34,7 +34,7 @@ func validTrigger(ns, name string) *civ1alpha1.PipelineTrigger {
 func TestTriggerAdmissionPolicy(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	installPolicy(t, "pipelinerun_references.yaml")
 	installPolicy(t, "pipelinetrigger_references.yaml")
 	plain := creator(t, ns, "trigger-plain")
@@ -59,7 +59,7 @@ func TestTriggerAdmissionPolicy(t *testing.T) {
 
 	edit := func(c client.Client, tr *civ1alpha1.PipelineTrigger, mutate func(*civ1alpha1.PipelineTrigger)) error {
 		cur := &civ1alpha1.PipelineTrigger{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(tr), cur)).To(Succeed())
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(tr), cur)).To(Succeed())
 		mutate(cur)
 		return c.Update(ctx, cur)
 	}

@@ -32,7 +32,7 @@ func size(t *testing.T, o any) int {
 // cache built with CacheOptions: each costs a few hundred bytes.
 func TestForeignLabelledObjectsCostLittle(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	big := strings.Repeat("x", 200<<10)
 	meta := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Namespace: ns, Name: name,
@@ -49,14 +49,14 @@ func TestForeignLabelledObjectsCostLittle(t *testing.T) {
 			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}},
 	}
 	for _, o := range objs {
-		if err := k8sClient.Create(ctx, o); err != nil {
+		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
 	opts := CacheOptions()
-	opts.Scheme = testScheme
+	opts.Scheme = env.Scheme
 	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
-	c, err := cache.New(cfg, opts)
+	c, err := cache.New(env.Config, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

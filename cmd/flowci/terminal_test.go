@@ -42,7 +42,7 @@ func runTTY(t *testing.T, tty bool, args ...string) (int, string) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _, _ = io.Copy(&buf, read) }()
-	code := run(append([]string{"flowci", "--kubeconfig", kubeconfig}, args...),
+	code := run(append([]string{"flowci", "--kubeconfig", env.Kubeconfig(t)}, args...),
 		genericclioptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: io.Discard})
 	_ = out.Close()
 	wg.Wait()
@@ -58,7 +58,7 @@ func finishLater(t *testing.T, ns, name string, after time.Duration) {
 	now := metav1.Now()
 	for i := 0; name == "" && i < 100; i++ { // start -f: the run the CLI creates
 		list := &v1alpha1.PipelineRunList{}
-		if err := k8sClient.List(ctx, list, client.InNamespace(ns)); err == nil && len(list.Items) > 0 {
+		if err := env.Client.List(ctx, list, client.InNamespace(ns)); err == nil && len(list.Items) > 0 {
 			name = list.Items[0].Name
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -66,9 +66,9 @@ func finishLater(t *testing.T, ns, name string, after time.Duration) {
 	set := func(mutate func(*v1alpha1.PipelineRun)) {
 		for i := 0; i < 50; i++ {
 			run := &v1alpha1.PipelineRun{}
-			if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, run); err == nil {
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, run); err == nil {
 				mutate(run)
-				if k8sClient.Status().Update(ctx, run) == nil {
+				if env.Client.Status().Update(ctx, run) == nil {
 					return
 				}
 			}
@@ -109,7 +109,7 @@ func TestFollowOnTerminal(t *testing.T) {
 		{"wait-tty", true, "wait", true}, {"wait-pipe", false, "wait", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ns := newNamespace(t)
+			ns := env.NewNamespace(t)
 			name := tc.name
 			if tc.cmd == "start" {
 				name = ""
@@ -117,7 +117,7 @@ func TestFollowOnTerminal(t *testing.T) {
 			} else {
 				run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tc.name},
 					Spec: v1alpha1.PipelineRunSpec{RepoURL: "https://git.example/org/app.git"}}
-				if err := k8sClient.Create(context.Background(), run); err != nil {
+				if err := env.Client.Create(context.Background(), run); err != nil {
 					t.Fatal(err)
 				}
 			}

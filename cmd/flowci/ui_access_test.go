@@ -27,7 +27,7 @@ func serviceAccountToken(t *testing.T, ns, name string, rules ...rbacv1.PolicyRu
 	t.Helper()
 	ctx := context.Background()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	if err := k8sClient.Create(ctx, sa); err != nil {
+	if err := env.Client.Create(ctx, sa); err != nil {
 		t.Fatal(err)
 	}
 	if len(rules) > 0 {
@@ -35,15 +35,15 @@ func serviceAccountToken(t *testing.T, ns, name string, rules ...rbacv1.PolicyRu
 		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}}}
-		if err := k8sClient.Create(ctx, role); err != nil {
+		if err := env.Client.Create(ctx, role); err != nil {
 			t.Fatal(err)
 		}
-		if err := k8sClient.Create(ctx, binding); err != nil {
+		if err := env.Client.Create(ctx, binding); err != nil {
 			t.Fatal(err)
 		}
 	}
 	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))}}
-	if err := k8sClient.SubResource("token").Create(ctx, sa, tr); err != nil {
+	if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
 		t.Fatal(err)
 	}
 	return tr.Status.Token
@@ -59,16 +59,16 @@ var readLogs = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"p
 // HttpOnly, SameSite=Strict cookie, and the sign-in form must come from the site.
 func TestInClusterWebViewAccess(t *testing.T) {
 	ctx := context.Background()
-	mine, theirs := newNamespace(t), newNamespace(t)
+	mine, theirs := env.NewNamespace(t), env.NewNamespace(t)
 	for _, ns := range []string{mine, theirs} {
 		run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "run-in-" + ns},
 			Spec: v1alpha1.PipelineRunSpec{RepoURL: "https://git.example/org/app.git"}}
-		if err := k8sClient.Create(ctx, run); err != nil {
+		if err := env.Client.Create(ctx, run); err != nil {
 			t.Fatal(err)
 		}
 		run.Status = v1alpha1.PipelineRunStatus{Phase: v1alpha1.PhaseFailed,
 			Steps: []v1alpha1.StepStatus{{Name: "s", Phase: v1alpha1.StepFailed, Message: "secret build output of " + ns}}}
-		if err := k8sClient.Status().Update(ctx, run); err != nil {
+		if err := env.Client.Status().Update(ctx, run); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,14 +181,14 @@ func mustServer(t *testing.T, o webview.Options) http.Handler {
 // and a stream that gets no line ends after the idle deadline (the browser reconnects).
 func TestLiveLogStreamsAreBounded(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "waiting"},
 		Spec: v1alpha1.PipelineRunSpec{RepoURL: "https://git.example/org/app.git"}}
-	if err := k8sClient.Create(ctx, run); err != nil {
+	if err := env.Client.Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
 	run.Status = v1alpha1.PipelineRunStatus{Phase: v1alpha1.PhaseRunning, Steps: []v1alpha1.StepStatus{{Name: "s", Phase: v1alpha1.StepPending}}}
-	if err := k8sClient.Status().Update(ctx, run); err != nil {
+	if err := env.Client.Status().Update(ctx, run); err != nil {
 		t.Fatal(err)
 	}
 	k := clientsAs(t, "ui-streams", "system:masters")

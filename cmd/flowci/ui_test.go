@@ -24,7 +24,7 @@ func uiFor(t *testing.T, user string, groups ...string) *httptest.Server {
 
 func clientsAs(t *testing.T, user string, groups ...string) *clients {
 	t.Helper()
-	u, err := testEnv.AddUser(envtest.User{Name: user, Groups: groups}, nil)
+	u, err := env.AddUser(envtest.User{Name: user, Groups: groups}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,26 +69,26 @@ func get(t *testing.T, url string, header ...string) (int, string) {
 // read.
 func TestUIPages(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	exit := int32(5)
 	run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "shown"},
 		Spec: v1alpha1.PipelineRunSpec{RepoURL: "https://git.example/org/app.git", Branch: "main"}}
-	if err := k8sClient.Create(ctx, run); err != nil {
+	if err := env.Client.Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
 	run.Status = v1alpha1.PipelineRunStatus{Phase: v1alpha1.PhaseFailed, Commit: strings.Repeat("c", 40), ShortCommit: "ccccccc",
 		Steps: []v1alpha1.StepStatus{{Name: "fails", Phase: v1alpha1.StepFailed, ExitCode: &exit, Reason: v1alpha1.ReasonStepFailed,
 			Message: "+ echo about to fail\nabout to fail\n+ exit 5\n"}}}
-	if err := k8sClient.Status().Update(ctx, run); err != nil {
+	if err := env.Client.Status().Update(ctx, run); err != nil {
 		t.Fatal(err)
 	}
 	trig := &v1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"},
 		Spec: v1alpha1.PipelineTriggerSpec{RepoURL: "https://git.example/org/app.git", Branches: []string{"*", "release/*"}}}
-	if err := k8sClient.Create(ctx, trig); err != nil {
+	if err := env.Client.Create(ctx, trig); err != nil {
 		t.Fatal(err)
 	}
 	trig.Status.Branches = []v1alpha1.TriggerBranchStatus{{Name: "release/1", Commit: strings.Repeat("d", 40), LastRun: "shown", LastRunPhase: v1alpha1.PhaseSucceeded}}
-	if err := k8sClient.Status().Update(ctx, trig); err != nil {
+	if err := env.Client.Status().Update(ctx, trig); err != nil {
 		t.Fatal(err)
 	}
 	admin := uiFor(t, "ui-admin", "system:masters")

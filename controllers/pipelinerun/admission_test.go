@@ -55,7 +55,7 @@ func phaseOf(g Gomega, ns, name string) civ1alpha1.PipelineRunPhase {
 func TestConcurrencyForbid(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	startManager(t, ns)
 	startFirstStep(t, ns, "first", url, nil)
@@ -83,7 +83,7 @@ func TestConcurrencyForbid(t *testing.T) {
 func TestConcurrencyReplace(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, twoSteps)
 	startManager(t, ns)
 	old := startFirstStep(t, ns, "old", url, nil)
@@ -101,7 +101,7 @@ func TestConcurrencyReplace(t *testing.T) {
 func TestConcurrencyQueue(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	startManager(t, ns)
 	startFirstStep(t, ns, "q0", url, nil)
@@ -132,7 +132,7 @@ func TestConcurrencyQueue(t *testing.T) {
 func TestMaxActiveRuns(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	startManager(t, ns, func(r *Reconciler) { r.Lifecycle.MaxActiveRuns = 1 })
 	// Different repositories: only the cluster-wide limit applies.
 	_, urlA := serveRepo(t, oneStep)
@@ -152,7 +152,7 @@ func TestMaxActiveRuns(t *testing.T) {
 
 func TestWorkspaceDeletedWhenRunEnds(t *testing.T) {
 	t.Parallel()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	startManager(t, ns)
 	cases := []struct {
@@ -174,7 +174,7 @@ func TestWorkspaceDeletedWhenRunEnds(t *testing.T) {
 			job := startFirstStep(t, ns, tc.name, url, func(r *civ1alpha1.PipelineRun) { r.Spec.Workspace.RetainOnFailure = tc.retain })
 			pvc := &corev1.PersistentVolumeClaim{}
 			key := client.ObjectKey{Namespace: ns, Name: tc.name + "-ws"}
-			g.Expect(k8sClient.Get(context.Background(), key, pvc)).To(Succeed())
+			g.Expect(env.Client.Get(context.Background(), key, pvc)).To(Succeed())
 			if tc.fail {
 				failJob(t, job, "node-a", 1, "boom")
 			} else {
@@ -182,7 +182,7 @@ func TestWorkspaceDeletedWhenRunEnds(t *testing.T) {
 			}
 			waitFinished(t, ns, tc.name)
 			check := func(g Gomega) {
-				err := k8sClient.Get(context.Background(), key, pvc)
+				err := env.Client.Get(context.Background(), key, pvc)
 				if tc.kept {
 					g.Expect(err).NotTo(HaveOccurred())
 					g.Expect(pvc.DeletionTimestamp).To(BeNil())
@@ -203,13 +203,13 @@ func TestWorkspaceDeletedWhenRunEnds(t *testing.T) {
 func TestTTLAfterFinished(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	startManager(t, ns)
 	startFirstStep(t, ns, "short-lived", url, func(r *civ1alpha1.PipelineRun) { r.Spec.TTLSecondsAfterFinished = ptr.To[int32](2) })
 	completeRun(t, ns, "short-lived")
 	g.Eventually(func() bool {
-		err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "short-lived"}, &civ1alpha1.PipelineRun{})
+		err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "short-lived"}, &civ1alpha1.PipelineRun{})
 		return apierrors.IsNotFound(err)
 	}).WithTimeout(15 * time.Second).Should(BeTrue())
 }
@@ -217,7 +217,7 @@ func TestTTLAfterFinished(t *testing.T) {
 func TestHistoryLimits(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	_, otherURL := serveRepo(t, oneStep)
 	startManager(t, ns, func(r *Reconciler) {
@@ -238,7 +238,7 @@ func TestHistoryLimits(t *testing.T) {
 	completeRun(t, ns, "elsewhere")
 	g.Eventually(func(g Gomega) {
 		list := &civ1alpha1.PipelineRunList{}
-		g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+		g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
 		var names []string
 		for _, r := range list.Items {
 			names = append(names, r.Name)
@@ -248,7 +248,7 @@ func TestHistoryLimits(t *testing.T) {
 	// The API server selects runs by their spec (the CRD's selectableFields), so the
 	// controller writes no labels to make them findable.
 	sel := &civ1alpha1.PipelineRunList{}
-	g.Expect(k8sClient.List(context.Background(), sel, client.InNamespace(ns),
+	g.Expect(env.Client.List(context.Background(), sel, client.InNamespace(ns),
 		client.MatchingFields{civ1alpha1.FieldRepoURL: otherURL, civ1alpha1.FieldBranch: "main"})).To(Succeed())
 	g.Expect(sel.Items).To(HaveLen(1))
 	g.Expect(sel.Items[0].Name).To(Equal("elsewhere"))
@@ -261,14 +261,14 @@ func TestHistoryLimits(t *testing.T) {
 func TestReusedNameDoesNotAdopt(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	startManager(t, ns)
 	oldJob := startFirstStep(t, ns, "again", url, nil)
 	old := getRun(g, ns, "again")
-	g.Expect(k8sClient.Delete(context.Background(), old)).To(Succeed())
+	g.Expect(env.Client.Delete(context.Background(), old)).To(Succeed())
 	g.Eventually(func() bool {
-		return apierrors.IsNotFound(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(old), &civ1alpha1.PipelineRun{}))
+		return apierrors.IsNotFound(env.Client.Get(context.Background(), client.ObjectKeyFromObject(old), &civ1alpha1.PipelineRun{}))
 	}).Should(BeTrue())
 	createRun(t, newRunObject(ns, "again", url))
 	g.Eventually(func(g Gomega) {
@@ -276,7 +276,7 @@ func TestReusedNameDoesNotAdopt(t *testing.T) {
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Message).To(ContainSubstring("of an earlier run named \"again\""))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(oldJob), oldJob)).To(Succeed())
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(oldJob), oldJob)).To(Succeed())
 	g.Expect(oldJob.OwnerReferences[0].UID).To(Equal(old.UID), "the old Job was not adopted")
 
 	// Play the garbage collector (and the PVC protection controller): the old children
@@ -285,8 +285,8 @@ func TestReusedNameDoesNotAdopt(t *testing.T) {
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "again-def"}},
 		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "again-ws"}},
 		&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "again-clone"}}} {
-		_ = k8sClient.Patch(context.Background(), o, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`)))
-		_ = k8sClient.Delete(context.Background(), o, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		_ = env.Client.Patch(context.Background(), o, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`)))
+		_ = env.Client.Delete(context.Background(), o, client.PropagationPolicy(metav1.DeletePropagationBackground))
 	}
 	g.Eventually(func(g Gomega) {
 		job := waitJob(t, ns, "again-clone")

@@ -34,7 +34,7 @@ finally:
 func TestFinallyAfterFailure(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, withFinally)
 	startManager(t, ns)
 	test := startFirstStep(t, ns, "fin", url, nil)
@@ -64,7 +64,7 @@ func TestFinallyAfterFailure(t *testing.T) {
 func TestFinallyAfterTimeout(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, withFinally)
 	startManager(t, ns, func(r *Reconciler) { r.Lifecycle.FinallyGrace = 3 * time.Second })
 	test := startFirstStep(t, ns, "fto", url, func(r *civ1alpha1.PipelineRun) {
@@ -96,7 +96,7 @@ func TestFinallyAfterTimeout(t *testing.T) {
 func TestFinallyAfterTimeoutInGrace(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, withFinally)
 	startManager(t, ns, func(r *Reconciler) { r.Lifecycle.FinallyGrace = time.Minute })
 	test := startFirstStep(t, ns, "fig", url, func(r *civ1alpha1.PipelineRun) {
@@ -117,7 +117,7 @@ func TestFinallyAfterTimeoutInGrace(t *testing.T) {
 func TestStepResourcesOverMax(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, "name: t\nsteps:\n- name: small\n  commands: [true]\n- name: big\n  resources: {memory: 64Gi}\n  commands: [true]\n")
 	startManager(t, ns, func(r *Reconciler) {
 		r.Render.MaxStepResources = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("8Gi")}
@@ -136,7 +136,7 @@ func TestStepResourcesOverMax(t *testing.T) {
 func TestReadWriteOncePodRefusesParallel(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, diamond)
 	_, seqURL := serveRepo(t, twoSteps)
 	startManager(t, ns)
@@ -157,7 +157,7 @@ func TestReadWriteOncePodRefusesParallel(t *testing.T) {
 func TestReadWriteManyUnpinned(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, diamond)
 	startManager(t, ns)
 	a := startFirstStep(t, ns, "rwx", url, func(r *civ1alpha1.PipelineRun) {

@@ -106,7 +106,7 @@ func stepStatus(run *civ1alpha1.PipelineRun, name string) civ1alpha1.StepStatus 
 func TestDiamond(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, diamond)
 	log := &writeLog{}
 	startManager(t, ns, recordWrites(log))
@@ -167,7 +167,7 @@ func indexOf(ops []string, op string) int {
 func TestFailureSkipsDependents(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, "name: t\nsteps:\n- name: b\n  commands: [make test]\n- name: d\n  commands: [make build]\n"+
 		"- name: e\n  dependsOn: []\n  commands: [make docs]\n")
 	startManager(t, ns)
@@ -183,7 +183,7 @@ func TestFailureSkipsDependents(t *testing.T) {
 		g.Expect(r.Status.CurrentStep).To(Equal("e"))
 	}).Should(Succeed())
 	g.Consistently(func(g Gomega) {
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(e), &batchv1.Job{})).To(Succeed())
+		g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(e), &batchv1.Job{})).To(Succeed())
 	}).WithTimeout(time.Second).Should(Succeed(), "without failFast e is not stopped")
 	completeJob(t, e, "node-a")
 	run = waitFinished(t, ns, "br")
@@ -196,7 +196,7 @@ func TestFailureSkipsDependents(t *testing.T) {
 func TestAllowFailure(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, "name: t\nsteps:\n- name: flaky\n  allowFailure: true\n  commands: [make e2e]\n- name: after\n  commands: [echo ok]\n")
 	startManager(t, ns)
 	flaky := startFirstStep(t, ns, "af", url, nil)
@@ -215,7 +215,7 @@ func TestAllowFailure(t *testing.T) {
 func TestFailFast(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, "name: t\nfailFast: true\nsteps:\n- name: b\n  commands: [make lint]\n"+
 		"- name: c\n  dependsOn: []\n  commands: [make test]\n- name: d\n  dependsOn: [c]\n  commands: [make build]\n")
 	startManager(t, ns)
@@ -241,7 +241,7 @@ func TestFailFast(t *testing.T) {
 func TestRestartMidGraph(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, diamond)
 	stop := startManager(t, ns)
 	a := startFirstStep(t, ns, "rs", url, nil)
@@ -267,7 +267,7 @@ func TestRestartMidGraph(t *testing.T) {
 	g.Expect(creates).To(Equal([]string{"create " + d.Name}))
 	for _, j := range []*batchv1.Job{a, b, c} {
 		got := &batchv1.Job{}
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(j), got)).To(Succeed())
+		g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(j), got)).To(Succeed())
 		g.Expect(got.UID).To(Equal(j.UID), "%s kept, not recreated", j.Name)
 	}
 }

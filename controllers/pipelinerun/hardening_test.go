@@ -45,7 +45,7 @@ func TestDeadlinesBeforeTheDefinition(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			ns := newNamespace(t)
+			ns := env.NewNamespace(t)
 			startManager(t, ns, func(r *Reconciler) { r.Lifecycle.PendingTimeout = tc.pending })
 			run := newRunObject(ns, "stuck", tc.url)
 			run.Spec.Timeout = &metav1.Duration{Duration: tc.timeout}
@@ -79,7 +79,7 @@ func TestDeniedAddresses(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			ns := newNamespace(t)
+			ns := env.NewNamespace(t)
 			// The default policy: no --git-allowed-networks.
 			startManager(t, ns, func(r *Reconciler) { r.Source, r.AllowedNetworks = GitSource{}, nil })
 			createRun(t, newRunObject(ns, "denied", url))
@@ -100,7 +100,7 @@ func TestDeniedAddresses(t *testing.T) {
 func TestForgedChildren(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	startManager(t, ns)
 	createRun(t, newRunObject(ns, "victim", url))
@@ -108,10 +108,10 @@ func TestForgedChildren(t *testing.T) {
 	forge := func(from *batchv1.Job, node string, exit int32) {
 		pod := jobtest.PodFor(from)
 		pod.Name, pod.OwnerReferences, pod.Spec.NodeName = from.Name+"-forged", nil, node
-		g.Expect(k8sClient.Create(context.Background(), pod)).To(Succeed())
+		g.Expect(env.Client.Create(context.Background(), pod)).To(Succeed())
 		pod.Status = corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{Name: pod.Spec.Containers[0].Name,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, Message: "forged"}}}}}
-		g.Expect(k8sClient.Status().Update(context.Background(), pod)).To(Succeed())
+		g.Expect(env.Client.Status().Update(context.Background(), pod)).To(Succeed())
 	}
 	forge(clone, "evil-node", 0)
 	completeJob(t, clone, "node-a")
@@ -127,14 +127,14 @@ func TestForgedChildren(t *testing.T) {
 
 	// A Job that claims the clone's name and the run as its owner, but is not the
 	// clone the run would create.
-	ns2 := newNamespace(t)
+	ns2 := env.NewNamespace(t)
 	early := newRunObject(ns2, "early", url)
 	createRun(t, early)
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: ns2, Name: "early-clone",
 		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(early, civ1alpha1.GroupVersion.WithKind("PipelineRun"))}},
 		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{Name: "clone", Image: "evil:1", Command: []string{"sh", "-c", "steal"}}}}}}}
-	g.Expect(k8sClient.Create(context.Background(), job)).To(Succeed())
+	g.Expect(env.Client.Create(context.Background(), job)).To(Succeed())
 	startManager(t, ns2)
 	run = waitFinished(t, ns2, "early")
 	g.Expect(succeededCond(run).Reason).To(Equal(civ1alpha1.ReasonChildConflict))
@@ -145,12 +145,12 @@ func TestForgedChildren(t *testing.T) {
 func TestSecretAllowList(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds",
 		Annotations: map[string]string{civ1alpha1.AnnotationAllowedRepositories: "github.com/org/*, git.example.com/team/app"}},
 		Data: map[string][]byte{"bearerToken": []byte("tok-secret-123")}}
-	g.Expect(k8sClient.Create(context.Background(), secret)).To(Succeed())
+	g.Expect(env.Client.Create(context.Background(), secret)).To(Succeed())
 	startManager(t, ns)
 	run := newRunObject(ns, "borrow", url)
 	run.Spec.GitSecretRef = &civ1alpha1.SecretReference{Name: "creds"}
@@ -171,7 +171,7 @@ func TestSecretAllowList(t *testing.T) {
 func TestHostileDefinitions(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	var b strings.Builder
 	b.WriteString("name: quotes\nsteps:\n- name: q\n  commands:\n")
 	for range 4 {
@@ -190,7 +190,7 @@ func TestHostileDefinitions(t *testing.T) {
 func TestDetachedRevision(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := serveRepo(t, oneStep)
 	repo.SetConfig(t, "uploadpack.allowFilter", "true")
 	onMain := repo.RevParse(t, "main")
@@ -232,7 +232,7 @@ func TestWorkspaceBounds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			ns := newNamespace(t)
+			ns := env.NewNamespace(t)
 			startManager(t, ns, func(r *Reconciler) {
 				r.Lifecycle.MaxWorkspaceSize, r.Lifecycle.MaxRetainOnFailure = resource.MustParse("100Gi"), 72*time.Hour
 			})
@@ -253,13 +253,13 @@ func TestQuotaRefusalEndsTheRun(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	_, url := serveRepo(t, oneStep)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-volumes"},
 		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePersistentVolumeClaims: resource.MustParse("0")}}}
-	g.Expect(k8sClient.Create(context.Background(), quota)).To(Succeed())
+	g.Expect(env.Client.Create(context.Background(), quota)).To(Succeed())
 	// envtest runs no quota controller: write the usage it would have computed.
 	quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: corev1.ResourceList{corev1.ResourcePersistentVolumeClaims: resource.MustParse("0")}}
-	g.Expect(k8sClient.Status().Update(context.Background(), quota)).To(Succeed())
+	g.Expect(env.Client.Status().Update(context.Background(), quota)).To(Succeed())
 	startManager(t, ns)
 	createRun(t, newRunObject(ns, "quota", url))
 	run := waitFinished(t, ns, "quota")
@@ -276,7 +276,7 @@ func TestStarvingTenant(t *testing.T) {
 	g := NewWithT(t)
 	_, url := serveRepo(t, oneStep)
 	silent := "http://" + gittest.NewSilentServer(t) + "/repo.git"
-	greedy, other := newNamespace(t), newNamespace(t)
+	greedy, other := env.NewNamespace(t), env.NewNamespace(t)
 	startManager(t, greedy+","+other, func(r *Reconciler) { r.Lifecycle.PendingTimeout = 6 * time.Second })
 	for i := range 40 {
 		createRun(t, newRunObject(greedy, fmt.Sprintf("starve-%d", i), silent))
@@ -292,7 +292,7 @@ func TestStarvingTenant(t *testing.T) {
 	// first gave up, when a timeout that counted the queue would have ended them all.
 	phases := func(g Gomega) map[civ1alpha1.PipelineRunPhase]int {
 		list := &civ1alpha1.PipelineRunList{}
-		g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(greedy))).To(Succeed())
+		g.Expect(env.Client.List(context.Background(), list, client.InNamespace(greedy))).To(Succeed())
 		out := map[civ1alpha1.PipelineRunPhase]int{}
 		for _, r := range list.Items {
 			out[r.Status.Phase]++

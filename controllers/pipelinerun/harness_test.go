@@ -41,7 +41,7 @@ var loopback = netip.MustParsePrefix("127.0.0.0/8")
 // tests play its part with completeJob and failJob.
 func startManager(t *testing.T, ns string, configure ...func(*Reconciler)) (stop func()) {
 	t.Helper()
-	return startManagerAs(t, ns, cfg, configure...)
+	return startManagerAs(t, ns, env.Config, configure...)
 }
 
 // startManagerAs is startManager with the manager's own rest config: another user, or
@@ -54,7 +54,7 @@ func startManagerAs(t *testing.T, ns string, restCfg *rest.Config, configure ...
 		cacheOpts.DefaultNamespaces[n] = cache.Config{}
 	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:  testScheme,
+		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   cacheOpts,
 		Client:  controllers.ClientOptions(),
@@ -88,14 +88,14 @@ func startManagerAs(t *testing.T, ns string, restCfg *rest.Config, configure ...
 
 func getRun(g Gomega, ns, name string) *civ1alpha1.PipelineRun {
 	run := &civ1alpha1.PipelineRun{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, run)).To(Succeed())
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, run)).To(Succeed())
 	return run
 }
 
 // jobsOf lists the run's Jobs sorted by name.
 func jobsOf(g Gomega, ns string) []batchv1.Job {
 	list := &batchv1.JobList{}
-	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+	g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	return list.Items
 }
@@ -105,7 +105,7 @@ func waitJob(t *testing.T, ns, name string) *batchv1.Job {
 	t.Helper()
 	job := &batchv1.Job{}
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, job)).To(Succeed())
+		g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, job)).To(Succeed())
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 	return job
 }
@@ -116,7 +116,7 @@ func finishPod(t *testing.T, job *batchv1.Job, node string, exitCode int32, mess
 	ctx := context.Background()
 	pod := jobtest.PodFor(job)
 	pod.Spec.NodeName = node
-	if err := k8sClient.Create(ctx, pod); err != nil {
+	if err := env.Client.Create(ctx, pod); err != nil {
 		t.Fatalf("creating pod: %v", err)
 	}
 	phase := corev1.PodSucceeded
@@ -131,7 +131,7 @@ func finishPod(t *testing.T, job *batchv1.Job, node string, exitCode int32, mess
 			Reason: map[bool]string{true: "Completed", false: "Error"}[exitCode == 0],
 		}},
 	}}}
-	if err := k8sClient.Status().Update(ctx, pod); err != nil {
+	if err := env.Client.Status().Update(ctx, pod); err != nil {
 		t.Fatalf("updating pod status: %v", err)
 	}
 }
@@ -154,7 +154,7 @@ func setJobOutcome(t *testing.T, job *batchv1.Job, outcome batchv1.JobConditionT
 	t.Helper()
 	ctx := context.Background()
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
 		now := metav1.Now()
 		start := metav1.NewTime(now.Add(-time.Second))
 		job.Status.StartTime = &start
@@ -173,7 +173,7 @@ func setJobOutcome(t *testing.T, job *batchv1.Job, outcome batchv1.JobConditionT
 		if outcome == batchv1.JobComplete {
 			job.Status.Conditions[0].Reason, job.Status.Conditions[1].Reason = "CompletionsReached", "CompletionsReached"
 		}
-		g.Expect(k8sClient.Status().Update(ctx, job)).To(Succeed())
+		g.Expect(env.Client.Status().Update(ctx, job)).To(Succeed())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
 
@@ -186,7 +186,7 @@ func newRunObject(ns, name, repoURL string) *civ1alpha1.PipelineRun {
 
 func createRun(t *testing.T, run *civ1alpha1.PipelineRun) {
 	t.Helper()
-	if err := k8sClient.Create(context.Background(), run); err != nil {
+	if err := env.Client.Create(context.Background(), run); err != nil {
 		t.Fatalf("creating run: %v", err)
 	}
 }
@@ -221,7 +221,7 @@ func eventReasons(t *testing.T, ns string) []string {
 	t.Helper()
 	var reasons []string
 	list := &eventsv1.EventList{}
-	if err := k8sClient.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+	if err := env.Client.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range list.Items {

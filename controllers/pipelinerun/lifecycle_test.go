@@ -37,9 +37,9 @@ func podFor(t *testing.T, job *batchv1.Job, status corev1.PodStatus) {
 	t.Helper()
 	pod := jobtest.PodFor(job)
 	g := NewWithT(t)
-	g.Expect(k8sClient.Create(context.Background(), pod)).To(Succeed())
+	g.Expect(env.Client.Create(context.Background(), pod)).To(Succeed())
 	pod.Status = status
-	g.Expect(k8sClient.Status().Update(context.Background(), pod)).To(Succeed())
+	g.Expect(env.Client.Status().Update(context.Background(), pod)).To(Succeed())
 }
 
 func running() corev1.PodStatus {
@@ -51,7 +51,7 @@ func running() corev1.PodStatus {
 }
 
 func jobGone(g Gomega, job *batchv1.Job) {
-	err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(job), &batchv1.Job{})
+	err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(job), &batchv1.Job{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "Job %s should be deleted: %v", job.Name, err)
 }
 
@@ -68,7 +68,7 @@ func succeededCond(run *civ1alpha1.PipelineRun) *metav1.Condition {
 func TestRunTimeout(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, twoSteps)
 	startManager(t, ns)
 	job := startFirstStep(t, ns, "slow", url, func(r *civ1alpha1.PipelineRun) { r.Spec.Timeout = &metav1.Duration{Duration: 4 * time.Second} })
@@ -90,7 +90,7 @@ func TestRunTimeout(t *testing.T) {
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, twoSteps)
 	startManager(t, ns)
 	job := startFirstStep(t, ns, "stopme", url, nil)
@@ -114,7 +114,7 @@ func TestCancel(t *testing.T) {
 	// An edit of the finished run (a TTL) is observed: kubectl wait and kstatus see the
 	// outcome as current, and nothing else of it changes.
 	ttl := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stopme"}}
-	g.Expect(k8sClient.Patch(context.Background(), ttl, client.RawPatch("application/merge-patch+json",
+	g.Expect(env.Client.Patch(context.Background(), ttl, client.RawPatch("application/merge-patch+json",
 		[]byte(`{"spec":{"ttlSecondsAfterFinished":3600}}`)))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		cur := getRun(g, ns, "stopme")
@@ -133,7 +133,7 @@ func kubectlPatchCancel(ns, name string, cancel bool) (string, error) {
 	if cancel {
 		patch = []byte(`{"spec":{"cancel":true}}`)
 	}
-	return "", k8sClient.Patch(context.Background(), run, client.RawPatch("application/merge-patch+json", patch))
+	return "", env.Client.Patch(context.Background(), run, client.RawPatch("application/merge-patch+json", patch))
 }
 
 func TestWatchdogs(t *testing.T) {
@@ -162,7 +162,7 @@ func TestWatchdogs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			ns := newNamespace(t)
+			ns := env.NewNamespace(t)
 			startManager(t, ns, func(r *Reconciler) {
 				r.Lifecycle.Watchdogs = runstate.Watchdogs{Unschedulable: 3 * time.Second, ImagePull: 3 * time.Second}
 			})
@@ -181,14 +181,14 @@ func TestWatchdogs(t *testing.T) {
 func TestStepJobDeleted(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, twoSteps)
 	startManager(t, ns)
 	job := startFirstStep(t, ns, "orphan", url, nil)
 	g.Eventually(func(g Gomega) {
 		g.Expect(getRun(g, ns, "orphan").Status.Steps[0].Phase).To(Equal(civ1alpha1.StepRunning))
 	}).Should(Succeed())
-	g.Expect(k8sClient.Delete(context.Background(), job, client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
+	g.Expect(env.Client.Delete(context.Background(), job, client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
 	run := waitFinished(t, ns, "orphan")
 	g.Expect(succeededCond(run).Reason).To(Equal(civ1alpha1.ReasonStepJobDeleted))
 	g.Consistently(func(g Gomega) { jobGone(g, job) }).WithTimeout(2*time.Second).Should(Succeed(), "never recreated")
@@ -197,16 +197,16 @@ func TestStepJobDeleted(t *testing.T) {
 func TestRetriesShowAttempts(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, "name: Flaky\nsteps:\n- name: flaky\n  retries: 2\n  commands:\n  - ./flaky.sh\n")
 	startManager(t, ns)
 	job := startFirstStep(t, ns, "flaky", url, nil)
 	g.Expect(*job.Spec.BackoffLimit).To(BeEquivalentTo(2))
 	g.Expect(job.Spec.PodFailurePolicy.Rules[0].Action).To(Equal(batchv1.PodFailurePolicyActionIgnore))
 	g.Eventually(func(g Gomega) {
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(Succeed())
+		g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(Succeed())
 		job.Status.Failed, job.Status.Active = 2, 1
-		g.Expect(k8sClient.Status().Update(context.Background(), job)).To(Succeed())
+		g.Expect(env.Client.Status().Update(context.Background(), job)).To(Succeed())
 	}).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(getRun(g, ns, "flaky").Status.Steps[0].Attempts).To(BeEquivalentTo(3))

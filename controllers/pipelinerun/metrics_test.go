@@ -48,10 +48,10 @@ func series(g Gomega, name, ns string) (map[string]*dto.Metric, map[string]bool)
 // or branch.
 func TestMetrics(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := serveRepo(t, twoSteps)
 	commit := repo.RevParse(t, "main")
-	controllers.RegisterRunsGauge(k8sClient)
+	controllers.RegisterRunsGauge(env.Client)
 	startManager(t, ns)
 
 	// Succeeds, while a second run of the branch waits in the queue.

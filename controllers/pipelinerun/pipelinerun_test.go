@@ -53,7 +53,7 @@ func serveRepo(t *testing.T, pipelineFile string) (*gittest.Repo, string) {
 func TestRunSucceedsThreeSteps(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := serveRepo(t, threeSteps)
 	head := repo.RevParse(t, "main")
 	startManager(t, ns)
@@ -128,7 +128,7 @@ func TestRunSucceedsThreeSteps(t *testing.T) {
 func TestStepEvents(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	startManager(t, ns, func(r *Reconciler) { r.StepEvents = true })
 	startFirstStep(t, ns, "loud", url, nil)
@@ -148,7 +148,7 @@ func envMap(env []corev1.EnvVar) map[string]string {
 func TestRunFailingStep(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, threeSteps)
 	startManager(t, ns)
 	createRun(t, newRunObject(ns, "fail", url))
@@ -193,7 +193,7 @@ func TestRunPermanentErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			g := NewWithT(t)
-			ns := newNamespace(t)
+			ns := env.NewNamespace(t)
 			startManager(t, ns)
 			run := newRunObject(ns, tc.name, url)
 			run.Spec.Branch, run.Spec.PipelinePath = tc.branch, tc.path
@@ -213,7 +213,7 @@ func TestRunPermanentErrors(t *testing.T) {
 func TestRestartDoesNotDuplicate(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := serveRepo(t, threeSteps)
 	stop := startManager(t, ns)
 	createRun(t, newRunObject(ns, "restart", url))
@@ -245,7 +245,7 @@ func TestRestartDoesNotDuplicate(t *testing.T) {
 func TestForeignJobIsAConflict(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, threeSteps)
 	foreign := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken-clone", Labels: map[string]string{"owner": "someone"}},
@@ -254,7 +254,7 @@ func TestForeignJobIsAConflict(t *testing.T) {
 			Containers:    []corev1.Container{{Name: "x", Image: "busybox:1"}},
 		}}},
 	}
-	g.Expect(k8sClient.Create(context.Background(), foreign)).To(Succeed())
+	g.Expect(env.Client.Create(context.Background(), foreign)).To(Succeed())
 	startManager(t, ns)
 	createRun(t, newRunObject(ns, "taken", url))
 	run := waitFinished(t, ns, "taken")
@@ -262,7 +262,7 @@ func TestForeignJobIsAConflict(t *testing.T) {
 	g.Expect(cond.Reason).To(Equal(civ1alpha1.ReasonChildConflict))
 	g.Expect(cond.Message).To(ContainSubstring(`Job "taken-clone" exists and is not owned by this run`))
 	after := &batchv1.Job{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(foreign), after)).To(Succeed())
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(foreign), after)).To(Succeed())
 	g.Expect(after.OwnerReferences).To(BeEmpty())
 	g.Expect(after.Labels).To(Equal(map[string]string{"owner": "someone"}))
 	g.Expect(after.ResourceVersion).To(Equal(foreign.ResourceVersion), "the foreign Job is untouched")
@@ -278,7 +278,7 @@ func TestHundredStepsStatusBounded(t *testing.T) {
 	for i := range 100 {
 		fmt.Fprintf(&b, "- name: step-with-a-reasonably-long-name-%03d\n  commands:\n  - echo %d\n", i, i)
 	}
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, b.String())
 	startManager(t, ns)
 	createRun(t, newRunObject(ns, "hundred", url))
@@ -313,7 +313,7 @@ func TestPrivateRepo(t *testing.T) {
 	t.Run("secret applied later", func(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
-		ns := newNamespace(t)
+		ns := env.NewNamespace(t)
 		startManager(t, ns)
 		run := newRunObject(ns, "private", url)
 		run.Spec.GitSecretRef = &civ1alpha1.SecretReference{Name: "creds"}
@@ -323,7 +323,7 @@ func TestPrivateRepo(t *testing.T) {
 			g.Expect(c).NotTo(BeNil())
 			g.Expect(c.Message).To(ContainSubstring(`git secret "creds" not found`))
 		}).WithTimeout(20 * time.Second).Should(Succeed())
-		g.Expect(k8sClient.Create(context.Background(), secret(ns, "creds", "s3cret-pass"))).To(Succeed())
+		g.Expect(env.Client.Create(context.Background(), secret(ns, "creds", "s3cret-pass"))).To(Succeed())
 
 		clone := waitJob(t, ns, "private-clone")
 		vols := clone.Spec.Template.Spec.Volumes
@@ -341,8 +341,8 @@ func TestPrivateRepo(t *testing.T) {
 	t.Run("wrong password", func(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
-		ns := newNamespace(t)
-		g.Expect(k8sClient.Create(context.Background(), secret(ns, "creds", "wrong-hunter2"))).To(Succeed())
+		ns := env.NewNamespace(t)
+		g.Expect(env.Client.Create(context.Background(), secret(ns, "creds", "wrong-hunter2"))).To(Succeed())
 		startManager(t, ns)
 		run := newRunObject(ns, "denied", url)
 		run.Spec.GitSecretRef = &civ1alpha1.SecretReference{Name: "creds"}
@@ -356,7 +356,7 @@ func TestPrivateRepo(t *testing.T) {
 		// Events follow the status write, and the recorder sends them asynchronously.
 		g.Eventually(func(g Gomega) {
 			events := &eventsv1.EventList{}
-			g.Expect(k8sClient.List(context.Background(), events, client.InNamespace(ns))).To(Succeed())
+			g.Expect(env.Client.List(context.Background(), events, client.InNamespace(ns))).To(Succeed())
 			raw, _ = json.Marshal(events)
 			g.Expect(string(raw)).To(ContainSubstring(civ1alpha1.ReasonAuthenticationFailed))
 		}).Should(Succeed())

@@ -52,10 +52,10 @@ func countEvents(t *testing.T, ns, reason string) int {
 func TestFirstPassWritesStatus(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, threeSteps)
 	conflicts := &statusConflicts{}
-	mcfg := rest.CopyConfig(cfg)
+	mcfg := rest.CopyConfig(env.Config)
 	mcfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { conflicts.next = rt; return conflicts })
 	startManagerAs(t, ns, mcfg)
 	createRun(t, newRunObject(ns, "first", url))
@@ -85,7 +85,7 @@ func TestFirstPassWritesStatus(t *testing.T) {
 func TestFinalConditionCarriesGeneration(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	startManager(t, ns)
 	startFirstStep(t, ns, "gen", url, nil)
@@ -93,7 +93,7 @@ func TestFinalConditionCarriesGeneration(t *testing.T) {
 	run := getRun(g, ns, "gen")
 	patch := client.MergeFrom(run.DeepCopy())
 	run.Spec.TTLSecondsAfterFinished = ptr.To[int32](3600)
-	g.Expect(k8sClient.Patch(context.Background(), run, patch)).To(Succeed())
+	g.Expect(env.Client.Patch(context.Background(), run, patch)).To(Succeed())
 	g.Expect(run.Generation).To(BeEquivalentTo(2))
 	completeRun(t, ns, "gen")
 
@@ -110,7 +110,7 @@ func TestFinalConditionCarriesGeneration(t *testing.T) {
 func TestNoEventWithoutStatus(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, oneStep)
 	user := userWithoutStatusWrite(t)
 	startManagerAs(t, ns, user)
@@ -152,7 +152,7 @@ func userWithoutStatusWrite(t *testing.T) *rest.Config {
 	}
 	role.Rules = rules
 	ctx := context.Background()
-	if err := k8sClient.Create(ctx, role); err != nil {
+	if err := env.Client.Create(ctx, role); err != nil {
 		t.Fatal(err)
 	}
 	binding := &rbacv1.ClusterRoleBinding{
@@ -160,10 +160,10 @@ func userWithoutStatusWrite(t *testing.T) *rest.Config {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}},
 	}
-	if err := k8sClient.Create(ctx, binding); err != nil {
+	if err := env.Client.Create(ctx, binding); err != nil {
 		t.Fatal(err)
 	}
-	u, err := testEnv.AddUser(envtest.User{Name: name}, nil)
+	u, err := env.AddUser(envtest.User{Name: name}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

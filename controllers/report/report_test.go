@@ -35,7 +35,7 @@ import (
 
 func startReporter(t *testing.T, ns string) (stop func()) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: testScheme, Metrics: metricsserver.Options{BindAddress: "0"},
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func startReporter(t *testing.T, ns string) (stop func()) {
 func TestCommitStatus(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	gitea := forgetest.StartGitea(t, "127.0.0.1")
 	repoURL := gitea.CreateRepo(t, "app")
 	local := gittest.NewRepo(t, map[string]string{"build/flow-ci.yaml": "name: app\nsteps:\n- name: t\n  commands: [true]\n"})
@@ -65,7 +65,7 @@ func TestCommitStatus(t *testing.T) {
 
 	secret := func(name, token string) {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{TokenKey: token}}
-		g.Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		g.Expect(env.Client.Create(ctx, s)).To(Succeed())
 	}
 	secret("forge", gitea.Token)
 	secret("bad", "not-the-token-SECRET")
@@ -75,7 +75,7 @@ func TestCommitStatus(t *testing.T) {
 			Report: &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: gitea.URL, SecretRef: civ1alpha1.SecretReference{Name: secretName},
 				TargetURL: "https://ci.example/{namespace}/{name}"},
 		}}
-		g.Expect(k8sClient.Create(ctx, tr)).To(Succeed())
+		g.Expect(env.Client.Create(ctx, tr)).To(Succeed())
 		return tr
 	}
 	good, bad := trigger("app", "forge"), trigger("badtoken", "bad")
@@ -85,13 +85,13 @@ func TestCommitStatus(t *testing.T) {
 	setPhase := func(r *civ1alpha1.PipelineRun, phase civ1alpha1.PipelineRunPhase) {
 		g.Eventually(func(g Gomega) {
 			cur := &civ1alpha1.PipelineRun{}
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
 			cur.Status.Phase, cur.Status.Commit, cur.Status.PipelineName = phase, r.Spec.Revision, "app"
 			if phase.IsFinished() {
 				now := metav1.Now()
 				cur.Status.CompletionTime = &now
 			}
-			g.Expect(k8sClient.Status().Update(ctx, cur)).To(Succeed())
+			g.Expect(env.Client.Status().Update(ctx, cur)).To(Succeed())
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	}
 	states := func(g Gomega, commit string) []string {
@@ -126,7 +126,7 @@ func TestCommitStatus(t *testing.T) {
 	g.Expect(latest.TargetURL).To(Equal("https://ci.example/" + ns + "/" + ok.Name))
 	g.Eventually(func(g Gomega) {
 		cur := &civ1alpha1.PipelineRun{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(ok), cur)).To(Succeed())
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(ok), cur)).To(Succeed())
 		g.Expect(cur.Annotations[civ1alpha1.AnnotationCommitStatus]).To(MatchJSON(`{"context":"flow-ci/app","state":"success"}`))
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 
@@ -143,13 +143,13 @@ func TestCommitStatus(t *testing.T) {
 	var rec Recorded
 	g.Eventually(func(g Gomega) {
 		cur := &civ1alpha1.PipelineRun{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(refused), cur)).To(Succeed())
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(refused), cur)).To(Succeed())
 		g.Expect(json.Unmarshal([]byte(cur.Annotations[civ1alpha1.AnnotationCommitStatus]), &rec)).To(Succeed())
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 	g.Expect(rec.Error).To(ContainSubstring("HTTP 401"))
 	g.Eventually(func(g Gomega) {
 		list := &eventsv1.EventList{}
-		g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		g.Expect(env.Client.List(ctx, list, client.InNamespace(ns))).To(Succeed())
 		var notes []string
 		for _, e := range list.Items {
 			if e.Reason == civ1alpha1.EventCommitStatusFailed && e.Regarding.UID == types.UID(refused.UID) {
@@ -186,7 +186,7 @@ func createTriggered(t *testing.T, tr *civ1alpha1.PipelineTrigger, commit string
 	t.Helper()
 	g := NewWithT(t)
 	r := render.TriggeredRun(tr, render.TriggeredRunName(tr, "main", commit), "main", commit, "")
-	g.Expect(k8sClient.Create(context.Background(), r)).To(Succeed())
+	g.Expect(env.Client.Create(context.Background(), r)).To(Succeed())
 	recordRun(t, tr, r)
 	return r
 }
@@ -195,9 +195,9 @@ func recordRun(t *testing.T, tr *civ1alpha1.PipelineTrigger, r *civ1alpha1.Pipel
 	t.Helper()
 	NewWithT(t).Eventually(func(g Gomega) {
 		cur := &civ1alpha1.PipelineTrigger{}
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(tr), cur)).To(Succeed())
+		g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(tr), cur)).To(Succeed())
 		triggerstate.RecordCreated(&cur.Status, r.Name, string(r.UID))
-		g.Expect(k8sClient.Status().Update(context.Background(), cur)).To(Succeed())
+		g.Expect(env.Client.Status().Update(context.Background(), cur)).To(Succeed())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
 
@@ -209,30 +209,30 @@ func recordRun(t *testing.T, tr *civ1alpha1.PipelineTrigger, r *civ1alpha1.Pipel
 func TestForgedRunsAreNotReported(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	var posts atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		posts.Add(1)
 		w.WriteHeader(http.StatusCreated)
 	}))
 	t.Cleanup(srv.Close)
-	g.Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forge"},
+	g.Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forge"},
 		StringData: map[string]string{TokenKey: "tok"}})).To(Succeed())
 	tr := &civ1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, Spec: civ1alpha1.PipelineTriggerSpec{
 		RepoURL: "https://git.example/org/app.git", Branches: []string{"main"}, Suspend: true,
 		Report: &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: srv.URL, SecretRef: civ1alpha1.SecretReference{Name: "forge"}},
 	}}
-	g.Expect(k8sClient.Create(ctx, tr)).To(Succeed())
+	g.Expect(env.Client.Create(ctx, tr)).To(Succeed())
 	commit := strings.Repeat("a", 40)
 
 	forged := render.TriggeredRun(tr, "forged", "main", strings.Repeat("b", 40), "")
 	forged.Spec.RepoURL = "https://git.example/org/other.git"
-	g.Expect(k8sClient.Create(ctx, forged)).To(Succeed())
+	g.Expect(env.Client.Create(ctx, forged)).To(Succeed())
 	unrecorded := render.TriggeredRun(tr, "unrecorded", "main", commit, "")
-	g.Expect(k8sClient.Create(ctx, unrecorded)).To(Succeed())
+	g.Expect(env.Client.Create(ctx, unrecorded)).To(Succeed())
 	otherRepo := render.TriggeredRun(tr, "other-repo", "main", commit, "")
 	otherRepo.Spec.RepoURL = "https://git.example/org/other.git"
-	g.Expect(k8sClient.Create(ctx, otherRepo)).To(Succeed())
+	g.Expect(env.Client.Create(ctx, otherRepo)).To(Succeed())
 	recordRun(t, tr, otherRepo)
 	genuine := createTriggered(t, tr, commit)
 
@@ -240,16 +240,16 @@ func TestForgedRunsAreNotReported(t *testing.T) {
 	for _, r := range []*civ1alpha1.PipelineRun{forged, unrecorded, otherRepo, genuine} {
 		g.Eventually(func(g Gomega) {
 			cur := &civ1alpha1.PipelineRun{}
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
+			g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
 			cur.Status.Phase = civ1alpha1.PhaseRunning
-			g.Expect(k8sClient.Status().Update(ctx, cur)).To(Succeed())
+			g.Expect(env.Client.Status().Update(ctx, cur)).To(Succeed())
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	}
 	g.Eventually(posts.Load).WithTimeout(30*time.Second).Should(BeEquivalentTo(1), "the genuine run posts")
 	g.Consistently(posts.Load).WithTimeout(3*time.Second).Should(BeEquivalentTo(1), "the others post nothing")
 	for _, r := range []*civ1alpha1.PipelineRun{forged, unrecorded, otherRepo} {
 		cur := &civ1alpha1.PipelineRun{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(r), cur)).To(Succeed())
 		g.Expect(cur.Annotations).NotTo(HaveKey(civ1alpha1.AnnotationCommitStatus), r.Name)
 	}
 }

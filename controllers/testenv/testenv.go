@@ -30,13 +30,26 @@ import (
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
-// Env is a running test API server.
+// Env is a test package's real API server. Declare it once per package and run it from
+// TestMain, which Go requires in each package:
+//
+//	var env = testenv.Suite()
+//
+//	func TestMain(m *testing.M) { env.Main(m) }
+//
+// Tests use env.Client (an admin client), env.Config, env.Scheme, env.NewNamespace and
+// the embedded envtest.Environment (AddUser).
 type Env struct {
 	*envtest.Environment
 	Config *rest.Config
 	Client client.Client
 	Scheme *k8sruntime.Scheme
+
+	kubeconfig string
 }
+
+// Suite returns the package's Env, started by Main.
+func Suite() *Env { return &Env{Scheme: Scheme()} }
 
 // Scheme holds the built-in types, the CRD types and flow-ci's API.
 func Scheme() *k8sruntime.Scheme {
@@ -47,61 +60,85 @@ func Scheme() *k8sruntime.Scheme {
 	return s
 }
 
-// Run starts the API server with the CRDs of config/crd/bases, runs the tests and stops
-// it: a TestMain's body. setup receives the running Env before the tests run. The
-// controllers' logs are discarded unless FLOWCI_TEST_LOG is set.
-func Run(m *testing.M, setup func(*Env) error) int {
+// Main starts the API server with the CRDs of config/crd/bases, runs the tests, stops
+// it and exits with the tests' code: a TestMain's body. The controllers' logs are
+// discarded unless FLOWCI_TEST_LOG is set.
+func (e *Env) Main(m *testing.M) { os.Exit(e.run(m)) }
+
+func (e *Env) run(m *testing.M) int {
 	if os.Getenv("FLOWCI_TEST_LOG") != "" {
 		log.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(-2))))
 	} else {
 		log.SetLogger(logr.Discard())
 	}
-	env, err := start()
-	if err != nil {
+	if err := e.start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer func() {
-		if err := env.Stop(); err != nil {
+		if e.kubeconfig != "" {
+			_ = os.RemoveAll(filepath.Dir(e.kubeconfig))
+		}
+		if err := e.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
 		}
 	}()
-	if setup != nil {
-		if err := setup(env); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-	}
 	return m.Run()
 }
 
-func start() (*Env, error) {
+// Kubeconfig is the path of a kubeconfig file for an admin of the API server, for
+// tests of commands that read one.
+func (e *Env) Kubeconfig(t *testing.T) string {
+	t.Helper()
+	if e.kubeconfig != "" {
+		return e.kubeconfig
+	}
+	admin, err := e.AddUser(envtest.User{Name: "cli", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "flowci-kubeconfig-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.kubeconfig = filepath.Join(dir, "config")
+	if err := os.WriteFile(e.kubeconfig, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e.kubeconfig
+}
+
+func (e *Env) start() error {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run `make test`, or export KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh)")
+		return errors.New("KUBEBUILDER_ASSETS is not set: run `make test`, or export KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh)")
 	}
 	_, file, _, _ := runtime.Caller(0)
-	env := &Env{Scheme: Scheme(), Environment: &envtest.Environment{
+	e.Environment = &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(filepath.Dir(file), "..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
-	}}
-	env.Environment.Scheme = env.Scheme
+		Scheme:                e.Scheme,
+	}
 	var err error
-	if env.Config, err = env.Start(); err != nil {
-		return nil, fmt.Errorf("starting envtest: %w", err)
+	if e.Config, err = e.Environment.Start(); err != nil {
+		return fmt.Errorf("starting envtest: %w", err)
 	}
-	if env.Client, err = client.New(env.Config, client.Options{Scheme: env.Scheme}); err != nil {
-		return nil, err
+	if e.Client, err = client.New(e.Config, client.Options{Scheme: e.Scheme}); err != nil {
+		return err
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	dc, err := discovery.NewDiscoveryClientForConfig(e.Config)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	v, err := dc.ServerVersion()
 	if err != nil {
-		return nil, fmt.Errorf("reading the server version: %w", err)
+		return fmt.Errorf("reading the server version: %w", err)
 	}
-	fmt.Printf("envtest: kube-apiserver %s (%s) at %s\n", v.GitVersion, v.Platform, env.Config.Host)
-	return env, nil
+	fmt.Printf("envtest: kube-apiserver %s (%s) at %s\n", v.GitVersion, v.Platform, e.Config.Host)
+	return nil
 }
 
 // NewNamespace creates a namespace unique to the test, so tests can run in parallel.

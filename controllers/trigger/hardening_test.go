@@ -25,7 +25,7 @@ import (
 func TestAdoptsOnlyWhatItWouldCreate(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	c1 := repo.RevParse(t, "main")
 	c2 := push(t, repo, "dev", "dev")
@@ -42,7 +42,7 @@ func TestAdoptsOnlyWhatItWouldCreate(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		cur := getTrigger(g, ns, "app")
 		cur.Spec.Suspend = false
-		g.Expect(k8sClient.Update(ctx, cur)).To(Succeed())
+		g.Expect(env.Client.Update(ctx, cur)).To(Succeed())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 	waitNotReady(t, ns, "app", civ1alpha1.ReasonRunConflict)
 	st := getTrigger(g, ns, "app").Status
@@ -57,7 +57,7 @@ func TestAdoptsOnlyWhatItWouldCreate(t *testing.T) {
 // trigger says why, and other namespaces are not affected.
 func TestRunBudget(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	for _, b := range []string{"a", "b", "c"} {
 		push(t, repo, b, b)
@@ -92,7 +92,7 @@ func (c *countingLister) ListBranches(ctx context.Context, url string, auth *git
 // with an event, so the trigger does not poll a failing server again and again for it.
 func TestSlotSkippedWhenPollFails(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := gitRepo(t)
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	day := time.Now().In(berlin).AddDate(0, 0, 1)
@@ -124,7 +124,7 @@ func TestSlotSkippedWhenPollFails(t *testing.T) {
 func TestRerun(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	c1 := repo.RevParse(t, "main")
 	startManager(t, ns)
@@ -140,7 +140,7 @@ func TestRerun(t *testing.T) {
 		g.Eventually(func(g Gomega) {
 			cur := getTrigger(g, ns, "app")
 			cur.Annotations = map[string]string{civ1alpha1.AnnotationRerun: value}
-			g.Expect(k8sClient.Update(ctx, cur)).To(Succeed())
+			g.Expect(env.Client.Update(ctx, cur)).To(Succeed())
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 		var cur *civ1alpha1.PipelineTrigger
 		g.Eventually(func(g Gomega) {
@@ -151,9 +151,9 @@ func TestRerun(t *testing.T) {
 	}
 	cur := ask("r1 " + first)
 	src := &civ1alpha1.PipelineRun{}
-	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, src)).To(Succeed())
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, src)).To(Succeed())
 	again := &civ1alpha1.PipelineRun{}
-	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.RerunName(cur, src, "r1", false)}, again)).To(Succeed())
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.RerunName(cur, src, "r1", false)}, again)).To(Succeed())
 	g.Expect(again.Spec.Revision).To(Equal(c1))
 	g.Expect(again.Labels[civ1alpha1.LabelRerunOf]).To(Equal(first))
 	g.Expect(metav1.GetControllerOf(again).UID).To(Equal(cur.UID))
@@ -164,7 +164,7 @@ func TestRerun(t *testing.T) {
 	n := len(runs(g, ns))
 	cur = ask("r2 " + first + " latest")
 	latest := &civ1alpha1.PipelineRun{}
-	g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.RerunName(cur, src, "r2", true)}, latest)).To(Succeed())
+	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.RerunName(cur, src, "r2", true)}, latest)).To(Succeed())
 	g.Expect(latest.Spec.Revision).To(Equal(c2))
 	g.Expect(runs(g, ns)).To(HaveLen(n + 1))
 
@@ -179,7 +179,7 @@ func TestRerun(t *testing.T) {
 
 func eventReasons(g Gomega, ns, regarding string) []string {
 	list := &eventsv1.EventList{}
-	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+	g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
 	var out []string
 	for _, e := range list.Items {
 		if e.Regarding.Name == regarding {

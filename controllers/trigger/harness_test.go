@@ -32,8 +32,8 @@ const pipelineFile = "name: app\nsteps:\n- name: test\n  commands: [make test]\n
 // status, as that controller would.
 func startManager(t *testing.T, ns string, configure ...func(*Reconciler)) (stop func()) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  testScheme,
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 	})
@@ -78,14 +78,14 @@ func newTrigger(ns, name, url string, branches ...string) *civ1alpha1.PipelineTr
 
 func create(t *testing.T, o client.Object) {
 	t.Helper()
-	if err := k8sClient.Create(context.Background(), o); err != nil {
+	if err := env.Client.Create(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func getTrigger(g Gomega, ns, name string) *civ1alpha1.PipelineTrigger {
 	tr := &civ1alpha1.PipelineTrigger{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, tr)).To(Succeed())
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, tr)).To(Succeed())
 	return tr
 }
 
@@ -101,7 +101,7 @@ func pokeAndWait(t *testing.T, ns, name string) *civ1alpha1.PipelineTrigger {
 			tr.Annotations = map[string]string{}
 		}
 		tr.Annotations[civ1alpha1.AnnotationRequestedAt] = value
-		return k8sClient.Update(context.Background(), tr)
+		return env.Client.Update(context.Background(), tr)
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 	var tr *civ1alpha1.PipelineTrigger
 	g.Eventually(func(g Gomega) {
@@ -114,7 +114,7 @@ func pokeAndWait(t *testing.T, ns, name string) *civ1alpha1.PipelineTrigger {
 // runs lists the runs in ns, sorted by name.
 func runs(g Gomega, ns string) []civ1alpha1.PipelineRun {
 	list := &civ1alpha1.PipelineRunList{}
-	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+	g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	return list.Items
 }
@@ -144,13 +144,13 @@ func endRunAt(t *testing.T, ns, name string, phase civ1alpha1.PipelineRunPhase, 
 	t.Helper()
 	NewWithT(t).Eventually(func(g Gomega) {
 		run := &civ1alpha1.PipelineRun{}
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, run)).To(Succeed())
+		g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, run)).To(Succeed())
 		done := metav1.NewTime(at)
 		run.Status.Phase = phase
 		if phase.IsFinished() {
 			run.Status.CompletionTime = &done
 		}
-		g.Expect(k8sClient.Status().Update(context.Background(), run)).To(Succeed())
+		g.Expect(env.Client.Status().Update(context.Background(), run)).To(Succeed())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 }
 

@@ -21,7 +21,7 @@ import (
 // trigger.
 func TestPushCreatesOneRun(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	c1 := repo.RevParse(t, "main")
 	startManager(t, ns)
@@ -62,7 +62,7 @@ func TestPushCreatesOneRun(t *testing.T) {
 // commit in between never gets a run, so with Replace there is nothing to cancel.
 func TestTwoPushesOneInterval(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	c1 := repo.RevParse(t, "main")
 	startManager(t, ns)
@@ -85,7 +85,7 @@ func TestTwoPushesOneInterval(t *testing.T) {
 // branch is no longer tracked, and one that comes back is new again.
 func TestNewBranches(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	c1 := repo.RevParse(t, "main")
 	startManager(t, ns)
@@ -128,7 +128,7 @@ func TestNewBranches(t *testing.T) {
 func TestNoDuplicateAfterLostWrite(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	c1 := repo.RevParse(t, "main")
 	tr := newTrigger(ns, "app", url, "main")
@@ -147,7 +147,7 @@ func TestNoDuplicateAfterLostWrite(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		cur := getTrigger(g, ns, "app")
 		cur.Spec.Suspend = false
-		g.Expect(k8sClient.Update(ctx, cur)).To(Succeed())
+		g.Expect(env.Client.Update(ctx, cur)).To(Succeed())
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(branchStatus(getTrigger(g, ns, "app"), "main")).NotTo(BeNil())
@@ -156,7 +156,7 @@ func TestNoDuplicateAfterLostWrite(t *testing.T) {
 	waitNotReady(t, ns, "other", civ1alpha1.ReasonRunConflict)
 	g.Expect(runs(g, ns)).To(HaveLen(2), "the earlier run and the squatter; nothing created twice")
 	left := &civ1alpha1.PipelineRun{}
-	g.Expect(k8sClient.Get(ctx, clientKey(squatter), left)).To(Succeed())
+	g.Expect(env.Client.Get(ctx, clientKey(squatter), left)).To(Succeed())
 	g.Expect(left.ResourceVersion).To(Equal(squatter.ResourceVersion), "the foreign run is untouched")
 	g.Expect(left.OwnerReferences).To(BeEmpty())
 }
@@ -164,7 +164,7 @@ func TestNoDuplicateAfterLostWrite(t *testing.T) {
 // TestSuspend: a suspended trigger polls nothing, even when poked; resuming polls.
 func TestSuspend(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	startManager(t, ns)
 	tr := newTrigger(ns, "app", url, "main")
@@ -175,14 +175,14 @@ func TestSuspend(t *testing.T) {
 	g.Eventually(func() error {
 		cur := getTrigger(g, ns, "app")
 		cur.Annotations = map[string]string{civ1alpha1.AnnotationRequestedAt: "now"}
-		return k8sClient.Update(context.Background(), cur)
+		return env.Client.Update(context.Background(), cur)
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 	g.Consistently(func(g Gomega) { g.Expect(runs(g, ns)).To(BeEmpty()) }).WithTimeout(3 * time.Second).Should(Succeed())
 
 	g.Eventually(func() error {
 		cur := getTrigger(g, ns, "app")
 		cur.Spec.Suspend = false
-		return k8sClient.Update(context.Background(), cur)
+		return env.Client.Update(context.Background(), cur)
 	}).WithTimeout(10 * time.Second).Should(Succeed())
 	g.Eventually(func(g Gomega) { g.Expect(runs(g, ns)).To(HaveLen(1)) }).WithTimeout(30 * time.Second).Should(Succeed())
 	g.Eventually(func(g Gomega) {
@@ -194,7 +194,7 @@ func TestSuspend(t *testing.T) {
 // limit per branch.
 func TestRunEndsAndHistory(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	startManager(t, ns)
 	tr := newTrigger(ns, "app", url, "main")
@@ -233,7 +233,7 @@ func TestRunEndsAndHistory(t *testing.T) {
 // TestPollErrors: an unknown repository and a missing Secret are reported on Ready.
 func TestPollErrors(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	_, url := gitRepo(t)
 	startManager(t, ns)
 	missing := newTrigger(ns, "missing", url[:len(url)-len("repo.git")]+"nope.git", "main")
@@ -252,7 +252,7 @@ func TestPollErrors(t *testing.T) {
 // day's slot starts another, unless onlyIfChanged and the head was built.
 func TestSchedules(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t)
 	repo, url := gitRepo(t)
 	c1 := repo.RevParse(t, "main")
 	clk := clocktesting.NewFakePassiveClock(time.Now())
