@@ -1,5 +1,9 @@
-// Package controllers holds what the operator's controllers share: the manager-wide
-// cache options. Each controller is a package of its own below it.
+// Package controllers holds the manager-wide cache and client options the operator's
+// controllers share, and the trimming of what the cache keeps (trim.go). Each
+// controller is a package of its own below it (pipelinerun, trigger, commitstatus), as
+// is what they share beyond the cache: metrics (the series and the endpoint), sources
+// (the Secrets a repository needs, and the reasons of git errors) and testenv (the
+// integration tests' API server).
 package controllers
 
 import (

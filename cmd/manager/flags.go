@@ -13,9 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/commitstatus"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
 	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
-	"github.com/flow-ci/flow-ci/controllers/report"
 	"github.com/flow-ci/flow-ci/controllers/trigger"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/render"
@@ -42,7 +42,7 @@ type options struct {
 	reporters       int
 	metricsSecure   bool
 	metricsCertDir  string
-	repoLabels      controllers.RepositoryLabels
+	repoLabels      metrics.RepositoryLabels
 }
 
 // rawFlags holds the flags that need work once parsed.
@@ -137,7 +137,8 @@ func runFlags(fs *flag.FlagSet, o *options, r *rawFlags) {
 func poolFlags(fs *flag.FlagSet, o *options) {
 	fs.IntVar(&o.fetchers, "definition-fetchers", pipelinerun.DefaultFetchers, "New runs whose commit and pipeline file are read from git at once, off the reconcile workers; one namespace may hold half.")
 	fs.IntVar(&o.pollers, "trigger-pollers", trigger.DefaultPollers, "PipelineTrigger polls (ls-remote) in flight at once, off the reconcile workers; one namespace may hold half.")
-	fs.IntVar(&o.reporters, "report-concurrency", report.DefaultConcurrency, "Commit statuses posted to forges at once; one namespace may hold half.")
+	fs.IntVar(&o.reporters, "commit-status-concurrency", commitstatus.DefaultConcurrency, "Commit statuses posted to forges at once; one namespace may hold half.")
+	fs.IntVar(&o.reporters, "report-concurrency", commitstatus.DefaultConcurrency, "Deprecated: --commit-status-concurrency.")
 }
 
 func parseFlags(args []string) (*options, *zap.Options, error) {

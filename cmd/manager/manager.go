@@ -19,8 +19,9 @@ import (
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/commitstatus"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
 	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
-	"github.com/flow-ci/flow-ci/controllers/report"
 	"github.com/flow-ci/flow-ci/controllers/trigger"
 	"github.com/flow-ci/flow-ci/internal/forge"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
@@ -38,11 +39,11 @@ func runManager(args []string) error {
 		return err
 	}
 	ctx := ctrl.SetupSignalHandler()
-	inFlight := &controllers.InFlight{Limit: o.stuckAfter}
+	inFlight := &pipelinerun.InFlight{Limit: o.stuckAfter}
 	if err := setupControllers(ctx, mgr, o, inFlight); err != nil {
 		return err
 	}
-	controllers.RegisterRunsGauge(mgr.GetCache())
+	metrics.RegisterRunsGauge(mgr.GetCache())
 	if err := mgr.Add(releaseStartupMemory(mgr)); err != nil {
 		return fmt.Errorf("adding the start-up memory release: %w", err)
 	}
@@ -77,7 +78,7 @@ func newManager(o *options) (ctrl.Manager, error) {
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
 		Client:                        controllers.ClientOptions(),
-		Metrics:                       controllers.MetricsServerOptions(o.metricsAddr, o.metricsSecure, o.metricsCertDir),
+		Metrics:                       metrics.ServerOptions(o.metricsAddr, o.metricsSecure, o.metricsCertDir),
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElection,
 		LeaderElectionID:              "flow-ci.flowci.dev",
@@ -90,7 +91,7 @@ func newManager(o *options) (ctrl.Manager, error) {
 }
 
 // setupControllers registers the three controllers, each set up the same way.
-func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options, inFlight *controllers.InFlight) error {
+func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options, inFlight *pipelinerun.InFlight) error {
 	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return fmt.Errorf("creating the pods/log client: %w", err)
@@ -108,7 +109,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options, inFligh
 		InFlight:        inFlight,
 		Fetchers:        o.fetchers,
 		StepEvents:      o.stepEvents,
-		Metrics:         controllers.RunMetrics{Repositories: &o.repoLabels},
+		Metrics:         metrics.RunMetrics{Repositories: &o.repoLabels},
 	}
 	if err := runs.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
 		return fmt.Errorf("setting up the PipelineRun controller: %w", err)
@@ -126,7 +127,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options, inFligh
 	if err := triggers.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
 		return fmt.Errorf("setting up the PipelineTrigger controller: %w", err)
 	}
-	reporter := &report.Reconciler{
+	reporter := &commitstatus.Reconciler{
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
 		Recorder:    mgr.GetEventRecorder("flow-ci"),

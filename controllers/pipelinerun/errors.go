@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/sources"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 )
 
@@ -29,7 +29,7 @@ func classifyGitError(err error) error {
 	if !gitsource.IsPermanent(err) {
 		return waitingFor(v1alpha1.ReasonSourceUnavailable, err)
 	}
-	return &runError{reason: controllers.GitReason(err), err: err}
+	return &runError{reason: sources.Reason(err), err: err}
 }
 
 // waitError is a transient error of a run that has no definition yet: what it waits

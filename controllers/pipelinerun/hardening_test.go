@@ -19,9 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers/sources"
 	"github.com/flow-ci/flow-ci/internal/gittest"
 	"github.com/flow-ci/flow-ci/internal/jobtest"
-	"github.com/flow-ci/flow-ci/internal/render"
 )
 
 // TestDeadlinesBeforeTheDefinition: a run that cannot get its definition ends instead
@@ -160,10 +160,10 @@ func TestSecretAllowList(t *testing.T) {
 	g.Expect(succeededCond(run).Message).To(ContainSubstring("may not be used for"))
 	raw, _ := json.Marshal(run.Status)
 	g.Expect(string(raw)).NotTo(ContainSubstring("tok-secret-123"))
-	g.Expect(render.RepositoryAllowed("github.com/org/*", "https://github.com/org/app.git")).To(BeTrue())
-	g.Expect(render.RepositoryAllowed("github.com/org/*", "git@github.com:org/app.git")).To(BeTrue())
-	g.Expect(render.RepositoryAllowed("github.com/org/*", "https://github.com/org/app/sub.git")).To(BeFalse())
-	g.Expect(render.RepositoryAllowed("github.com/org/*", "https://github.com/other/app.git")).To(BeFalse())
+	g.Expect(sources.Allowed("github.com/org/*", "https://github.com/org/app.git")).To(BeTrue())
+	g.Expect(sources.Allowed("github.com/org/*", "git@github.com:org/app.git")).To(BeTrue())
+	g.Expect(sources.Allowed("github.com/org/*", "https://github.com/org/app/sub.git")).To(BeFalse())
+	g.Expect(sources.Allowed("github.com/org/*", "https://github.com/other/app.git")).To(BeFalse())
 }
 
 // TestHostileDefinitions: a pipeline file whose script would render a Job too large for

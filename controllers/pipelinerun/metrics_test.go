@@ -7,16 +7,16 @@ import (
 
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
 )
 
 // series returns the gathered samples of name whose namespace label is ns, keyed by
 // their other labels in name order ("reason=StepFailed,result=Failed"), and every label name seen.
 func series(g Gomega, name, ns string) (map[string]*dto.Metric, map[string]bool) {
-	families, err := metrics.Registry.Gather()
+	families, err := crmetrics.Registry.Gather()
 	g.Expect(err).NotTo(HaveOccurred())
 	out, names := map[string]*dto.Metric{}, map[string]bool{}
 	for _, f := range families {
@@ -51,7 +51,7 @@ func TestMetrics(t *testing.T) {
 	ns := env.NewNamespace(t)
 	repo, url := serveRepo(t, twoSteps)
 	commit := repo.RevParse(t, "main")
-	controllers.RegisterRunsGauge(env.Client)
+	metrics.RegisterRunsGauge(env.Client)
 	startManager(t, ns)
 
 	// Succeeds, while a second run of the branch waits in the queue.
@@ -111,7 +111,7 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
-	families, err := metrics.Registry.Gather()
+	families, err := crmetrics.Registry.Gather()
 	g.Expect(err).NotTo(HaveOccurred())
 	reads := uint64(0)
 	for _, f := range families {

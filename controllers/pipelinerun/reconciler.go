@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
@@ -42,14 +42,14 @@ type Reconciler struct {
 	// deny (--git-allowed-networks); the Source and the clone Jobs get the same list.
 	AllowedNetworks []netip.Prefix
 	// InFlight, when set, tracks reconciles for the manager's health check.
-	InFlight *controllers.InFlight
+	InFlight *InFlight
 	// Fetchers is how many new runs' git reads run at once (DefaultFetchers when 0).
 	Fetchers int
 	// StepEvents records an event when a step starts and succeeds; step failures and
 	// run transitions always have one.
 	StepEvents bool
 	// Metrics records the transitions of each written pass.
-	Metrics controllers.RunMetrics
+	Metrics metrics.RunMetrics
 
 	written writeTracker
 	defs    definitionMemo

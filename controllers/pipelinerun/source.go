@@ -2,18 +2,14 @@ package pipelinerun
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
-
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
+	"github.com/flow-ci/flow-ci/controllers/sources"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
-	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
@@ -38,7 +34,7 @@ func (g GitSource) ResolveCommit(ctx context.Context, repoURL, branch, revision 
 	}
 	start := time.Now()
 	commit, err := gitsource.ResolveCommit(ctx, repoURL, branch, revision, auth, g.Options...)
-	controllers.ObserveGit("resolve", start, err)
+	metrics.ObserveGit("resolve", start, err)
 	return commit, err
 }
 
@@ -46,7 +42,7 @@ func (g GitSource) ResolveCommit(ctx context.Context, repoURL, branch, revision 
 func (g GitSource) ReadFile(ctx context.Context, repoURL, commit, path string, auth *gitsource.Auth) ([]byte, error) {
 	start := time.Now()
 	raw, err := gitsource.ReadFile(ctx, repoURL, commit, path, pipeline.MaxFileSize, auth, g.Options...)
-	controllers.ObserveGit("read", start, err)
+	metrics.ObserveGit("read", start, err)
 	return raw, err
 }
 
@@ -101,30 +97,17 @@ func (r *Reconciler) fetchFunc(run *v1alpha1.PipelineRun, admitted time.Time) fu
 	}
 }
 
-// gitAuth reads the run's git Secret through the uncached reader: the operator may get
-// Secrets by name but never lists or watches them. A missing Secret is transient, because
-// GitOps tools may apply it after the run; a malformed one ends the run. It returns the
-// Secret's resourceVersion, so cached reads never outlive the credentials they used.
+// gitAuth reads the run's git Secret (controllers/sources): a missing Secret is
+// transient, because GitOps tools may apply it after the run; one that is malformed or
+// may not be used for the repository ends the run. It returns the Secret's
+// resourceVersion, so cached reads never outlive the credentials they used.
 func (r *Reconciler) gitAuth(ctx context.Context, run *v1alpha1.PipelineRun) (*gitsource.Auth, string, error) {
-	ref := run.Spec.GitSecretRef
-	if ref == nil {
-		return nil, "", nil
+	auth, version, err := sources.Secrets{Reader: r.APIReader}.GitAuth(ctx, run.Namespace, run.Spec.GitSecretRef, run.Spec.RepoURL)
+	switch {
+	case errors.Is(err, sources.ErrSecretNotFound):
+		return nil, "", waitingFor(v1alpha1.ReasonSecretNotFound, err)
+	case err != nil && sources.Permanent(err):
+		return nil, "", permanent(sources.Reason(err), "%w", err)
 	}
-	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: run.Namespace, Name: ref.Name}, secret)
-	if apierrors.IsNotFound(err) {
-		return nil, "", waitingFor(v1alpha1.ReasonSecretNotFound, fmt.Errorf("git secret %q not found", ref.Name))
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("reading git secret %q: %w", ref.Name, err)
-	}
-	if allowed, ok := secret.Annotations[v1alpha1.AnnotationAllowedRepositories]; ok && !render.RepositoryAllowed(allowed, run.Spec.RepoURL) {
-		return nil, "", permanent(v1alpha1.ReasonAuthenticationFailed, "git secret %q may not be used for %s: it is not in the Secret's %s",
-			ref.Name, render.NormalizeRepoURL(run.Spec.RepoURL), v1alpha1.AnnotationAllowedRepositories)
-	}
-	auth, err := gitsource.AuthFromSecretData(secret.Data)
-	if err != nil {
-		return nil, "", permanent(v1alpha1.ReasonAuthenticationFailed, "git secret %q: %w", ref.Name, err)
-	}
-	return auth, secret.ResourceVersion, nil
+	return auth, version, err
 }

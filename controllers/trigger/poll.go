@@ -2,39 +2,33 @@ package trigger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
+	"github.com/flow-ci/flow-ci/controllers/sources"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
 // startPoll reads the git Secret and starts an ls-remote on the pool. A Secret that is
-// missing or may not be used for the repository is reported on Ready and retried at the
-// next interval.
+// missing, malformed or may not be used for the repository is reported on Ready and
+// retried at the next interval.
 func (r *Reconciler) startPoll(ctx context.Context, p *pass) error {
 	trig := p.trig
-	auth, err := r.gitAuth(ctx, trig)
+	auth, _, err := sources.Secrets{Reader: r.APIReader}.GitAuth(ctx, trig.Namespace, trig.Spec.GitSecretRef, trig.Spec.RepoURL)
 	if err != nil {
-		var reason string
-		switch {
-		case apierrors.IsNotFound(err):
-			reason = v1alpha1.ReasonSecretNotFound
-		case gitsource.IsPermanent(err):
-			reason = v1alpha1.ReasonAuthenticationFailed
-		default:
+		if !errors.Is(err, sources.ErrSecretNotFound) && !sources.Permanent(err) {
 			return err
 		}
 		r.polls.markPolled(trig.UID, p.now)
-		setReady(trig, metav1.ConditionFalse, reason, err.Error())
+		setReady(trig, metav1.ConditionFalse, sources.Reason(err), err.Error())
 		trig.Status.ObservedGeneration = trig.Generation
 		p.wakeAt(p.now.Add(trig.Spec.IntervalOrDefault()))
 		return nil
@@ -44,31 +38,6 @@ func (r *Reconciler) startPoll(ctx context.Context, p *pass) error {
 		return r.Git.ListBranches(ctx, repo, auth)
 	})
 	return nil
-}
-
-// gitAuth reads the trigger's git Secret through the uncached reader, as the
-// PipelineRun controller does, honouring the Secret's allowed-repositories annotation.
-func (r *Reconciler) gitAuth(ctx context.Context, trig *v1alpha1.PipelineTrigger) (*gitsource.Auth, error) {
-	ref := trig.Spec.GitSecretRef
-	if ref == nil {
-		return nil, nil
-	}
-	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: trig.Namespace, Name: ref.Name}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, apierrors.NewNotFound(corev1.Resource("secrets"), ref.Name)
-		}
-		return nil, fmt.Errorf("reading git secret %q: %w", ref.Name, err)
-	}
-	if allowed, ok := secret.Annotations[v1alpha1.AnnotationAllowedRepositories]; ok && !render.RepositoryAllowed(allowed, trig.Spec.RepoURL) {
-		return nil, fmt.Errorf("git secret %q may not be used for %s (its %s): %w", ref.Name,
-			render.NormalizeRepoURL(trig.Spec.RepoURL), v1alpha1.AnnotationAllowedRepositories, gitsource.ErrInvalidAuth)
-	}
-	auth, err := gitsource.AuthFromSecretData(secret.Data)
-	if err != nil {
-		return nil, fmt.Errorf("git secret %q: %w", ref.Name, err)
-	}
-	return auth, nil
 }
 
 // budgetRetry is how soon a trigger whose namespace spent its run budget looks again.
@@ -91,11 +60,11 @@ func (r *Reconciler) handlePoll(ctx context.Context, p *pass, done *poll, slots 
 	if done.poke != "" {
 		st.LastHandledRequestedAt = done.poke
 	}
-	controllers.ObservePoll(trig.Namespace, done.err)
+	metrics.ObservePoll(trig.Namespace, done.err)
 	if done.err != nil {
 		reason := v1alpha1.ReasonPollFailed
 		if gitsource.IsPermanent(done.err) {
-			reason = controllers.GitReason(done.err)
+			reason = sources.Reason(done.err)
 		}
 		setReady(trig, metav1.ConditionFalse, reason, done.err.Error())
 		r.skipSlots(p, slots, "its poll failed")

@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
 	"github.com/flow-ci/flow-ci/internal/fairpool"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 )
@@ -35,7 +35,7 @@ type GitLister struct {
 func (g GitLister) ListBranches(ctx context.Context, repoURL string, auth *gitsource.Auth) (map[string]string, error) {
 	start := time.Now()
 	heads, err := gitsource.ListBranches(ctx, repoURL, auth, append([]gitsource.Option{gitsource.WithTimeout(pollTimeout)}, g.Options...)...)
-	controllers.ObserveGit("poll", start, err)
+	metrics.ObserveGit("poll", start, err)
 	return heads, err
 }
 

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
@@ -52,7 +52,7 @@ func (r *Reconciler) createRun(ctx context.Context, p *pass, run *v1alpha1.Pipel
 		case run.Labels[v1alpha1.LabelSchedule] != "":
 			cause = "schedule"
 		}
-		controllers.ObserveTriggered(run.Namespace, cause)
+		metrics.ObserveTriggered(run.Namespace, cause)
 		p.event(corev1.EventTypeNormal, v1alpha1.EventTriggered, "started PipelineRun %s", run.Name)
 		log.FromContext(ctx).Info("started a run", "run", run.Name, "branch", run.Spec.Branch, "commit", run.Spec.Revision)
 		triggerstate.RecordCreated(&p.trig.Status, run.Name, string(run.UID))

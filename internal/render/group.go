@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
-	"path"
 	"strings"
 )
 
@@ -46,19 +45,4 @@ func NormalizeRepoURL(repoURL string) string {
 	}
 	path = strings.TrimSuffix(strings.TrimSuffix(path, "/"), ".git")
 	return host + path
-}
-
-// RepositoryAllowed matches a repository against a git Secret's allow-list
-// (v1alpha1.AnnotationAllowedRepositories): patterns separated by commas or newlines,
-// each a path.Match glob of the normalised URL (host/path: "github.com/org/*" allows
-// every repository of org, and nothing deeper).
-func RepositoryAllowed(list, repoURL string) bool {
-	repo := NormalizeRepoURL(repoURL)
-	for _, p := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == '\n' }) {
-		p = NormalizeRepoURL(strings.TrimSpace(p))
-		if ok, err := path.Match(p, repo); err == nil && ok {
-			return true
-		}
-	}
-	return false
 }

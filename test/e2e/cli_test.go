@@ -144,12 +144,12 @@ func TestEnvironmentLocalAndCluster(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	seen := func(out string) string {
 		for _, l := range strings.Split(out, "\n") {
-			if i := strings.Index(l, "seen PRICE="); i >= 0 {
-				return l[i:]
+			if strings.HasPrefix(l, "seen PRICE=") { // not the "+ printf ..." echo
+				return l
 			}
 		}
 		return ""
 	}
-	g.Expect(seen(remote)).To(Equal("seen PRICE=$5 or $(CI) PID=$$ TAIL=a$"), remote)
-	g.Expect(seen(local)).To(Equal(seen(remote)), local)
+	g.Expect(seen(remote)).To(Equal("seen PRICE=$5 or $(CI) PID=$$ TAIL=a$"), "%s", remote)
+	g.Expect(seen(local)).To(Equal(seen(remote)), "%s", local)
 }

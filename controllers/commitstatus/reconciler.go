@@ -1,7 +1,9 @@
-// Package report posts the commit status of runs that a PipelineTrigger with a report
-// started: pending when the run starts, then its result, each state once. It is its own
-// controller with its own workers, so a slow or failing forge never holds up a run.
-package report
+// Package commitstatus is the commit status controller: it posts the state of the runs a
+// PipelineTrigger with a report created (pending from admission, then the result, each
+// state once) to GitHub, GitLab or Gitea, with the trigger's token, for the trigger's
+// repository. It is its own controller, posting off its workers on a pool shared fairly
+// between namespaces, so a slow or failing forge never holds up a run.
+package commitstatus
 
 import (
 	"context"
@@ -21,13 +23,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/controllers"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
+	"github.com/flow-ci/flow-ci/controllers/sources"
 	"github.com/flow-ci/flow-ci/internal/forge"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
-
-// TokenKey is the key of the report Secret that holds the forge's API token.
-const TokenKey = "token"
 
 // DefaultConcurrency is --report-concurrency: commit statuses posted at once.
 const DefaultConcurrency = 4
@@ -97,7 +97,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if rec.Context == "" {
 		rec.Context = expandContext(spec.Context, run, trig)
 	}
-	token, err := r.token(ctx, trig)
+	token, err := sources.Secrets{Reader: r.APIReader}.Token(ctx, trig.Namespace, spec.SecretRef.Name, trig.Spec.RepoURL)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -139,12 +139,12 @@ func (r *Reconciler) recordPost(ctx context.Context, run *v1alpha1.PipelineRun, 
 	next := Recorded{Context: job.context, State: job.state}
 	switch {
 	case job.err == nil:
-		controllers.ObserveReport(provider, "ok")
+		metrics.ObserveReport(provider, "ok")
 	case errors.Is(job.err, forge.ErrPermanent):
-		controllers.ObserveReport(provider, "refused")
+		metrics.ObserveReport(provider, "refused")
 		next.Error = job.err.Error()
 	default:
-		controllers.ObserveReport(provider, "retry")
+		metrics.ObserveReport(provider, "retry")
 		log.FromContext(ctx).Info("posting the commit status failed; retrying with backoff", "state", job.state, "error", job.err.Error())
 		return rec, job.err
 	}
@@ -214,23 +214,6 @@ func (r *Reconciler) record(ctx context.Context, run *v1alpha1.PipelineRun, rec 
 		return fmt.Errorf("recording the commit status on the run: %w", client.IgnoreNotFound(err))
 	}
 	return nil
-}
-
-// token reads the forge token through the uncached reader.
-func (r *Reconciler) token(ctx context.Context, trig *v1alpha1.PipelineTrigger) (string, error) {
-	name := trig.Spec.Report.SecretRef.Name
-	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: trig.Namespace, Name: name}, secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("report secret %q not found", name)
-		}
-		return "", fmt.Errorf("reading report secret %q: %w", name, err)
-	}
-	token := strings.TrimSpace(string(secret.Data[TokenKey]))
-	if token == "" {
-		return "", fmt.Errorf("report secret %q has no %q key", name, TokenKey)
-	}
-	return token, nil
 }
 
 // expandContext fills in {pipeline}, {trigger} and {schedule}.

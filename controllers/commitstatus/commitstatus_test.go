@@ -1,4 +1,4 @@
-package report
+package commitstatus
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers/sources"
 	"github.com/flow-ci/flow-ci/controllers/testenv"
 	"github.com/flow-ci/flow-ci/internal/forge"
 	"github.com/flow-ci/flow-ci/internal/forgetest"
@@ -64,7 +65,7 @@ func TestCommitStatus(t *testing.T) {
 	gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("app"), "main")
 
 	secret := func(name, token string) {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{TokenKey: token}}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{sources.TokenKey: token}}
 		g.Expect(env.Client.Create(ctx, s)).To(Succeed())
 	}
 	secret("forge", gitea.Token)
@@ -217,7 +218,7 @@ func TestForgedRunsAreNotReported(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	g.Expect(env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forge"},
-		StringData: map[string]string{TokenKey: "tok"}})).To(Succeed())
+		StringData: map[string]string{sources.TokenKey: "tok"}})).To(Succeed())
 	tr := &civ1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, Spec: civ1alpha1.PipelineTriggerSpec{
 		RepoURL: "https://git.example/org/app.git", Branches: []string{"main"}, Suspend: true,
 		Report: &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: srv.URL, SecretRef: civ1alpha1.SecretReference{Name: "forge"}},

@@ -1,4 +1,4 @@
-package controllers
+package metrics
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	addr := ln.Addr().String()
 	g.Expect(ln.Close()).To(Succeed())
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: MetricsServerOptions(addr, true, "")})
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: ServerOptions(addr, true, "")})
 	g.Expect(err).NotTo(HaveOccurred())
 	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -102,7 +102,7 @@ func TestMetricsEndpointCertificate(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	addr := ln.Addr().String()
 	g.Expect(ln.Close()).To(Succeed())
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: MetricsServerOptions(addr, true, dir)})
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: ServerOptions(addr, true, dir)})
 	g.Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

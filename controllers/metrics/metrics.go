@@ -1,4 +1,7 @@
-package controllers
+// Package metrics holds flow-ci's Prometheus series and the operator's metrics endpoint:
+// what the controllers record after a status write succeeded, the runs gauge read from
+// the cache at scrape time, and the HTTPS endpoint's options.
+package metrics
 
 import (
 	"context"
@@ -7,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -70,7 +73,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(runDuration, runTotal, queueWait, stepDuration, podStart, handoff,
+	crmetrics.Registry.MustRegister(runDuration, runTotal, queueWait, stepDuration, podStart, handoff,
 		gitSeconds, triggerPolls, triggerRuns, commitStatus)
 }
 
@@ -181,7 +184,7 @@ type runsGauge struct {
 // RegisterRunsGauge adds flowci_pipelineruns, read from reader (the manager's cache).
 // A second registration (tests run several managers) keeps the first.
 func RegisterRunsGauge(reader client.Reader) {
-	_ = metrics.Registry.Register(&runsGauge{reader: reader, desc: prometheus.NewDesc("flowci_pipelineruns",
+	_ = crmetrics.Registry.Register(&runsGauge{reader: reader, desc: prometheus.NewDesc("flowci_pipelineruns",
 		"Runs that exist, by namespace and phase (Queued is the queue's length).", []string{"namespace", "phase"}, nil)})
 }
 
@@ -208,15 +211,15 @@ func (g *runsGauge) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// MetricsServerOptions serves /metrics at addr. Secure, it is HTTPS for clients whose
+// ServerOptions serves /metrics at addr. Secure, it is HTTPS for clients whose
 // token the API server authenticates (TokenReview) and authorizes (SubjectAccessReview:
 // get on the /metrics URL), as kubebuilder scaffolds it; the certificate is self-signed
-// MetricsServerOptions serves metrics on addr: over HTTPS to clients the API server
+// ServerOptions serves metrics on addr: over HTTPS to clients the API server
 // authenticates and authorizes (get on /metrics) when secure, with the certificate in
 // certDir (tls.crt and tls.key, reloaded when they change: config/certmanager mounts
 // cert-manager's) or, without one, a self-signed certificate a scraper cannot verify;
 // plain HTTP to anyone otherwise.
-func MetricsServerOptions(addr string, secure bool, certDir string) metricsserver.Options {
+func ServerOptions(addr string, secure bool, certDir string) metricsserver.Options {
 	if !secure {
 		return metricsserver.Options{BindAddress: addr}
 	}

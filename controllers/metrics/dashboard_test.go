@@ -1,4 +1,4 @@
-package controllers
+package metrics
 
 import (
 	"os"
@@ -24,7 +24,7 @@ func TestDashboardSeries(t *testing.T) {
 	}
 	series := regexp.MustCompile(`flowci_[a-z_]+`)
 	documented := map[string]bool{}
-	for _, file := range []string{"../config/grafana/flow-ci-dashboard.json", "../docs/operating.md"} {
+	for _, file := range []string{"../../config/grafana/flow-ci-dashboard.json", "../../docs/operating.md"} {
 		raw, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
