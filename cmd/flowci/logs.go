@@ -65,15 +65,10 @@ shown from the log tail kept in the run's status, and says so.`,
 // runResult is the exit error of a finished run: nil when it succeeded, else the exit
 // code of the step it failed for (1 when none).
 func runResult(run *v1alpha1.PipelineRun) error {
-	if run.Status.Phase == v1alpha1.PhaseSucceeded {
-		return nil
+	if code := runstate.ExitCode(run); code != 0 {
+		return exitError{code: code}
 	}
-	for _, s := range run.Status.Steps {
-		if s.Phase == v1alpha1.StepFailed && s.Reason != v1alpha1.ReasonAllowedFailure && s.ExitCode != nil && *s.ExitCode != 0 {
-			return exitError{code: int(*s.ExitCode)}
-		}
-	}
-	return exitError{code: 1}
+	return nil
 }
 
 // overlapping reports whether any step waits for something other than the step before

@@ -84,33 +84,35 @@ func kindOf(o client.Object) string {
 	return fmt.Sprintf("%T", o)
 }
 
-// reconcileWorkspace makes sure the run's PVC exists.
-func (r *Reconciler) reconcileWorkspace(ctx context.Context, s *scope) error {
+// reconcileWorkspace makes sure the run's PVC exists. It sets nothing; a workspace of
+// that name that is not the run's ends it (ChildConflict).
+func (r *Reconciler) reconcileWorkspace(ctx context.Context, s *scope) (bool, error) {
 	pvc := render.RenderWorkspace(s.run)
 	existing := &corev1.PersistentVolumeClaim{}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(pvc), existing); err == nil {
-		return notOurs(existing, s.run)
+		return false, notOurs(existing, s.run)
 	} else if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading the workspace: %w", err)
+		return false, fmt.Errorf("reading the workspace: %w", err)
 	}
-	return r.ensureChild(ctx, s.run, pvc)
+	return false, r.ensureChild(ctx, s.run, pvc)
 }
 
 // observeChildren lists the run's Jobs and pods from the cache, by run UID, and derives
-// every step from them. Objects that carry the label but are not controlled by this run
-// are ignored. A running step whose Job the cache lacks is looked up on the API server:
-// the cache may lag, or someone deleted the Job, which ends the run (StepJobDeleted)
-// because a step is never re-run silently.
-func (r *Reconciler) observeChildren(ctx context.Context, s *scope) error {
+// every step from them (runstate.DeriveSteps: phases, times, attempts, exit codes).
+// Objects that carry the label but are not controlled by this run are ignored. A
+// running step whose Job the cache lacks is looked up on the API server: the cache may
+// lag, or someone deleted the Job, which fails the step (StepJobDeleted), because a step
+// is never re-run silently.
+func (r *Reconciler) observeChildren(ctx context.Context, s *scope) (bool, error) {
 	sel := client.MatchingFields{v1alpha1.IndexRunUID: string(s.run.UID)}
 	jobs := &batchv1.JobList{}
 	// The cache's own copies, read only: a pass copies what it changes.
 	if err := r.Client.List(ctx, jobs, client.InNamespace(s.run.Namespace), sel, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("listing jobs: %w", err)
+		return false, fmt.Errorf("listing jobs: %w", err)
 	}
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(s.run.Namespace), sel, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("listing pods: %w", err)
+		return false, fmt.Errorf("listing pods: %w", err)
 	}
 	s.stepJobs = map[int]*batchv1.Job{}
 	for i := range jobs.Items {
@@ -132,12 +134,12 @@ func (r *Reconciler) observeChildren(ctx context.Context, s *scope) error {
 		}
 		job, err := r.uncachedStepJob(ctx, s, i)
 		if err != nil {
-			return err
+			return false, err
 		}
 		s.stepJobs[i] = job
 	}
 	runstate.DeriveSteps(s.run, s.stepJobs, s.pods)
-	return nil
+	return false, nil
 }
 
 // uncachedStepJob reads the Job of a running step from the API server. A Job that is

@@ -14,62 +14,73 @@ import (
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
-	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // reconcileDefinition pins the commit and the pipeline file. A new run's git I/O runs
 // on the fetcher's pool, off the reconcile workers; when it is done, a pass stores the
 // file in an immutable ConfigMap owned by the run. Every later pass, and any restarted
 // controller, uses that ConfigMap (read once, then memoised) and never resolves the
-// branch again. A bad file ends the run (InvalidDefinition) before any child exists.
-// ConfigMaps are not cached, so no tenant's ConfigMap costs the operator memory.
-func (r *Reconciler) reconcileDefinition(ctx context.Context, s *scope) error {
+// branch again. ConfigMaps are not cached, so no tenant's ConfigMap costs the operator
+// memory. It sets the commit, the pipeline's name, digest and planned steps (runstate.Pin),
+// and for a pinned revision whether it is on its branch; it is done while the fetch
+// runs. A bad file ends the run (InvalidDefinition) before any child exists.
+func (r *Reconciler) reconcileDefinition(ctx context.Context, s *scope) (bool, error) {
 	run := s.run
 	p, ok := r.defs.get(run.UID)
 	if !ok {
-		cm := &corev1.ConfigMap{}
 		var err error
-		if r.fetches.state(run.UID) != nil || s.fresh {
-			// A fetch runs, so the ConfigMap was missing when it started; or the run is
-			// new and nothing of it was written yet. Should one exist after all, the
-			// create finds it.
-			err = apierrors.NewNotFound(corev1.Resource("configmaps"), render.DefinitionName(run))
-		} else {
-			err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: render.DefinitionName(run)}, cm)
+		if p, err = r.loadDefinition(ctx, s); err != nil || p == nil {
+			return s.fetching, err
 		}
-		switch {
-		case err == nil:
-			if err := notOurs(cm, run); err != nil {
-				return err
-			}
-		case apierrors.IsNotFound(err):
-			if cm, err = r.storeDefinition(ctx, s); err != nil || cm == nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("reading the definition: %w", err)
-		}
-		raw := cm.Data[v1alpha1.DefinitionKey]
-		def, err := pipeline.Parse([]byte(raw))
-		if err != nil {
-			return permanent(v1alpha1.ReasonInvalidDefinition, "%s: %v", run.Spec.PipelinePath, err)
-		}
-		p = &pinned{run: run.UID, commit: cm.Annotations[v1alpha1.AnnotationCommit], def: def, size: int64(len(raw))}
 		r.defs.put(p)
 	}
 	if run.Status.DefinitionDigest != "" && run.Status.DefinitionDigest != p.def.Digest {
-		return permanent(v1alpha1.ReasonInvalidDefinition, "the pinned definition changed: status has %s, ConfigMap %q has %s",
+		return false, permanent(v1alpha1.ReasonInvalidDefinition, "the pinned definition changed: status has %s, ConfigMap %q has %s",
 			run.Status.DefinitionDigest, render.DefinitionName(run), p.def.Digest)
 	}
 	if run.Status.DefinitionDigest == "" {
 		if err := r.checkDefinition(run, &p.def.Pipeline); err != nil {
-			return err
+			return false, err
 		}
 	}
 	runstate.Pin(run, p.commit, p.def)
 	s.def = p.def
 	s.graph = runstate.GraphOf(&p.def.Pipeline, run.Status.Branch, r.Lifecycle.maxParallelSteps())
-	return nil
+	return false, nil
+}
+
+// loadDefinition reads the run's definition ConfigMap and parses it, or, when there is
+// none yet, fetches and stores it (storeDefinition): nil while the fetch runs.
+func (r *Reconciler) loadDefinition(ctx context.Context, s *scope) (*pinned, error) {
+	run := s.run
+	cm := &corev1.ConfigMap{}
+	var err error
+	if r.fetches.state(run.UID) != nil || s.fresh {
+		// A fetch runs, so the ConfigMap was missing when it started; or the run is new
+		// and nothing of it was written yet. Should one exist after all, the create
+		// finds it.
+		err = apierrors.NewNotFound(corev1.Resource("configmaps"), render.DefinitionName(run))
+	} else {
+		err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: render.DefinitionName(run)}, cm)
+	}
+	switch {
+	case err == nil:
+		if err := notOurs(cm, run); err != nil {
+			return nil, err
+		}
+	case apierrors.IsNotFound(err):
+		if cm, err = r.storeDefinition(ctx, s); err != nil || cm == nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("reading the definition: %w", err)
+	}
+	raw := cm.Data[v1alpha1.DefinitionKey]
+	def, err := pipeline.Parse([]byte(raw))
+	if err != nil {
+		return nil, permanent(v1alpha1.ReasonInvalidDefinition, "%s: %v", run.Spec.PipelinePath, err)
+	}
+	return &pinned{run: run.UID, commit: cm.Annotations[v1alpha1.AnnotationCommit], def: def, size: int64(len(raw))}, nil
 }
 
 // checkDefinition applies what the operator and the run's spec allow to a file the
@@ -110,13 +121,12 @@ func (r *Reconciler) storeDefinition(ctx context.Context, s *scope) (*corev1.Con
 	if res.err != nil {
 		r.fetches.forget(run.UID) // a transient error is retried with a new fetch
 		if res.commit != "" {
-			// Pin the commit so the user sees which file was rejected.
-			run.Status.Commit, run.Status.ShortCommit = res.commit, shorten.SHA(res.commit)
+			runstate.PinCommit(run, res.commit) // so the user sees which file was rejected
 		}
 		return nil, res.err
 	}
 	if run.Spec.Revision != "" {
-		run.Status.Branch, run.Status.Detached = res.branch, res.detached
+		runstate.PlaceRevision(run, !res.detached)
 	}
 	cm := render.RenderDefinition(run, res.commit, res.raw)
 	if err := r.ensureChild(ctx, run, cm); err != nil {
@@ -155,10 +165,8 @@ func (r *Reconciler) verifyFunc(run *v1alpha1.PipelineRun, cm *corev1.ConfigMap,
 			return fetched{err: permanent(v1alpha1.ReasonChildConflict,
 				"ConfigMap %q does not hold %s as it is at commit %q; it was left untouched", cm.Name, run.Spec.PipelinePath, at)}
 		}
-		res := fetched{commit: at, raw: []byte(stored), branch: fetchedRes.branch, detached: fetchedRes.detached}
-		if at != fetchedRes.commit && run.Spec.Revision == "" {
-			res.branch, res.detached = run.Spec.Branch, false // the branch's head when the ConfigMap was made
-		}
-		return res
+		// A pinned revision is the same commit in both (its check carries over); a branch's
+		// head may have moved since the ConfigMap was made, and a branch run is never detached.
+		return fetched{commit: at, raw: []byte(stored), detached: fetchedRes.detached && run.Spec.Revision != ""}
 	}
 }

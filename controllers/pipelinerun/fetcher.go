@@ -24,12 +24,13 @@ const DefaultFetchers = 4
 // maxFileCacheBytes bounds the cache of pipeline files read from git.
 const maxFileCacheBytes = 16 << 20
 
-// fetched is what a definition fetch found: the commit and file, or why not.
+// fetched is what a definition fetch found: the commit and file (and, for a pinned
+// revision, whether it is off its branch), or why not.
 type fetched struct {
-	commit, branch string
-	detached       bool
-	raw            []byte
-	err            error
+	commit   string
+	detached bool
+	raw      []byte
+	err      error
 }
 
 // fetcher runs the git I/O of new runs on a pool shared fairly between namespaces

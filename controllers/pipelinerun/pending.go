@@ -10,14 +10,15 @@ import (
 
 // reconcilePendingDeadline applies spec.timeout and cancel to a run that has no Job
 // yet: its timeout counts from admission in every phase, so a run whose Secret never
-// appears, or whose server never answers, ends instead of waiting for ever. Running
-// runs are stopped by reconcileStop, which keeps the log tails of their steps.
-func (r *Reconciler) reconcilePendingDeadline(ctx context.Context, s *scope) error {
+// appears, or whose server never answers, ends instead of waiting for ever. It may end
+// the run (and is then done); running runs are stopped by reconcileStop, which keeps
+// the log tails of their steps.
+func (r *Reconciler) reconcilePendingDeadline(ctx context.Context, s *scope) (bool, error) {
 	if s.run.Status.Phase != v1alpha1.PhasePending {
-		return nil
+		return false, nil
 	}
 	r.checkDeadline(ctx, s)
-	return nil
+	return s.run.Status.Phase.IsFinished(), nil
 }
 
 // gitContext bounds a git call of a run admitted at start by the run's deadline and its

@@ -11,8 +11,10 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -118,12 +120,18 @@ type scope struct {
 	stepJobs  map[int]*batchv1.Job
 	pods      []corev1.Pod
 
-	now      time.Time
-	fresh    bool      // nothing of the run was written yet, but perhaps its admission
-	wait     bool      // stop the phases here: the run is queued
-	fetching bool      // stop the phases here: its definition is being fetched
+	now   time.Time
+	fresh bool // nothing of the run was written yet, but perhaps its admission
+	// fetching: the run's definition is being fetched, so its first status may wait
+	// for it (firstWriteWaits).
+	fetching bool
 	next     time.Time // the next deadline to look at the run again, if any
 }
+
+// A phase of a pass. It returns done when the pass has nothing more to do: the run
+// waits (queued, or for its definition) or ended. An error ends the pass too: one from
+// permanent ends the run, any other is retried with backoff.
+type phase func(context.Context, *scope) (done bool, err error)
 
 // wakeAt asks for another reconcile at t: deadlines use RequeueAfter, never polling.
 func (s *scope) wakeAt(t time.Time) {
@@ -139,8 +147,9 @@ func (s *scope) result() reconcile.Result {
 	return reconcile.Result{RequeueAfter: max(s.next.Sub(s.now), time.Second)}
 }
 
-// Reconcile runs the phases in order, then writes status once and, only when that write
-// succeeded, records the events of what changed.
+// Reconcile runs the phases in order, concludes the pass in status (runstate), writes
+// status once, and only when that write succeeded does what follows it: events, metrics,
+// stopping ended Jobs and cleanup (afterwrite.go).
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	run := &v1alpha1.PipelineRun{}
 	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
@@ -174,12 +183,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return s.result(), err
 	}
 	before := run.DeepCopy()
-	err := r.runPhases(ctx, s)
-	return r.writeStatus(ctx, s, before, err)
+	p := r.passOf(ctx, s, r.runPhases(ctx, s))
+	runstate.ConcludePass(run, p, metav1.NewTime(s.now))
+	switch {
+	case equality.Semantic.DeepEqual(before.Status, run.Status):
+	case r.firstWriteWaits(s, before, p):
+		return reconcile.Result{}, nil
+	default:
+		if err := r.writeStatus(ctx, run, before); err != nil {
+			return r.writeFailed(ctx, err, p)
+		}
+	}
+	return r.afterWrite(ctx, s, before, p)
 }
 
+// runPhases runs the phases in order until one is done or fails.
 func (r *Reconciler) runPhases(ctx context.Context, s *scope) error {
-	for _, phase := range []func(context.Context, *scope) error{
+	for _, phase := range []phase{
 		r.validateSpec,
 		r.reconcileAdmission,
 		r.reconcilePendingDeadline,
@@ -190,11 +210,8 @@ func (r *Reconciler) runPhases(ctx context.Context, s *scope) error {
 		r.reconcileClone,
 		r.reconcileSteps,
 	} {
-		if err := phase(ctx, s); err != nil {
+		if done, err := phase(ctx, s); done || err != nil {
 			return err
-		}
-		if s.run.Status.Phase.IsFinished() || s.wait || s.fetching {
-			return nil
 		}
 	}
 	return nil

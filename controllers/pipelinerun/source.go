@@ -80,9 +80,6 @@ func (r *Reconciler) fetchFunc(run *v1alpha1.PipelineRun, admitted time.Time) fu
 				return fetched{err: classifyGitError(err)}
 			}
 			res.detached = !on
-			if on {
-				res.branch = run.Spec.Branch
-			}
 		}
 		key := fetchKey(run, version, "file", res.commit, run.Spec.PipelinePath)
 		if res.raw, err = r.fetches.readFile(key, func() ([]byte, error) {

@@ -13,22 +13,22 @@ import (
 	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
-// reconcileClone creates the clone Job once the workspace exists, and waits for it. A
-// failed clone ends the run with CloneFailed and the clone's log tail.
-func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) error {
+// reconcileClone creates the clone Job once the workspace exists, and waits for it. It
+// marks the run Running; a failed clone ends it (CloneFailed) with the clone's log tail.
+func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) (bool, error) {
 	run := s.run
 	if s.cloneJob == nil {
 		if len(s.stepJobs) > 0 {
 			s.cloneDone = true // it finished earlier and its Job was removed since
-			return nil
+			return false, nil
 		}
 		if err := r.ensureChild(ctx, run, render.RenderCloneJob(run, r.Render, r.cloneReserve(s))); err != nil {
-			return err
+			return false, err
 		}
 	}
 	runstate.MarkRunning(run, "cloning "+run.Status.ShortCommit)
 	if s.cloneJob == nil {
-		return nil
+		return false, nil
 	}
 	switch runstate.JobOutcome(s.cloneJob) {
 	case batchv1.JobFailed:
@@ -36,11 +36,11 @@ func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) error {
 		if t := runstate.Terminated(runstate.LatestPod(s.pods, s.cloneJob)); t != nil && t.Message != "" {
 			msg += ": " + t.Message
 		}
-		return permanent(v1alpha1.ReasonCloneFailed, "%s", shorten.Tail(msg, v1alpha1.MaxMessageBytes))
+		return false, permanent(v1alpha1.ReasonCloneFailed, "%s", shorten.Tail(msg, v1alpha1.MaxMessageBytes))
 	case batchv1.JobComplete:
 		s.cloneDone = true
 	}
-	return nil
+	return false, nil
 }
 
 // cloneReserve is what the clone pod requests for the steps: with a workspace that
@@ -54,11 +54,11 @@ func (r *Reconciler) cloneReserve(s *scope) corev1.ResourceList {
 }
 
 // reconcileSteps moves the graph: failFast stops, skips, and every step that may start
-// now gets its Job in this pass. Then the run is summarized, which ends it once every
-// step has ended.
-func (r *Reconciler) reconcileSteps(ctx context.Context, s *scope) error {
+// now gets its Job in this pass. Then the run is summarized (progress, the running
+// steps), which ends it once every step has ended. It is the last phase.
+func (r *Reconciler) reconcileSteps(ctx context.Context, s *scope) (bool, error) {
 	if !s.cloneDone {
-		return nil
+		return false, nil
 	}
 	var tails map[int]string
 	if stops := runstate.FailFastStops(s.run, s.graph); len(stops) > 0 {
@@ -66,11 +66,11 @@ func (r *Reconciler) reconcileSteps(ctx context.Context, s *scope) error {
 	}
 	for _, i := range runstate.Schedule(s.run, s.graph, tails, metav1.NewTime(s.now)) {
 		if err := r.startStep(ctx, s, i); err != nil {
-			return err
+			return false, err
 		}
 	}
 	runstate.Summarize(s.run, s.graph, metav1.NewTime(s.now))
-	return nil
+	return true, nil
 }
 
 // startStep creates the Job of step i, pinned to the node the clone ran on when the

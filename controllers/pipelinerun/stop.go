@@ -15,11 +15,12 @@ import (
 )
 
 // reconcileStop stops what must stop: a cancelled run, a run past spec.timeout, a
-// clone or step whose pod tripped a watchdog. Otherwise it schedules a wake-up at the
-// next deadline.
-func (r *Reconciler) reconcileStop(ctx context.Context, s *scope) error {
+// clone or step whose pod tripped a watchdog. It may stop the graph (its running steps
+// end with their log tails, its finally steps go on), fail a step, or end the run (and
+// is then done); otherwise it schedules a wake-up at the next deadline.
+func (r *Reconciler) reconcileStop(ctx context.Context, s *scope) (bool, error) {
 	if r.checkDeadline(ctx, s); s.run.Status.Phase.IsFinished() {
-		return nil
+		return true, nil
 	}
 	for _, a := range activeJobs(s) {
 		pod := runstate.LatestPod(s.pods, a.job)
@@ -34,14 +35,14 @@ func (r *Reconciler) reconcileStop(ctx context.Context, s *scope) error {
 			s.wakeAt(v.Next)
 		case a.step < 0:
 			r.stopRun(ctx, s, v1alpha1.PhaseFailed, v.Reason, v.Message)
-			return nil
+			return true, nil
 		default:
 			// The step fails, its Job is deleted once that is written (stopEndedJobs),
 			// and the graph goes on as after any failure.
 			runstate.FailStep(s.run, a.step, v.Reason, v.Message, metav1.NewTime(s.now))
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // checkDeadline stops a cancelled run or one past spec.timeout. Once the clone has

@@ -24,10 +24,11 @@ import (
 
 // Errors of a Secret read. A missing Secret may appear later (GitOps tools apply it
 // after the run or trigger); the others are the Secret owner's or the user's to fix.
+// Each reads after the Secret's name: `git secret "creds" not found`.
 var (
-	ErrSecretNotFound = errors.New("secret not found")
-	ErrNotAllowed     = errors.New("secret may not be used for this repository")
-	ErrMalformed      = errors.New("secret is malformed")
+	ErrSecretNotFound = errors.New("not found")
+	ErrNotAllowed     = errors.New("may not be used")
+	ErrMalformed      = errors.New("is malformed")
 )
 
 // TokenKey is the key of a report Secret that holds the forge's API token.
@@ -45,13 +46,13 @@ func (s Secrets) read(ctx context.Context, namespace, name, repoURL string) (*co
 	secret := &corev1.Secret{}
 	if err := s.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: %q", ErrSecretNotFound, name)
+			return nil, fmt.Errorf("secret %q %w", name, ErrSecretNotFound)
 		}
 		return nil, fmt.Errorf("reading secret %q: %w", name, err)
 	}
 	if list, ok := secret.Annotations[v1alpha1.AnnotationAllowedRepositories]; ok && !Allowed(list, repoURL) {
-		return nil, fmt.Errorf("%w: secret %q may not be used for %s: it is not in the Secret's %s",
-			ErrNotAllowed, name, render.NormalizeRepoURL(repoURL), v1alpha1.AnnotationAllowedRepositories)
+		return nil, fmt.Errorf("secret %q %w for %s: it is not in the Secret's %s",
+			name, ErrNotAllowed, render.NormalizeRepoURL(repoURL), v1alpha1.AnnotationAllowedRepositories)
 	}
 	return secret, nil
 }
@@ -69,7 +70,7 @@ func (s Secrets) GitAuth(ctx context.Context, namespace string, ref *v1alpha1.Se
 	}
 	auth, err := gitsource.AuthFromSecretData(secret.Data)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: git secret %q: %w", ErrMalformed, ref.Name, err)
+		return nil, "", fmt.Errorf("git secret %q %w: %w", ref.Name, ErrMalformed, err)
 	}
 	return auth, secret.ResourceVersion, nil
 }
@@ -83,7 +84,7 @@ func (s Secrets) Token(ctx context.Context, namespace, name, repoURL string) (st
 	}
 	token := strings.TrimSpace(string(secret.Data[TokenKey]))
 	if token == "" {
-		return "", fmt.Errorf("%w: report secret %q has no %q key", ErrMalformed, name, TokenKey)
+		return "", fmt.Errorf("report secret %q %w: it has no %q key", name, ErrMalformed, TokenKey)
 	}
 	return token, nil
 }

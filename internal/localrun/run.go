@@ -22,7 +22,6 @@ import (
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
-	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Options of a local run.
@@ -77,10 +76,8 @@ func LocalRun(p *pipeline.Pipeline, digest string, o Options) *v1alpha1.Pipeline
 }
 
 type ended struct {
-	index    int
-	exitCode int32
-	reason   string
-	tail     string
+	index int
+	runstate.StepEnd
 }
 
 // Run runs p and returns how it ended. ctx cancels the running steps.
@@ -108,12 +105,12 @@ func Run(ctx context.Context, p *pipeline.Pipeline, digest string, o Options) (R
 				e := <-done // the stopped step, or another that ended meanwhile
 				record(run, e, out)
 				delete(cancels, e.index)
-				tails[e.index] = e.tail
+				tails[e.index] = e.Tail
 			}
 		}
 		for _, i := range runstate.Schedule(run, g, tails, now) {
 			s := &run.Status.Steps[i]
-			s.Phase, s.StartTime, s.Attempts = v1alpha1.StepRunning, now.DeepCopy(), 1
+			runstate.StartStep(s, now)
 			sctx, cancel := context.WithCancel(ctx)
 			cancels[i] = cancel
 			out.header(s.Name, "started")
@@ -129,22 +126,17 @@ func Run(ctx context.Context, p *pipeline.Pipeline, digest string, o Options) (R
 		delete(cancels, e.index)
 		record(run, e, out)
 	}
-	return Result{Run: run, ExitCode: exitCode(run)}, nil
+	return Result{Run: run, ExitCode: runstate.ExitCode(run)}, nil
 }
 
-// record writes a step's end into the run, as DeriveStep would from its Job and pod.
+// record ends a step the way the operator ends one from its Job (runstate.EndStep).
 func record(run *v1alpha1.PipelineRun, e ended, out *output) {
 	s := &run.Status.Steps[e.index]
 	if runstate.IsTerminal(s.Phase) {
 		return // stopped by failFast already
 	}
 	now := metav1.Now()
-	s.CompletionTime, s.ExitCode = &now, &e.exitCode
-	if e.reason == "" {
-		s.Phase = v1alpha1.StepSucceeded
-	} else {
-		s.Phase, s.Reason, s.Message = v1alpha1.StepFailed, e.reason, shorten.Tail(e.tail, v1alpha1.MaxMessageBytes)
-	}
+	runstate.EndStep(s, e.StepEnd, now)
 	out.header(s.Name, fmt.Sprintf("%s in %s", s.Phase, now.Sub(s.StartTime.Time).Round(time.Millisecond)))
 }
 
@@ -159,7 +151,7 @@ func runStep(ctx context.Context, p *pipeline.Pipeline, i int, env []string, o O
 	}
 	var e ended
 	for attempt := 0; attempt <= step.Retries; attempt++ {
-		e = ended{index: i}
+		e = ended{index: i, StepEnd: runstate.StepEnd{Attempts: int32(attempt + 1)}}
 		w := out.step(step.Name)
 		tail := &tailWriter{max: v1alpha1.MaxMessageBytes}
 		cmd := exec.CommandContext(ctx, o.Shell, "-c", render.StepScript(step.Commands))
@@ -171,21 +163,23 @@ func runStep(ctx context.Context, p *pipeline.Pipeline, i int, env []string, o O
 		cmd.WaitDelay = 10 * time.Second
 		err := cmd.Run()
 		w.Flush()
-		e.tail = tail.String()
+		e.Tail = tail.String()
 		var exit *exec.ExitError
 		switch {
 		case err == nil:
+			e.ExitCode = new(int32(0))
 			return e
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
-			e.reason, e.exitCode = v1alpha1.ReasonStepTimedOut, 1
+			e.Reason = v1alpha1.ReasonStepTimedOut
 			return e
 		case errors.As(err, &exit):
-			e.reason, e.exitCode = v1alpha1.ReasonStepFailed, int32(exit.ExitCode())
-			if exit.ExitCode() < 0 {
-				e.exitCode = 1 // killed by a signal (a cancel)
+			code := int32(exit.ExitCode())
+			if code < 0 {
+				code = 1 // killed by a signal (a cancel)
 			}
+			e.Reason, e.ExitCode = v1alpha1.ReasonStepFailed, &code
 		default:
-			e.reason, e.exitCode, e.tail = v1alpha1.ReasonStepFailed, 127, err.Error()
+			e.Reason, e.ExitCode, e.Tail = v1alpha1.ReasonStepFailed, new(int32(127)), err.Error()
 		}
 		if ctx.Err() != nil {
 			return e
@@ -248,18 +242,4 @@ func names(all []pipeline.Step) string {
 		out = append(out, fmt.Sprintf("%q", s.Name))
 	}
 	return strings.Join(out, ", ")
-}
-
-// exitCode is 0 for a run that succeeded, else the exit code of the step the run failed
-// for (the first that failed by itself), else 1.
-func exitCode(run *v1alpha1.PipelineRun) int {
-	if run.Status.Phase == v1alpha1.PhaseSucceeded {
-		return 0
-	}
-	for _, s := range run.Status.Steps {
-		if s.Phase == v1alpha1.StepFailed && s.Reason != v1alpha1.ReasonAllowedFailure && s.ExitCode != nil && *s.ExitCode != 0 {
-			return int(*s.ExitCode)
-		}
-	}
-	return 1
 }

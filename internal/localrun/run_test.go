@@ -171,3 +171,18 @@ func kubeletExpand(s string) string {
 	}
 	return b.String()
 }
+
+// A retried step records its attempts, as a Job's does.
+func TestRetriesCountAttempts(t *testing.T) {
+	dir := t.TempDir()
+	p := parse(t, "name: x\nsteps:\n- name: flaky\n  retries: 2\n  commands: ['test -f done || { touch done; exit 3; }']\n")
+	var out bytes.Buffer
+	res, err := Run(context.Background(), p, "", Options{Dir: dir, Home: t.TempDir(), Out: &out})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("%v %d\n%s", err, res.ExitCode, out.String())
+	}
+	s := res.Run.Status.Steps[0]
+	if s.Phase != v1alpha1.StepSucceeded || s.Attempts != 2 || s.ExitCode == nil || *s.ExitCode != 0 {
+		t.Errorf("step %+v, want Succeeded on its second attempt with exit 0", s)
+	}
+}

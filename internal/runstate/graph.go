@@ -238,14 +238,3 @@ func stopSteps(steps []v1alpha1.StepStatus, g Graph, reason, msg string, tails m
 		}
 	}
 }
-
-// FailStep ends a running step that failed outside its Job's own outcome (a watchdog
-// on its pod, its Job deleted): the graph then goes on as after any failure.
-func FailStep(run *v1alpha1.PipelineRun, i int, reason, msg string, now metav1.Time) {
-	s := &run.Status.Steps[i]
-	if IsTerminal(s.Phase) {
-		return
-	}
-	s.Phase, s.Reason, s.CompletionTime = v1alpha1.StepFailed, reason, now.DeepCopy()
-	s.Message = shorten.Tail(msg, v1alpha1.MaxMessageBytes)
-}

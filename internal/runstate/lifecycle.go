@@ -33,6 +33,44 @@ func Pin(run *v1alpha1.PipelineRun, commit string, def *pipeline.Definition) {
 	}
 }
 
+// NameBranch records the branch a new run builds: spec.branch, unless the run is pinned
+// to a revision, whose branch is placed once it was checked (PlaceRevision).
+func NameBranch(run *v1alpha1.PipelineRun) {
+	if run.Spec.Revision == "" {
+		run.Status.Branch = run.Spec.Branch
+	}
+}
+
+// PlaceRevision records whether a pinned revision is on spec.branch: then the run builds
+// that branch, else it is detached (an empty branch).
+func PlaceRevision(run *v1alpha1.PipelineRun, onBranch bool) {
+	run.Status.Branch, run.Status.Detached = "", !onBranch
+	if onBranch {
+		run.Status.Branch = run.Spec.Branch
+	}
+}
+
+// PinCommit records the commit a run resolved before its definition was pinned, so a
+// run that ends on a bad file says which commit's file it was.
+func PinCommit(run *v1alpha1.PipelineRun, commit string) {
+	run.Status.Commit, run.Status.ShortCommit = commit, shorten.SHA(commit)
+}
+
+// ExitCode is the exit code a finished run ends a command with: 0 when it succeeded,
+// else the exit code of the first step that failed by itself (not allowed to), else 1.
+// flowci run and flowci start -f, logs -f and wait all exit with it.
+func ExitCode(run *v1alpha1.PipelineRun) int {
+	if run.Status.Phase == v1alpha1.PhaseSucceeded {
+		return 0
+	}
+	for _, s := range run.Status.Steps {
+		if s.Phase == v1alpha1.StepFailed && s.Reason != v1alpha1.ReasonAllowedFailure && s.ExitCode != nil && *s.ExitCode != 0 {
+			return int(*s.ExitCode)
+		}
+	}
+	return 1
+}
+
 // Admit starts the run: spec.timeout counts from its startTime.
 func Admit(run *v1alpha1.PipelineRun, now metav1.Time) {
 	run.Status.StartTime = now.DeepCopy()

@@ -213,3 +213,51 @@ func TestStepNamesFitCurrentStep(t *testing.T) {
 		t.Errorf("no names: %q", got)
 	}
 }
+
+func TestExitCode(t *testing.T) {
+	code := func(c int32) *int32 { return &c }
+	for _, tc := range []struct {
+		name  string
+		phase v1alpha1.PipelineRunPhase
+		steps []v1alpha1.StepStatus
+		want  int
+	}{
+		{"succeeded", v1alpha1.PhaseSucceeded, nil, 0},
+		{"the first step that failed by itself", v1alpha1.PhaseFailed, []v1alpha1.StepStatus{
+			{Phase: v1alpha1.StepFailed, Reason: v1alpha1.ReasonAllowedFailure, ExitCode: code(9)},
+			{Phase: v1alpha1.StepFailed, Reason: v1alpha1.ReasonStepFailed, ExitCode: code(4)},
+			{Phase: v1alpha1.StepFailed, Reason: v1alpha1.ReasonStepFailed, ExitCode: code(5)}}, 4},
+		{"no exit code (timed out)", v1alpha1.PhaseFailed, []v1alpha1.StepStatus{{Phase: v1alpha1.StepFailed, Reason: v1alpha1.ReasonStepTimedOut}}, 1},
+		{"cancelled", v1alpha1.PhaseCancelled, []v1alpha1.StepStatus{{Phase: v1alpha1.StepCancelled, ExitCode: code(143)}}, 1},
+	} {
+		run := &v1alpha1.PipelineRun{Status: v1alpha1.PipelineRunStatus{Phase: tc.phase, Steps: tc.steps}}
+		if got := ExitCode(run); got != tc.want {
+			t.Errorf("%s: ExitCode = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestBranchAndCommit(t *testing.T) {
+	run := &v1alpha1.PipelineRun{Spec: v1alpha1.PipelineRunSpec{Branch: "main"}}
+	NameBranch(run)
+	if run.Status.Branch != "main" {
+		t.Errorf("a branch run builds its branch: %q", run.Status.Branch)
+	}
+	pinned := &v1alpha1.PipelineRun{Spec: v1alpha1.PipelineRunSpec{Branch: "main", Revision: strings.Repeat("a", 40)}}
+	NameBranch(pinned)
+	if pinned.Status.Branch != "" {
+		t.Errorf("a pinned revision's branch waits for its check: %q", pinned.Status.Branch)
+	}
+	PlaceRevision(pinned, false)
+	if pinned.Status.Branch != "" || !pinned.Status.Detached {
+		t.Errorf("off the branch: %+v", pinned.Status)
+	}
+	PlaceRevision(pinned, true)
+	if pinned.Status.Branch != "main" || pinned.Status.Detached {
+		t.Errorf("on the branch: %+v", pinned.Status)
+	}
+	PinCommit(pinned, strings.Repeat("b", 40))
+	if pinned.Status.Commit != strings.Repeat("b", 40) || pinned.Status.ShortCommit != "bbbbbbb" {
+		t.Errorf("PinCommit: %+v", pinned.Status)
+	}
+}

@@ -1,13 +1,38 @@
 package pipelinerun
 
 import (
+	"context"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/runstate"
 )
+
+// afterWrite does what follows a pass whose status was written, or had nothing to
+// write: it records the events and metrics of what changed (runstate.Transitions, empty
+// when nothing did), stops the Jobs of steps that ended without them, and, once the run
+// finished, releases what it holds (cleanupFinished) in the same pass. A transient
+// error of the pass is returned for backoff.
+func (r *Reconciler) afterWrite(ctx context.Context, s *scope, before *v1alpha1.PipelineRun, p runstate.Pass) (reconcile.Result, error) {
+	run := s.run
+	ts := runstate.Transitions(&before.Status, &run.Status)
+	r.recordEvents(run, ts)
+	r.recordMetrics(s, ts)
+	if p.Transient != nil {
+		return reconcile.Result{}, p.Transient
+	}
+	if !run.Status.Phase.IsFinished() {
+		return s.result(), r.stopEndedJobs(ctx, s)
+	}
+	s.next = time.Time{}
+	if err := r.cleanupFinished(ctx, s); err != nil {
+		return reconcile.Result{}, err
+	}
+	return s.result(), nil
+}
 
 // recordEvents records an event for the run's transitions and failures of a pass whose
 // status was written, so that `kubectl describe fpr` tells the story; steps' starts and

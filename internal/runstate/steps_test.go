@@ -111,3 +111,36 @@ func TestTruncateKeepsTheTail(t *testing.T) {
 		}
 	}
 }
+
+func TestEndStep(t *testing.T) {
+	at := metav1.NewTime(time.Unix(1e9, 0))
+	code := func(c int32) *int32 { return &c }
+	long := strings.Repeat("x", v1alpha1.MaxMessageBytes+10)
+	for _, tc := range []struct {
+		name string
+		prev v1alpha1.StepStatus
+		end  StepEnd
+		want v1alpha1.StepStatus
+	}{
+		{"succeeded", v1alpha1.StepStatus{Phase: v1alpha1.StepRunning, Attempts: 1, Message: "old"}, StepEnd{ExitCode: code(0), Attempts: 2},
+			v1alpha1.StepStatus{Phase: v1alpha1.StepSucceeded, Attempts: 2, ExitCode: code(0), CompletionTime: &at}},
+		{"failed, tail bounded", v1alpha1.StepStatus{Phase: v1alpha1.StepRunning, Attempts: 1}, StepEnd{ExitCode: code(3), Reason: v1alpha1.ReasonStepFailed, Tail: long},
+			v1alpha1.StepStatus{Phase: v1alpha1.StepFailed, Attempts: 1, ExitCode: code(3), Reason: v1alpha1.ReasonStepFailed,
+				Message: shorten.Tail(long, v1alpha1.MaxMessageBytes), CompletionTime: &at}},
+		{"timed out without an exit code", v1alpha1.StepStatus{Phase: v1alpha1.StepRunning}, StepEnd{Reason: v1alpha1.ReasonStepTimedOut},
+			v1alpha1.StepStatus{Phase: v1alpha1.StepFailed, Reason: v1alpha1.ReasonStepTimedOut, CompletionTime: &at}},
+		{"an ended step keeps its end", v1alpha1.StepStatus{Phase: v1alpha1.StepCancelled, Reason: v1alpha1.ReasonFailFast}, StepEnd{ExitCode: code(0)},
+			v1alpha1.StepStatus{Phase: v1alpha1.StepCancelled, Reason: v1alpha1.ReasonFailFast}},
+	} {
+		s := tc.prev
+		EndStep(&s, tc.end, at)
+		if d := cmp.Diff(tc.want, s); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, d)
+		}
+	}
+	s := v1alpha1.StepStatus{Phase: v1alpha1.StepPending}
+	StartStep(&s, at)
+	if s.Phase != v1alpha1.StepRunning || s.Attempts != 1 || !s.StartTime.Equal(&at) {
+		t.Errorf("StartStep: %+v", s)
+	}
+}
