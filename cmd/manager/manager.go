@@ -40,7 +40,7 @@ func runManager(args []string) error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	inFlight := &pipelinerun.InFlight{Limit: o.stuckAfter}
-	if err := setupControllers(ctx, mgr, o, inFlight); err != nil {
+	if err := setupControllers(mgr, o, inFlight); err != nil {
 		return err
 	}
 	metrics.RegisterRunsGauge(mgr.GetCache())
@@ -91,7 +91,7 @@ func newManager(o *options) (ctrl.Manager, error) {
 }
 
 // setupControllers registers the three controllers, each set up the same way.
-func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options, inFlight *pipelinerun.InFlight) error {
+func setupControllers(mgr ctrl.Manager, o *options, inFlight *pipelinerun.InFlight) error {
 	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
 		return fmt.Errorf("creating the pods/log client: %w", err)
@@ -111,7 +111,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options, inFligh
 		StepEvents:      o.stepEvents,
 		Metrics:         metrics.RunMetrics{Repositories: &o.repoLabels},
 	}
-	if err := runs.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
+	if err := runs.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
 		return fmt.Errorf("setting up the PipelineRun controller: %w", err)
 	}
 	triggers := &trigger.Reconciler{

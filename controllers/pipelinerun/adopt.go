@@ -9,8 +9,8 @@ import (
 
 // sameChild says why an existing child differs from the rendered one in what decides
 // what runs and what it can reach, or "" when it does not. Fields the API server
-// defaults are not compared. The definition ConfigMap is checked by fetchDefinition,
-// against git.
+// defaults are not compared. The definition ConfigMap is checked against git instead,
+// on the fetch pool (storeDefinition, verifyFunc).
 func sameChild(existing, rendered client.Object) string {
 	switch e := existing.(type) {
 	case *batchv1.Job:

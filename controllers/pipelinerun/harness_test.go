@@ -80,7 +80,7 @@ func startManagerAs(t *testing.T, ns string, restCfg *rest.Config, configure ...
 		c(r)
 	}
 	// Each test runs its own manager; controller names must not collide.
-	if err := r.SetupWithManager(context.Background(), mgr, controller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
+	if err := r.SetupWithManager(mgr, controller.Options{SkipNameValidation: ptr.To(true)}); err != nil {
 		t.Fatal(err)
 	}
 	return testenv.StartManager(t, mgr)

@@ -35,7 +35,8 @@ import (
 // are watched through the cache, which only holds objects carrying the run-UID label
 // (controllers.CacheOptions), and only the events that can move a run reconcile it
 // (watch.go).
-func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager, opts controller.Options) error {
+func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Options) error {
+	ctx := context.Background() // the indexers use it only while they are registered
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &v1alpha1.PipelineRun{}, v1alpha1.IndexRunGroup, func(o client.Object) []string {
 		run := o.(*v1alpha1.PipelineRun)

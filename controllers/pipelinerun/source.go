@@ -38,7 +38,7 @@ func (g GitSource) ResolveCommit(ctx context.Context, repoURL, branch, revision 
 	return commit, err
 }
 
-// ReadFile implements Source; files larger than a pipeline file may be are refused.
+// ReadFile implements Source; a file larger than a pipeline file may be is refused.
 func (g GitSource) ReadFile(ctx context.Context, repoURL, commit, path string, auth *gitsource.Auth) ([]byte, error) {
 	start := time.Now()
 	raw, err := gitsource.ReadFile(ctx, repoURL, commit, path, pipeline.MaxFileSize, auth, g.Options...)

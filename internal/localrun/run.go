@@ -51,9 +51,9 @@ type Result struct {
 	ExitCode int
 }
 
-// Env is the environment of step i: the one RenderStepJob gives its container, with
-// HOME and the source directory of this machine, plus PATH (the image provides one on
-// a cluster).
+// Env is the environment of step i: what the container RenderStepJob renders sees (the
+// values before their escaping for the kubelet), with HOME on this machine, plus PATH
+// (the image provides one on a cluster).
 func Env(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, i int, home string) []string {
 	var out []string
 	for _, e := range render.StepEnv(run, p, *p.Step(i)) {

@@ -1,6 +1,9 @@
-// Package render turns a PipelineRun and its parsed pipeline into the objects
-// that execute it: the workspace PersistentVolumeClaim, the clone Job and one
-// Job per step.
+// Package render turns a PipelineRun and its parsed pipeline into the objects that
+// execute it: the definition ConfigMap, the workspace PersistentVolumeClaim, the clone
+// Job and one Job per step (step.go, with the step's script and environment, which the
+// local runner shares), and the runs a PipelineTrigger creates (trigger.go). It also
+// names them (names.go), groups runs for concurrency (group.go), and computes what a
+// graph needs of a node at its peak (peak.go).
 //
 // Every function is pure: the same inputs always render the same objects, so
 // the names of children are known before they exist and a restarted

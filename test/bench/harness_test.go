@@ -74,7 +74,7 @@ func startManager(tb testing.TB, counts *apiCounts, stub bool, namespaces ...str
 	}
 	// Every scenario runs its own manager: controller names repeat.
 	opts := controller.Options{MaxConcurrentReconciles: pipelinerun.DefaultMaxConcurrentReconciles, SkipNameValidation: ptr.To(true)}
-	if err := r.SetupWithManager(context.Background(), mgr, opts); err != nil {
+	if err := r.SetupWithManager(mgr, opts); err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
