@@ -15,6 +15,7 @@ import (
 const (
 	maxValue          = 253 // a label or annotation value; longer ones are not ours
 	maxStatuses       = 4
+	maxConditions     = 8
 	maxShortMessage   = 256
 	maxTerminationMsg = v1alpha1.MaxMessageBytes
 )
@@ -36,13 +37,17 @@ func TrimJob(obj any) (any, error) {
 	}
 	st := j.Status
 	out.Status = batchv1.JobStatus{StartTime: st.StartTime, CompletionTime: st.CompletionTime, Active: st.Active, Succeeded: st.Succeeded, Failed: st.Failed}
-	// Only the outcome's condition decides anything; interim ones (SuccessCriteriaMet,
-	// FailureTarget) do not.
-	for _, c := range st.Conditions {
-		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+	// The outcome's condition decides a step's end, and SuccessCriteriaMet, which the
+	// Job controller writes before Complete, lets its dependents start early. A failure
+	// waits for Failed: FailureTarget comes while the pods are still being stopped.
+	for _, c := range firstN(st.Conditions, maxConditions) {
+		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed || c.Type == batchv1.JobSuccessCriteriaMet) {
+			limit := maxShortMessage
+			if c.Type == batchv1.JobFailed {
+				limit = maxTerminationMsg // a failed step's message when its pod left none
+			}
 			out.Status.Conditions = append(out.Status.Conditions, batchv1.JobCondition{Type: c.Type, Status: c.Status,
-				Reason: cut(c.Reason, maxShortMessage), Message: cut(c.Message, maxTerminationMsg), LastTransitionTime: c.LastTransitionTime})
-			break
+				Reason: cut(c.Reason, maxShortMessage), Message: cut(c.Message, limit), LastTransitionTime: c.LastTransitionTime})
 		}
 	}
 	if a := j.Spec.Template.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {

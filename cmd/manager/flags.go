@@ -29,6 +29,7 @@ type options struct {
 	metricsAddr     string
 	probeAddr       string
 	leaderElection  bool
+	leaseNamespace  string
 	namespace       string
 	render          render.Config
 	maxReconciles   int
@@ -92,6 +93,7 @@ func serverFlags(fs *flag.FlagSet, o *options) {
 	fs.IntVar(&o.repoLabels.Max, "metrics-max-repositories", 50, "Distinct repository label values; further repositories are counted as \"other\".")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
+	fs.StringVar(&o.leaseNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the operator's own, when it runs in a pod).")
 	fs.StringVar(&o.namespace, "namespace", "", "Watch only this namespace (all namespaces when empty).")
 	fs.IntVar(&o.maxReconciles, "max-concurrent-reconciles", pipelinerun.DefaultMaxConcurrentReconciles, "PipelineRuns reconciled in parallel.")
 	fs.Float64Var(&o.qps, "kube-api-qps", pipelinerun.DefaultQPS, "Client-side limit of the operator's API requests per second.")

@@ -82,6 +82,7 @@ func newManager(o *options) (ctrl.Manager, error) {
 		HealthProbeBindAddress:        o.probeAddr,
 		LeaderElection:                o.leaderElection,
 		LeaderElectionID:              "flow-ci.flowci.dev",
+		LeaderElectionNamespace:       o.leaseNamespace,
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {

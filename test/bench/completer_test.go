@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -30,13 +31,18 @@ type jobRecord struct {
 	component string    // clone or step
 	step      int       // step index, -1 for the clone
 	observed  time.Time // first seen through the watch
+	succeeded time.Time // when the status update adding SuccessCriteriaMet returned
 	completed time.Time // when the status update marking it Complete returned
 }
 
-// completer plays the kubelet and the Job controller, which envtest does not run. For
-// every Job it sees it creates the pod, moves it Pending → Running → Succeeded with the
-// status updates a kubelet sends, then marks the Job Complete as the Job controller
-// would. It records when each Job was seen and completed, and how long its queue got.
+// completer plays the scheduler, the kubelet and the Job controller, which envtest does
+// not run, with their writes and the shapes of what they write (kubelet_test.go). For
+// every Job it sees it creates the pod with the Job controller's finalizer, bound to a
+// node; marks the Job active; sends the kubelet's three pod status updates (creating,
+// running and ready, succeeded), marking the Job ready in between; then counts the
+// success as the Job controller does: uncounted, the pod's finalizer removed, succeeded
+// with SuccessCriteriaMet, Complete. It records when each Job was seen, met its
+// success criteria and completed, and how long its queue got.
 type completer struct {
 	cs kubernetes.Interface
 
@@ -113,68 +119,96 @@ func (c *completer) observe(job *batchv1.Job) bool {
 }
 
 func (c *completer) complete(ctx context.Context, job *batchv1.Job) {
-	err := c.runPod(ctx, job)
-	if err == nil {
-		err = markComplete(ctx, c.cs, job.DeepCopy())
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	err := c.run(ctx, job)
 	if err != nil {
+		c.mu.Lock()
 		c.errs = append(c.errs, fmt.Errorf("job %s: %w", job.Name, err))
-		return
+		c.mu.Unlock()
 	}
-	c.jobs[job.Name].completed = time.Now()
 }
 
-// runPod creates the Job's pod on benchNode and sends the kubelet's three status
-// updates: scheduled and pending, running, succeeded.
-func (c *completer) runPod(ctx context.Context, job *batchv1.Job) error {
+// run drives the Job's pod and the Job to Complete, in the order the cluster writes.
+func (c *completer) run(ctx context.Context, job *batchv1.Job) error {
 	pod := jobtest.PodFor(job)
-	pod.Spec.NodeName = benchNode
+	pod.Spec.NodeName, pod.Finalizers = benchNode, []string{jobTracking}
 	pod, err := c.cs.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("creating pod: %w", err)
 	}
-	ctr := pod.Spec.Containers[0]
-	now := metav1.Now()
-	scheduled := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now}
-	states := []corev1.PodStatus{
-		{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{scheduled}, ContainerStatuses: []corev1.ContainerStatus{{Name: ctr.Name, Image: ctr.Image,
-			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}},
-		{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{scheduled}, ContainerStatuses: []corev1.ContainerStatus{{Name: ctr.Name, Image: ctr.Image,
-			ImageID: "sha256:bench", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}}}},
-		{Phase: corev1.PodSucceeded, Conditions: []corev1.PodCondition{scheduled}, ContainerStatuses: []corev1.ContainerStatus{{Name: ctr.Name, Image: ctr.Image,
-			ImageID: "sha256:bench", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: now, FinishedAt: now}}}}},
+	start := time.Now()
+	pods, jobs := podStatuses(pod, start, start), jobStatuses(pod.UID, start, start)
+	steps := []func() error{
+		func() error { return c.jobStatus(ctx, job, jobs[0]) },
+		func() error { return c.podStatus(ctx, pod, pods[0]) },
+		func() error { return c.podStatus(ctx, pod, pods[1]) },
+		func() error { return c.jobStatus(ctx, job, jobs[1]) },
+		func() error {
+			pods, jobs = podStatuses(pod, start, time.Now()), jobStatuses(pod.UID, start, time.Now())
+			return c.podStatus(ctx, pod, pods[2])
+		},
+		func() error { return c.jobStatus(ctx, job, jobs[2]) },
+		func() error {
+			patch := []byte(`{"metadata":{"finalizers":null}}`)
+			_, err := c.cs.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+			return err
+		},
+		func() error { return c.jobStatus(ctx, job, jobs[3]) },
+		func() error { c.mark(job.Name, func(r *jobRecord) { r.succeeded = time.Now() }); return nil },
+		func() error { return c.jobStatus(ctx, job, jobs[4]) },
+		func() error { c.mark(job.Name, func(r *jobRecord) { r.completed = time.Now() }); return nil },
 	}
-	for _, st := range states {
-		pod.Status = st
-		if pod, err = c.cs.CoreV1().Pods(job.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("updating pod status: %w", err)
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// markComplete sets the status the real Job controller writes for a Job whose one pod
-// succeeded: the API server requires SuccessCriteriaMet before Complete, and times.
-func markComplete(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job) error {
+func (c *completer) mark(job string, f func(*jobRecord)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f(c.jobs[job])
+}
+
+// podStatus writes the pod's status as the kubelet does, with a full update.
+func (c *completer) podStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) error {
+	pod.Status = st
+	updated, err := c.cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("updating pod status: %w", err)
+	}
+	*pod = *updated
+	return nil
+}
+
+// jobStatus writes the Job's status as the Job controller does, retrying a conflict
+// on a fresh copy (the operator never writes a Job, but a test might).
+func (c *completer) jobStatus(ctx context.Context, job *batchv1.Job, st batchv1.JobStatus) error {
 	for attempt := 0; ; attempt++ {
-		now := metav1.Now()
-		start := metav1.NewTime(now.Add(-time.Millisecond))
-		job.Status.StartTime, job.Status.CompletionTime, job.Status.Succeeded = &start, &now, 1
-		msg := "Reached expected number of succeeded pods"
-		job.Status.Conditions = []batchv1.JobCondition{
-			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, Reason: "CompletionsReached", Message: msg, LastTransitionTime: now, LastProbeTime: now},
-			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, Reason: "CompletionsReached", Message: msg, LastTransitionTime: now, LastProbeTime: now},
+		job.Status = *st.DeepCopy()
+		updated, err := c.cs.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{})
+		if err == nil {
+			*job = *updated
+			return nil
 		}
-		_, err := cs.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{})
 		if !apierrors.IsConflict(err) || attempt == 5 {
-			return err
+			return fmt.Errorf("updating job status: %w", err)
 		}
-		if job, err = cs.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{}); err != nil {
+		if job, err = c.cs.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{}); err != nil {
 			return err
 		}
 	}
+}
+
+// markComplete sets the final status the Job controller writes for a Job whose one pod
+// succeeded, in one write (the plain-client sweep's second write).
+func markComplete(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job) error {
+	now := time.Now()
+	job.Status = jobStatuses("", now.Add(-time.Millisecond), now)[4]
+	job.Status.UncountedTerminatedPods = nil
+	_, err := cs.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{})
+	return err
 }
 
 // records returns a copy of what was recorded, and the errors met.

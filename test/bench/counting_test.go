@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,26 +24,33 @@ type apiCounts struct {
 // countingConfig returns a copy of base whose transport counts into c.
 func countingConfig(base *rest.Config, c *apiCounts) *rest.Config {
 	out := rest.CopyConfig(base)
-	c.byResource = map[string]int64{}
-	out.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			c.count(req)
-			resp, err := rt.RoundTrip(req)
-			if err == nil && resp.StatusCode == http.StatusConflict {
-				// A stale write (PATCH/PUT) or an AlreadyExists (POST): the breakdown tells.
-				c.conflicts.Add(1)
-				resource, _ := parsePath(req.URL.Path)
-				if strings.HasSuffix(resource, "/status") {
-					c.statusConflicts.Add(1)
-				}
-				c.mu.Lock()
-				c.byResource["409 "+req.Method+" "+resource]++
-				c.mu.Unlock()
-			}
-			return resp, err
-		})
-	}
+	out.WrapTransport = c.wrap
 	return out
+}
+
+// wrap counts the requests that go through rt, and the conflicts they meet.
+func (c *apiCounts) wrap(rt http.RoundTripper) http.RoundTripper {
+	c.mu.Lock()
+	if c.byResource == nil {
+		c.byResource = map[string]int64{}
+	}
+	c.mu.Unlock()
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		c.count(req)
+		resp, err := rt.RoundTrip(req)
+		if err == nil && resp.StatusCode == http.StatusConflict {
+			// A stale write (PATCH/PUT) or an AlreadyExists (POST): the breakdown tells.
+			c.conflicts.Add(1)
+			resource, _ := parsePath(req.URL.Path)
+			if strings.HasSuffix(resource, "/status") {
+				c.statusConflicts.Add(1)
+			}
+			c.mu.Lock()
+			c.byResource["409 "+req.Method+" "+resource]++
+			c.mu.Unlock()
+		}
+		return resp, err
+	})
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -51,10 +60,21 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func (c *apiCounts) count(req *http.Request) {
 	resource, named := parsePath(req.URL.Path)
 	switch req.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	case http.MethodPost:
+		if resource == "tokenreviews" || resource == "subjectaccessreviews" {
+			// The metrics endpoint asking who scrapes it: a question, not a write.
+			c.other.Add(1)
+			return
+		}
+		fallthrough
+	case http.MethodPut, http.MethodPatch, http.MethodDelete:
 		c.writes.Add(1)
+		key := req.Method + " " + resource
+		if resource == "events" {
+			key += " of " + regardingKind(req)
+		}
 		c.mu.Lock()
-		c.byResource[req.Method+" "+resource]++
+		c.byResource[key]++
 		c.mu.Unlock()
 	case http.MethodGet:
 		switch {
@@ -72,6 +92,16 @@ func (c *apiCounts) count(req *http.Request) {
 	default:
 		c.other.Add(1)
 	}
+}
+
+// reset forgets what was counted so far.
+func (c *apiCounts) reset() {
+	for _, n := range []*atomic.Int64{&c.writes, &c.uncachedReads, &c.informer, &c.other, &c.conflicts, &c.statusConflicts} {
+		n.Store(0)
+	}
+	c.mu.Lock()
+	c.byResource = map[string]int64{}
+	c.mu.Unlock()
 }
 
 func (c *apiCounts) breakdown() map[string]int64 {
@@ -110,4 +140,25 @@ func parsePath(p string) (resource string, named bool) {
 	default:
 		return seg[0] + "/" + seg[2], true
 	}
+}
+
+// regardingKind is the kind of object an event being written is about, read from the
+// request's body (which is put back for the transport). Events go as protobuf, so the
+// body is searched for the two kinds the operator writes events about.
+func regardingKind(req *http.Request) string {
+	if req.GetBody == nil {
+		return "?"
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return "?"
+	}
+	defer body.Close()
+	b, _ := io.ReadAll(io.LimitReader(body, 1<<20))
+	for _, kind := range []string{"PipelineTrigger", "PipelineRun"} {
+		if bytes.Contains(b, []byte(kind)) {
+			return kind
+		}
+	}
+	return "?"
 }

@@ -37,7 +37,8 @@ func newGitServer(tb testing.TB) *gitServer {
 // repoURL returns the URL of repository i of pipelines with steps steps (graph: see
 // pipelineYAML), creating it on first use.
 func (g *gitServer) repoURL(shape string, i int) string {
-	name := fmt.Sprintf("%s-%04d.git", shape, i)
+	// owner/name, as a forge serves it: the shipped cell reports commit statuses.
+	name := fmt.Sprintf("bench/%s-%04d.git", shape, i)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if url, ok := g.repos[name]; ok {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -28,71 +27,95 @@ import (
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
+// History levels of P4: finished runs in the cluster, each with its clone Job and four
+// step Jobs, each Job with its pod (5,000 Jobs and pods at 1,000 runs).
+var historyLevels = []int{0, 1000, 5000}
+
 const (
-	historyRuns = 1000
-	historyJobs = 5000 // five per run, each with its pod
+	historyNamespaces = 10 // the runs of many teams
+	jobsPerRun        = 5  // the clone and four steps
 )
 
-// measureMemory (P4) puts exactly historyRuns finished runs and historyJobs Jobs with
-// their pods in a fresh cluster, starts the real manager binary against it in its own
-// process, waits for its start-up pass over every run to end, and reads its memory.
-func measureMemory(tb testing.TB) *memory {
+// historyShape is the pipeline of every history run: four sequential steps.
+const historyShape = "seq4"
+
+// measureMemory (P4) grows the finished runs in the cluster through levels, and at each
+// starts the real manager binary in its own process (cluster-wide, as it ships; history
+// limits off, so that it keeps what is measured), waits for its start-up pass over
+// every run to end, and reads its memory: VmRSS when quiet and again after settle (the
+// runtime returns freed memory gradually), and VmHWM, the start-up peak, which decides
+// an OOM kill at restart. It fails the benchmark when it cannot measure.
+func measureMemory(tb testing.TB, levels []int, settle time.Duration) []memory {
 	tb.Helper()
-	dir := filepath.Join("..", "..", "bin", "bench")
-	bin := filepath.Join(dir, "flow-ci")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/manager").CombinedOutput(); err != nil {
-		tb.Fatalf("building the manager: %v: %s", err, out)
+	kubeconfig := writeKubeconfig(tb, filepath.Join("..", "..", "bin", "bench"))
+	var out []memory
+	have := 0
+	for _, runs := range levels {
+		createHistory(tb, have, runs)
+		have = runs
+		m := measureAt(tb, kubeconfig, runs, settle)
+		tb.Logf("P4 at %d finished runs: %.0f reconciles in %.1f s; VmRSS %.1f MiB quiet, %.1f MiB settled; VmHWM %.1f MiB",
+			runs, m.Reconciles, m.SettleSeconds, m.QuietRSSMB, m.RSSMB, m.PeakRSSMB)
+		out = append(out, m)
 	}
-	kubeconfig := writeKubeconfig(tb, dir)
-	createHistory(tb)
-	probe, metricsAddr, pprof := freeAddr(tb), freeAddr(tb), freeAddr(tb)
-	cmd := exec.Command(bin, "--clone-image=flow-ci:bench", "--successful-history-limit=-1", "--failed-history-limit=-1",
-		"--health-probe-bind-address="+probe, "--metrics-bind-address="+metricsAddr, "--pprof-bind-address="+pprof)
-	// GOMEMLIMIT as config/manager sets it; FLOWCI_BENCH_MANAGER_ENV adds more (A=1,B=2).
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "GOMEMLIMIT=200MiB")
-	if extra := os.Getenv("FLOWCI_BENCH_MANAGER_ENV"); extra != "" {
-		cmd.Env = append(cmd.Env, strings.Split(extra, ",")...)
-	}
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	m := &memory{FinishedRuns: historyRuns, Jobs: historyJobs, Pods: historyJobs}
+	return out
+}
+
+func measureAt(tb testing.TB, kubeconfig string, runs int, settle time.Duration) memory {
+	tb.Helper()
+	proc := startManagerProcess(tb, kubeconfig, "--clone-image=flow-ci:bench", "--successful-history-limit=-1", "--failed-history-limit=-1")
+	defer proc.stop()
+	m := memory{FinishedRuns: runs, Jobs: runs * jobsPerRun, Pods: runs * jobsPerRun}
 	// Quiet: every run reconciled once, nothing queued, and no reconcile for 3 s.
-	last, since := -1.0, time.Now()
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		total, depth := scrape(metricsAddr)
+	last, since, scraped := -1.0, time.Now(), false
+	var lastErr error
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		v, err := proc.scrape("controller_runtime_reconcile_total", "workqueue_depth")
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		scraped = true
+		total, depth := v["controller_runtime_reconcile_total"], v["workqueue_depth"]
 		if total != last {
 			last, since = total, time.Now()
 		}
-		if total >= historyRuns && depth == 0 && time.Since(since) > 3*time.Second {
+		if total >= float64(runs) && depth == 0 && time.Since(since) > 3*time.Second {
 			break
 		}
 	}
-	m.Reconciles, m.SettleSeconds = last, since.Sub(start).Seconds()
-	m.QuietRSSMB = procStatus(cmd.Process.Pid, "VmRSS")
-	// The Go runtime returns the start-up burst's freed memory to the OS gradually:
-	// read RSS again once it had time to (the operator runs for days).
-	time.Sleep(30 * time.Second)
-	m.RSSMB, m.PeakRSSMB = procStatus(cmd.Process.Pid, "VmRSS"), procStatus(cmd.Process.Pid, "VmHWM")
-	m.MemStats = memStats("http://" + pprof + "/debug/pprof/heap?debug=1")
-	m.HeapProfile = filepath.Join(dir, "heap.pprof")
-	if err := download("http://"+pprof+"/debug/pprof/heap?gc=1", m.HeapProfile); err != nil {
+	if !scraped {
+		tb.Fatalf("P4 cannot measure: the metrics endpoint never answered: %v", lastErr)
+	}
+	if last < float64(runs) {
+		tb.Fatalf("P4 cannot measure: %.0f reconciles of %d runs after 5 minutes", last, runs)
+	}
+	m.Reconciles, m.SettleSeconds = last, since.Sub(proc.started).Seconds()
+	m.QuietRSSMB = procStatus(proc.pid(), "VmRSS")
+	time.Sleep(settle)
+	m.RSSMB, m.PeakRSSMB = procStatus(proc.pid(), "VmRSS"), procStatus(proc.pid(), "VmHWM")
+	if m.RSSMB <= 0 || m.PeakRSSMB <= 0 {
+		tb.Fatalf("P4 cannot measure: no VmRSS or VmHWM for pid %d", proc.pid())
+	}
+	m.MemStats = memStats("http://" + proc.pprof + "/debug/pprof/heap?debug=1")
+	m.HeapProfile = filepath.Join("..", "..", "bin", "bench", fmt.Sprintf("heap-%d.pprof", runs))
+	if err := download("http://"+proc.pprof+"/debug/pprof/heap?gc=1", m.HeapProfile); err != nil {
 		tb.Logf("heap profile: %v", err)
-	} else if out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=12", "-sample_index=inuse_space", bin, m.HeapProfile).Output(); err == nil {
+	} else if out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=12", "-sample_index=inuse_space", managerBinary(tb), m.HeapProfile).Output(); err == nil {
 		m.HeapTop = strings.Split(strings.TrimSpace(string(out)), "\n")
 	}
 	return m
 }
 
-// createHistory creates the finished runs, with their Jobs and pods, in a fresh
-// namespace, as the operator leaves them: children owned by the run and labelled.
-func createHistory(tb testing.TB) {
+// createHistory creates finished runs from..to-1, with their Jobs and pods, spread over
+// historyNamespaces namespaces, as the operator and the cluster leave them: children
+// owned by the run and labelled, and the statuses the kubelet and Job controller wrote.
+func createHistory(tb testing.TB, from, to int) {
 	tb.Helper()
-	ns := newNamespace(tb, "bench-history")
-	def, err := pipeline.Parse([]byte(pipelineYAML("seq5")))
+	if from >= to {
+		return
+	}
+	def, err := pipeline.Parse([]byte(pipelineYAML(historyShape)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -101,8 +124,8 @@ func createHistory(tb testing.TB) {
 	errs := make(chan error, 16)
 	for w := range 16 {
 		wg.Go(func() {
-			for i := w; i < historyRuns; i += 16 {
-				if err := createFinishedRun(ns, i, &def.Pipeline, cfg); err != nil {
+			for i := from + w; i < to; i += 16 {
+				if err := createFinishedRun(historyNamespace(tb, i%historyNamespaces), i, &def.Pipeline, cfg); err != nil {
 					errs <- err
 					return
 				}
@@ -116,50 +139,79 @@ func createHistory(tb testing.TB) {
 	}
 }
 
+var historyNamespaceNames sync.Map // index → namespace name
+
+func historyNamespace(tb testing.TB, i int) string {
+	if ns, ok := historyNamespaceNames.Load(i); ok {
+		return ns.(string)
+	}
+	ns, _ := historyNamespaceNames.LoadOrStore(i, newNamespace(tb, fmt.Sprintf("bench-history-%d", i)))
+	return ns.(string)
+}
+
 func createFinishedRun(ns string, i int, p *pipeline.Pipeline, cfg render.Config) error {
 	ctx := context.Background()
-	run := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("history-%04d", i)},
+	run := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("history-%05d", i)},
 		Spec: civ1alpha1.PipelineRunSpec{RepoURL: fmt.Sprintf("https://git.example.com/team/app-%d.git", i%50)}}
 	if err := k8sClient.Create(ctx, run); err != nil {
 		return err
 	}
-	now := metav1.Now()
-	run.Status = civ1alpha1.PipelineRunStatus{Phase: civ1alpha1.PhaseSucceeded, Commit: strings.Repeat("a", 40), ShortCommit: "aaaaaaa",
-		Branch: "main", PipelineName: "bench", StartTime: &now, CompletionTime: &now, Progress: "5/5",
-		Conditions: []metav1.Condition{{Type: civ1alpha1.ConditionSucceeded, Status: metav1.ConditionTrue, Reason: civ1alpha1.ReasonSucceeded, Message: "all 5 steps succeeded", LastTransitionTime: now}}}
-	for s := range p.Steps {
-		run.Status.Steps = append(run.Status.Steps, civ1alpha1.StepStatus{Name: p.Steps[s].Name, Index: int32(s), Phase: civ1alpha1.StepSucceeded,
-			JobName: render.StepJobName(run, s, p.Steps[s].Name), StartTime: &now, CompletionTime: &now})
-	}
+	start := time.Now().Add(-time.Minute)
+	t0, t1 := metav1.NewTime(start), metav1.NewTime(start.Add(30*time.Second))
+	run.Status = finishedStatus(run, p, t0, t1)
 	if err := k8sClient.Status().Update(ctx, run); err != nil {
 		return fmt.Errorf("finishing %s: %w", run.Name, err)
 	}
-	for s := range historyJobs / historyRuns {
+	jobs := []*batchv1.Job{render.RenderCloneJob(run, cfg, nil)}
+	for s := range p.Steps {
 		job, err := render.RenderStepJob(run, p, s, benchNode, cfg)
 		if err != nil {
 			return err
 		}
-		if err := k8sClient.Create(ctx, job); err != nil {
-			return err
-		}
-		job.Status = batchv1.JobStatus{StartTime: &now, CompletionTime: &now, Succeeded: 1, Conditions: []batchv1.JobCondition{
-			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now}}}
-		if err := k8sClient.Status().Update(ctx, job); err != nil {
-			return err
-		}
-		pod := jobtest.PodFor(job)
-		pod.Spec.NodeName = benchNode
-		if err := k8sClient.Create(ctx, pod); err != nil {
-			return err
-		}
-		pod.Status = corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{Name: "step", Image: "busybox:bench",
-			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: now, FinishedAt: now}}}}}
-		if err := k8sClient.Status().Update(ctx, pod); err != nil {
+		jobs = append(jobs, job)
+	}
+	for _, job := range jobs {
+		if err := createFinishedJob(ctx, job, t0, t1); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// finishedStatus is the status the operator leaves on a run that succeeded.
+func finishedStatus(run *civ1alpha1.PipelineRun, p *pipeline.Pipeline, t0, t1 metav1.Time) civ1alpha1.PipelineRunStatus {
+	st := civ1alpha1.PipelineRunStatus{Phase: civ1alpha1.PhaseSucceeded, Commit: digest(run.Name)[:40], ShortCommit: digest(run.Name)[:7],
+		Branch: "main", PipelineName: "bench", StartTime: &t0, CompletionTime: &t1, Progress: fmt.Sprintf("%d/%d", len(p.Steps), len(p.Steps)),
+		ObservedGeneration: 1,
+		Conditions: []metav1.Condition{
+			{Type: civ1alpha1.ConditionSucceeded, Status: metav1.ConditionTrue, Reason: civ1alpha1.ReasonSucceeded, ObservedGeneration: 1,
+				Message: fmt.Sprintf("all %d steps succeeded", len(p.Steps)), LastTransitionTime: t1},
+		}}
+	for s := range p.Steps {
+		code := int32(0)
+		st.Steps = append(st.Steps, civ1alpha1.StepStatus{Name: p.Steps[s].Name, Index: int32(s), Phase: civ1alpha1.StepSucceeded,
+			JobName: render.StepJobName(run, s, p.Steps[s].Name), StartTime: &t0, CompletionTime: &t1, ExitCode: &code, Attempts: 1})
+	}
+	return st
+}
+
+// createFinishedJob creates job, its pod, and their final statuses.
+func createFinishedJob(ctx context.Context, job *batchv1.Job, t0, t1 metav1.Time) error {
+	if err := k8sClient.Create(ctx, job); err != nil {
+		return err
+	}
+	pod := jobtest.PodFor(job)
+	pod.Spec.NodeName = benchNode
+	if err := k8sClient.Create(ctx, pod); err != nil {
+		return err
+	}
+	job.Status = jobStatuses(pod.UID, t0.Time, t1.Time)[4]
+	job.Status.UncountedTerminatedPods = &batchv1.UncountedTerminatedPods{}
+	if err := k8sClient.Status().Update(ctx, job); err != nil {
+		return err
+	}
+	pod.Status = succeededStatus(pod, t0, t1)
+	return k8sClient.Status().Update(ctx, pod)
 }
 
 // writeKubeconfig writes envtest's admin credentials for the manager binary.
@@ -184,32 +236,6 @@ func freeAddr(tb testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// scrape reads the manager's reconcile total and workqueue depth of the PipelineRun
-// controller from its metrics endpoint.
-func scrape(addr string) (total, depth float64) {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return -1, -1
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
-		if len(fields) != 2 || !strings.Contains(line, `"pipelinerun"`) {
-			continue
-		}
-		v, _ := strconv.ParseFloat(fields[1], 64)
-		switch {
-		case strings.HasPrefix(line, "controller_runtime_reconcile_total{"):
-			total += v
-		case strings.HasPrefix(line, "workqueue_depth{"):
-			depth += v
-		}
-	}
-	return total, depth
 }
 
 func procStatus(pid int, field string) float64 {

@@ -37,6 +37,8 @@ type cell struct {
 	Runs    int    `json:"runs"`
 	Steps   int    `json:"stepsPerRun"`
 	Variant string `json:"variant"`
+	// Workers of the operator's PipelineRun controller; 0 is its default.
+	Workers int `json:"workers,omitempty"`
 }
 
 // rep is one repetition of a cell.
@@ -61,9 +63,15 @@ type rep struct {
 	WritesPerRun  float64          `json:"writesPerRun"`
 	Conflicts     int64            `json:"statusConflicts"`
 	ByResource    map[string]int64 `json:"requestsByResource"`
-	CPU           cpuSample        `json:"cpuSeconds"`
-	CPUShare      float64          `json:"cpuShareOfTwoCores"`
-	Decomposition decomposition    `json:"p1Decomposition"`
+	// The shipped cell's writes that P3 lists apart: the leader election Lease's, and
+	// the trigger's own (its status, the runs it creates); and the commit statuses
+	// posted to the forge.
+	LeaseWrites   int64         `json:"leaseWrites,omitempty"`
+	TriggerWrites int64         `json:"triggerWrites,omitempty"`
+	ForgePosts    int64         `json:"forgePosts,omitempty"`
+	CPU           cpuSample     `json:"cpuSeconds"`
+	CPUShare      float64       `json:"cpuShareOfTwoCores"`
+	Decomposition decomposition `json:"p1Decomposition"`
 }
 
 type cellResult struct {
@@ -107,7 +115,7 @@ type report struct {
 	Reps      int          `json:"repetitions"`
 	Sweep     []sweep      `json:"floorSweep"`
 	Cells     []cellResult `json:"cells"`
-	Memory    *memory      `json:"memory,omitempty"`
+	Memory    []memory     `json:"memory,omitempty"`
 }
 
 func newReport(scale float64, reps int) *report {

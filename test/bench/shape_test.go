@@ -47,6 +47,17 @@ func (s shape) yaml() string {
 	return b.String()
 }
 
+// roots are the steps that wait for nothing but the clone.
+func (s shape) roots() []int {
+	var out []int
+	for k, deps := range s.deps {
+		if len(deps) == 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // readyAfter are the steps that may start once step done has completed, given the
 // steps completed so far (done included).
 func (s shape) readyAfter(done int, completed map[int]bool) []int {

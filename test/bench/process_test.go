@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// The manager binary as it ships (cmd/manager), run in its own process: P4 reads its
+// memory, and the shipped-defaults cell drives it with the flags of config/manager.
+
+var (
+	buildOnce  sync.Once
+	builtPath  string
+	builtError error
+)
+
+// managerBinary builds cmd/manager once per test binary, into bin/bench.
+func managerBinary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir := filepath.Join("..", "..", "bin", "bench")
+		builtPath = filepath.Join(dir, "flow-ci")
+		out, err := exec.Command("go", "build", "-o", builtPath, "../../cmd/manager").CombinedOutput()
+		if err != nil {
+			builtError = fmt.Errorf("building the manager: %v: %s", err, out)
+		}
+	})
+	if builtError != nil {
+		tb.Fatal(builtError)
+	}
+	return builtPath
+}
+
+// managerProcess is a running manager binary and its endpoints.
+type managerProcess struct {
+	cmd              *exec.Cmd
+	metrics, pprof   string
+	token            string // a bearer token allowed to get /metrics
+	started          time.Time
+	stopOnce         sync.Once
+	waitErr, stopErr error
+}
+
+// startManagerProcess runs the manager against the API server of kubeconfig with
+// args (after the endpoints' own), GOMEMLIMIT as config/manager sets it, and
+// FLOWCI_BENCH_MANAGER_ENV's A=1,B=2 added to its environment.
+func startManagerProcess(tb testing.TB, kubeconfig string, args ...string) *managerProcess {
+	tb.Helper()
+	bin := managerBinary(tb)
+	m := &managerProcess{metrics: freeAddr(tb), pprof: freeAddr(tb), token: scraperToken(tb)}
+	all := append([]string{"--health-probe-bind-address=" + freeAddr(tb), "--metrics-bind-address=" + m.metrics,
+		"--pprof-bind-address=" + m.pprof}, args...)
+	m.cmd = exec.Command(bin, all...)
+	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "GOMEMLIMIT=200MiB")
+	if extra := os.Getenv("FLOWCI_BENCH_MANAGER_ENV"); extra != "" {
+		m.cmd.Env = append(m.cmd.Env, strings.Split(extra, ",")...)
+	}
+	m.cmd.Stdout, m.cmd.Stderr = io.Discard, io.Discard
+	m.started = time.Now()
+	if err := m.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(m.stop)
+	return m
+}
+
+func (m *managerProcess) pid() int { return m.cmd.Process.Pid }
+
+func (m *managerProcess) stop() {
+	m.stopOnce.Do(func() {
+		_ = m.cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- m.cmd.Wait() }()
+		select {
+		case m.waitErr = <-done:
+		case <-time.After(20 * time.Second):
+			_ = m.cmd.Process.Kill()
+			m.waitErr = <-done
+		}
+	})
+}
+
+// metricsClient reads the manager's metrics endpoint as a scraper does: HTTPS, with
+// a bearer token the API server authenticates (TokenReview) and authorizes (get
+// /metrics). The endpoint's certificate is self-signed and local, so not verified.
+var metricsClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a loopback endpoint this process started
+}}
+
+// scrape sums the series of the PipelineRun controller that start with each prefix.
+func (m *managerProcess) scrape(prefixes ...string) (map[string]float64, error) {
+	req, err := http.NewRequest(http.MethodGet, "https://"+m.metrics+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+m.token)
+	resp, err := metricsClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics: %s", resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) != 2 || !strings.Contains(line, `"pipelinerun"`) {
+			continue
+		}
+		v, _ := strconv.ParseFloat(fields[1], 64)
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p+"{") {
+				out[p] += v
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+var (
+	scraperOnce  sync.Once
+	scraperTok   string
+	scraperError error
+)
+
+// scraperToken is a token of a ServiceAccount bound to get /metrics, as Prometheus has.
+func scraperToken(tb testing.TB) string {
+	tb.Helper()
+	scraperOnce.Do(func() { scraperTok, scraperError = newScraperToken() })
+	if scraperError != nil {
+		tb.Fatal(scraperError)
+	}
+	return scraperTok
+}
+
+func newScraperToken() (string, error) {
+	ctx := context.Background()
+	const name = "bench-scraper"
+	objs := []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: name}}},
+	}
+	for _, o := range objs {
+		if err := k8sClient.Create(ctx, o); err != nil {
+			return "", fmt.Errorf("creating the scraper's %T: %w", o, err)
+		}
+	}
+	cs, err := kubernetes.NewForConfig(harnessConfig())
+	if err != nil {
+		return "", err
+	}
+	tr, err := cs.CoreV1().ServiceAccounts("default").CreateToken(ctx, name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: new(int64(24 * 3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("the scraper's token: %w", err)
+	}
+	return tr.Status.Token, nil
+}

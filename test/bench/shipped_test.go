@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/render"
+)
+
+// historyPerBranch is what the shipped defaults keep of each branch: a branch at its
+// limit deletes one run for each run that finishes.
+const historyPerBranch = 10
+
+// historyLabel marks the runs the harness put in as history, which a cell does not wait
+// for.
+const historyLabel = "bench.flowci.dev/history"
+
+// shippedArgs are config/manager's arguments, plus what running outside a pod needs:
+// the Lease's namespace, the images, and loopback allowed for git and the forge.
+func shippedArgs(leaseNamespace string) []string {
+	return []string{"--leader-elect", "--leader-election-namespace=" + leaseNamespace,
+		"--clone-image=flow-ci:bench", "--default-step-image=busybox:bench", "--git-allowed-networks=127.0.0.0/8"}
+}
+
+// forge answers a forge's commit status API (Gitea's) on loopback and counts posts: the
+// forge's side is not what is measured, only that the operator posts.
+type forge struct {
+	srv   *httptest.Server
+	posts atomic.Int64
+}
+
+func startForge(tb testing.TB) *forge {
+	f := &forge{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.Contains(r.URL.Path, "/statuses/") {
+			http.NotFound(w, r)
+			return
+		}
+		f.posts.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":1}`))
+	}))
+	tb.Cleanup(f.srv.Close)
+	return f
+}
+
+// runShippedCell drives the manager binary with the shipped defaults: cluster-wide, its
+// three controllers, leader election, history limits of 10. Each of the cell's runs
+// comes from a PipelineTrigger polling its repository on loopback and reporting to a
+// forge on loopback, on a branch that already holds historyPerBranch finished runs.
+// Every request of the manager is counted through a proxy.
+func runShippedCell(tb testing.TB, git *gitServer, c cell, counts *apiCounts, ns string) (start time.Time, f *forge, stop func()) {
+	tb.Helper()
+	ctx := context.Background()
+	f = startForge(tb)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forge-token"}, StringData: map[string]string{"token": "bench-token"}}
+	if err := k8sClient.Create(ctx, secret); err != nil {
+		tb.Fatal(err)
+	}
+	triggers := make([]*civ1alpha1.PipelineTrigger, c.Runs)
+	for i := range triggers {
+		triggers[i] = &civ1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("t-%04d", i)},
+			Spec: civ1alpha1.PipelineTriggerSpec{RepoURL: git.repoURL(c.Shape, i), Branches: []string{"main"}, Suspend: true,
+				OnNewBranch: civ1alpha1.NewBranchBuild,
+				Report:      &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: f.srv.URL, SecretRef: civ1alpha1.SecretReference{Name: secret.Name}}}}
+		if err := k8sClient.Create(ctx, triggers[i]); err != nil {
+			tb.Fatal(err)
+		}
+		createTriggerHistory(tb, triggers[i])
+	}
+	kubeconfig := startCountingProxy(tb, counts)
+	proc := startManagerProcess(tb, kubeconfig, shippedArgs(ns)...)
+	waitLeader(tb, ns, proc)
+	counts.reset() // the start-up lists and the first Lease are not the cell's
+	start = time.Now()
+	for _, t := range triggers {
+		patch := []byte(`{"spec":{"suspend":false}}`)
+		if err := k8sClient.Patch(ctx, t, client.RawPatch("application/merge-patch+json", patch)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return start, f, proc.stop
+}
+
+// createTriggerHistory gives the trigger's branch historyPerBranch finished runs, as
+// the trigger would have left them.
+func createTriggerHistory(tb testing.TB, t *civ1alpha1.PipelineTrigger) {
+	tb.Helper()
+	ctx := context.Background()
+	for k := range historyPerBranch {
+		commit := digest(fmt.Sprintf("%s/%d", t.Name, k))[:40]
+		run := render.TriggeredRun(t, render.TriggeredRunName(t, "main", commit), "main", commit, "")
+		run.Labels[historyLabel] = "true"
+		if err := k8sClient.Create(ctx, run); err != nil {
+			tb.Fatal(err)
+		}
+		end := time.Now().Add(-time.Duration(historyPerBranch-k) * time.Minute)
+		t0, t1 := metav1.NewTime(end.Add(-30*time.Second)), metav1.NewTime(end)
+		run.Status = civ1alpha1.PipelineRunStatus{Phase: civ1alpha1.PhaseSucceeded, Commit: commit, ShortCommit: commit[:7], Branch: "main",
+			PipelineName: "bench", StartTime: &t0, CompletionTime: &t1, ObservedGeneration: 1,
+			Conditions: []metav1.Condition{{Type: civ1alpha1.ConditionSucceeded, Status: metav1.ConditionTrue, Reason: civ1alpha1.ReasonSucceeded,
+				ObservedGeneration: 1, Message: "all steps succeeded", LastTransitionTime: t1}}}
+		if err := k8sClient.Status().Update(ctx, run); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// waitLeader waits until the manager holds its Lease and its metrics answer: its
+// controllers have started.
+func waitLeader(tb testing.TB, ns string, proc *managerProcess) {
+	tb.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for ; time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		leases := &coordinationv1.LeaseList{}
+		held := false
+		if err := k8sClient.List(context.Background(), leases, client.InNamespace(ns)); err == nil {
+			for _, l := range leases.Items {
+				held = held || (l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "")
+			}
+		}
+		if _, err := proc.scrape("workqueue_depth"); err == nil && held {
+			return
+		}
+	}
+	tb.Fatalf("the manager did not become leader in %s within 2 minutes", ns)
+}
+
+// shippedWrites splits what the shipped manager wrote: the Lease's renewals and the
+// trigger's own writes (its status, its events, and the runs it creates) apart from the
+// writes of running the pipelines, which P3's budget covers (history deletes and commit
+// status records included).
+func shippedWrites(byResource map[string]int64) (runWrites, lease, trigger int64) {
+	for k, v := range byResource {
+		if strings.HasPrefix(k, "409 ") {
+			continue
+		}
+		_, resource, _ := strings.Cut(k, " ")
+		switch {
+		case resource == "leases":
+			lease += v
+		case resource == "pipelinetriggers/status", k == "POST pipelineruns", k == "POST events of PipelineTrigger":
+			trigger += v
+		default:
+			runWrites += v
+		}
+	}
+	return runWrites, lease, trigger
+}
+
+// settleShipped gives the shipped manager up to 30 s after its runs finished to post
+// their final commit statuses and delete the history beyond its limits, which follow a
+// run's end, so that the counts hold all of a run's work.
+func settleShipped(counts *apiCounts, f *forge, runs int) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if f.posts.Load() >= int64(2*runs) && counts.breakdown()["DELETE pipelineruns"] >= int64(runs) {
+			return
+		}
+	}
+}
