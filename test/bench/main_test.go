@@ -62,5 +62,6 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "creating client:", err)
 		return 1
 	}
+	defer removeBinary()
 	return m.Run()
 }

@@ -33,11 +33,17 @@ var (
 	builtError error
 )
 
-// managerBinary builds cmd/manager once per test binary, into bin/bench.
+// managerBinary builds cmd/manager once per test binary, into a directory of its own:
+// two checkouts benchmarked one after the other (before and after a change) must not
+// run each other's binary.
 func managerBinary(tb testing.TB) string {
 	tb.Helper()
 	buildOnce.Do(func() {
-		dir := filepath.Join("..", "..", "bin", "bench")
+		dir, err := os.MkdirTemp("", "flowci-bench-")
+		if err != nil {
+			builtError = err
+			return
+		}
 		builtPath = filepath.Join(dir, "flow-ci")
 		out, err := exec.Command("go", "build", "-o", builtPath, "../../cmd/manager").CombinedOutput()
 		if err != nil {
@@ -48,6 +54,13 @@ func managerBinary(tb testing.TB) string {
 		tb.Fatal(builtError)
 	}
 	return builtPath
+}
+
+// removeBinary removes what managerBinary built, once the tests are done.
+func removeBinary() {
+	if builtPath != "" {
+		_ = os.RemoveAll(filepath.Dir(builtPath))
+	}
 }
 
 // managerProcess is a running manager binary and its endpoints.
