@@ -80,6 +80,12 @@ func (c *apiCounts) count(req *http.Request) {
 		switch {
 		case resource == "":
 			c.other.Add(1) // discovery, /version
+		case strings.Contains(req.URL.RawQuery, "controller-uid"):
+			// The pods of an ended Job, read once past the cache.
+			c.uncachedReads.Add(1)
+			c.mu.Lock()
+			c.byResource["LIST "+resource+" of an ended Job"]++
+			c.mu.Unlock()
 		case req.URL.Query().Get("watch") == "true" || !named:
 			// controller-runtime's cache is the only lister: informers LIST then WATCH.
 			c.informer.Add(1)

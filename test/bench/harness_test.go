@@ -99,8 +99,13 @@ func startManager(tb testing.TB, counts *apiCounts, stub bool, workers int, name
 
 func newNamespace(tb testing.TB, prefix string) string {
 	tb.Helper()
+	return packageCluster().newNamespace(tb, prefix)
+}
+
+func (cl *cluster) newNamespace(tb testing.TB, prefix string) string {
+	tb.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
-	if err := k8sClient.Create(context.Background(), ns); err != nil {
+	if err := cl.c.Create(context.Background(), ns); err != nil {
 		tb.Fatalf("creating namespace: %v", err)
 	}
 	return ns.Name

@@ -38,16 +38,46 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// newEnvironment is an API server and etcd with flow-ci's CRDs.
+func newEnvironment() *envtest.Environment {
+	return &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		Scheme:                scheme,
+	}
+}
+
+// cluster is an API server the benchmark drives: the package's, or one of its own
+// (P4, whose manager must see exactly the history it measures).
+type cluster struct {
+	cfg *rest.Config
+	c   client.Client
+}
+
+func packageCluster() *cluster { return &cluster{cfg: cfg, c: k8sClient} }
+
+// startCluster starts an API server and etcd of their own, stopped when tb ends.
+func startCluster(tb testing.TB) *cluster {
+	tb.Helper()
+	env := newEnvironment()
+	c, err := env.Start()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = env.Stop() })
+	k, err := client.New(c, client.Options{Scheme: scheme})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &cluster{cfg: c, c: k}
+}
+
 func run(m *testing.M) int {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		fmt.Fprintln(os.Stderr, "test/bench: KUBEBUILDER_ASSETS is not set: run `make test` or `make bench`, or export KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh)")
 		return 1
 	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                scheme,
-	}
+	env := newEnvironment()
 	var err error
 	if cfg, err = env.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)

@@ -19,6 +19,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
@@ -39,21 +40,22 @@ const (
 // historyShape is the pipeline of every history run: four sequential steps.
 const historyShape = "seq4"
 
-// measureMemory (P4) grows the finished runs in the cluster through levels, and at each
-// starts the real manager binary in its own process (cluster-wide, as it ships; history
+// measureMemory (P4) grows the finished runs in a cluster of its own through levels (so
+// that nothing else of the benchmark is in it), and at each starts the real manager binary in its own process (cluster-wide, as it ships; history
 // limits off, so that it keeps what is measured), waits for its start-up pass over
 // every run to end, and reads its memory: VmRSS when quiet and again after settle (the
 // runtime returns freed memory gradually), and VmHWM, the start-up peak, which decides
 // an OOM kill at restart. It fails the benchmark when it cannot measure.
 func measureMemory(tb testing.TB, levels []int, settle time.Duration) []memory {
 	tb.Helper()
-	kubeconfig := writeKubeconfig(tb, filepath.Join("..", "..", "bin", "bench"))
+	cl := startCluster(tb)
+	kubeconfig := writeKubeconfig(tb, cl, tb.TempDir())
 	var out []memory
 	have := 0
 	for _, runs := range levels {
-		createHistory(tb, have, runs)
+		createHistory(tb, cl, have, runs)
 		have = runs
-		m := measureAt(tb, kubeconfig, runs, settle)
+		m := measureAt(tb, cl, kubeconfig, runs, settle)
 		tb.Logf("P4 at %d finished runs: %.0f reconciles in %.1f s; VmRSS %.1f MiB quiet, %.1f MiB settled; VmHWM %.1f MiB",
 			runs, m.Reconciles, m.SettleSeconds, m.QuietRSSMB, m.RSSMB, m.PeakRSSMB)
 		out = append(out, m)
@@ -61,9 +63,9 @@ func measureMemory(tb testing.TB, levels []int, settle time.Duration) []memory {
 	return out
 }
 
-func measureAt(tb testing.TB, kubeconfig string, runs int, settle time.Duration) memory {
+func measureAt(tb testing.TB, cl *cluster, kubeconfig string, runs int, settle time.Duration) memory {
 	tb.Helper()
-	proc := startManagerProcess(tb, kubeconfig, "--clone-image=flow-ci:bench", "--successful-history-limit=-1", "--failed-history-limit=-1")
+	proc := startManagerProcess(tb, cl, kubeconfig, "--clone-image=flow-ci:bench", "--successful-history-limit=-1", "--failed-history-limit=-1")
 	defer proc.stop()
 	m := memory{FinishedRuns: runs, Jobs: runs * jobsPerRun, Pods: runs * jobsPerRun}
 	// Quiet: every run reconciled once, nothing queued, and no reconcile for 3 s.
@@ -110,7 +112,7 @@ func measureAt(tb testing.TB, kubeconfig string, runs int, settle time.Duration)
 // createHistory creates finished runs from..to-1, with their Jobs and pods, spread over
 // historyNamespaces namespaces, as the operator and the cluster leave them: children
 // owned by the run and labelled, and the statuses the kubelet and Job controller wrote.
-func createHistory(tb testing.TB, from, to int) {
+func createHistory(tb testing.TB, cl *cluster, from, to int) {
 	tb.Helper()
 	if from >= to {
 		return
@@ -125,7 +127,7 @@ func createHistory(tb testing.TB, from, to int) {
 	for w := range 16 {
 		wg.Go(func() {
 			for i := from + w; i < to; i += 16 {
-				if err := createFinishedRun(historyNamespace(tb, i%historyNamespaces), i, &def.Pipeline, cfg); err != nil {
+				if err := createFinishedRun(cl, historyNamespace(tb, cl, i%historyNamespaces), i, &def.Pipeline, cfg); err != nil {
 					errs <- err
 					return
 				}
@@ -139,27 +141,28 @@ func createHistory(tb testing.TB, from, to int) {
 	}
 }
 
-var historyNamespaceNames sync.Map // index → namespace name
+var historyNamespaceNames sync.Map // cluster and index → namespace name
 
-func historyNamespace(tb testing.TB, i int) string {
-	if ns, ok := historyNamespaceNames.Load(i); ok {
+func historyNamespace(tb testing.TB, cl *cluster, i int) string {
+	key := fmt.Sprintf("%p/%d", cl, i)
+	if ns, ok := historyNamespaceNames.Load(key); ok {
 		return ns.(string)
 	}
-	ns, _ := historyNamespaceNames.LoadOrStore(i, newNamespace(tb, fmt.Sprintf("bench-history-%d", i)))
+	ns, _ := historyNamespaceNames.LoadOrStore(key, cl.newNamespace(tb, fmt.Sprintf("bench-history-%d", i)))
 	return ns.(string)
 }
 
-func createFinishedRun(ns string, i int, p *pipeline.Pipeline, cfg render.Config) error {
+func createFinishedRun(cl *cluster, ns string, i int, p *pipeline.Pipeline, cfg render.Config) error {
 	ctx := context.Background()
 	run := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("history-%05d", i)},
 		Spec: civ1alpha1.PipelineRunSpec{RepoURL: fmt.Sprintf("https://git.example.com/team/app-%d.git", i%50)}}
-	if err := k8sClient.Create(ctx, run); err != nil {
+	if err := cl.c.Create(ctx, run); err != nil {
 		return err
 	}
 	start := time.Now().Add(-time.Minute)
 	t0, t1 := metav1.NewTime(start), metav1.NewTime(start.Add(30*time.Second))
 	run.Status = finishedStatus(run, p, t0, t1)
-	if err := k8sClient.Status().Update(ctx, run); err != nil {
+	if err := cl.c.Status().Update(ctx, run); err != nil {
 		return fmt.Errorf("finishing %s: %w", run.Name, err)
 	}
 	jobs := []*batchv1.Job{render.RenderCloneJob(run, cfg, nil)}
@@ -171,7 +174,7 @@ func createFinishedRun(ns string, i int, p *pipeline.Pipeline, cfg render.Config
 		jobs = append(jobs, job)
 	}
 	for _, job := range jobs {
-		if err := createFinishedJob(ctx, job, t0, t1); err != nil {
+		if err := createFinishedJob(ctx, cl.c, job, t0, t1); err != nil {
 			return err
 		}
 	}
@@ -196,27 +199,28 @@ func finishedStatus(run *civ1alpha1.PipelineRun, p *pipeline.Pipeline, t0, t1 me
 }
 
 // createFinishedJob creates job, its pod, and their final statuses.
-func createFinishedJob(ctx context.Context, job *batchv1.Job, t0, t1 metav1.Time) error {
-	if err := k8sClient.Create(ctx, job); err != nil {
+func createFinishedJob(ctx context.Context, c client.Client, job *batchv1.Job, t0, t1 metav1.Time) error {
+	if err := c.Create(ctx, job); err != nil {
 		return err
 	}
 	pod := jobtest.PodFor(job)
 	pod.Spec.NodeName = benchNode
-	if err := k8sClient.Create(ctx, pod); err != nil {
+	if err := c.Create(ctx, pod); err != nil {
 		return err
 	}
 	job.Status = jobStatuses(pod.UID, t0.Time, t1.Time)[4]
 	job.Status.UncountedTerminatedPods = &batchv1.UncountedTerminatedPods{}
-	if err := k8sClient.Status().Update(ctx, job); err != nil {
+	if err := c.Status().Update(ctx, job); err != nil {
 		return err
 	}
 	pod.Status = succeededStatus(pod, t0, t1)
-	return k8sClient.Status().Update(ctx, pod)
+	return c.Status().Update(ctx, pod)
 }
 
-// writeKubeconfig writes envtest's admin credentials for the manager binary.
-func writeKubeconfig(tb testing.TB, dir string) string {
+// writeKubeconfig writes the cluster's admin credentials for the manager binary.
+func writeKubeconfig(tb testing.TB, cl *cluster, dir string) string {
 	tb.Helper()
+	cfg := cl.cfg
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
 	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}

@@ -18,6 +18,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -76,10 +77,10 @@ type managerProcess struct {
 // startManagerProcess runs the manager against the API server of kubeconfig with
 // args (after the endpoints' own), GOMEMLIMIT as config/manager sets it, and
 // FLOWCI_BENCH_MANAGER_ENV's A=1,B=2 added to its environment.
-func startManagerProcess(tb testing.TB, kubeconfig string, args ...string) *managerProcess {
+func startManagerProcess(tb testing.TB, cl *cluster, kubeconfig string, args ...string) *managerProcess {
 	tb.Helper()
 	bin := managerBinary(tb)
-	m := &managerProcess{metrics: freeAddr(tb), pprof: freeAddr(tb), token: scraperToken(tb)}
+	m := &managerProcess{metrics: freeAddr(tb), pprof: freeAddr(tb), token: scraperToken(tb, cl)}
 	all := append([]string{"--health-probe-bind-address=" + freeAddr(tb), "--metrics-bind-address=" + m.metrics,
 		"--pprof-bind-address=" + m.pprof}, args...)
 	m.cmd = exec.Command(bin, all...)
@@ -153,23 +154,17 @@ func (m *managerProcess) scrape(prefixes ...string) (map[string]float64, error) 
 	return out, sc.Err()
 }
 
-var (
-	scraperOnce  sync.Once
-	scraperTok   string
-	scraperError error
-)
-
 // scraperToken is a token of a ServiceAccount bound to get /metrics, as Prometheus has.
-func scraperToken(tb testing.TB) string {
+func scraperToken(tb testing.TB, cl *cluster) string {
 	tb.Helper()
-	scraperOnce.Do(func() { scraperTok, scraperError = newScraperToken() })
-	if scraperError != nil {
-		tb.Fatal(scraperError)
+	tok, err := newScraperToken(cl)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return scraperTok
+	return tok
 }
 
-func newScraperToken() (string, error) {
+func newScraperToken(cl *cluster) (string, error) {
 	ctx := context.Background()
 	const name = "bench-scraper"
 	objs := []client.Object{
@@ -181,11 +176,11 @@ func newScraperToken() (string, error) {
 			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: name}}},
 	}
 	for _, o := range objs {
-		if err := k8sClient.Create(ctx, o); err != nil {
+		if err := cl.c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return "", fmt.Errorf("creating the scraper's %T: %w", o, err)
 		}
 	}
-	cs, err := kubernetes.NewForConfig(harnessConfig())
+	cs, err := kubernetes.NewForConfig(cl.cfg)
 	if err != nil {
 		return "", err
 	}

@@ -22,6 +22,9 @@ func benchCells(scale float64) []cell {
 	n := func(runs int) int { return max(1, int(float64(runs)*scale)) }
 	var out []cell
 	out = append(out, cell{Name: "1 × 5", Shape: "seq5", Runs: 1, Steps: 5, Variant: "operator"})
+	// What ships: the binary with config/manager's flags, runs from triggers that
+	// report. First, while the cluster holds no other cell's runs: it watches them all.
+	out = append(out, cell{Name: "100 × 5", Shape: "seq5", Runs: n(100), Steps: 5, Variant: "shipped"})
 	for _, s := range []struct {
 		name, shape string
 		runs, steps int
@@ -30,8 +33,6 @@ func benchCells(scale float64) []cell {
 			out = append(out, cell{Name: s.name, Shape: s.shape, Runs: n(s.runs), Steps: s.steps, Variant: v})
 		}
 	}
-	// What ships: the binary with config/manager's flags, runs from triggers that report.
-	out = append(out, cell{Name: "100 × 5", Shape: "seq5", Runs: n(100), Steps: 5, Variant: "shipped"})
 	// The default of --max-concurrent-reconciles comes from this sweep.
 	for _, w := range []int{4, 8, 16, 32} {
 		out = append(out, cell{Name: fmt.Sprintf("100 × 5, %d workers", w), Shape: "seq5", Runs: n(100), Steps: 5, Variant: "workers", Workers: w})
@@ -97,9 +98,12 @@ func BenchmarkController(b *testing.B) {
 func TestBenchSmoke(t *testing.T) {
 	git := newGitServer(t)
 	out := newReport(1, 1)
-	cells := []cell{{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "floor"},
+	// The shipped binary first: it watches every namespace, and would count its
+	// re-stamping of the floor's runs (which carry no observedGeneration) as its own.
+	cells := []cell{{Name: "5 × 3", Shape: "seq3", Runs: 5, Steps: 3, Variant: "shipped"},
+		{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "floor"},
 		{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "operator"}}
-	for _, v := range []string{"floor", "operator", "stub", "shipped"} {
+	for _, v := range []string{"floor", "operator", "stub"} {
 		cells = append(cells, cell{Name: "5 × 3", Shape: "seq3", Runs: 5, Steps: 3, Variant: v})
 	}
 	for _, c := range cells {

@@ -86,7 +86,7 @@ func runShippedCell(tb testing.TB, git *gitServer, c cell, counts *apiCounts, ns
 		createTriggerHistory(tb, triggers[i])
 	}
 	kubeconfig := startCountingProxy(tb, counts)
-	proc := startManagerProcess(tb, kubeconfig, shippedArgs(ns)...)
+	proc := startManagerProcess(tb, packageCluster(), kubeconfig, shippedArgs(ns)...)
 	waitLeader(tb, ns, proc)
 	counts.reset() // the start-up lists and the first Lease are not the cell's
 	start = time.Now()
