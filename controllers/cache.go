@@ -9,6 +9,7 @@ package controllers
 import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -21,6 +22,9 @@ import (
 // label, and keeps of each only what the controllers read (see trim.go). Anyone who
 // may create objects in a namespace can set the label, so an object not controlled by
 // a run (or, for pods, by a Job) keeps only its name and version: a few hundred bytes.
+// Pods are cached only until they finish (UnfinishedPods): the watchdogs judge pending
+// pods and a stopped step's log is read from a running one, while a finished step's
+// pod is read once, when its Job ends, so the cache does not grow with history.
 // ConfigMaps are not cached at all; a run's definition is read once and memoised.
 func CacheOptions() cache.Options {
 	req, err := labels.NewRequirement(v1alpha1.LabelRunUID, selection.Exists, nil)
@@ -32,11 +36,17 @@ func CacheOptions() cache.Options {
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&batchv1.Job{}:                  {Label: sel, Transform: TrimJob},
-			&corev1.Pod{}:                   {Label: sel, Transform: TrimPod},
+			&corev1.Pod{}:                   {Label: sel, Field: UnfinishedPods, Transform: TrimPod},
 			&corev1.PersistentVolumeClaim{}: {Label: sel, Transform: TrimPVC},
 		},
 	}
 }
+
+// UnfinishedPods selects the pods that have not finished. A pod that finishes leaves the
+// cache with a delete event.
+var UnfinishedPods = fields.AndSelectors(
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)))
 
 // ClientOptions makes the manager's client read ConfigMaps and Secrets from the API
 // server, never through an informer: a Get must not start a cluster-wide watch of every

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,82 @@ func TestTrimKeepsWhatStatusReads(t *testing.T) {
 	}
 	if n := size(t, p); n > 6<<10 {
 		t.Errorf("trimmed pod is %d bytes", n)
+	}
+}
+
+// TestTrimJobKeepsTheEarliestOutcome: SuccessCriteriaMet survives the trim, so a
+// step's dependents start on it, and interim conditions that decide nothing do not.
+func TestTrimJobKeepsTheEarliestOutcome(t *testing.T) {
+	runRef := metav1.OwnerReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "PipelineRun", Name: "r", UID: "run", Controller: ptr.To(true)}
+	cond := func(c batchv1.JobConditionType, s corev1.ConditionStatus) batchv1.JobCondition {
+		return batchv1.JobCondition{Type: c, Status: s, Reason: "r", Message: strings.Repeat("m", 10<<10)}
+	}
+	for _, tc := range []struct {
+		name  string
+		conds []batchv1.JobCondition
+		want  []batchv1.JobConditionType
+	}{
+		{"success criteria met", []batchv1.JobCondition{cond(batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue)}, []batchv1.JobConditionType{batchv1.JobSuccessCriteriaMet}},
+		{"then complete", []batchv1.JobCondition{cond(batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue), cond(batchv1.JobComplete, corev1.ConditionTrue)},
+			[]batchv1.JobConditionType{batchv1.JobSuccessCriteriaMet, batchv1.JobComplete}},
+		{"a failure target decides nothing yet", []batchv1.JobCondition{cond(batchv1.JobFailureTarget, corev1.ConditionTrue)}, nil},
+		{"suspended is not an outcome", []batchv1.JobCondition{cond(batchv1.JobSuspended, corev1.ConditionTrue)}, nil},
+		{"a false condition", []batchv1.JobCondition{cond(batchv1.JobComplete, corev1.ConditionFalse)}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "j", OwnerReferences: []metav1.OwnerReference{runRef}},
+				Status: batchv1.JobStatus{Conditions: tc.conds}}
+			out, _ := TrimJob(job)
+			var got []batchv1.JobConditionType
+			for _, c := range out.(*batchv1.Job).Status.Conditions {
+				got = append(got, c.Type)
+				if len(c.Message) > maxShortMessage {
+					t.Errorf("%s kept a message of %d bytes", c.Type, len(c.Message))
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("kept %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestFinishedPodsLeaveTheCache: a pod is cached while it runs and leaves the cache when
+// it finishes, so the cache does not grow with history.
+func TestFinishedPodsLeaveTheCache(t *testing.T) {
+	ctx := context.Background()
+	ns := env.NewNamespace(t)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "step", Labels: map[string]string{v1alpha1.LabelRunUID: "run"}},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "step", Image: "busybox:1"}}}}
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	opts := CacheOptions()
+	opts.Scheme, opts.DefaultNamespaces = env.Scheme, map[string]cache.Config{ns: {}}
+	c, err := cache.New(env.Config, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := c.GetInformer(cctx, &corev1.Pod{}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Start(cctx) }()
+	c.WaitForCacheSync(cctx)
+	inCache := func() bool { return c.Get(cctx, client.ObjectKeyFromObject(pod), &corev1.Pod{}) == nil }
+	for _, phase := range []corev1.PodPhase{corev1.PodRunning, corev1.PodSucceeded} {
+		pod.Status.Phase = phase
+		if err := env.Client.Status().Update(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		want := phase == corev1.PodRunning
+		deadline := time.Now().Add(10 * time.Second)
+		for inCache() != want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if inCache() != want {
+			t.Errorf("%s: in the cache %v, want %v", phase, !want, want)
+		}
 	}
 }

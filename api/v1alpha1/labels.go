@@ -65,6 +65,13 @@ const (
 	// IndexRunUID indexes Jobs and pods by the UID in their LabelRunUID, so a pass finds
 	// a run's children without scanning the namespace's.
 	IndexRunUID = "flowci.dev/run-uid"
+	// IndexRunState indexes PipelineRuns by IndexUnfinished or IndexFinished: what the
+	// queue (unfinished runs everywhere) and a namespace's history (its finished runs)
+	// read, without scanning every run.
+	IndexRunState = "flowci.dev/run-state"
+	// IndexUnfinished and IndexFinished are IndexRunState's keys.
+	IndexUnfinished = "unfinished"
+	IndexFinished   = "finished"
 )
 
 // Labels on the runs a PipelineTrigger creates (besides its controlling owner reference).

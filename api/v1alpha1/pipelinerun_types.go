@@ -332,7 +332,11 @@ type PipelineRunStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	CurrentStep string `json:"currentStep,omitempty"`
-	// QueuePosition is the run's place in the queue while it is Queued, from 1.
+	// QueuePosition is no longer set. It was the run's place in the queue, which
+	// changed for every queued run each time one started: a status write each, so
+	// that draining a queue cost writes growing with its length squared. The
+	// Succeeded condition's message says what a Queued run waits for.
+	// Deprecated: not set.
 	// +optional
 	QueuePosition int32 `json:"queuePosition,omitempty"`
 	// Steps holds one entry per step of the pipeline, in order.

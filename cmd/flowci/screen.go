@@ -92,9 +92,6 @@ func (s *screen) setProgress(run *v1alpha1.PipelineRun, since time.Time) {
 	if st.CurrentStep != "" {
 		text += " " + st.CurrentStep
 	}
-	if st.Phase == v1alpha1.PhaseQueued {
-		text += fmt.Sprintf(" (position %d)", st.QueuePosition)
-	}
 	text += fmt.Sprintf(" %s", time.Since(since).Round(time.Second))
 	s.progress = text
 	_, _ = io.WriteString(s.w, clearLine+text)

@@ -103,6 +103,7 @@ func setupControllers(mgr ctrl.Manager, o *options, inFlight *pipelinerun.InFlig
 		Lifecycle:       o.lifecycle,
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
+		PodsAPI:         clientset.CoreV1().RESTClient(),
 		Recorder:        mgr.GetEventRecorder("flow-ci"),
 		Source:          pipelinerun.GitSource{Options: egress},
 		Render:          o.render,
@@ -111,6 +112,8 @@ func setupControllers(mgr ctrl.Manager, o *options, inFlight *pipelinerun.InFlig
 		Fetchers:        o.fetchers,
 		StepEvents:      o.stepEvents,
 		Metrics:         metrics.RunMetrics{Repositories: &o.repoLabels},
+		// A namespaced operator's series name one namespace, which it cannot watch.
+		ForgetDeletedNamespaces: o.namespace == "",
 	}
 	if err := runs.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: o.maxReconciles}); err != nil {
 		return fmt.Errorf("setting up the PipelineRun controller: %w", err)

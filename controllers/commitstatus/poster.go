@@ -32,14 +32,39 @@ type poster struct {
 
 	mu    sync.Mutex
 	posts map[types.NamespacedName]*posted
+	// interim holds what was posted of a run that has not ended (pending, running):
+	// recorded here, not on the run, since posting it again after a restart is
+	// harmless, and a write per run is not.
+	interim map[types.NamespacedName]interimPost
+}
+
+type interimPost struct {
+	uid types.UID
+	rec Recorded
 }
 
 func newPoster(slots int) *poster {
 	return &poster{
-		pool:  fairpool.New(slots, fairpool.DefaultPerKey(slots)),
-		wake:  make(chan event.TypedGenericEvent[*v1alpha1.PipelineRun], 1024),
-		posts: map[types.NamespacedName]*posted{},
+		pool:    fairpool.New(slots, fairpool.DefaultPerKey(slots)),
+		wake:    make(chan event.TypedGenericEvent[*v1alpha1.PipelineRun], 1024),
+		posts:   map[types.NamespacedName]*posted{},
+		interim: map[types.NamespacedName]interimPost{},
 	}
+}
+
+// remember records an interim post of the run in memory.
+func (p *poster) remember(run *v1alpha1.PipelineRun, rec Recorded) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.interim[types.NamespacedName{Namespace: run.Namespace, Name: run.Name}] = interimPost{uid: run.UID, rec: rec}
+}
+
+// remembered is the run's interim post, if this process made one.
+func (p *poster) remembered(run *v1alpha1.PipelineRun) (Recorded, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i, ok := p.interim[types.NamespacedName{Namespace: run.Namespace, Name: run.Name}]
+	return i.rec, ok && i.uid == run.UID
 }
 
 // start queues post for the run, under its namespace, unless one is in flight or
@@ -91,9 +116,11 @@ func (p *poster) take(run *v1alpha1.PipelineRun) (job *posted, busy bool) {
 	return j, false
 }
 
-// forget drops what the poster knows of a run that is gone.
+// forget drops what the poster knows of a run that is gone, or whose final state is
+// recorded on it.
 func (p *poster) forget(key types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.posts, key)
+	delete(p.interim, key)
 }

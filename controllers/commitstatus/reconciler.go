@@ -79,6 +79,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	spec := trig.Spec.Report
 	rec := recorded(run)
+	if mem, ok := r.posts.remembered(run); ok && rec.State == "" {
+		rec = mem
+	}
 	if job, busy := r.posts.take(run); busy {
 		return reconcile.Result{}, nil
 	} else if job != nil {
@@ -131,10 +134,12 @@ func (r *Reconciler) triggerOf(ctx context.Context, run *v1alpha1.PipelineRun) (
 	return trig, res, true
 }
 
-// recordPost records what a finished post sent on the run, so it is posted once; a
-// refusal for good is recorded with its error and an event, after the record. A
-// transient failure records nothing and returns an error, so the post is retried with
-// backoff. It returns the record now on the run.
+// recordPost records what a finished post sent, so it is posted once: a final state on
+// the run (AnnotationCommitStatus), an interim one (pending, running) in memory only,
+// since posting it again after a restart is harmless and a write per run is not. A
+// refusal for good is recorded on the run with its error and an event, after the
+// record. A transient failure records nothing and returns an error, so the post is
+// retried with backoff. It returns the record now in force.
 func (r *Reconciler) recordPost(ctx context.Context, run *v1alpha1.PipelineRun, provider string, rec Recorded, job *posted) (Recorded, error) {
 	next := Recorded{Context: job.context, State: job.state}
 	switch {
@@ -148,9 +153,14 @@ func (r *Reconciler) recordPost(ctx context.Context, run *v1alpha1.PipelineRun, 
 		log.FromContext(ctx).Info("posting the commit status failed; retrying with backoff", "state", job.state, "error", job.err.Error())
 		return rec, job.err
 	}
+	if next.Error == "" && (next.State == forge.StatePending || next.State == forge.StateRunning) {
+		r.posts.remember(run, next)
+		return next, nil
+	}
 	if err := r.record(ctx, run, next); err != nil {
 		return rec, err
 	}
+	r.posts.forget(types.NamespacedName{Namespace: run.Namespace, Name: run.Name})
 	if next.Error != "" {
 		r.Recorder.Eventf(run, nil, corev1.EventTypeWarning, v1alpha1.EventCommitStatusFailed, "Report",
 			"posting %s to %s: %s", job.state, provider, next.Error)

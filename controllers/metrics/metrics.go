@@ -105,6 +105,17 @@ func ObserveReport(provider, result string) {
 	commitStatus.WithLabelValues(provider, result).Inc()
 }
 
+// ForgetNamespace drops every series of a namespace that was deleted: a cluster whose
+// namespaces come and go (one per pull request, per test) would otherwise keep their
+// series for ever.
+func ForgetNamespace(namespace string) {
+	for _, vec := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{runDuration, runTotal, queueWait, stepDuration, podStart, handoff, triggerPolls, triggerRuns} {
+		vec.DeletePartialMatch(prometheus.Labels{"namespace": namespace})
+	}
+}
+
 // RunMetrics records a pass's run and step transitions (runstate.Transitions), after
 // the status write that saved them succeeded, so each is counted once.
 type RunMetrics struct {
@@ -211,9 +222,6 @@ func (g *runsGauge) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// ServerOptions serves /metrics at addr. Secure, it is HTTPS for clients whose
-// token the API server authenticates (TokenReview) and authorizes (SubjectAccessReview:
-// get on the /metrics URL), as kubebuilder scaffolds it; the certificate is self-signed
 // ServerOptions serves metrics on addr: over HTTPS to clients the API server
 // authenticates and authorizes (get on /metrics) when secure, with the certificate in
 // certDir (tls.crt and tls.key, reloaded when they change: config/certmanager mounts

@@ -15,7 +15,7 @@ import (
 // reconcileAdmission decides when a new run may start. It applies the run's
 // concurrencyPolicy against older active runs of the same repository and branch in the
 // namespace, then the operator's --max-active-runs. It may set the run's branch, queue
-// it with its position (and is then done: the run waits), admit it (its startTime, from
+// it with what it waits for (and is then done: the run waits), admit it (its startTime, from
 // which spec.timeout counts), or end it (cancelled before it started: done; Forbid: an
 // error from permanent). An admitted run passes through.
 func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) (bool, error) {
@@ -56,7 +56,7 @@ func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) (bool, er
 		}
 	case v1alpha1.ConcurrencyQueue:
 		if len(older) > 0 {
-			runstate.Queue(run, len(older), fmt.Sprintf("waiting for %d older run(s) of this repository and branch (concurrencyPolicy: Queue)", len(older)))
+			runstate.Queue(run, "waiting for the older runs of this repository and branch to end (concurrencyPolicy: Queue)")
 			return true, nil
 		}
 	}
@@ -66,7 +66,7 @@ func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) (bool, er
 			return false, err
 		}
 		if position > limit-active {
-			runstate.Queue(run, position-max(limit-active, 0), fmt.Sprintf("waiting: %d of at most %d runs are active (--max-active-runs, shared fairly between namespaces)", active, limit))
+			runstate.Queue(run, fmt.Sprintf("waiting for one of the %d places of --max-active-runs, shared fairly between namespaces", limit))
 			return true, nil
 		}
 	}

@@ -31,7 +31,10 @@ func (r *Reconciler) afterWrite(ctx context.Context, s *scope, before *v1alpha1.
 	if err := r.cleanupFinished(ctx, s); err != nil {
 		return reconcile.Result{}, err
 	}
-	return s.result(), nil
+	if before.Status.Phase.IsFinished() {
+		return s.result(), nil
+	}
+	return s.result(), r.enforceNamespaceHistory(ctx, run)
 }
 
 // recordEvents records an event for the run's transitions and failures of a pass whose
@@ -53,7 +56,7 @@ func (r *Reconciler) recordEvents(run *v1alpha1.PipelineRun, ts []runstate.Trans
 		}
 		switch {
 		case t.Kind == runstate.RunQueued:
-			emit(corev1.EventTypeNormal, v1alpha1.ReasonQueued, "queued at position %d", st.QueuePosition)
+			emit(corev1.EventTypeNormal, v1alpha1.ReasonQueued, "%s", t.Message)
 		case t.Kind == runstate.RunStarted:
 			where := st.Branch
 			if st.Detached {

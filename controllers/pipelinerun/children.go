@@ -23,7 +23,6 @@ import (
 // left untouched. On success obj holds the server's copy: the created object, or the
 // adopted one. A child the API server refuses as invalid or too large ends the run.
 func (r *Reconciler) ensureChild(ctx context.Context, run *v1alpha1.PipelineRun, obj client.Object) error {
-	rendered := obj.DeepCopyObject().(client.Object)
 	err := r.Client.Create(ctx, obj)
 	switch {
 	case err == nil:
@@ -37,7 +36,9 @@ func (r *Reconciler) ensureChild(ctx context.Context, run *v1alpha1.PipelineRun,
 	case !apierrors.IsAlreadyExists(err):
 		return fmt.Errorf("creating %s %s: %w", kindOf(obj), obj.GetName(), err)
 	}
-	// The cache may not have it yet, or it is not ours: ask the API server.
+	// The cache may not have it yet, or it is not ours: ask the API server. A create
+	// that failed left obj as rendered; keep that to compare with.
+	rendered := obj.DeepCopyObject().(client.Object)
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 		return fmt.Errorf("reading existing %s: %w", obj.GetName(), err)
 	}
@@ -84,9 +85,13 @@ func kindOf(o client.Object) string {
 	return fmt.Sprintf("%T", o)
 }
 
-// reconcileWorkspace makes sure the run's PVC exists. It sets nothing; a workspace of
-// that name that is not the run's ends it (ChildConflict).
+// reconcileWorkspace makes sure the run's PVC exists until the clone has filled it;
+// after that the steps' pods need it, and a pass does not read it again. It sets
+// nothing; a workspace of that name that is not the run's ends it (ChildConflict).
 func (r *Reconciler) reconcileWorkspace(ctx context.Context, s *scope) (bool, error) {
+	if len(s.stepJobs) > 0 || s.cloneJob != nil && runstate.JobOutcome(s.cloneJob) == batchv1.JobComplete {
+		return false, nil
+	}
 	pvc := render.RenderWorkspace(s.run)
 	existing := &corev1.PersistentVolumeClaim{}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(pvc), existing); err == nil {
@@ -97,8 +102,9 @@ func (r *Reconciler) reconcileWorkspace(ctx context.Context, s *scope) (bool, er
 	return false, r.ensureChild(ctx, s.run, pvc)
 }
 
-// observeChildren lists the run's Jobs and pods from the cache, by run UID, and derives
-// every step from them (runstate.DeriveSteps: phases, times, attempts, exit codes).
+// observeChildren lists the run's Jobs and unfinished pods from the cache, by run UID,
+// reads the pods of Jobs that just ended (endedPods), and derives every step from them
+// (runstate.DeriveSteps: phases, times, and at its end a step's attempts and exit code).
 // Objects that carry the label but are not controlled by this run are ignored. A
 // running step whose Job the cache lacks is looked up on the API server: the cache may
 // lag, or someone deleted the Job, which fails the step (StepJobDeleted), because a step
@@ -137,6 +143,9 @@ func (r *Reconciler) observeChildren(ctx context.Context, s *scope) (bool, error
 			return false, err
 		}
 		s.stepJobs[i] = job
+	}
+	if err := r.endedPods(ctx, s); err != nil {
+		return false, err
 	}
 	runstate.DeriveSteps(s.run, s.stepJobs, s.pods)
 	return false, nil

@@ -23,7 +23,9 @@ import (
 // limits.
 func (r *Reconciler) cleanupFinished(ctx context.Context, s *scope) error {
 	run := s.run
+	// What the pool and the memo hold for a run that ended mid-fetch or mid-flight.
 	r.defs.forget(run.UID)
+	r.fetches.release(run.UID)
 	done := s.now
 	if run.Status.CompletionTime != nil {
 		done = run.Status.CompletionTime.Time
@@ -104,6 +106,38 @@ func (r *Reconciler) enforceHistory(ctx context.Context, run *v1alpha1.PipelineR
 		log.FromContext(ctx).Info("deleting a run beyond the history limit", "deleted", old.Name)
 		if err := r.Client.Delete(ctx, old.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("deleting run %s beyond the history limit: %w", old.Name, err)
+		}
+	}
+	return nil
+}
+
+// enforceNamespaceHistory deletes the oldest finished runs of the run's namespace
+// beyond --namespace-history-limit. It runs in the pass that ends a run, the only
+// moment the count grows; the runs it reads are the namespace's finished runs, through
+// the cache's index, so its cost is bounded by the limit, not by every run that exists.
+func (r *Reconciler) enforceNamespaceHistory(ctx context.Context, run *v1alpha1.PipelineRun) error {
+	limit := r.Lifecycle.namespaceHistoryLimit()
+	if limit < 0 {
+		return nil
+	}
+	list := &v1alpha1.PipelineRunList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(run.Namespace), client.UnsafeDisableDeepCopy,
+		client.MatchingFields{v1alpha1.IndexRunState: v1alpha1.IndexFinished}); err != nil {
+		return fmt.Errorf("listing the namespace's finished runs: %w", err)
+	}
+	if len(list.Items) <= limit {
+		return nil
+	}
+	runs := make([]*v1alpha1.PipelineRun, 0, len(list.Items))
+	for i := range list.Items {
+		if o := &list.Items[i]; o.DeletionTimestamp.IsZero() {
+			runs = append(runs, o)
+		}
+	}
+	for _, old := range runstate.Oldest(runs, len(runs)-limit) {
+		log.FromContext(ctx).Info("deleting a run beyond the namespace's history limit", "deleted", old.Name)
+		if err := r.Client.Delete(ctx, old.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting run %s beyond the namespace's history limit: %w", old.Name, err)
 		}
 	}
 	return nil

@@ -5,6 +5,9 @@ import "time"
 // The operator's defaults, shared by cmd/manager's flags and the benchmark, which runs
 // the controller exactly as the operator does.
 const (
+	// DefaultNamespaceHistoryLimit is --namespace-history-limit: finished runs kept
+	// per namespace.
+	DefaultNamespaceHistoryLimit = 1000
 	// DefaultMaxConcurrentReconciles is --max-concurrent-reconciles.
 	DefaultMaxConcurrentReconciles = 4
 	// DefaultQPS and DefaultBurst are --kube-api-qps and --kube-api-burst: the client's

@@ -32,6 +32,8 @@ func (r *Reconciler) reconcileDefinition(ctx context.Context, s *scope) (bool, e
 		if p, err = r.loadDefinition(ctx, s); err != nil || p == nil {
 			return s.fetching, err
 		}
+		// The graph depends only on the file and the run's branch, fixed by now.
+		p.graph = runstate.GraphOf(&p.def.Pipeline, run.Status.Branch, r.Lifecycle.maxParallelSteps())
 		r.defs.put(p)
 	}
 	if run.Status.DefinitionDigest != "" && run.Status.DefinitionDigest != p.def.Digest {
@@ -44,8 +46,7 @@ func (r *Reconciler) reconcileDefinition(ctx context.Context, s *scope) (bool, e
 		}
 	}
 	runstate.Pin(run, p.commit, p.def)
-	s.def = p.def
-	s.graph = runstate.GraphOf(&p.def.Pipeline, run.Status.Branch, r.Lifecycle.maxParallelSteps())
+	s.def, s.graph = p.def, p.graph
 	return false, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -62,9 +63,14 @@ func startManagerAs(t *testing.T, ns string, restCfg *rest.Config, configure ...
 	if err != nil {
 		t.Fatal(err)
 	}
+	clientset, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
+		PodsAPI:   clientset.CoreV1().RESTClient(),
 		Recorder:  mgr.GetEventRecorder("flow-ci"),
 		// The test git server listens on loopback; link-local stays refused.
 		Source:          GitSource{Options: []gitsource.Option{gitsource.WithTimeout(20 * time.Second), gitsource.WithAllowedNetworks(loopback)}},
@@ -157,7 +163,9 @@ func setJobOutcome(t *testing.T, job *batchv1.Job, outcome batchv1.JobConditionT
 		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
 		now := metav1.Now()
 		start := metav1.NewTime(now.Add(-time.Second))
-		job.Status.StartTime = &start
+		if job.Status.StartTime == nil { // immutable once set
+			job.Status.StartTime = &start
+		}
 		interim, msg := batchv1.JobSuccessCriteriaMet, "Reached expected number of succeeded pods"
 		if outcome == batchv1.JobFailed {
 			interim, msg = batchv1.JobFailureTarget, "Job has reached the specified backoff limit"

@@ -7,23 +7,26 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/flow-ci/flow-ci/internal/pipeline"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
 // maxMemoBytes bounds the raw pipeline files the definition memo holds; a run whose
 // entry was evicted reads its ConfigMap once more.
 const maxMemoBytes = 32 << 20
 
-// pinned is a run's definition as read from its ConfigMap.
+// pinned is a run's definition as read from its ConfigMap, and its step graph.
 type pinned struct {
 	run    types.UID
 	commit string
 	def    *pipeline.Definition
+	graph  runstate.Graph
 	size   int64
 }
 
 // definitionMemo keeps the parsed definitions of active runs by run UID, least recently
-// used first out, so that a pass neither reads the ConfigMap nor parses the file again.
-// Definitions are immutable once pinned, so an entry never goes stale.
+// used first out, so that a pass neither reads the ConfigMap nor parses the file nor
+// builds the graph again. Definitions are immutable once pinned, and a run's branch is
+// fixed before its definition is read, so an entry never goes stale.
 type definitionMemo struct {
 	mu    sync.Mutex
 	size  int64

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -34,9 +35,12 @@ type Reconciler struct {
 	// APIReader reads what the cache does not hold: Secrets (get only) and children
 	// that exist but are not in the cache yet, or not ours.
 	APIReader client.Reader
-	Recorder  events.EventRecorder
-	Source    Source
-	Render    render.Config
+	// PodsAPI reads the pods of a Job that ended (the cache holds only unfinished
+	// pods), streamed through a byte budget: the core/v1 REST client.
+	PodsAPI  rest.Interface
+	Recorder events.EventRecorder
+	Source   Source
+	Render   render.Config
 	// Logs reads the bounded log tail of a step that is stopped before it ends.
 	Logs      LogReader
 	Lifecycle Lifecycle
@@ -52,6 +56,10 @@ type Reconciler struct {
 	StepEvents bool
 	// Metrics records the transitions of each written pass.
 	Metrics metrics.RunMetrics
+	// ForgetDeletedNamespaces drops the metric series of a namespace once it is
+	// deleted, so that they do not pile up as namespaces come and go. It watches
+	// namespaces cluster-wide: the operator sets it when it watches all of them.
+	ForgetDeletedNamespaces bool
 
 	written writeTracker
 	defs    definitionMemo
@@ -69,6 +77,11 @@ type Lifecycle struct {
 	// SuccessfulHistoryLimit and FailedHistoryLimit keep this many finished runs per
 	// repository and branch (Cancelled counts as failed); a negative limit keeps all.
 	SuccessfulHistoryLimit, FailedHistoryLimit int
+	// NamespaceHistoryLimit keeps this many finished runs per namespace, of any
+	// repository and branch, so that the runs of branches that are gone (which no new
+	// run of theirs prunes) do not pile up (DefaultNamespaceHistoryLimit when 0); a
+	// negative limit keeps all.
+	NamespaceHistoryLimit int
 	// MaxActiveRuns queues runs cluster-wide, fairly across namespaces; 0 is unlimited.
 	MaxActiveRuns int
 	// PendingTimeout bounds how long a run without its definition retries transient
@@ -94,6 +107,13 @@ func (l Lifecycle) maxParallelSteps() int {
 		return l.MaxParallelSteps
 	}
 	return DefaultMaxParallelSteps
+}
+
+func (l Lifecycle) namespaceHistoryLimit() int {
+	if l.NamespaceHistoryLimit == 0 {
+		return DefaultNamespaceHistoryLimit
+	}
+	return l.NamespaceHistoryLimit
 }
 
 func (l Lifecycle) finallyGrace() time.Duration {
@@ -204,8 +224,8 @@ func (r *Reconciler) runPhases(ctx context.Context, s *scope) error {
 		r.reconcileAdmission,
 		r.reconcilePendingDeadline,
 		r.reconcileDefinition,
-		r.reconcileWorkspace,
 		r.observeChildren,
+		r.reconcileWorkspace,
 		r.reconcileStop,
 		r.reconcileClone,
 		r.reconcileSteps,

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers/metrics"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
@@ -30,19 +31,42 @@ import (
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // SetupWithManager registers the controller, its indexes and its fetch pool. Children
 // are watched through the cache, which only holds objects carrying the run-UID label
 // (controllers.CacheOptions), and only the events that can move a run reconcile it
 // (watch.go).
 func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Options) error {
+	if err := registerIndexes(mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	if r.Fetchers <= 0 {
+		r.Fetchers = DefaultFetchers
+	}
+	r.fetches = newFetcher(r.Fetchers)
+	if opts.RateLimiter == nil {
+		// Transient errors (a Secret not applied yet, a flaky git server) retry with
+		// backoff capped at 30s, not the default 16 minutes: runs are short-lived.
+		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second)
+	}
+	return r.build(mgr, opts)
+}
+
+// registerIndexes adds the cache's indexes: runs by concurrency group and by state
+// (queue.go), Jobs and pods by their run's UID.
+func registerIndexes(indexer client.FieldIndexer) error {
 	ctx := context.Background() // the indexers use it only while they are registered
-	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &v1alpha1.PipelineRun{}, v1alpha1.IndexRunGroup, func(o client.Object) []string {
 		run := o.(*v1alpha1.PipelineRun)
 		return []string{render.GroupKey(run.Spec.RepoURL, run.Spec.Branch)}
 	}); err != nil {
 		return fmt.Errorf("indexing runs by group: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &v1alpha1.PipelineRun{}, v1alpha1.IndexRunState, func(o client.Object) []string {
+		return []string{runState(o.(*v1alpha1.PipelineRun))}
+	}); err != nil {
+		return fmt.Errorf("indexing runs by state: %w", err)
 	}
 	byRunUID := func(o client.Object) []string {
 		if uid := o.GetLabels()[v1alpha1.LabelRunUID]; uid != "" {
@@ -55,21 +79,18 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 			return fmt.Errorf("indexing %T by run: %w", obj, err)
 		}
 	}
-	if r.Fetchers <= 0 {
-		r.Fetchers = DefaultFetchers
-	}
-	r.fetches = newFetcher(r.Fetchers)
-	if opts.RateLimiter == nil {
-		// Transient errors (a Secret not applied yet, a flaky git server) retry with
-		// backoff capped at 30s, not the default 16 minutes: runs are short-lived.
-		opts.RateLimiter = workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second)
-	}
+	return nil
+}
+
+// build registers the watches: runs, their children, finished fetches, and the runs
+// whose end may free a queued run's place.
+func (r *Reconciler) build(mgr manager.Manager, opts controller.Options) error {
 	fetched := handler.TypedFuncs[*v1alpha1.PipelineRun, reconcile.Request]{
 		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[*v1alpha1.PipelineRun], q queue) {
 			enqueue(q, requestFor(e.Object), priorityFetched)
 		},
 	}
-	return builder.ControllerManagedBy(mgr).
+	b := builder.ControllerManagedBy(mgr).
 		Named("pipelinerun").
 		Watches(&v1alpha1.PipelineRun{}, r.runEvents()).
 		Watches(&batchv1.Job{}, jobEvents()).
@@ -97,11 +118,19 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, opts controller.Optio
 			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) {
 				r.fetches.release(e.Object.GetUID())
 				r.defs.forget(e.Object.GetUID())
-				r.wakeQueued(ctx, e.Object, q)
+				if run, ok := e.Object.(*v1alpha1.PipelineRun); ok {
+					r.wakeQueued(ctx, run, q)
+				}
 			},
 		}).
-		WithOptions(opts).
-		Complete(r.tracked())
+		WithOptions(opts)
+	if r.ForgetDeletedNamespaces {
+		// Only the name of each namespace is kept; its deletion drops its series.
+		b = b.WatchesMetadata(&corev1.Namespace{}, handler.Funcs{
+			DeleteFunc: func(_ context.Context, e event.DeleteEvent, _ queue) { metrics.ForgetNamespace(e.Object.GetName()) },
+		})
+	}
+	return b.Complete(r.tracked())
 }
 
 func (r *Reconciler) tracked() reconcile.Reconciler {

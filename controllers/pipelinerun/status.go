@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -46,9 +47,14 @@ func (r *Reconciler) firstWriteWaits(s *scope, before *v1alpha1.PipelineRun, p r
 }
 
 // writeStatus patches the run's status from before to run, locked on the
-// resourceVersion the pass read, and records the write (writeTracker). It only writes.
+// resourceVersion the pass read (runstate.StatusPatch: only the members and step
+// entries that changed), and records the write (writeTracker). It only writes.
 func (r *Reconciler) writeStatus(ctx context.Context, run, before *v1alpha1.PipelineRun) error {
-	if err := r.Client.Status().Patch(ctx, run, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+	patch, err := runstate.StatusPatch(&before.Status, &run.Status, before.ResourceVersion)
+	if err != nil {
+		return fmt.Errorf("encoding the status patch: %w", err)
+	}
+	if err := r.Client.Status().Patch(ctx, run, client.RawPatch(types.JSONPatchType, patch)); err != nil {
 		return err
 	}
 	// A patch the server found to change nothing keeps the version, and sends no event.

@@ -18,12 +18,14 @@ import (
 	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
-// Priorities in the workqueue: an outcome (a Job that ended, a pod a watchdog must see)
-// is a handoff waiting to happen and goes first; a finished definition fetch starts a
-// run; new runs and everything else come after.
+// Priorities in the workqueue: an outcome (a Job that ended) is a handoff waiting to
+// happen and goes first; a finished definition fetch starts a run; new runs and
+// everything else come after, and a pod a watchdog must judge last: watchdogs act in
+// minutes.
 const (
-	priorityOutcome = 10
-	priorityFetched = 5
+	priorityOutcome  = 10
+	priorityFetched  = 5
+	priorityWatchdog = -5
 )
 
 type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
@@ -66,15 +68,15 @@ func (r *Reconciler) runEvents() handler.TypedEventHandler[client.Object, reconc
 	}
 }
 
-// jobEvents maps a Job to its run when the Job ended, its attempts changed or it is
-// going away; its creation (the pass that created it knows) and progress updates do not
-// reconcile.
+// jobEvents maps a Job to its run when it ended (runstate.JobOutcome: a success at
+// SuccessCriteriaMet, so Complete after it is no news) or is going away. Its creation
+// (the pass that created it knows), its progress and its retries do not reconcile: a
+// step's attempts are written with its outcome.
 func jobEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	return handler.Funcs{
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
 			o, n := e.ObjectOld.(*batchv1.Job), e.ObjectNew.(*batchv1.Job)
-			if runstate.JobOutcome(o) != runstate.JobOutcome(n) || o.Status.Failed != n.Status.Failed ||
-				o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() {
+			if runstate.JobOutcome(o) != runstate.JobOutcome(n) || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() {
 				toOwner(n, q, priorityOutcome)
 			}
 		},
@@ -82,38 +84,21 @@ func jobEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	}
 }
 
-// podEvents reconciles a run when a pending pod of it shows what the watchdogs judge
-// (a waiting reason, the scheduler's verdict). Everything else a pod reports reaches
-// status through its Job; the watchdogs' deadlines are timers, not events.
+// podEvents reconciles a run, at low priority, when a pod of it enters a state a
+// watchdog acts on (runstate.Watchdogs.Watch: not schedulable, an image or config it
+// cannot get), so that its deadline is set. Nothing else a pod reports moves a run:
+// its end reaches status through its Job, and the deadlines are timers, not events.
 func podEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	return handler.Funcs{
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
 			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
-			if n.Status.Phase == corev1.PodPending && watchdogView(o) != watchdogView(n) {
+			if w := runstate.Watched(n); w != "" && w != runstate.Watched(o) {
 				if req, ok := podToRun(n); ok {
-					enqueue(q, req, priorityOutcome)
+					enqueue(q, req, priorityWatchdog)
 				}
 			}
 		},
 	}
-}
-
-// watchdogView is what of a pod the watchdogs look at.
-func watchdogView(p *corev1.Pod) string {
-	v := string(p.Status.Phase)
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
-			v += "|" + string(c.Status) + c.Reason
-		}
-	}
-	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
-		for _, cs := range list {
-			if w := cs.State.Waiting; w != nil {
-				v += "|" + w.Reason
-			}
-		}
-	}
-	return v
 }
 
 // toOwner enqueues the run that controls o.

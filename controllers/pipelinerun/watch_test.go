@@ -41,17 +41,29 @@ func TestChildEventsThatReconcile(t *testing.T) {
 	running.Status.Phase = corev1.PodRunning
 	runningLater := running.DeepCopy()
 	runningLater.Status.ContainerStatuses = []corev1.ContainerStatus{{Ready: true}}
+	active := ownedJob()
+	active.Status.Active = 1
+	creating := pendingPod("ContainerCreating")
+	creating.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}
+	unschedulable := pendingPod("")
+	unschedulable.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable"}}
 	cases := []struct {
 		name     string
 		old, new any
 		want     int
 	}{
-		{"a Job completes", ownedJob(batchv1.JobSuccessCriteriaMet), ownedJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), 1},
+		{"a Job meets its success criteria", ownedJob(), ownedJob(batchv1.JobSuccessCriteriaMet), 1},
+		{"a Job completes after its success criteria", ownedJob(batchv1.JobSuccessCriteriaMet), ownedJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), 0},
+		{"a Job completes at once", ownedJob(), ownedJob(batchv1.JobSuccessCriteriaMet, batchv1.JobComplete), 1},
 		{"a Job fails", ownedJob(), ownedJob(batchv1.JobFailed), 1},
-		{"a pod of a Job failed (a retry)", ownedJob(), failed, 1},
-		{"a Job's interim condition", ownedJob(), ownedJob(batchv1.JobSuccessCriteriaMet), 0},
-		{"a pod starts waiting on its image", pendingPod(""), pendingPod("ErrImagePull"), 1},
+		{"a Job's failure target", ownedJob(), ownedJob(batchv1.JobFailureTarget), 0},
+		{"a pod of a Job failed (a retry)", ownedJob(), failed, 0},
+		{"a Job's pod starts (active)", ownedJob(), active, 0},
+		{"a pod is scheduled and creating its containers", pendingPod(""), creating, 0},
+		{"a pod starts waiting on its image", creating, pendingPod("ErrImagePull"), 1},
+		{"a pod's image wait changes reason", pendingPod("ErrImagePull"), pendingPod("ImagePullBackOff"), 1},
 		{"a waiting pod stays the same", pendingPod("ErrImagePull"), pendingPod("ErrImagePull"), 0},
+		{"a pod the scheduler refuses", pendingPod(""), unschedulable, 1},
 		{"a running pod reports progress", running, runningLater, 0},
 	}
 	for _, tc := range cases {

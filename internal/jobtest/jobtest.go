@@ -11,9 +11,11 @@ import (
 )
 
 // PodFor is the pod the Job controller would create for job: its template, the
-// template's labels plus the job-name label, and the Job as controlling owner.
+// template's labels plus the job-name and controller-uid labels (the API server puts
+// both on a Job's template; they are set here too for a Job read back trimmed), and
+// the Job as controlling owner.
 func PodFor(job *batchv1.Job) *corev1.Pod {
-	labels := map[string]string{batchv1.JobNameLabel: job.Name}
+	labels := map[string]string{batchv1.JobNameLabel: job.Name, batchv1.ControllerUidLabel: string(job.UID)}
 	maps.Copy(labels, job.Spec.Template.Labels)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{

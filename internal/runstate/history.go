@@ -58,3 +58,13 @@ func CreatedBefore(a, b *v1alpha1.PipelineRun) bool {
 	}
 	return a.Name < b.Name
 }
+
+// Oldest returns the n finished runs that ended first (EndedBefore), for a limit on
+// all the finished runs of a namespace. runs is reordered.
+func Oldest(runs []*v1alpha1.PipelineRun, n int) []*v1alpha1.PipelineRun {
+	if n <= 0 {
+		return nil
+	}
+	sort.Slice(runs, func(i, j int) bool { return EndedBefore(runs[i], runs[j]) })
+	return runs[:min(n, len(runs))]
+}

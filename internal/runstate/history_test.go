@@ -53,3 +53,24 @@ func TestBeyondHistory(t *testing.T) {
 		}
 	}
 }
+
+func TestOldest(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	run := func(name string, ended int) *v1alpha1.PipelineRun {
+		end := metav1.NewTime(t0.Add(time.Duration(ended) * time.Minute))
+		return &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: v1alpha1.PipelineRunStatus{Phase: v1alpha1.PhaseSucceeded, CompletionTime: &end}}
+	}
+	runs := []*v1alpha1.PipelineRun{run("c", 3), run("a", 1), run("d", 4), run("b", 2)}
+	for _, c := range []struct {
+		n    int
+		want []string
+	}{{0, nil}, {-1, nil}, {2, []string{"a", "b"}}, {9, []string{"a", "b", "c", "d"}}} {
+		var got []string
+		for _, r := range Oldest(append([]*v1alpha1.PipelineRun(nil), runs...), c.n) {
+			got = append(got, r.Name)
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("Oldest(%d) (-want +got):\n%s", c.n, diff)
+		}
+	}
+}

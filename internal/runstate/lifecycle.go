@@ -79,10 +79,12 @@ func Admit(run *v1alpha1.PipelineRun, now metav1.Time) {
 	setSucceeded(run, metav1.ConditionUnknown, v1alpha1.ReasonPending, "resolving the commit and reading the pipeline", metav1.Time{})
 }
 
-// Queue makes the run wait at position (from 1) for the reason in msg.
-func Queue(run *v1alpha1.PipelineRun, position int, msg string) {
+// Queue makes the run wait for what msg says. msg must not change as other runs come
+// and go: a queued run's status is written when it is queued and when it starts, not
+// each time the queue moves.
+func Queue(run *v1alpha1.PipelineRun, msg string) {
 	run.Status.Phase = v1alpha1.PhaseQueued
-	run.Status.QueuePosition = int32(position)
+	run.Status.QueuePosition = 0
 	setSucceeded(run, metav1.ConditionUnknown, v1alpha1.ReasonQueued, msg, metav1.Time{})
 }
 

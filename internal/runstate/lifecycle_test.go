@@ -172,10 +172,11 @@ func TestAdmitQueueRunningCarryTheGeneration(t *testing.T) {
 			t.Errorf("phase %s, condition %+v; want %s/%s at generation 4", run.Status.Phase, c, phase, reason)
 		}
 	}
-	Queue(run, 2, "waiting")
+	run.Status.QueuePosition = 3 // set by an earlier version
+	Queue(run, "waiting")
 	check(v1alpha1.PhaseQueued, v1alpha1.ReasonQueued)
-	if run.Status.QueuePosition != 2 || run.Status.StartTime != nil {
-		t.Errorf("queued: position %d, startTime %v", run.Status.QueuePosition, run.Status.StartTime)
+	if run.Status.QueuePosition != 0 || run.Status.StartTime != nil {
+		t.Errorf("queued: position %d (no longer set), startTime %v", run.Status.QueuePosition, run.Status.StartTime)
 	}
 	Admit(run, t1)
 	check(v1alpha1.PhasePending, v1alpha1.ReasonPending)

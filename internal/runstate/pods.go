@@ -6,16 +6,38 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// JobOutcome is Complete or Failed once the Job controller set that condition to True,
-// and "" while the Job is active. Interim conditions (SuccessCriteriaMet, FailureTarget)
-// are not terminal: the pods may still be terminating.
+// JobOutcome is how the Job ended, at the earliest true sign: Complete once its success
+// criteria are met (SuccessCriteriaMet, which the Job controller writes as soon as the
+// pod succeeded and before Complete, when it has cleaned up after the pod), Failed once
+// it failed (not FailureTarget: its pods may still run), and "" while it runs. A step's
+// dependents start on SuccessCriteriaMet; nothing of a success is decided after it.
 func JobOutcome(j *batchv1.Job) batchv1.JobConditionType {
 	for _, c := range j.Status.Conditions {
-		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
-			return c.Type
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobFailed:
+			return batchv1.JobFailed
+		case batchv1.JobComplete, batchv1.JobSuccessCriteriaMet:
+			return batchv1.JobComplete
 		}
 	}
 	return ""
+}
+
+// succeededAt is when a Job's success was decided: its completion time once Complete,
+// else when its success criteria were met.
+func succeededAt(j *batchv1.Job) metav1.Time {
+	if t := j.Status.CompletionTime; t != nil {
+		return *t
+	}
+	for _, t := range []batchv1.JobConditionType{batchv1.JobComplete, batchv1.JobSuccessCriteriaMet} {
+		if c := jobCondition(j, t); c != nil {
+			return c.LastTransitionTime
+		}
+	}
+	return metav1.Time{}
 }
 
 func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {

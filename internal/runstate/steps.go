@@ -17,8 +17,10 @@ func DeriveSteps(run *v1alpha1.PipelineRun, jobs map[int]*batchv1.Job, pods []co
 	}
 }
 
-// DeriveStep computes one step's status from its Job and the Job's newest pod. Terminal
-// states are kept, so a Job removed after it finished does not rewrite history.
+// DeriveStep computes one step's status from its Job and the Job's newest pod: Running
+// with its start while the Job runs, and its end (JobOutcome) with the exit code, log
+// tail and attempts. Terminal states are kept, so a Job removed after it finished does
+// not rewrite history.
 func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v1alpha1.StepStatus {
 	st := prev
 	if IsTerminal(st.Phase) || job == nil {
@@ -26,16 +28,19 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 	}
 	st.JobName = job.Name
 	st.Phase = v1alpha1.StepRunning
-	st.Attempts = job.Status.Active + job.Status.Succeeded + job.Status.Failed
+	if st.Attempts == 0 {
+		st.Attempts = 1 // its Job exists: the first attempt is under way
+	}
 	if job.Status.StartTime != nil {
 		st.StartTime = job.Status.StartTime.DeepCopy()
 	} else if st.StartTime == nil {
 		t := job.CreationTimestamp
 		st.StartTime = &t
 	}
-	// The exit code is written with the step's outcome: a pod that ended before its Job
-	// did is not worth a status write of its own.
-	end := StepEnd{Attempts: st.Attempts}
+	// The exit code and the attempts are written with the step's outcome: a pod that
+	// ended, or a retry the Job controller started, before the Job ended is not worth a
+	// status write of its own.
+	end := StepEnd{Attempts: job.Status.Active + job.Status.Succeeded + job.Status.Failed}
 	if t := Terminated(LatestPod(pods, job)); t != nil {
 		code := t.ExitCode
 		end.ExitCode = &code
@@ -43,11 +48,7 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 	}
 	switch JobOutcome(job) {
 	case batchv1.JobComplete:
-		at := job.Status.CompletionTime
-		if at == nil {
-			at = &jobCondition(job, batchv1.JobComplete).LastTransitionTime
-		}
-		EndStep(&st, end, *at)
+		EndStep(&st, end, succeededAt(job))
 	case batchv1.JobFailed:
 		c := jobCondition(job, batchv1.JobFailed)
 		end.Reason = v1alpha1.ReasonStepFailed

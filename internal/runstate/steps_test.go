@@ -56,29 +56,48 @@ func TestDeriveStep(t *testing.T) {
 	}{
 		{"no job yet", pending, nil, nil, pending},
 		{"active job", pending, job(), nil,
-			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0}},
-		{"interim conditions are not terminal", pending, job(cond(batchv1.JobSuccessCriteriaMet, ""), cond(batchv1.JobFailureTarget, "")), nil,
-			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0}},
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0, Attempts: 1}},
+		{"success criteria met ends the step before Complete", pending, func() *batchv1.Job {
+			j := job(cond(batchv1.JobSuccessCriteriaMet, "CompletionsReached"))
+			j.Status.Succeeded = 1
+			return j
+		}(), []corev1.Pod{podOf("job-uid", t0, 0, "")},
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
+				ExitCode: ptr.To[int32](0), Attempts: 1}},
+		{"a failure target is not terminal: the pods may still run", pending, job(cond(batchv1.JobFailureTarget, "")), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0, Attempts: 1}},
+		{"a retry alone does not change the attempts: they come with the outcome",
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0, Attempts: 1},
+			func() *batchv1.Job { j := job(); j.Status.Active, j.Status.Failed = 1, 1; return j }(), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0, Attempts: 1}},
+		{"the attempts of a retried step, at its end", v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0, Attempts: 1},
+			func() *batchv1.Job {
+				j := job(cond(batchv1.JobFailed, "BackoffLimitExceeded"))
+				j.Status.Failed = 3
+				return j
+			}(), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1, Attempts: 3,
+				Reason: v1alpha1.ReasonStepFailed, Message: "job says BackoffLimitExceeded"}},
 		{"complete", pending, func() *batchv1.Job {
 			j := job(cond(batchv1.JobComplete, "CompletionsReached"))
 			j.Status.CompletionTime = &t2
 			return j
 		}(), []corev1.Pod{podOf("job-uid", t0, 0, "")},
-			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t2, ExitCode: ptr.To[int32](0)}},
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t2, ExitCode: ptr.To[int32](0), Attempts: 1}},
 		{"failed uses the newest pod's exit code and log tail", pending, job(cond(batchv1.JobFailed, "BackoffLimitExceeded")),
 			[]corev1.Pod{podOf("job-uid", t1, 3, "newest"), podOf("job-uid", t0, 1, "older"), podOf("forged", t2, 9, "not ours")},
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
-				ExitCode: ptr.To[int32](3), Reason: v1alpha1.ReasonStepFailed, Message: "newest"}},
+				ExitCode: ptr.To[int32](3), Reason: v1alpha1.ReasonStepFailed, Message: "newest", Attempts: 1}},
 		{"a forged pod with the Job's labels is not the Job's", pending, job(cond(batchv1.JobFailed, "BackoffLimitExceeded")),
 			[]corev1.Pod{podOf("forged", t2, 9, "forged tail")},
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
-				Reason: v1alpha1.ReasonStepFailed, Message: "job says BackoffLimitExceeded"}},
+				Reason: v1alpha1.ReasonStepFailed, Message: "job says BackoffLimitExceeded", Attempts: 1}},
 		{"failed without a pod keeps the Job's message", pending, job(cond(batchv1.JobFailed, "BackoffLimitExceeded")), nil,
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
-				Reason: v1alpha1.ReasonStepFailed, Message: "job says BackoffLimitExceeded"}},
+				Reason: v1alpha1.ReasonStepFailed, Message: "job says BackoffLimitExceeded", Attempts: 1}},
 		{"deadline exceeded is a step timeout", pending, job(cond(batchv1.JobFailed, batchv1.JobReasonDeadlineExceeded)), nil,
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepFailed, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
-				Reason: v1alpha1.ReasonStepTimedOut, Message: "job says DeadlineExceeded"}},
+				Reason: v1alpha1.ReasonStepTimedOut, Message: "job says DeadlineExceeded", Attempts: 1}},
 		{"terminal state is kept", v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test"},
 			job(cond(batchv1.JobFailed, "BackoffLimitExceeded")), nil,
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test"}},

@@ -24,8 +24,8 @@ type Transition struct {
 	Step int
 	// Phase is the new phase: the run's for run transitions, the step's for steps.
 	Phase string
-	// Reason and Message are the run's Succeeded condition for RunEnded, the step's own
-	// for StepEnded.
+	// Reason and Message are the run's Succeeded condition for RunEnded (the message
+	// alone for RunQueued: what it waits for), the step's own for StepEnded.
 	Reason, Message string
 }
 
@@ -35,7 +35,11 @@ func Transitions(before, after *v1alpha1.PipelineRunStatus) []Transition {
 	var out []Transition
 	phaseChanged := before.Phase != after.Phase
 	if phaseChanged && after.Phase == v1alpha1.PhaseQueued {
-		out = append(out, Transition{Kind: RunQueued, Step: -1, Phase: string(after.Phase)})
+		t := Transition{Kind: RunQueued, Step: -1, Phase: string(after.Phase)}
+		if c := apimeta.FindStatusCondition(after.Conditions, v1alpha1.ConditionSucceeded); c != nil {
+			t.Message = c.Message
+		}
+		out = append(out, t)
 	}
 	if phaseChanged && after.Phase == v1alpha1.PhaseRunning {
 		out = append(out, Transition{Kind: RunStarted, Step: -1, Phase: string(after.Phase)})

@@ -17,8 +17,8 @@ func TestTransitionsOfEachPass(t *testing.T) {
 		want   []Transition
 	}
 	passes := []pass{
-		{"queued", func(r *v1alpha1.PipelineRun) { Queue(r, 1, "waiting") },
-			[]Transition{{Kind: RunQueued, Step: -1, Phase: "Queued"}}},
+		{"queued", func(r *v1alpha1.PipelineRun) { Queue(r, "waiting") },
+			[]Transition{{Kind: RunQueued, Step: -1, Phase: "Queued", Message: "waiting"}}},
 		{"admitted", func(r *v1alpha1.PipelineRun) { Admit(r, t0) }, nil},
 		{"pinned and cloning", func(r *v1alpha1.PipelineRun) {
 			r.Status.Steps = steps(v1alpha1.StepPending, v1alpha1.StepPending)

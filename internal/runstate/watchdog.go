@@ -44,13 +44,8 @@ func (w Watchdogs) CheckPod(p *corev1.Pod, now time.Time) Verdict {
 		if wt == nil {
 			continue
 		}
-		reason := ""
-		switch wt.Reason {
-		case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
-			reason = v1alpha1.ReasonImagePullFailed
-		case "CreateContainerConfigError", "CreateContainerError":
-			reason = v1alpha1.ReasonCreateContainerFailed
-		default:
+		reason := waitingReason(wt.Reason)
+		if reason == "" {
 			continue
 		}
 		// Pulling starts once the pod is bound to a node.
@@ -58,6 +53,40 @@ func (w Watchdogs) CheckPod(p *corev1.Pod, now time.Time) Verdict {
 			fmt.Sprintf("image %s of container %s: %s: %s", cs.Image, cs.Name, wt.Reason, wt.Message))
 	}
 	return Verdict{}
+}
+
+// waitingReason is the step failure reason a container's waiting reason leads to once
+// the image pull watchdog expires, or "" for a wait no watchdog judges.
+func waitingReason(waiting string) string {
+	switch waiting {
+	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
+		return v1alpha1.ReasonImagePullFailed
+	case "CreateContainerConfigError", "CreateContainerError":
+		return v1alpha1.ReasonCreateContainerFailed
+	}
+	return ""
+}
+
+// Watched names the state of a pod that a watchdog acts on: pending and refused by the
+// scheduler (its PodScheduled condition False, with the reason), or a container waiting
+// for an image or a config it cannot get; "" for any other state. A pod's event
+// reconciles its run only when this changes to a state, so that the run's pass sets
+// the watchdog's deadline; a pod that is merely created, pulling or running does not.
+func Watched(p *corev1.Pod) string {
+	if p == nil || p.Status.Phase != corev1.PodPending || !p.DeletionTimestamp.IsZero() {
+		return ""
+	}
+	if c := podCondition(p, corev1.PodScheduled); c != nil && c.Status != corev1.ConditionTrue {
+		return "unschedulable:" + c.Reason
+	}
+	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, cs := range list {
+			if w := cs.State.Waiting; w != nil && waitingReason(w.Reason) != "" {
+				return "waiting:" + cs.Name + ":" + w.Reason
+			}
+		}
+	}
+	return ""
 }
 
 func (w Watchdogs) expire(since time.Time, limit time.Duration, now time.Time, reason, msg string) Verdict {

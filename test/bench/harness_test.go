@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"net/netip"
 
@@ -63,9 +64,14 @@ func startManager(tb testing.TB, counts *apiCounts, stub bool, workers int, name
 	if stub {
 		source = stubSource{}
 	}
+	clientset, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
 	r := &pipelinerun.Reconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
+		PodsAPI:         clientset.CoreV1().RESTClient(),
 		Recorder:        mgr.GetEventRecorder("flow-ci"),
 		Source:          source,
 		Render:          render.Config{DefaultStepImage: "busybox:bench", CloneImage: "flow-ci:bench"},

@@ -1,0 +1,81 @@
+package pipelinerun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/flow-ci/flow-ci/internal/runstate"
+)
+
+// Bounds on reading the pods of an ended Job. A step Job retries at most a few times,
+// but anyone who may create pods in the run's namespace can add pods carrying its
+// labels, each up to the API server's object size: the read stops at a count and at a
+// byte budget, so such pods cost the operator a bounded read, and at worst the step's
+// exit code and tail.
+const (
+	maxPodsPerJob     = 8
+	maxEndedPodsBytes = 1 << 20
+)
+
+var errEndedPodsTooLarge = errors.New("the Job's pods exceed the read budget")
+
+// endedPods reads from the API server the pods of the Jobs that ended since the run's
+// status was last written, and adds them to the pass's pods: the cache holds only
+// unfinished pods, and a step's end records its container's exit code and log tail (the
+// clone's, its failure message and the node the steps are pinned to). Each is read once:
+// the next pass finds the step ended in status, or the steps started. A read over budget
+// leaves the step without its exit code; its outcome comes from its Job.
+func (r *Reconciler) endedPods(ctx context.Context, s *scope) error {
+	var ended []*batchv1.Job
+	for i, j := range s.stepJobs {
+		if i < len(s.run.Status.Steps) && !runstate.IsTerminal(s.run.Status.Steps[i].Phase) && runstate.JobOutcome(j) != "" {
+			ended = append(ended, j)
+		}
+	}
+	if c := s.cloneJob; c != nil && len(s.stepJobs) == 0 && runstate.JobOutcome(c) != "" {
+		ended = append(ended, c)
+	}
+	for _, job := range ended {
+		pods, err := r.podsOf(ctx, job)
+		if errors.Is(err, errEndedPodsTooLarge) {
+			log.FromContext(ctx).Info("not reading the pods of an ended Job", "job", job.Name, "reason", err.Error())
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.pods = append(s.pods, pods...)
+	}
+	return nil
+}
+
+// podsOf lists the pods that carry job's controller-uid label, streaming the response
+// through the byte budget.
+func (r *Reconciler) podsOf(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
+	opts := &metav1.ListOptions{LabelSelector: batchv1.ControllerUidLabel + "=" + string(job.UID), Limit: maxPodsPerJob}
+	body, err := r.PodsAPI.Get().Namespace(job.Namespace).Resource("pods").
+		VersionedParams(opts, scheme.ParameterCodec).SetHeader("Accept", "application/json").Stream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the pods of Job %s: %w", job.Name, err)
+	}
+	defer body.Close()
+	budget := &io.LimitedReader{R: body, N: maxEndedPodsBytes + 1}
+	list := &corev1.PodList{}
+	err = json.NewDecoder(budget).Decode(list)
+	if budget.N <= 0 {
+		return nil, fmt.Errorf("%w (%d bytes)", errEndedPodsTooLarge, maxEndedPodsBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decoding the pods of Job %s: %w", job.Name, err)
+	}
+	return list.Items, nil
+}
