@@ -112,7 +112,7 @@ func (r *Reconciler) enforceHistory(ctx context.Context, run *v1alpha1.PipelineR
 }
 
 // enforceNamespaceHistory deletes the oldest finished runs of the run's namespace
-// beyond --namespace-history-limit. It runs in the pass that ends a run, the only
+// beyond --namespace-history-limit (runstate.BeyondNamespaceLimit). It runs in the pass that ends a run, the only
 // moment the count grows; the runs it reads are the namespace's finished runs, through
 // the cache's index, so its cost is bounded by the limit, not by every run that exists.
 func (r *Reconciler) enforceNamespaceHistory(ctx context.Context, run *v1alpha1.PipelineRun) error {
@@ -125,7 +125,7 @@ func (r *Reconciler) enforceNamespaceHistory(ctx context.Context, run *v1alpha1.
 		client.MatchingFields{v1alpha1.IndexRunState: v1alpha1.IndexFinished}); err != nil {
 		return fmt.Errorf("listing the namespace's finished runs: %w", err)
 	}
-	if len(list.Items) <= limit {
+	if runstate.BeyondNamespaceLimit(len(list.Items), limit) == 0 {
 		return nil
 	}
 	runs := make([]*v1alpha1.PipelineRun, 0, len(list.Items))
@@ -134,7 +134,7 @@ func (r *Reconciler) enforceNamespaceHistory(ctx context.Context, run *v1alpha1.
 			runs = append(runs, o)
 		}
 	}
-	for _, old := range runstate.Oldest(runs, len(runs)-limit) {
+	for _, old := range runstate.Oldest(runs, runstate.BeyondNamespaceLimit(len(runs), limit)) {
 		log.FromContext(ctx).Info("deleting a run beyond the namespace's history limit", "deleted", old.Name)
 		if err := r.Client.Delete(ctx, old.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("deleting run %s beyond the namespace's history limit: %w", old.Name, err)

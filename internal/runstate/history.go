@@ -59,6 +59,19 @@ func CreatedBefore(a, b *v1alpha1.PipelineRun) bool {
 	return a.Name < b.Name
 }
 
+// BeyondNamespaceLimit is how many of a namespace's finished runs to delete, oldest
+// first, when it holds held of them: none until it holds more than limit plus a tenth,
+// then down to limit. The per-branch and per-trigger limits delete a run as another of
+// their branch ends, at the same moment as this check and through other caches: without
+// the slack, a namespace that holds exactly its limit of such runs would lose a second
+// run at many ends, one its branch's limit keeps. A negative limit keeps all.
+func BeyondNamespaceLimit(held, limit int) int {
+	if limit < 0 || held <= limit+limit/10 {
+		return 0
+	}
+	return held - limit
+}
+
 // Oldest returns the n finished runs that ended first (EndedBefore), for a limit on
 // all the finished runs of a namespace. runs is reordered.
 func Oldest(runs []*v1alpha1.PipelineRun, n int) []*v1alpha1.PipelineRun {

@@ -74,3 +74,22 @@ func TestOldest(t *testing.T) {
 		}
 	}
 }
+
+func TestBeyondNamespaceLimit(t *testing.T) {
+	cases := []struct{ held, limit, want int }{
+		{held: 0, limit: 1000, want: 0},
+		{held: 1000, limit: 1000, want: 0},
+		{held: 1001, limit: 1000, want: 0}, // a branch limit is deleting one
+		{held: 1100, limit: 1000, want: 0},
+		{held: 1101, limit: 1000, want: 101},
+		{held: 3, limit: 2, want: 1}, // below 10, no slack
+		{held: 2, limit: 2, want: 0},
+		{held: 1, limit: 0, want: 1},
+		{held: 5000, limit: -1, want: 0},
+	}
+	for _, c := range cases {
+		if got := BeyondNamespaceLimit(c.held, c.limit); got != c.want {
+			t.Errorf("BeyondNamespaceLimit(%d, %d) = %d, want %d", c.held, c.limit, got, c.want)
+		}
+	}
+}
