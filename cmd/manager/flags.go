@@ -118,7 +118,7 @@ func runFlags(fs *flag.FlagSet, o *options, r *rawFlags) {
 	fs.IntVar(&o.lifecycle.SuccessfulHistoryLimit, "successful-history-limit", 10, "Succeeded runs kept per repository and branch; negative keeps all.")
 	fs.IntVar(&o.lifecycle.FailedHistoryLimit, "failed-history-limit", 10, "Failed and cancelled runs kept per repository and branch; negative keeps all.")
 	fs.IntVar(&o.lifecycle.NamespaceHistoryLimit, "namespace-history-limit", pipelinerun.DefaultNamespaceHistoryLimit,
-		"Finished runs kept per namespace, of any repository and branch (the runs of deleted branches are pruned only by this); 0 is the default, negative keeps all.")
+		"Finished runs kept per namespace, of any repository and branch (the runs of deleted branches are pruned only by this): past it by a tenth, the oldest go down to it; 0 is the default, negative keeps all.")
 	fs.IntVar(&o.lifecycle.MaxActiveRuns, "max-active-runs", 0, "Queue runs cluster-wide, fairly between namespaces, beyond this many active ones; 0 is unlimited.")
 	fs.DurationVar(&o.lifecycle.PendingTimeout, "pending-timeout", 5*time.Minute,
 		"Fail a run that has no definition yet after retrying transient errors (a missing Secret, an unreachable server) this long; 0 waits for spec.timeout.")

@@ -79,8 +79,8 @@ type Lifecycle struct {
 	SuccessfulHistoryLimit, FailedHistoryLimit int
 	// NamespaceHistoryLimit keeps this many finished runs per namespace, of any
 	// repository and branch, so that the runs of branches that are gone (which no new
-	// run of theirs prunes) do not pile up (DefaultNamespaceHistoryLimit when 0); a
-	// negative limit keeps all.
+	// run of theirs prunes) do not pile up (DefaultNamespaceHistoryLimit when 0;
+	// runstate.BeyondNamespaceLimit); a negative limit keeps all.
 	NamespaceHistoryLimit int
 	// MaxActiveRuns queues runs cluster-wide, fairly across namespaces; 0 is unlimited.
 	MaxActiveRuns int
