@@ -120,8 +120,8 @@ func (r *Reconciler) waitedFor(s *scope, i int) time.Time {
 			}
 		}
 	}
-	if len(st[i].DependsOn) == 0 && s.cloneJob != nil && s.cloneJob.Status.CompletionTime != nil {
-		last = s.cloneJob.Status.CompletionTime.Time
+	if len(st[i].DependsOn) == 0 && s.cloneJob != nil {
+		last = runstate.SucceededAt(s.cloneJob).Time // the first step starts at SuccessCriteriaMet, before a CompletionTime
 	}
 	return last
 }

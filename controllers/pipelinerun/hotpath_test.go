@@ -44,7 +44,9 @@ func TestHandoffAtSuccessCriteriaMet(t *testing.T) {
 	ns := env.NewNamespace(t)
 	_, url := serveRepo(t, twoSteps)
 	startManager(t, ns)
-	first := startFirstStep(t, ns, "early", url, nil)
+	createRun(t, newRunObject(ns, "early", url))
+	meetSuccessCriteria(t, waitJob(t, ns, "early-clone"))
+	first := waitJob(t, ns, stepJobName(pinnedRun(t, ns, "early"), 0))
 	meetSuccessCriteria(t, first)
 	run := pinnedRun(t, ns, "early")
 	second := waitJob(t, ns, stepJobName(run, 1))
@@ -63,6 +65,8 @@ func TestHandoffAtSuccessCriteriaMet(t *testing.T) {
 	setJobOutcome(t, first, batchv1.JobComplete, "")
 	completeJob(t, second, "node-a")
 	g.Expect(waitFinished(t, ns, "early").Status.Phase).To(Equal(civ1alpha1.PhaseSucceeded))
+	handoffs, _ := series(g, "flowci_step_handoff_seconds", ns)
+	g.Expect(handoffs[""].GetHistogram().GetSampleCount()).To(Equal(uint64(2)), "the clone's handoff and the first step's, both at SuccessCriteriaMet")
 }
 
 // TestQueuedRunIsNotRewritten: a queued run's status says what it waits for, not a

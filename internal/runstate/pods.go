@@ -26,9 +26,9 @@ func JobOutcome(j *batchv1.Job) batchv1.JobConditionType {
 	return ""
 }
 
-// succeededAt is when a Job's success was decided: its completion time once Complete,
+// SucceededAt is when a Job's success was decided: its completion time once Complete,
 // else when its success criteria were met.
-func succeededAt(j *batchv1.Job) metav1.Time {
+func SucceededAt(j *batchv1.Job) metav1.Time {
 	if t := j.Status.CompletionTime; t != nil {
 		return *t
 	}

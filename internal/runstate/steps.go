@@ -48,7 +48,7 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 	}
 	switch JobOutcome(job) {
 	case batchv1.JobComplete:
-		EndStep(&st, end, succeededAt(job))
+		EndStep(&st, end, SucceededAt(job))
 	case batchv1.JobFailed:
 		c := jobCondition(job, batchv1.JobFailed)
 		end.Reason = v1alpha1.ReasonStepFailed
