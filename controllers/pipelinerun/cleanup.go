@@ -112,9 +112,10 @@ func (r *Reconciler) enforceHistory(ctx context.Context, run *v1alpha1.PipelineR
 }
 
 // enforceNamespaceHistory deletes the oldest finished runs of the run's namespace
-// beyond --namespace-history-limit (runstate.BeyondNamespaceLimit). It runs in the pass that ends a run, the only
-// moment the count grows; the runs it reads are the namespace's finished runs, through
-// the cache's index, so its cost is bounded by the limit, not by every run that exists.
+// beyond --namespace-history-limit (runstate.BeyondNamespaceLimit). It runs in the
+// pass that ends a run, the only moment the count grows; the runs it reads are the
+// namespace's finished runs, through the cache's index, so its cost is bounded by the
+// limit, not by every run that exists.
 func (r *Reconciler) enforceNamespaceHistory(ctx context.Context, run *v1alpha1.PipelineRun) error {
 	limit := r.Lifecycle.namespaceHistoryLimit()
 	if limit < 0 {
