@@ -140,10 +140,15 @@ func (m RunMetrics) RunStarted(run *v1alpha1.PipelineRun) {
 }
 
 // StepEnded records a step's duration and, when its container ran, its pod's start.
-func (m RunMetrics) StepEnded(namespace string, s v1alpha1.StepStatus, jobCreated, containerStarted time.Time) {
+func (m RunMetrics) StepEnded(namespace string, s v1alpha1.StepStatus) {
 	if s.StartTime != nil && s.CompletionTime != nil {
 		stepDuration.WithLabelValues(namespace, string(s.Phase)).Observe(max(s.CompletionTime.Sub(s.StartTime.Time).Seconds(), 0))
 	}
+}
+
+// StepPodStarted records how long a step pod took from its Job's creation to its
+// container running.
+func (m RunMetrics) StepPodStarted(namespace string, jobCreated, containerStarted time.Time) {
 	if !jobCreated.IsZero() && !containerStarted.IsZero() {
 		podStart.WithLabelValues(namespace).Observe(max(containerStarted.Sub(jobCreated).Seconds(), 0))
 	}

@@ -20,7 +20,8 @@ func TestForgetNamespace(t *testing.T) {
 		m.RunStarted(run)
 		m.RunEnded(run, v1alpha1.ReasonSucceeded)
 		m.StepStarted(ns, start.Time, end.Time)
-		m.StepEnded(ns, v1alpha1.StepStatus{Phase: v1alpha1.StepSucceeded, StartTime: &start, CompletionTime: &end}, start.Time, end.Time)
+		m.StepEnded(ns, v1alpha1.StepStatus{Phase: v1alpha1.StepSucceeded, StartTime: &start, CompletionTime: &end})
+		m.StepPodStarted(ns, start.Time, end.Time)
 		ObservePoll(ns, nil)
 		ObserveTriggered(ns, "push")
 	}

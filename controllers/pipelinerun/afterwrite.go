@@ -81,8 +81,9 @@ func (r *Reconciler) recordEvents(run *v1alpha1.PipelineRun, ts []runstate.Trans
 }
 
 // recordMetrics records the pass's transitions, like its events, once its status write
-// succeeded: the run's end and start, each step's end (with its pod's start) and each
-// step's handoff (from the end of what it waited for to its Job's creation, now).
+// succeeded: the run's end and start, each step's end and each step's handoff (from the
+// end of what it waited for to its Job's creation, now). A step pod's start is recorded
+// as the pod leaves the cache (podLeft).
 func (r *Reconciler) recordMetrics(s *scope, ts []runstate.Transition) {
 	run := s.run
 	for _, t := range ts {
@@ -92,16 +93,7 @@ func (r *Reconciler) recordMetrics(s *scope, ts []runstate.Transition) {
 		case runstate.RunStarted:
 			r.Metrics.RunStarted(run)
 		case runstate.StepEnded:
-			var created, started time.Time
-			if job := s.stepJobs[t.Step]; job != nil {
-				created = job.CreationTimestamp.Time
-				if pod := runstate.LatestPod(s.pods, job); pod != nil {
-					if term := runstate.Terminated(pod); term != nil {
-						started = term.StartedAt.Time
-					}
-				}
-			}
-			r.Metrics.StepEnded(run.Namespace, run.Status.Steps[t.Step], created, started)
+			r.Metrics.StepEnded(run.Namespace, run.Status.Steps[t.Step])
 		case runstate.StepStarted:
 			r.Metrics.StepStarted(run.Namespace, r.waitedFor(s, t.Step), s.now)
 		}

@@ -134,6 +134,7 @@ func (r *Reconciler) observeChildren(ctx context.Context, s *scope) (bool, error
 		}
 	}
 	s.pods = pods.Items
+	s.cloneNode = r.clones.node(s.run.UID, s.cloneJob)
 	for _, i := range runstate.Active(s.run.Status.Steps) {
 		if s.stepJobs[i] != nil {
 			continue

@@ -26,6 +26,7 @@ func (r *Reconciler) cleanupFinished(ctx context.Context, s *scope) error {
 	// What the pool and the memo hold for a run that ended mid-fetch or mid-flight.
 	r.defs.forget(run.UID)
 	r.fetches.release(run.UID)
+	r.clones.forget(run.UID)
 	done := s.now
 	if run.Status.CompletionTime != nil {
 		done = run.Status.CompletionTime.Time

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
@@ -25,20 +26,24 @@ const maxEndedPodsBytes = 1 << 20
 
 var errEndedPodsTooLarge = errors.New("the Job's pods exceed the read budget")
 
-// endedPods reads from the API server the pods of the Jobs that ended since the run's
+// endedPods reads from the API server the pods of the Jobs that failed since the run's
 // status was last written, and adds them to the pass's pods: the cache holds only
-// unfinished pods, and a step's end records its container's exit code and log tail (the
-// clone's, its failure message and the node the steps are pinned to). Each is read once:
-// the next pass finds the step ended in status, or the steps started. A read over budget
-// leaves the step without its exit code; its outcome comes from its Job.
+// unfinished pods, and a failed step's end records its container's exit code and log
+// tail (the clone's, its failure message). A Job that succeeded needs no read: its pod
+// succeeded, so its container exited 0 (runstate.DeriveStep), and the clone's node,
+// where the steps are pinned, was seen as its pod left the cache (cloneNodes); only
+// when that was not seen (a restart, an event still on its way) are the clone's pods
+// read. Each is read once: the next pass finds the step ended in status, or the steps
+// started. A read over budget leaves the step without its exit code; its outcome comes
+// from its Job.
 func (r *Reconciler) endedPods(ctx context.Context, s *scope) error {
 	var ended []*batchv1.Job
 	for i, j := range s.stepJobs {
-		if i < len(s.run.Status.Steps) && !runstate.IsTerminal(s.run.Status.Steps[i].Phase) && runstate.JobOutcome(j) != "" {
+		if i < len(s.run.Status.Steps) && !runstate.IsTerminal(s.run.Status.Steps[i].Phase) && runstate.JobOutcome(j) == batchv1.JobFailed {
 			ended = append(ended, j)
 		}
 	}
-	if c := s.cloneJob; c != nil && len(s.stepJobs) == 0 && runstate.JobOutcome(c) != "" {
+	if c := s.cloneJob; c != nil && len(s.stepJobs) == 0 && cloneEndNeedsPods(s) {
 		ended = append(ended, c)
 	}
 	for _, job := range ended {
@@ -83,6 +88,19 @@ func (r *Reconciler) podsOf(ctx context.Context, job *batchv1.Job, version strin
 		return nil, fmt.Errorf("decoding the pods of Job %s: %w", job.Name, err)
 	}
 	return list.Items, nil
+}
+
+// cloneEndNeedsPods reports whether the clone Job ended in a way only its pods explain:
+// a failure (its message), or a success whose node the steps need and cloneNodes did
+// not see.
+func cloneEndNeedsPods(s *scope) bool {
+	switch runstate.JobOutcome(s.cloneJob) {
+	case batchv1.JobFailed:
+		return true
+	case batchv1.JobComplete:
+		return render.NeedsOneNode(s.run) && s.cloneNode == ""
+	}
+	return false
 }
 
 // anyEnded reports whether one of pods has ended: what a list of an ended Job's pods

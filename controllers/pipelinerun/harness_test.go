@@ -116,7 +116,8 @@ func waitJob(t *testing.T, ns, name string) *batchv1.Job {
 	return job
 }
 
-// finishPod creates the pod a Job would have run, already terminated with exitCode.
+// finishPod creates the pod a Job would have run and plays the kubelet: the container
+// running, then terminated with exitCode.
 func finishPod(t *testing.T, job *batchv1.Job, node string, exitCode int32, message string) {
 	t.Helper()
 	ctx := context.Background()
@@ -124,6 +125,11 @@ func finishPod(t *testing.T, job *batchv1.Job, node string, exitCode int32, mess
 	pod.Spec.NodeName = node
 	if err := env.Client.Create(ctx, pod); err != nil {
 		t.Fatalf("creating pod: %v", err)
+	}
+	// The kubelet reports the container running before it reports its end.
+	pod.Status = running()
+	if err := env.Client.Status().Update(ctx, pod); err != nil {
+		t.Fatalf("updating pod status: %v", err)
 	}
 	phase := corev1.PodSucceeded
 	if exitCode != 0 {

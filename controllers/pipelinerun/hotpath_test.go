@@ -156,9 +156,9 @@ func TestRunEndedMidFetchReleasesIt(t *testing.T) {
 	g.Eventually(func() any { return r.fetches.state(run.UID) }).Should(BeNil())
 }
 
-// TestForgedPodsCostABoundedRead: pods a namespace member adds with an ended Job's
+// TestForgedPodsCostABoundedRead: pods a namespace member adds with a failed Job's
 // labels, each large, make the read of the Job's pods stop at its budget; the step
-// still ends with its Job's outcome, only without its exit code.
+// still ends with its Job's outcome and message, only without its exit code.
 func TestForgedPodsCostABoundedRead(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
@@ -173,12 +173,9 @@ func TestForgedPodsCostABoundedRead(t *testing.T) {
 		pod.Spec.Containers[0].Env = append(pod.Spec.Containers[0].Env, corev1.EnvVar{Name: "BIG", Value: big})
 		g.Expect(env.Client.Create(context.Background(), pod)).To(Succeed())
 	}
-	setJobOutcome(t, first, batchv1.JobComplete, "")
-	run := pinnedRun(t, ns, "forged")
-	waitJob(t, ns, stepJobName(run, 1))
-	g.Eventually(func(g Gomega) {
-		step := getRun(g, ns, "forged").Status.Steps[0]
-		g.Expect(step.Phase).To(Equal(civ1alpha1.StepSucceeded))
-		g.Expect(step.ExitCode).To(BeNil(), "the pods were over the read budget")
-	}).Should(Succeed())
+	setJobOutcome(t, first, batchv1.JobFailed, batchv1.JobReasonBackoffLimitExceeded)
+	step := waitFinished(t, ns, "forged").Status.Steps[0]
+	g.Expect(step.Phase).To(Equal(civ1alpha1.StepFailed))
+	g.Expect(step.ExitCode).To(BeNil(), "the pods were over the read budget")
+	g.Expect(step.Message).To(ContainSubstring("backoff limit"), "the Job's own message")
 }

@@ -64,6 +64,7 @@ type Reconciler struct {
 	written writeTracker
 	defs    definitionMemo
 	fetches *fetcher
+	clones  cloneNodes
 	// deletedPVCs are workspaces deleted whose Terminating state the cache lacks yet.
 	deletedPVCs sync.Map
 }
@@ -136,7 +137,8 @@ type scope struct {
 	graph runstate.Graph
 	// children observed this pass
 	cloneJob  *batchv1.Job
-	cloneDone bool // steps may start
+	cloneDone bool   // steps may start
+	cloneNode string // the node the clone ran on, when its pod's end was seen (cloneNodes)
 	stepJobs  map[int]*batchv1.Job
 	pods      []corev1.Pod
 

@@ -94,7 +94,7 @@ func (r *Reconciler) build(mgr manager.Manager, opts controller.Options) error {
 		Named("pipelinerun").
 		Watches(&v1alpha1.PipelineRun{}, r.runEvents()).
 		Watches(&batchv1.Job{}, jobEvents()).
-		Watches(&corev1.Pod{}, podEvents()).
+		Watches(&corev1.Pod{}, r.podEvents()).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.Funcs{
 			UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ queue) {
 				if !e.ObjectNew.GetDeletionTimestamp().IsZero() {
@@ -118,6 +118,7 @@ func (r *Reconciler) build(mgr manager.Manager, opts controller.Options) error {
 			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) {
 				r.fetches.release(e.Object.GetUID())
 				r.defs.forget(e.Object.GetUID())
+				r.clones.forget(e.Object.GetUID())
 				if run, ok := e.Object.(*v1alpha1.PipelineRun); ok {
 					r.wakeQueued(ctx, run, q)
 				}

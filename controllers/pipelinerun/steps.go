@@ -93,13 +93,17 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int) error {
 	return nil
 }
 
-// pinnedNode is the node every step must run on: the node of the clone pod, or, when
-// that pod is gone, the node an earlier step Job was pinned to.
+// pinnedNode is the node every step must run on: the node of the clone pod (read, or
+// seen as it left the cache), or, when that pod is gone, the node an earlier step Job
+// was pinned to.
 func pinnedNode(s *scope) string {
 	if s.cloneJob != nil {
 		if p := runstate.LatestPod(s.pods, s.cloneJob); p != nil && p.Status.Phase == corev1.PodSucceeded && p.Spec.NodeName != "" {
 			return p.Spec.NodeName
 		}
+	}
+	if s.cloneNode != "" {
+		return s.cloneNode
 	}
 	for _, j := range s.stepJobs {
 		if n := render.PinnedNode(j); n != "" {

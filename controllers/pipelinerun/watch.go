@@ -87,9 +87,15 @@ func jobEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
 // podEvents reconciles a run, at low priority, when a pod of it enters a state a
 // watchdog acts on (runstate.Watchdogs.Watch: not schedulable, an image or config it
 // cannot get), so that its deadline is set. Nothing else a pod reports moves a run:
-// its end reaches status through its Job, and the deadlines are timers, not events.
-func podEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
+// its end reaches status through its Job, and the deadlines are timers, not events. A
+// pod leaving the cache is noted (podLeft).
+func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	return handler.Funcs{
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, _ queue) {
+			if pod, ok := e.Object.(*corev1.Pod); ok {
+				r.podLeft(ctx, pod)
+			}
+		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
 			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
 			if w := runstate.Watched(n); w != "" && w != runstate.Watched(o) {

@@ -74,7 +74,7 @@ func TestChildEventsThatReconcile(t *testing.T) {
 			case *batchv1.Job:
 				jobEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: o, ObjectNew: tc.new.(*batchv1.Job)}, q)
 			case *corev1.Pod:
-				podEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: o, ObjectNew: tc.new.(*corev1.Pod)}, q)
+				(&Reconciler{}).podEvents().Update(context.Background(), event.UpdateEvent{ObjectOld: o, ObjectNew: tc.new.(*corev1.Pod)}, q)
 			}
 			if q.Len() != tc.want {
 				t.Errorf("%d reconciles queued, want %d", q.Len(), tc.want)

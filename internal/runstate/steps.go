@@ -18,9 +18,9 @@ func DeriveSteps(run *v1alpha1.PipelineRun, jobs map[int]*batchv1.Job, pods []co
 }
 
 // DeriveStep computes one step's status from its Job and the Job's newest pod: Running
-// with its start while the Job runs, and its end (JobOutcome) with the exit code, log
-// tail and attempts. Terminal states are kept, so a Job removed after it finished does
-// not rewrite history.
+// with its start while the Job runs, and its end (JobOutcome) with the exit code (0 for
+// a success whose pod is not at hand), log tail and attempts. Terminal states are
+// kept, so a Job removed after it finished does not rewrite history.
 func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v1alpha1.StepStatus {
 	st := prev
 	if IsTerminal(st.Phase) || job == nil {
@@ -48,6 +48,11 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 	}
 	switch JobOutcome(job) {
 	case batchv1.JobComplete:
+		if end.ExitCode == nil {
+			// A Job succeeds when its pod does, and a pod succeeds only when its
+			// containers exited 0: the operator does not read a succeeded pod back.
+			end.ExitCode = new(int32(0))
+		}
 		EndStep(&st, end, SucceededAt(job))
 	case batchv1.JobFailed:
 		c := jobCondition(job, batchv1.JobFailed)

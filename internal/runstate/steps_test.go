@@ -64,6 +64,13 @@ func TestDeriveStep(t *testing.T) {
 		}(), []corev1.Pod{podOf("job-uid", t0, 0, "")},
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
 				ExitCode: ptr.To[int32](0), Attempts: 1}},
+		{"a success whose pod is not at hand exited 0: a pod succeeds only when its containers do", pending, func() *batchv1.Job {
+			j := job(cond(batchv1.JobSuccessCriteriaMet, "CompletionsReached"))
+			j.Status.Succeeded = 1
+			return j
+		}(), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
+				ExitCode: ptr.To[int32](0), Attempts: 1}},
 		{"a failure target is not terminal: the pods may still run", pending, job(cond(batchv1.JobFailureTarget, "")), nil,
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0, Attempts: 1}},
 		{"a retry alone does not change the attempts: they come with the outcome",
