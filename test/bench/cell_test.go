@@ -31,8 +31,8 @@ func runCell(tb testing.TB, git *gitServer, c cell) rep {
 		// Its runs come from triggers, once the manager binary leads.
 		start, f, stop = runShippedCell(tb, git, c, counts, ns)
 		cpu0, m0 = sampleCPU(), sampleMetrics()
-	case "floor":
-		_, stop = startNullController(tb, ns, shapeOf(c.Shape))
+	case "floor", "floor-git":
+		_, stop = startNullController(tb, ns, shapeOf(c.Shape), c.Variant == "floor-git")
 	default:
 		mgr, stopMgr := startManager(tb, counts, c.Variant == "stub", c.Workers, ns)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

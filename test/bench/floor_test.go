@@ -21,6 +21,8 @@ import (
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
+	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
 )
 
 // nullController is the loaded floor: the least work any correct controller must do
@@ -29,12 +31,18 @@ import (
 // (the clone, then each step as the steps it waits for meet their success criteria),
 // owned by the run, and writes the run's status once when it starts and once per
 // handoff. Handoffs go ahead of starts, as the operator's priority queue does, on as
-// many workers as the operator has. It reads no git, renders no definition, keeps no
-// workspace, records no event and deletes nothing: whatever the operator does beyond
-// it is the operator's own cost.
+// many workers as the operator has. With readGit (the floor-git variant, the operator's
+// floor) it first does the git work no correct controller can skip, off its workers
+// and as many at once as the operator's fetch pool: resolve the run's branch and read
+// its pipeline file at that commit, from the same server, with the same library. It
+// renders no definition, keeps no workspace, records no event and deletes nothing:
+// whatever the operator does beyond it is the operator's own cost. Without readGit it
+// is the floor of the operator with a stub source, which reads no git either.
 type nullController struct {
-	c     client.Client
-	shape shape
+	c       client.Client
+	shape   shape
+	readGit bool
+	fetches chan struct{} // the slots of concurrent git reads
 
 	handoffs, starts chan string
 
@@ -44,7 +52,7 @@ type nullController struct {
 	completed map[string]map[int]bool
 }
 
-func startNullController(tb testing.TB, ns string, sh shape) (n *nullController, stop func()) {
+func startNullController(tb testing.TB, ns string, sh shape, readGit bool) (n *nullController, stop func()) {
 	tb.Helper()
 	c, err := client.New(harnessConfig(), client.Options{Scheme: scheme})
 	if err != nil {
@@ -56,10 +64,12 @@ func startNullController(tb testing.TB, ns string, sh shape) (n *nullController,
 	if err != nil {
 		tb.Fatal(err)
 	}
-	n = &nullController{c: c, shape: sh, handoffs: make(chan string, 1<<14), starts: make(chan string, 1<<14),
+	n = &nullController{c: c, shape: sh, readGit: readGit, fetches: make(chan struct{}, pipelinerun.DefaultFetchers),
+		handoffs: make(chan string, 1<<14), starts: make(chan string, 1<<14),
 		uids: map[string]types.UID{}, seen: map[string]bool{}, completed: map[string]map[int]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.watch(ctx, tb, informers)
+	tb.Cleanup(cancel)
 	go func() { _ = informers.Start(ctx) }()
 	if !informers.WaitForCacheSync(ctx) {
 		tb.Fatal("the null controller's cache did not sync")
@@ -81,7 +91,11 @@ func (n *nullController) watch(ctx context.Context, tb testing.TB, informers cac
 			n.mu.Lock()
 			n.uids[run.Name] = run.UID
 			n.mu.Unlock()
-			n.starts <- run.Name
+			if !n.readGit {
+				n.starts <- run.Name
+				return
+			}
+			go n.fetch(ctx, tb, run)
 		}},
 		&batchv1.Job{}: {UpdateFunc: func(_, obj any) {
 			job := obj.(*batchv1.Job)
@@ -105,6 +119,29 @@ func (n *nullController) watch(ctx context.Context, tb testing.TB, informers cac
 			tb.Fatal(err)
 		}
 	}
+}
+
+// fetch resolves the run's branch and reads its pipeline file, in one of the fetch
+// slots, and then queues the run's start.
+func (n *nullController) fetch(ctx context.Context, tb testing.TB, run *civ1alpha1.PipelineRun) {
+	select {
+	case n.fetches <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-n.fetches }()
+	opts := []gitsource.Option{gitsource.WithAllowedNetworks(loopback)}
+	commit, err := gitsource.ResolveCommit(ctx, run.Spec.RepoURL, run.Spec.Branch, "", nil, opts...)
+	if err == nil {
+		_, err = gitsource.ReadFile(ctx, run.Spec.RepoURL, commit, run.Spec.PipelinePath, pipeline.MaxFileSize, nil, opts...)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			tb.Errorf("null controller: reading %s: %v", run.Spec.RepoURL, err)
+		}
+		return
+	}
+	n.starts <- run.Name
 }
 
 // work takes a handoff whenever one waits, and a start only when none does.

@@ -7,14 +7,26 @@ import (
 	"strings"
 )
 
+// floorOf is the floor a cell is judged against: the null controller doing the same
+// git work (floor-git) for the cells that read git, the one reading none (floor) for
+// the stub source. Floors have none.
 func (r *report) floorOf(c cell) *cellResult {
+	want := "floor-git"
+	switch c.Variant {
+	case "floor", "floor-git":
+		return nil
+	case "stub":
+		want = "floor"
+	}
 	for i := range r.Cells {
-		if f := &r.Cells[i]; f.Variant == "floor" && f.Shape == c.Shape && f.Runs == c.Runs {
+		if f := &r.Cells[i]; f.Variant == want && f.Shape == c.Shape && f.Runs == c.Runs {
 			return f
 		}
 	}
 	return nil
 }
+
+func isFloor(v string) bool { return v == "floor" || v == "floor-git" }
 
 func (r *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "\n### flow-ci controller benchmark (envtest, %d CPUs, %s, scale %.2f, %d repetitions: median [min–max])\n\n", r.CPUs, r.GoVersion, r.Scale, r.Reps)
@@ -33,7 +45,7 @@ func (r *report) markdown(w io.Writer) {
 		p50, _, _ := c.stat(func(x rep) float64 { return x.P1.P50 })
 		p99, plo, phi := c.stat(func(x rep) float64 { return x.P1.P99 })
 		ratio, rateRatio := "–", "–"
-		if f := r.floorOf(c.cell); f != nil && c.Variant != "floor" {
+		if f := r.floorOf(c.cell); f != nil {
 			fp99, _, _ := f.stat(func(x rep) float64 { return x.P1.P99 })
 			frate, _, _ := f.stat(func(x rep) float64 { return x.HandoffsPerMin })
 			if fp99 > 0 && frate > 0 {
@@ -58,14 +70,14 @@ func (r *report) markdown(w io.Writer) {
 		cq, _, _ := c.stat(func(x rep) float64 { return float64(x.CompleterMax) })
 		writes := fmt.Sprintf("%.2f", wps)
 		perRun := fmt.Sprintf("%.1f (%d)", wpr, 2*c.Steps+8)
-		if c.Variant == "floor" {
+		if isFloor(c.Variant) {
 			writes, perRun = "–", "–"
 		}
 		fmt.Fprintf(w, "| %s | %s | %.0f/%d | %.0f [%.0f–%.0f] | %.1f | %.1f [%.1f–%.1f] | %s | %s | %.1f | %s | %s | %.0f | %.1f/%.1f/%.1f/%.1f | %.0f%% | %.1f/%.0f | %.1f/%.0f | %.1f / %.0f |\n",
 			c.Name, c.Variant, ok, c.Runs, rate, rlo, rhi, p50, p99, plo, phi, ratio, rateRatio, c0, writes, perRun, conf,
 			api, etcd, self, git, 100*share, qm, qp, wm, wp, cp, cq)
 	}
-	fmt.Fprintln(w, "\nP1: the completer's watch seeing step i's Job minus its update adding SuccessCriteriaMet to step i−1's Job (the earliest sign of its success); the floor is the null controller at the same load, through the same completer. CPU ÷ 2 cores near 100% means the cell measures contention for this machine's 2 cores.")
+	fmt.Fprintln(w, "\nP1: the completer's watch seeing step i's Job minus its update adding SuccessCriteriaMet to step i−1's Job (the earliest sign of its success); the floor is the null controller at the same load, through the same completer: floor-git for the cells that read git (it resolves each run's branch and reads its pipeline file as any correct controller must), floor for the stub source (neither reads git). CPU ÷ 2 cores near 100% means the cell measures contention for this machine's 2 cores.")
 	for _, c := range r.Cells {
 		if c.Variant != "shipped" || len(c.Reps) == 0 {
 			continue
@@ -75,7 +87,7 @@ func (r *report) markdown(w io.Writer) {
 			c.Name, x.Writes, x.WritesPerRun, x.LeaseWrites, float64(x.LeaseWrites)/x.WallSeconds, x.TriggerWrites, x.ForgePosts)
 	}
 	for _, c := range r.Cells {
-		if len(c.Reps) > 0 && c.Variant != "floor" {
+		if len(c.Reps) > 0 && !isFloor(c.Variant) {
 			fmt.Fprintf(w, "\nRequests of %s (%s), last repetition: %s\n", c.Name, c.Variant, formatCounts(c.Reps[len(c.Reps)-1].ByResource))
 		}
 	}
@@ -97,7 +109,7 @@ func (r *report) goals(w io.Writer) {
 	fmt.Fprintln(w, "\n| goal | cell | measured | target | met |\n|---|---|---:|---:|---|")
 	for _, c := range r.Cells {
 		f := r.floorOf(c.cell)
-		if c.Variant != "operator" || f == nil {
+		if (c.Variant != "operator" && c.Variant != "stub") || f == nil {
 			continue
 		}
 		p99, _, _ := c.stat(func(x rep) float64 { return x.P1.P99 })
@@ -106,11 +118,17 @@ func (r *report) goals(w io.Writer) {
 		frate, _, _ := f.stat(func(x rep) float64 { return x.HandoffsPerMin })
 		wpr, _, _ := c.stat(func(x rep) float64 { return x.WritesPerRun })
 		yes := func(b bool) string { return map[bool]string{true: "yes", false: "no"}[b] }
-		fmt.Fprintf(w, "| P1 handoff p99 | %s | %.0f ms | ≤ %.0f ms (3× floor) | %s |\n", c.Name, p99, 3*fp99, yes(p99 <= 3*fp99))
-		fmt.Fprintf(w, "| P2 handoffs/min | %s | %.0f | ≥ %.0f (60%% of floor) | %s |\n", c.Name, rate, 0.6*frate, yes(rate >= 0.6*frate))
-		fmt.Fprintf(w, "| P3 writes per run | %s | %.1f | ≤ %d | %s |\n", c.Name, wpr, 2*c.Steps+8, yes(wpr <= float64(2*c.Steps+8)))
+		name := c.Name
+		if c.Variant == "stub" {
+			name += ", stub source"
+		}
+		fmt.Fprintf(w, "| P1 handoff p99 | %s | %.0f ms | ≤ %.0f ms (3× %s) | %s |\n", name, p99, 3*fp99, f.Variant, yes(p99 <= 3*fp99))
+		fmt.Fprintf(w, "| P2 handoffs/min | %s | %.0f | ≥ %.0f (60%% of %s) | %s |\n", name, rate, 0.6*frate, f.Variant, yes(rate >= 0.6*frate))
+		if c.Variant == "operator" {
+			fmt.Fprintf(w, "| P3 writes per run | %s | %.1f | ≤ %d | %s |\n", name, wpr, 2*c.Steps+8, yes(wpr <= float64(2*c.Steps+8)))
+		}
 		// A floor slower than the operator is no floor.
-		fmt.Fprintf(w, "| floor below the operator | %s | floor p99 %.0f ms | < %.0f ms | %s |\n", c.Name, fp99, p99, yes(fp99 < p99))
+		fmt.Fprintf(w, "| floor below the operator | %s | %s p99 %.0f ms | < %.0f ms | %s |\n", name, f.Variant, fp99, p99, yes(fp99 < p99))
 	}
 	for _, c := range r.Cells {
 		if c.Variant == "shipped" {

@@ -30,7 +30,8 @@ func quantilesOf(d []time.Duration) quantiles {
 }
 
 // cell is one configuration measured: a burst of runs of a shape, against the operator
-// (real git), the operator with a stub source, or the null controller (the floor).
+// (real git), the operator with a stub source, or the null controller (the floors:
+// floor-git reads git as the operator must, floor reads none).
 type cell struct {
 	Name    string `json:"name"`
 	Shape   string `json:"shape"`

@@ -29,7 +29,7 @@ func benchCells(scale float64) []cell {
 		name, shape string
 		runs, steps int
 	}{{"100 × 5", "seq5", 100, 5}, {"500 × 2", "seq2", 500, 2}, {"100 × 1→4→1", "par141", 100, 6}} {
-		for _, v := range []string{"floor", "operator", "stub"} {
+		for _, v := range []string{"floor-git", "operator", "floor", "stub"} {
 			out = append(out, cell{Name: s.name, Shape: s.shape, Runs: n(s.runs), Steps: s.steps, Variant: v})
 		}
 	}
@@ -101,9 +101,9 @@ func TestBenchSmoke(t *testing.T) {
 	// The shipped binary first: it watches every namespace, and would count its
 	// re-stamping of the floor's runs (which carry no observedGeneration) as its own.
 	cells := []cell{{Name: "5 × 3", Shape: "seq3", Runs: 5, Steps: 3, Variant: "shipped"},
-		{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "floor"},
+		{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "floor-git"},
 		{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "operator"}}
-	for _, v := range []string{"floor", "operator", "stub"} {
+	for _, v := range []string{"floor-git", "operator", "floor", "stub"} {
 		cells = append(cells, cell{Name: "5 × 3", Shape: "seq3", Runs: 5, Steps: 3, Variant: v})
 	}
 	for _, c := range cells {
@@ -116,7 +116,7 @@ func TestBenchSmoke(t *testing.T) {
 		if want := c.Runs * (c.Steps - 1); r.Handoffs != want || r.P1.N != want {
 			t.Errorf("%s: handoffs: got %d (P1 samples %d), want %d", v, r.Handoffs, r.P1.N, want)
 		}
-		if v != "floor" && (r.Writes == 0 || r.WritesPerRun == 0 || r.CPU.total() <= 0) {
+		if !isFloor(v) && (r.Writes == 0 || r.WritesPerRun == 0 || r.CPU.total() <= 0) {
 			t.Errorf("%s: numbers not computed: %+v", v, r)
 		}
 		// Each trigger's run reports pending and then success, and its branch, at
