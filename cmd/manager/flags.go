@@ -100,7 +100,7 @@ func serverFlags(fs *flag.FlagSet, o *options) {
 	fs.IntVar(&o.burst, "kube-api-burst", pipelinerun.DefaultBurst, "Client-side burst of the operator's API requests.")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the Go profiler's endpoints (/debug/pprof); empty disables them.")
 	fs.DurationVar(&o.stuckAfter, "stuck-reconcile-timeout", 2*time.Minute, "Fail /healthz while a reconcile runs longer than this; 0 disables.")
-	fs.BoolVar(&o.stepEvents, "step-events", false, "Record an event when each step starts and succeeds (step failures and run transitions always have one).")
+	fs.BoolVar(&o.stepEvents, "step-events", false, "Record progress events: the run's start, and each step's start and success (a queued run, step failures and the run's end always have one).")
 }
 
 // runFlags shape the runs: images, bounds, deadlines, cleanup and egress.

@@ -37,9 +37,11 @@ func (r *Reconciler) afterWrite(ctx context.Context, s *scope, before *v1alpha1.
 	return s.result(), r.enforceNamespaceHistory(ctx, run)
 }
 
-// recordEvents records an event for the run's transitions and failures of a pass whose
-// status was written, so that `kubectl describe fpr` tells the story; steps' starts and
-// successes are in status, and in events only with StepEvents. A failed run's event is
+// recordEvents records an event for what needs attention and how a run ended, once the
+// pass's status was written: a queued run, a failed step, the run's end (with its
+// commit). Progress (the run's start, each step's start and success) is in status, and
+// in events only with StepEvents: an event is a write, and a run's start is already
+// told by its status and, at its end, by the end's event. A failed run's event is
 // reason Failed, with the condition's specific reason leading its note.
 func (r *Reconciler) recordEvents(run *v1alpha1.PipelineRun, ts []runstate.Transition) {
 	if r.Recorder == nil {
@@ -57,7 +59,7 @@ func (r *Reconciler) recordEvents(run *v1alpha1.PipelineRun, ts []runstate.Trans
 		switch {
 		case t.Kind == runstate.RunQueued:
 			emit(corev1.EventTypeNormal, v1alpha1.ReasonQueued, "%s", t.Message)
-		case t.Kind == runstate.RunStarted:
+		case t.Kind == runstate.RunStarted && r.StepEvents:
 			where := st.Branch
 			if st.Detached {
 				where = "detached HEAD"

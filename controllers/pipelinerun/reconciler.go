@@ -51,8 +51,8 @@ type Reconciler struct {
 	InFlight *InFlight
 	// Fetchers is how many new runs' git reads run at once (DefaultFetchers when 0).
 	Fetchers int
-	// StepEvents records an event when a step starts and succeeds; step failures and
-	// run transitions always have one.
+	// StepEvents records progress events: the run's start, and each step's start and
+	// success. Step failures, a queued run and the run's end always have one.
 	StepEvents bool
 	// Metrics records the transitions of each written pass.
 	Metrics metrics.RunMetrics

@@ -57,7 +57,7 @@ func TestFirstPassWritesStatus(t *testing.T) {
 	conflicts := &statusConflicts{}
 	mcfg := rest.CopyConfig(env.Config)
 	mcfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { conflicts.next = rt; return conflicts })
-	startManagerAs(t, ns, mcfg)
+	startManagerAs(t, ns, mcfg, func(r *Reconciler) { r.StepEvents = true }) // one Started event: the run started once
 	createRun(t, newRunObject(ns, "first", url))
 
 	var started *metav1.Time

@@ -69,7 +69,7 @@ func runCell(tb testing.TB, git *gitServer, c cell) rep {
 	r.Writes, r.Conflicts = counts.writes.Load(), counts.statusConflicts.Load()
 	r.ByResource = counts.breakdown()
 	if f != nil {
-		r.Writes, r.LeaseWrites, r.TriggerWrites = shippedWrites(r.ByResource)
+		r.Writes, r.LeaseWrites, r.TriggerWrites, r.RecordWrites = shippedWrites(r.ByResource)
 		r.ForgePosts = f.posts.Load()
 	}
 	r.WritesPerStep, r.WritesPerRun = float64(r.Writes)/float64(c.Runs*c.Steps), float64(r.Writes)/float64(c.Runs)

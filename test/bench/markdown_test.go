@@ -83,8 +83,8 @@ func (r *report) markdown(w io.Writer) {
 			continue
 		}
 		x := c.Reps[len(c.Reps)-1]
-		fmt.Fprintf(w, "\nShipped defaults, %s, last repetition: %d writes for the runs (%.1f per run, history deletes included); apart: %d Lease writes (%.1f a second), %d of the triggers' own (status, run creations); %d commit statuses posted.\n",
-			c.Name, x.Writes, x.WritesPerRun, x.LeaseWrites, float64(x.LeaseWrites)/x.WallSeconds, x.TriggerWrites, x.ForgePosts)
+		fmt.Fprintf(w, "\nShipped defaults, %s, last repetition: %d writes for the runs (%.1f per run, history deletes included); apart: %d Lease writes (%.1f a second), %d of the triggers' own (status, run creations), %d records of a posted commit status (%.1f per run, the reporter's annotation on the run); %d commit statuses posted.\n",
+			c.Name, x.Writes, x.WritesPerRun, x.LeaseWrites, float64(x.LeaseWrites)/x.WallSeconds, x.TriggerWrites, x.RecordWrites, float64(x.RecordWrites)/float64(c.Runs), x.ForgePosts)
 	}
 	for _, c := range r.Cells {
 		if len(c.Reps) > 0 && !isFloor(c.Variant) {
@@ -133,7 +133,11 @@ func (r *report) goals(w io.Writer) {
 	for _, c := range r.Cells {
 		if c.Variant == "shipped" {
 			wpr, _, _ := c.stat(func(x rep) float64 { return x.WritesPerRun })
-			fmt.Fprintf(w, "| P3 writes per run, shipped | %s | %.1f | ≤ %d | %s |\n", c.Name, wpr, 2*c.Steps+8, map[bool]string{true: "yes", false: "no"}[wpr <= float64(2*c.Steps+8)])
+			rec, _, _ := c.stat(func(x rep) float64 { return float64(x.RecordWrites) / float64(c.Runs) })
+			budget := float64(2*c.Steps + 8)
+			met := func(v float64) string { return map[bool]string{true: "yes", false: "no"}[v <= budget] }
+			fmt.Fprintf(w, "| P3 writes per run, shipped (the commit status record apart) | %s | %.1f | ≤ %.0f | %s |\n", c.Name, wpr, budget, met(wpr))
+			fmt.Fprintf(w, "| P3 writes per run, shipped, with the record | %s | %.1f | ≤ %.0f | %s |\n", c.Name, wpr+rec, budget, met(wpr+rec))
 		}
 	}
 	r.memoryGoals(w)

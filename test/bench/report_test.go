@@ -69,6 +69,7 @@ type rep struct {
 	// posted to the forge.
 	LeaseWrites   int64         `json:"leaseWrites,omitempty"`
 	TriggerWrites int64         `json:"triggerWrites,omitempty"`
+	RecordWrites  int64         `json:"commitStatusRecordWrites,omitempty"`
 	ForgePosts    int64         `json:"forgePosts,omitempty"`
 	CPU           cpuSample     `json:"cpuSeconds"`
 	CPUShare      float64       `json:"cpuShareOfTwoCores"`

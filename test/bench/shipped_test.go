@@ -143,11 +143,13 @@ func waitLeader(tb testing.TB, ns string, proc *managerProcess) {
 	tb.Fatalf("the manager did not become leader in %s within 2 minutes", ns)
 }
 
-// shippedWrites splits what the shipped manager wrote: the Lease's renewals and the
-// trigger's own writes (its status, its events, and the runs it creates) apart from the
-// writes of running the pipelines, which P3's budget covers (history deletes and commit
-// status records included).
-func shippedWrites(byResource map[string]int64) (runWrites, lease, trigger int64) {
+// shippedWrites splits what the shipped manager wrote: the Lease's renewals, the
+// trigger's own writes (its status, its events, and the runs it creates) and the
+// reporter's record of each commit status it posted (an annotation on the run, there for
+// the trigger's report) apart from the writes of running the pipelines, which P3's
+// budget covers (history deletes included). The goal table shows P3 with the record
+// and without it.
+func shippedWrites(byResource map[string]int64) (runWrites, lease, trigger, record int64) {
 	for k, v := range byResource {
 		method, resource, _ := strings.Cut(k, " ")
 		if method != http.MethodPost && method != http.MethodPut && method != http.MethodPatch && method != http.MethodDelete {
@@ -158,11 +160,13 @@ func shippedWrites(byResource map[string]int64) (runWrites, lease, trigger int64
 			lease += v
 		case resource == "pipelinetriggers/status", k == "POST pipelineruns", k == "POST events of PipelineTrigger":
 			trigger += v
+		case k == "PATCH pipelineruns": // the reporter's annotation, the only run write that is not status
+			record += v
 		default:
 			runWrites += v
 		}
 	}
-	return runWrites, lease, trigger
+	return runWrites, lease, trigger, record
 }
 
 // settleShipped gives the shipped manager up to 30 s after its runs finished to post
@@ -177,13 +181,13 @@ func settleShipped(counts *apiCounts, f *forge, runs int) {
 }
 
 func TestShippedWrites(t *testing.T) {
-	runs, lease, trigger := shippedWrites(map[string]int64{
+	runs, lease, trigger, record := shippedWrites(map[string]int64{
 		"PATCH pipelineruns/status": 7, "POST jobs": 6, "DELETE pipelineruns": 1, "PATCH pipelineruns": 1,
 		"LIST pods of an ended Job": 6, "GET secrets": 2, "409 PATCH pipelinetriggers/status": 3,
 		"PUT leases": 4, "GET leases": 1,
 		"PATCH pipelinetriggers/status": 2, "POST pipelineruns": 1, "POST events of PipelineTrigger": 1,
 	})
-	if runs != 15 || lease != 4 || trigger != 4 {
-		t.Errorf("shippedWrites = %d, %d, %d; want 15 runs' (no reads, no refused writes), 4 Lease, 4 trigger", runs, lease, trigger)
+	if runs != 14 || lease != 4 || trigger != 4 || record != 1 {
+		t.Errorf("shippedWrites = %d, %d, %d, %d; want 14 runs' (no reads, no refused writes), 4 Lease, 4 trigger, 1 record", runs, lease, trigger, record)
 	}
 }
