@@ -42,8 +42,8 @@ func benchCells(scale float64) []cell {
 
 const repetitions = 3
 
-// Knobs for iterating on one part: FLOWCI_BENCH_VARIANTS=operator,floor keeps only those
-// variants, FLOWCI_BENCH_REPS=1 repeats less, FLOWCI_BENCH_MEMORY=0 skips P4.
+// Knobs for iterating on one part: FLOWCI_BENCH_VARIANTS=operator,floor-git keeps only
+// those variants, FLOWCI_BENCH_REPS=1 repeats less, FLOWCI_BENCH_MEMORY=0 skips P4.
 func benchReps() int {
 	if n, err := strconv.Atoi(os.Getenv("FLOWCI_BENCH_REPS")); err == nil && n > 0 {
 		return n
