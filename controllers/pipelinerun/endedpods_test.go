@@ -1,6 +1,7 @@
 package pipelinerun
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -9,8 +10,10 @@ import (
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/jobtest"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
@@ -82,4 +85,28 @@ func TestCloneNodeAfterARestart(t *testing.T) {
 	first := waitJob(t, ns, stepJobName(pinnedRun(t, ns, "restarted"), 0))
 	g.Expect(render.PinnedNode(first)).To(Equal("node-b"))
 	g.Expect(reads.n.Load()).To(BeEquivalentTo(1), "the clone's pods, read once")
+}
+
+// TestForgedClonePodPinsNothing: a pod a namespace member labels like the clone's,
+// bound to another node, controlled by a "Job" of the clone's name but not its UID,
+// is not where the steps go, though it leaves the cache after the real clone pod did.
+func TestForgedClonePodPinsNothing(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ns := env.NewNamespace(t)
+	_, url := serveRepo(t, twoSteps)
+	startManager(t, ns)
+	createRun(t, newRunObject(ns, "pinned", url))
+	clone := waitJob(t, ns, "pinned-clone")
+	finishPod(t, clone, "node-a", 0, "")
+	forged := jobtest.PodFor(clone)
+	forged.Name, forged.Spec.NodeName = "forged-clone", "node-evil"
+	forged.OwnerReferences[0].UID = "not-the-clone-job"
+	ctx := context.Background()
+	g.Expect(env.Client.Create(ctx, forged)).To(Succeed())
+	g.Expect(env.Client.Delete(ctx, forged, client.GracePeriodSeconds(0))).To(Succeed())
+	afterASecond() // its delete event reaches the operator
+	setJobOutcome(t, clone, batchv1.JobComplete, "")
+	first := waitJob(t, ns, stepJobName(pinnedRun(t, ns, "pinned"), 0))
+	g.Expect(render.PinnedNode(first)).To(Equal("node-a"))
 }
