@@ -31,15 +31,17 @@ type cloneNode struct {
 	node string
 }
 
-// record notes the node of a clone pod that left the cache. Only a pod controlled by
-// its run's clone Job (by name and UID, as the cache holds it) counts: a pod a
-// namespace member labels like a clone pod adds no entry, so entries are bounded by the
-// runs that exist, and each goes with its run (forget).
+// record notes the node of a clone pod that left the cache because it finished: one
+// deleted before (an attempt the Job replaced, a pod evicted) is not where the
+// workspace was written. Only a pod controlled by its run's clone Job (by name and UID,
+// as the cache holds it) counts, so a pod that merely carries a clone pod's labels adds
+// no entry; entries are bounded by the runs that exist, and each goes with its run
+// (forget).
 func (c *cloneNodes) record(ctx context.Context, cache client.Reader, pod *corev1.Pod) {
 	ref := metav1.GetControllerOf(pod)
 	run := types.UID(pod.Labels[v1alpha1.LabelRunUID])
 	name := pod.Annotations[v1alpha1.AnnotationRunName]
-	if ref == nil || ref.Kind != "Job" || pod.Spec.NodeName == "" || run == "" || name == "" ||
+	if ref == nil || ref.Kind != "Job" || pod.Spec.NodeName == "" || !pod.DeletionTimestamp.IsZero() || run == "" || name == "" ||
 		ref.Name != render.CloneJobName(&v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: name}}) {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -87,10 +88,11 @@ func TestCloneNodeAfterARestart(t *testing.T) {
 	g.Expect(reads.n.Load()).To(BeEquivalentTo(1), "the clone's pods, read once")
 }
 
-// TestForgedClonePodPinsNothing: a pod a namespace member labels like the clone's,
-// bound to another node, controlled by a "Job" of the clone's name but not its UID,
-// is not where the steps go, though it leaves the cache after the real clone pod did.
-func TestForgedClonePodPinsNothing(t *testing.T) {
+// TestClonePodsThatPinNothing: after the clone pod finished on node-a, two pods leave
+// the cache from other nodes: one a namespace member labelled like the clone's,
+// controlled by a "Job" of the clone's name but not its UID, which finishes; and an
+// attempt of the clone Job itself that was deleted. Neither is where the steps go.
+func TestClonePodsThatPinNothing(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ns := env.NewNamespace(t)
@@ -99,13 +101,18 @@ func TestForgedClonePodPinsNothing(t *testing.T) {
 	createRun(t, newRunObject(ns, "pinned", url))
 	clone := waitJob(t, ns, "pinned-clone")
 	finishPod(t, clone, "node-a", 0, "")
+	ctx := context.Background()
 	forged := jobtest.PodFor(clone)
 	forged.Name, forged.Spec.NodeName = "forged-clone", "node-evil"
 	forged.OwnerReferences[0].UID = "not-the-clone-job"
-	ctx := context.Background()
 	g.Expect(env.Client.Create(ctx, forged)).To(Succeed())
-	g.Expect(env.Client.Delete(ctx, forged, client.GracePeriodSeconds(0))).To(Succeed())
-	afterASecond() // its delete event reaches the operator
+	forged.Status = corev1.PodStatus{Phase: corev1.PodSucceeded}
+	g.Expect(env.Client.Status().Update(ctx, forged)).To(Succeed())
+	replaced := jobtest.PodFor(clone)
+	replaced.Name, replaced.Spec.NodeName = "replaced-clone", "node-gone"
+	g.Expect(env.Client.Create(ctx, replaced)).To(Succeed())
+	g.Expect(env.Client.Delete(ctx, replaced, client.GracePeriodSeconds(0))).To(Succeed())
+	afterASecond() // their events reach the operator
 	setJobOutcome(t, clone, batchv1.JobComplete, "")
 	first := waitJob(t, ns, stepJobName(pinnedRun(t, ns, "pinned"), 0))
 	g.Expect(render.PinnedNode(first)).To(Equal("node-a"))
