@@ -38,10 +38,9 @@ func (r *Reconciler) afterWrite(ctx context.Context, s *scope, before *v1alpha1.
 }
 
 // recordEvents records an event for what needs attention and how a run ended, once the
-// pass's status was written: a queued run, a failed step, the run's end (with its
-// commit). Progress (the run's start, each step's start and success) is in status, and
-// in events only with StepEvents: an event is a write, and a run's start is already
-// told by its status and, at its end, by the end's event. A failed run's event is
+// pass's status was written: a queued run, a failed step, the run's end. Progress (the
+// run's start, each step's start and success) is in status, and in events only with
+// StepEvents: an event is a write, and a run's start is already told by its status. A failed run's event is
 // reason Failed, with the condition's specific reason leading its note.
 func (r *Reconciler) recordEvents(run *v1alpha1.PipelineRun, ts []runstate.Transition) {
 	if r.Recorder == nil {
