@@ -38,15 +38,13 @@ type cloneNode struct {
 // no entry; entries are bounded by the runs that exist, and each goes with its run
 // (forget).
 func (c *cloneNodes) record(ctx context.Context, cache client.Reader, pod *corev1.Pod) {
-	ref := metav1.GetControllerOf(pod)
 	run := types.UID(pod.Labels[v1alpha1.LabelRunUID])
 	name := pod.Annotations[v1alpha1.AnnotationRunName]
-	if ref == nil || ref.Kind != "Job" || pod.Spec.NodeName == "" || !pod.DeletionTimestamp.IsZero() || run == "" || name == "" ||
-		ref.Name != render.CloneJobName(&v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: name}}) {
+	if pod.Spec.NodeName == "" || !pod.DeletionTimestamp.IsZero() || run == "" || name == "" {
 		return
 	}
-	job := &batchv1.Job{}
-	if err := cache.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: ref.Name}, job); err != nil || job.UID != ref.UID {
+	job := controllingJob(ctx, cache, pod)
+	if job == nil || job.Name != render.CloneJobName(&v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: name}}) {
 		return
 	}
 	if owner := metav1.GetControllerOf(job); owner == nil || owner.UID != run || owner.Name != name {
@@ -83,17 +81,29 @@ func (c *cloneNodes) forget(run types.UID) {
 // report) gives no sample.
 func (r *Reconciler) podLeft(ctx context.Context, pod *corev1.Pod) {
 	r.clones.record(ctx, r.Client, pod)
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != "Job" || pod.Labels[v1alpha1.LabelStepIndex] == "" || len(pod.Status.ContainerStatuses) == 0 {
+	if pod.Labels[v1alpha1.LabelStepIndex] == "" || len(pod.Status.ContainerStatuses) == 0 {
 		return
 	}
 	started := pod.Status.ContainerStatuses[0].State.Running
 	if started == nil {
 		return
 	}
-	job := &batchv1.Job{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: ref.Name}, job); err != nil || job.UID != ref.UID {
-		return
+	if job := controllingJob(ctx, r.Client, pod); job != nil {
+		r.Metrics.StepPodStarted(pod.Namespace, job.CreationTimestamp.Time, started.StartedAt.Time)
 	}
-	r.Metrics.StepPodStarted(pod.Namespace, job.CreationTimestamp.Time, started.StartedAt.Time)
+}
+
+// controllingJob is the Job that controls pod as the cache holds it: the one its
+// controller reference names, with the UID it names. Nil for a pod no Job controls, or
+// whose reference names a Job that is not (or no longer) that one.
+func controllingJob(ctx context.Context, cache client.Reader, pod *corev1.Pod) *batchv1.Job {
+	ref := metav1.GetControllerOf(pod)
+	if ref == nil || ref.Kind != "Job" {
+		return nil
+	}
+	job := &batchv1.Job{}
+	if err := cache.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: ref.Name}, job); err != nil || job.UID != ref.UID {
+		return nil
+	}
+	return job
 }
