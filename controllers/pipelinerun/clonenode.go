@@ -33,18 +33,15 @@ type cloneNode struct {
 
 // record notes the node of a clone pod that left the cache because it finished: one
 // deleted before (an attempt the Job replaced, a pod evicted) is not where the
-// workspace was written. Only a pod controlled by its run's clone Job (by name and UID,
-// as the cache holds it) counts, so a pod that merely carries a clone pod's labels adds
-// no entry; entries are bounded by the runs that exist, and each goes with its run
-// (forget).
-func (c *cloneNodes) record(ctx context.Context, cache client.Reader, pod *corev1.Pod) {
+// workspace was written. job is the Job that controls the pod (controllingJob: by name
+// and UID, as the cache holds it), and only its run's clone Job counts, so a pod that
+// merely carries a clone pod's labels adds no entry; entries are bounded by the runs
+// that exist, and each goes with its run (forget).
+func (c *cloneNodes) record(pod *corev1.Pod, job *batchv1.Job) {
 	run := types.UID(pod.Labels[v1alpha1.LabelRunUID])
 	name := pod.Annotations[v1alpha1.AnnotationRunName]
-	if pod.Spec.NodeName == "" || !pod.DeletionTimestamp.IsZero() || run == "" || name == "" {
-		return
-	}
-	job := controllingJob(ctx, cache, pod)
-	if job == nil || job.Name != render.CloneJobName(&v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: name}}) {
+	if pod.Spec.NodeName == "" || !pod.DeletionTimestamp.IsZero() || run == "" || name == "" ||
+		job.Name != render.CloneJobName(&v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: name}}) {
 		return
 	}
 	if owner := metav1.GetControllerOf(job); owner == nil || owner.UID != run || owner.Name != name {
@@ -80,15 +77,15 @@ func (c *cloneNodes) forget(run types.UID) {
 // container was never seen running (one that ended within the kubelet's first status
 // report) gives no sample.
 func (r *Reconciler) podLeft(ctx context.Context, pod *corev1.Pod) {
-	r.clones.record(ctx, r.Client, pod)
+	job := controllingJob(ctx, r.Client, pod)
+	if job == nil {
+		return
+	}
+	r.clones.record(pod, job)
 	if pod.Labels[v1alpha1.LabelStepIndex] == "" || len(pod.Status.ContainerStatuses) == 0 {
 		return
 	}
-	started := pod.Status.ContainerStatuses[0].State.Running
-	if started == nil {
-		return
-	}
-	if job := controllingJob(ctx, r.Client, pod); job != nil {
+	if started := pod.Status.ContainerStatuses[0].State.Running; started != nil {
 		r.Metrics.StepPodStarted(pod.Namespace, job.CreationTimestamp.Time, started.StartedAt.Time)
 	}
 }
