@@ -51,12 +51,17 @@ envtest: ## Provide kube-apiserver and etcd for envtest under bin/ (prints the p
 gitea: ## Build the tests' real forge, Gitea, from the Go module proxy into bin/tools (prints the path).
 	@hack/gitea.sh
 
+.PHONY: s3server
+s3server: ## Build the archive tests' S3-compatible store, versitygw, from the Go module proxy into bin/tools (prints the path).
+	@hack/versitygw.sh
+
 .PHONY: test
-test: check-tracked verify-generated fmt vet ## Unit, fuzz-smoke and envtest integration tests (with a real Gitea).
-	@assets="$$(hack/envtest-assets.sh)"; gitea="$$(hack/gitea.sh)"; \
+test: check-tracked verify-generated fmt vet ## Unit, fuzz-smoke and envtest integration tests (with a real Gitea, PostgreSQL and S3 store).
+	@assets="$$(hack/envtest-assets.sh)"; gitea="$$(hack/gitea.sh)"; s3="$$(hack/versitygw.sh)"; pg="$$(hack/postgres.sh)"; \
 	echo "envtest: $$("$$assets/kube-apiserver" --version), $$("$$assets/etcd" --version | head -n1); forge: Gitea $$("$$gitea/gitea" --version | awk '{print $$3}')"; \
-	echo "KUBEBUILDER_ASSETS=$$assets FLOWCI_GITEA=$$gitea go test ./... -count=1 -timeout 20m"; \
-	KUBEBUILDER_ASSETS="$$assets" FLOWCI_GITEA="$$gitea" go test ./... -count=1 -timeout 20m
+	echo "archive: $$("$$pg/postgres" --version), versitygw $$("$$s3/versitygw" --version | awk '/^Version/ {print $$3}')"; \
+	echo "KUBEBUILDER_ASSETS=$$assets FLOWCI_GITEA=$$gitea FLOWCI_S3SERVER=$$s3 FLOWCI_POSTGRES=$$pg go test ./... -count=1 -timeout 20m"; \
+	KUBEBUILDER_ASSETS="$$assets" FLOWCI_GITEA="$$gitea" FLOWCI_S3SERVER="$$s3" FLOWCI_POSTGRES="$$pg" go test ./... -count=1 -timeout 20m
 	go test ./internal/pipeline -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZ_SMOKE_TIME)
 	go test ./internal/gitsource -run='^$$' -fuzz=FuzzValidateURL -fuzztime=$(FUZZ_SMOKE_TIME)
 

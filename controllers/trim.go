@@ -21,8 +21,8 @@ const (
 )
 
 // keptLabels are the labels the controllers read from cached children: the run-UID
-// index and a step Job's index.
-var keptLabels = []string{v1alpha1.LabelRunUID, v1alpha1.LabelStepIndex}
+// index, a step Job's index, and the component (the archive names a pod's log by it).
+var keptLabels = []string{v1alpha1.LabelRunUID, v1alpha1.LabelStepIndex, v1alpha1.LabelComponent}
 
 // TrimJob keeps of a Job what status derivation reads: its metadata, status and the
 // node it is pinned to.

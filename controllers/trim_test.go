@@ -111,7 +111,7 @@ func TestTrimKeepsWhatStatusReads(t *testing.T) {
 	if p.Spec.NodeName != "node-a" || p.Spec.Containers[0].Name != "step" || p.Spec.Containers[0].Command != nil {
 		t.Errorf("spec: %+v", p.Spec)
 	}
-	if _, ok := p.Labels["other"]; ok || p.Labels[v1alpha1.LabelRunUID] != "run" || len(p.Labels) != 1 {
+	if _, ok := p.Labels["other"]; ok || p.Labels[v1alpha1.LabelRunUID] != "run" || p.Labels[v1alpha1.LabelComponent] != "step" || len(p.Labels) != 2 {
 		t.Errorf("labels: %v", p.Labels)
 	}
 	if len(p.Annotations) != 1 || p.Annotations[v1alpha1.AnnotationRunName] != "r" {

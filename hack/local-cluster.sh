@@ -334,6 +334,12 @@ makeIPTablesUtilChains: false
 rotateCertificates: false
 syncFrequency: 10s
 nodeStatusUpdateFrequency: 10s
+# Container logs rotate at 1 MiB, checked every 3 s (the least), five files kept: a step that
+# prints more loses its start from the kubelet, which the archive's e2e needs to show
+# the archive does not.
+containerLogMaxSize: 1Mi
+containerLogMaxFiles: 5
+containerLogMonitorInterval: 3s
 EOF
   cat > "$LK_DIR/kube-proxy/config.yaml" << EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1

@@ -111,3 +111,10 @@ const (
 	// it for good), so that each state is posted once.
 	AnnotationCommitStatus = "flowci.dev/commit-status"
 )
+
+// FinalizerArchive is the run archive's finalizer on a PipelineRun: the run is not
+// deleted before its record and logs are stored. The archive adds it when it first sees
+// a run and removes it once the run is archived; a run deleted before then waits for at
+// most the archive's --hold, and the operator drops a finalizer left longer than its
+// --archive-hold-max (an archive that was uninstalled without releasing its runs).
+const FinalizerArchive = "flowci.dev/archive"

@@ -90,7 +90,7 @@ func created(ctx context.Context, k *clients, streams genericclioptions.IOStream
 		fmt.Fprintln(streams.Out, name)
 		return nil
 	}
-	end, err := followLogs(ctx, k, newScreen(streams.Out), name, true, true)
+	end, err := followLogs(ctx, k, newScreen(streams.Out), name, followOptions{follow: true, progress: true, notes: streams.ErrOut})
 	if err != nil {
 		return err
 	}

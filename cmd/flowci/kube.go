@@ -17,9 +17,11 @@ import (
 	"github.com/flow-ci/flow-ci/internal/podlogs"
 )
 
-// kubeFlags are kubectl's connection flags (--kubeconfig, --context, -n, ...).
+// kubeFlags are kubectl's connection flags (--kubeconfig, --context, -n, ...) and the
+// run archive's (--archive-url, ...).
 type kubeFlags struct {
-	config *genericclioptions.ConfigFlags
+	config  *genericclioptions.ConfigFlags
+	archive archiveFlags
 }
 
 func newKubeFlags() *kubeFlags {
@@ -41,6 +43,8 @@ type clients struct {
 	// kube is client-go's clientset, for the web view's reviews.
 	kube      kubernetes.Interface
 	namespace string
+	// archive reads the run archive as the same user; nil without archive flags.
+	archive *archiveAccess
 }
 
 func (k *kubeFlags) clients() (*clients, error) {
@@ -52,7 +56,12 @@ func (k *kubeFlags) clients() (*clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return clientsFor(cfg, ns)
+	c, err := clientsFor(cfg, ns)
+	if err != nil {
+		return nil, err
+	}
+	c.archive = &archiveAccess{flags: &k.archive, cfg: cfg, cs: c.kube}
+	return c, nil
 }
 
 // clientsFor makes the clients of a rest config, for namespace ns ("" for all).

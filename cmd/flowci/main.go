@@ -73,6 +73,7 @@ func newRoot(binary string, streams genericclioptions.IOStreams) *cobra.Command 
 	root.SetIn(streams.In)
 	kube := newKubeFlags()
 	kube.config.AddFlags(root.PersistentFlags())
+	kube.archive.addFlags(root.PersistentFlags())
 	root.AddGroup(&cobra.Group{ID: "local", Title: "On this machine:"}, &cobra.Group{ID: "cluster", Title: "In a cluster:"})
 	for _, c := range []*cobra.Command{newRunCmd(streams), newLintCmd(streams), newRenderCmd(streams)} {
 		c.GroupID = "local"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/podlogs"
 )
 
 // screen serialises the CLI's output. On a terminal it colours step headers and
@@ -105,4 +106,54 @@ func (s *screen) done() {
 		_, _ = io.WriteString(s.w, clearLine)
 	}
 	s.progress = ""
+}
+
+// logWriter returns a writer of one log's bytes onto the screen, and end, which
+// finishes it. Without a prefix the bytes go out exactly as they are (end adds the
+// newline a log may lack at its end); with one, each line goes out prefixed, cut at
+// podlogs.MaxLineBytes as a pod's lines are. Writes may split lines anywhere.
+func (s *screen) logWriter(prefix string) (w io.Writer, end func()) {
+	if prefix == "" {
+		r := &rawLog{s: s}
+		return r, r.end
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := podlogs.ScanLines(pr, 0, func(_ int, text string) { s.prefixed(prefix, text) })
+		pr.CloseWithError(err) // a writer still writing learns the lines go nowhere
+	}()
+	return pw, func() { _ = pw.Close(); <-done }
+}
+
+// rawLog writes a log's bytes as they are, around the progress line.
+type rawLog struct {
+	s       *screen
+	midLine bool // the last byte written was not a newline
+}
+
+func (r *rawLog) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	redraw := s.tty && s.progress != ""
+	if redraw && !r.midLine {
+		_, _ = io.WriteString(s.w, clearLine)
+	}
+	n, err := s.w.Write(p)
+	r.midLine = p[len(p)-1] != '\n'
+	if redraw && !r.midLine {
+		_, _ = io.WriteString(s.w, s.progress)
+	}
+	return n, err
+}
+
+func (r *rawLog) end() {
+	if r.midLine {
+		_, _ = r.Write([]byte("\n"))
+	}
 }

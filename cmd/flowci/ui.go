@@ -14,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 
+	"github.com/flow-ci/flow-ci/controllers/access"
 	"github.com/flow-ci/flow-ci/internal/webview"
 )
 
@@ -33,7 +34,15 @@ In a cluster (config/ui, --in-cluster) it reads with its own ServiceAccount and 
 each reader only what Kubernetes lets them read: every request carries a Kubernetes
 token (an Authorization header from an authenticating proxy, or a token signed in on its
 login page), checked with a TokenReview, and every namespace is checked with a
-SubjectAccessReview (runs and triggers: list and get; logs: get on pods/log).`,
+SubjectAccessReview (runs and triggers: list and get; logs: get on pods/log).
+
+With the run archive (config/archive), the runs list goes on with the runs it keeps,
+a run gone from the cluster has its page from the archive's record, and a step whose
+pods are gone shows its whole log. On a laptop the archive is found as the other
+commands find it (--archive-url, or the ConfigMap flow-ci-archive-ca) and read with
+your kubeconfig's token; in a cluster it is reached at its Service (the
+FLOW_CI_ARCHIVE_SERVICE_HOST and _PORT variables of its namespace, or --archive-url),
+and each reader's own token goes with each read, never the web view's.`,
 		Example: "  flowci ui                       # http://127.0.0.1:8080/\n  flowci ui -n ci --listen 127.0.0.1:9000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,9 +65,12 @@ SubjectAccessReview (runs and triggers: list and get; logs: get on pods/log).`,
 			}
 			opts := webview.Options{Client: k.c, Logs: k.logs, Namespace: k.namespace}
 			if inCluster {
-				opts.Access = kubeAccess{cs: k.kube}
+				opts.Access = access.New(k.kube)
 			} else {
 				opts.Hosts = append(webview.LoopbackHosts(ln.Addr()), hosts...)
+			}
+			if opts.Archive, err = uiArchive(cmd.Context(), kube, k, inCluster); err != nil {
+				fmt.Fprintf(streams.ErrOut, "flowci ui: without the run archive: %v\n", err)
 			}
 			srv, err := webview.New(opts)
 			if err != nil {

@@ -12,42 +12,13 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers/access"
 	"github.com/flow-ci/flow-ci/internal/webview"
 )
-
-// serviceAccountToken makes a ServiceAccount in ns bound to rules there, and returns a
-// real token of it (TokenRequest).
-func serviceAccountToken(t *testing.T, ns, name string, rules ...rbacv1.PolicyRule) string {
-	t.Helper()
-	ctx := context.Background()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	if err := env.Client.Create(ctx, sa); err != nil {
-		t.Fatal(err)
-	}
-	if len(rules) > 0 {
-		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: rules}
-		binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}}}
-		if err := env.Client.Create(ctx, role); err != nil {
-			t.Fatal(err)
-		}
-		if err := env.Client.Create(ctx, binding); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: new(int64(3600))}}
-	if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
-		t.Fatal(err)
-	}
-	return tr.Status.Token
-}
 
 var readRuns = rbacv1.PolicyRule{APIGroups: []string{"ci.flowci.dev"}, Resources: []string{"pipelineruns", "pipelinetriggers"}, Verbs: []string{"get", "list", "watch"}}
 var readLogs = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}}
@@ -72,12 +43,12 @@ func TestInClusterWebViewAccess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reader := serviceAccountToken(t, mine, "reader", readRuns, readLogs)
-	noLogs := serviceAccountToken(t, mine, "no-logs", readRuns)
-	stranger := serviceAccountToken(t, theirs, "stranger")
+	reader := env.ServiceAccountToken(t, mine, "reader", readRuns, readLogs)
+	noLogs := env.ServiceAccountToken(t, mine, "no-logs", readRuns)
+	stranger := env.ServiceAccountToken(t, theirs, "stranger")
 	// The server's own identity may read everything; the reviews decide what it shows.
 	server := clientsAs(t, "ui-server", "system:masters")
-	ui := serveUI(t, server, func(o *webview.Options) { o.Access = kubeAccess{cs: server.kube} })
+	ui := serveUI(t, server, func(o *webview.Options) { o.Access = access.New(server.kube) })
 
 	bearer := func(token string) []string { return []string{"Authorization", "Bearer " + token} }
 	for _, c := range []struct {

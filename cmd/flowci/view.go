@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -59,16 +60,26 @@ func orNone(s string) string {
 func newListCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Command {
 	var all bool
 	var branch, output string
+	var arch archivedListFlags
 	c := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List runs, newest first",
-		Example: "  flowci list -A\n  flowci list --branch main -o yaml",
+		Short:   "List runs, newest first; --archived: the runs the run archive keeps",
+		Example: "  flowci list -A\n  flowci list --branch main -o yaml\n  flowci list --archived --phase Failed --since 7d",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch {
+			case arch.archived && all:
+				return fmt.Errorf("--archived lists one namespace: name it with -n")
+			case !arch.archived && arch.filtered() != "":
+				return fmt.Errorf("%s filters archived runs: add --archived", arch.filtered())
+			}
 			k, err := kube.clients()
 			if err != nil {
 				return err
+			}
+			if arch.archived {
+				return listArchived(cmd.Context(), k, streams, arch, branch, output)
 			}
 			list := &v1alpha1.PipelineRunList{}
 			opts := []client.ListOption{}
@@ -115,18 +126,41 @@ func newListCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Com
 	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "List runs of every namespace.")
 	c.Flags().StringVar(&branch, "branch", "", "Only runs of this branch.")
 	c.Flags().StringVarP(&output, "output", "o", "", "Output format: wide, yaml or json.")
+	f := c.Flags()
+	f.BoolVar(&arch.archived, "archived", false, "List the runs the run archive keeps (finished runs, also those deleted from the cluster).")
+	f.StringVar(&arch.repo, "repo", "", "With --archived: only runs of this repository URL.")
+	f.StringVar(&arch.commit, "commit", "", "With --archived: only runs of this commit (a SHA or a prefix of at least 4 hex digits).")
+	f.StringVar(&arch.phase, "phase", "", "With --archived: only runs that ended in this phase (Succeeded, Failed, Cancelled).")
+	f.StringVar(&arch.since, "since", "", "With --archived: only runs created since then: an RFC 3339 time, or a time ago (90m, 36h, 7d).")
+	f.StringVar(&arch.until, "until", "", "With --archived: only runs created before then (as --since).")
+	f.IntVar(&arch.limit, "limit", 100, "With --archived: list at most this many runs.")
 	return c
 }
 
 func newDescribeCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Command {
 	var output string
+	var archived bool
 	c := &cobra.Command{
-		Use:     "describe RUN",
-		Short:   "Show a run: its commit and outcome, and its steps as a tree with state, duration, exit code and reason",
-		Example: "  flowci describe build-7xk2p",
+		Use:   "describe RUN",
+		Short: "Show a run: its commit and outcome, and its steps as a tree with state, duration, exit code and reason",
+		Long: `Shows RUN: its commit and outcome, and its steps as a tree with state, duration, exit code
+and reason. A run gone from the cluster (or with --archived) is shown from the run
+archive's record of it: also its times, its logs, what the archive could not keep, its
+events and the pipeline file that ran.`,
+		Example: "  flowci describe build-7xk2p\n  flowci describe build-7xk2p --archived -o yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, run, err := kube.namedRun(cmd.Context(), args[0])
+			k, err := kube.clients()
+			if err != nil {
+				return err
+			}
+			if archived {
+				return describeArchived(cmd.Context(), k, streams, args[0], output, nil)
+			}
+			run, err := k.getRun(cmd.Context(), args[0])
+			if apierrors.IsNotFound(err) {
+				return describeArchived(cmd.Context(), k, streams, args[0], output, err)
+			}
 			if err != nil {
 				return err
 			}
@@ -137,7 +171,8 @@ func newDescribeCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&output, "output", "o", "", "Output format: yaml or json.")
+	c.Flags().StringVarP(&output, "output", "o", "", "Output format: yaml or json (of an archived run: its record).")
+	c.Flags().BoolVar(&archived, "archived", false, "Show the run archive's record of the newest run of that name, even if the run is in the cluster.")
 	return c
 }
 

@@ -135,6 +135,8 @@ func runFlags(fs *flag.FlagSet, o *options, r *rawFlags) {
 		"Runs the PipelineTriggers of one namespace may start in an hour; 0 is unbounded.")
 	fs.DurationVar(&o.lifecycle.FinallyGrace, "finally-grace", pipelinerun.DefaultFinallyGrace,
 		"How long the finally steps of a run past its spec.timeout may run before the run ends.")
+	fs.DurationVar(&o.lifecycle.ArchiveHoldMax, "archive-hold-max", 15*time.Minute,
+		"Remove the archive's finalizer from a run deleted this long ago (an archive that is down or was uninstalled); 0 never does.")
 }
 
 // poolFlags size the pools that do git and forge I/O off the reconcile workers.

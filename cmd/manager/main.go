@@ -1,5 +1,6 @@
 // Command manager is the flow-ci operator. The same binary runs inside each run's clone
-// Job as `manager clone`, so no third-party git image is needed.
+// Job as `manager clone`, so no third-party git image is needed, and as the run archive
+// (`manager archive`, its own Deployment).
 package main
 
 import (
@@ -10,6 +11,13 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "clone" {
 		os.Exit(runClone(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "archive" {
+		if err := runArchive(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "flow-ci archive:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := runManager(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "flow-ci:", err)

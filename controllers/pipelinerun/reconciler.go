@@ -101,6 +101,10 @@ type Lifecycle struct {
 	// bound.
 	MaxWorkspaceSize   resource.Quantity
 	MaxRetainOnFailure time.Duration
+	// ArchiveHoldMax bounds how long a deleted run waits for the archive's finalizer
+	// (--archive-hold-max): past it the operator removes the finalizer, so that an
+	// archive that is down or uninstalled never keeps runs forever. Zero never does.
+	ArchiveHoldMax time.Duration
 }
 
 func (l Lifecycle) maxParallelSteps() int {
@@ -183,7 +187,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	// Owner references let the garbage collector remove the children.
 	if !run.DeletionTimestamp.IsZero() {
 		r.written.forget(req.NamespacedName)
-		return reconcile.Result{}, nil
+		return r.boundArchiveHold(ctx, run)
 	}
 	// A pass on a copy older than our own last write waits for that write's event.
 	if stale, reread := r.written.stale(run); stale {

@@ -37,7 +37,9 @@ type Access interface {
 // ErrUnauthenticated: the token is not valid (expired, revoked, not a token).
 var ErrUnauthenticated = errors.New("the token is not valid")
 
-var errForbidden = errors.New("forbidden")
+// ErrForbidden: the reader may not read what they asked for (a 403 page). An Archive
+// returns it when the archive refuses the reader.
+var ErrForbidden = errors.New("forbidden")
 
 // cookieName holds a token a browser logged in with.
 const cookieName = "flowci_token"
@@ -110,7 +112,7 @@ func (s *Server) can(r *http.Request, namespace, verb, resource, subresource str
 		Group: groupOf(resource), Resource: resource, Subresource: subresource})
 }
 
-// need fails with errForbidden unless can.
+// need fails with ErrForbidden unless can.
 func (s *Server) need(r *http.Request, namespace, verb, resource, subresource string) error {
 	ok, err := s.can(r, namespace, verb, resource, subresource)
 	switch {
@@ -121,7 +123,7 @@ func (s *Server) need(r *http.Request, namespace, verb, resource, subresource st
 		if subresource != "" {
 			what += "/" + subresource
 		}
-		return fmt.Errorf("%w: you may not %s %s in namespace %s", errForbidden, verb, what, namespace)
+		return fmt.Errorf("%w: you may not %s %s in namespace %s", ErrForbidden, verb, what, namespace)
 	}
 	return nil
 }
@@ -197,6 +199,11 @@ type cachedAccess struct {
 	users *ttlCache[User]
 	rules *ttlCache[bool]
 }
+
+// CachedAccess is a with its answers kept as the web view keeps them (decisionTTL, at
+// most maxDecisions of each kind), for the other servers that authorize their readers
+// with the API server (the run archive).
+func CachedAccess(a Access) Access { return cached(a, decisionTTL, maxDecisions) }
 
 func cached(a Access, ttl time.Duration, max int) Access {
 	return &cachedAccess{next: a, users: newTTLCache[User](ttl, max), rules: newTTLCache[bool](ttl, max)}

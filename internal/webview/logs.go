@@ -71,11 +71,14 @@ func (s sseSink) end(phase string) error { return s.send("event: end\ndata: %s\n
 type textSink struct{ w io.Writer }
 
 func (t textSink) source(from string) error {
-	if from == "status" {
-		_, err := fmt.Fprintln(t.w, "(the step's pods are gone: this is the log tail kept in the run's status)")
-		return err
+	var err error
+	switch from {
+	case "status":
+		_, err = fmt.Fprintln(t.w, "(the step's pods are gone: this is the log tail kept in the run's status)")
+	case "archive":
+		_, err = fmt.Fprintln(t.w, "(from the run archive)")
 	}
-	return nil
+	return err
 }
 func (t textSink) line(_ int, text string) error { _, err := fmt.Fprintln(t.w, text); return err }
 func (t textSink) keepAlive() error              { return nil }
@@ -112,15 +115,13 @@ func (l *streamLimit) take(who string) (release func(), err error) {
 }
 
 // stepLog serves step i's log: live from its pod while it runs (following, as
-// server-sent events), complete once it ended, or the tail kept in status when its pods
-// are gone, labelled as such. ?format=text is plain text; Last-Event-ID or ?from=N
-// resumes after line N. Reading it needs what kubectl logs needs: get on pods/log.
+// server-sent events), complete once it ended, or, once its pods are gone, whole from
+// the archive, else the tail kept in status, labelled as such. A run the cluster no
+// longer holds (or ?uid= of another run of its name) is read from the archive.
+// ?format=text is plain text; Last-Event-ID or ?from=N resumes after line N. Reading it
+// needs what kubectl logs needs: get on pods/log.
 func (s *Server) stepLog(w http.ResponseWriter, r *http.Request) {
-	ns := r.PathValue("ns")
-	run, err := s.getRun(r, ns, r.PathValue("name"))
-	if err == nil {
-		err = s.need(r, ns, "get", "pods", "log")
-	}
+	run, ra, err := s.logRun(r)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -130,31 +131,45 @@ func (s *Server) stepLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, badRequest{fmt.Sprintf("run %s has no step %q (it has %d)", run.Name, r.PathValue("step"), len(run.Status.Steps))})
 		return
 	}
-	from := 0
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		from, _ = strconv.Atoi(v)
-	} else if v := r.URL.Query().Get("from"); v != "" {
-		from, _ = strconv.Atoi(v)
-	}
-	follow := r.URL.Query().Get("format") != "text"
-	if !follow {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		s.streamStep(r.Context(), run, idx, max(from, 0), false, textSink{w: w})
-		return
-	}
-	release, err := s.streams.take(s.reader(r))
+	sink, release, err := s.openSink(w, r)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
 	defer release()
+	s.streamStep(r.Context(), run, idx, resumeFrom(r), r.URL.Query().Get("format") != "text", sink, ra)
+}
+
+// resumeFrom is the line a log's reader has: Last-Event-ID (an EventSource that
+// reconnects), else ?from=N; 0 for none.
+func resumeFrom(r *http.Request) int {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("from")
+	}
+	from, _ := strconv.Atoi(v)
+	return max(from, 0)
+}
+
+// openSink starts a log's answer: plain text with ?format=text, else server-sent
+// events, a stream counted against the reader's bound until release.
+func (s *Server) openSink(w http.ResponseWriter, r *http.Request) (logSink, func(), error) {
+	if r.URL.Query().Get("format") == "text" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		return textSink{w: w}, func() {}, nil
+	}
+	release, err := s.streams.take(s.reader(r))
+	if err != nil {
+		return nil, nil, err
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	sink := sseSink{mu: &sync.Mutex{}, w: w, rc: http.NewResponseController(w)}
-	if sink.send(": open\n\n") != nil { // the headers go now, not with the first line
-		return
+	if err := sink.send(": open\n\n"); err != nil { // the headers go now, not with the first line
+		release()
+		return nil, nil, err
 	}
-	s.streamStep(r.Context(), run, idx, max(from, 0), true, sink)
+	return sink, release, nil
 }
 
 // reader names who holds a stream, for the per-user bound.
@@ -166,12 +181,13 @@ func (s *Server) reader(r *http.Request) string {
 	return "addr:" + host
 }
 
-// streamStep sends the step's log: from its pod once its container started, or from
-// status once the step ended without one. While the step waits for its pod it watches
+// streamStep sends the step's log: from its pod once its container started, or, once
+// the step ended without one, from the archive (ra, when there is one and it holds the
+// log), else from status. While the step waits for its pod it watches
 // the run and the run's step pods, so it wakes when either changes. A guard sends a
 // keep-alive when the stream is quiet and ends it after StreamIdle without a line, or
 // when the reader goes away.
-func (s *Server) streamStep(ctx context.Context, run *v1alpha1.PipelineRun, idx, from int, follow bool, sink logSink) {
+func (s *Server) streamStep(ctx context.Context, run *v1alpha1.PipelineRun, idx, from int, follow bool, sink logSink, ra *readerArchive) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var lastLine atomic.Int64
@@ -201,6 +217,9 @@ func (s *Server) streamStep(ctx context.Context, run *v1alpha1.PipelineRun, idx,
 			}
 			from = n // the pod's log ended: the step ended, or its pod was replaced
 		case runstate.IsTerminal(st.Phase) || run.Status.Phase.IsFinished() || !follow:
+			if s.sendFromArchive(ctx, ra, run, idx, from, sink) {
+				return
+			}
 			if sink.source("status") != nil {
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,6 +31,13 @@ var templateFuncs = template.FuncMap{
 	"lower": strings.ToLower,
 	"short": shorten.SHA,
 	"page":  func(title string, signedIn bool) headData { return headData{Title: title, SignedIn: signedIn} },
+	// asText is a log's address as plain text.
+	"asText": func(log string) string {
+		if strings.Contains(log, "?") {
+			return log + "&format=text"
+		}
+		return log + "?format=text"
+	},
 }
 
 // headData is what every page's head shows.
@@ -42,8 +50,10 @@ type headData struct {
 var phases = map[string]bool{"": true, "Queued": true, "Pending": true, "Running": true, "Succeeded": true, "Failed": true, "Cancelled": true}
 
 type runRow struct {
-	Namespace, Name, Repo, Branch, Commit, Phase, Progress, Step, Duration string
-	Created                                                                time.Time
+	Namespace, Name, UID, Repo, Branch, Commit, Phase, Progress, Step, Duration string
+	// Link is the run's page.
+	Link    string
+	Created time.Time
 }
 
 func runDuration(run *v1alpha1.PipelineRun) string {
@@ -97,10 +107,13 @@ func (s *Server) listIn(r *http.Request, ns, resource string, list client.Object
 }
 
 // runs is the runs list, filtered by namespace, repository, branch and phase; with
-// ?fragment=1 only its rows, which the page's script swaps in every few seconds.
+// ?fragment=1 only its rows, which the page's script swaps in every few seconds. With
+// the archive, the runs it keeps follow, a page at a time (?after=: the archive's
+// next), leaving out those still in the cluster; a page after the first shows only
+// archived runs.
 func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	ns, repo, branch, phase := q.Get("namespace"), q.Get("repo"), q.Get("branch"), q.Get("phase")
+	ns, repo, branch, phase, after := q.Get("namespace"), q.Get("repo"), q.Get("branch"), q.Get("phase"), q.Get("after")
 	if ns == "" {
 		ns = s.opts.Namespace
 	}
@@ -112,10 +125,30 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, badRequest{fmt.Sprintf("phase %q is not a run phase (Queued, Pending, Running, Succeeded, Failed, Cancelled)", phase)})
 		return
 	}
-	if len(repo) > 2048 || len(branch) > 255 {
+	if len(repo) > 2048 || len(branch) > 255 || len(after) > 1024 {
 		s.fail(w, badRequest{"filter too long"})
 		return
 	}
+	rows, live, err := s.liveRows(r, ns, repo, branch, phase)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	page := "runs.html"
+	if q.Get("fragment") != "" {
+		page = "run-rows"
+	}
+	data := map[string]any{"Rows": rows, "Namespace": ns, "Repo": repo, "Branch": branch, "Phase": phase, "After": after,
+		"Phases": []string{"Queued", "Pending", "Running", "Succeeded", "Failed", "Cancelled"}, "Query": r.URL.RawQuery, "SignedIn": s.signedIn(r)}
+	if ra := s.archiveFor(r); ra != nil && page == "runs.html" {
+		data["Archived"] = ra.archivedRows(r, ns, ArchiveQuery{RepoURL: repo, Branch: branch, Phase: phase, After: after}, live)
+	}
+	s.render(w, http.StatusOK, page, data)
+}
+
+// liveRows are the runs in the cluster that match the filters, newest first, and the
+// UIDs of all it listed.
+func (s *Server) liveRows(r *http.Request, ns, repo, branch, phase string) ([]runRow, map[string]bool, error) {
 	fields := client.MatchingFields{}
 	if repo != "" {
 		fields[v1alpha1.FieldRepoURL] = repo
@@ -125,26 +158,23 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
 	}
 	list := &v1alpha1.PipelineRunList{}
 	if err := s.listIn(r, ns, "pipelineruns", list, fields); err != nil {
-		s.fail(w, err)
-		return
+		return nil, nil, err
 	}
 	var rows []runRow
+	live := map[string]bool{}
 	for i := range list.Items {
 		run := &list.Items[i]
+		live[string(run.UID)] = true
 		if phase != "" && string(run.Status.Phase) != phase {
 			continue
 		}
-		rows = append(rows, runRow{Namespace: run.Namespace, Name: run.Name, Repo: render.NormalizeRepoURL(run.Spec.RepoURL),
+		rows = append(rows, runRow{Namespace: run.Namespace, Name: run.Name, UID: string(run.UID),
+			Link: fmt.Sprintf("/runs/%s/%s", run.Namespace, run.Name), Repo: render.NormalizeRepoURL(run.Spec.RepoURL),
 			Branch: run.Spec.Branch, Commit: run.Status.ShortCommit, Phase: orNone(string(run.Status.Phase)),
 			Progress: run.Status.Progress, Step: run.Status.CurrentStep, Duration: runDuration(run), Created: run.CreationTimestamp.Time})
 	}
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Created.After(rows[j].Created) })
-	page := "runs.html"
-	if q.Get("fragment") != "" {
-		page = "run-rows"
-	}
-	s.render(w, http.StatusOK, page, map[string]any{"Rows": rows, "Namespace": ns, "Repo": repo, "Branch": branch, "Phase": phase,
-		"Phases": []string{"Queued", "Pending", "Running", "Succeeded", "Failed", "Cancelled"}, "Query": r.URL.RawQuery, "SignedIn": s.signedIn(r)})
+	return rows, live, nil
 }
 
 func orNone(s string) string {
@@ -158,14 +188,65 @@ type stepRow struct {
 	v1alpha1.StepStatus
 	Depth               int
 	Duration, Exit, Log string
-	PodsGone            bool
+	// LogNote says where the step's log comes from when not from its pod.
+	LogNote logNote
 }
 
-// run is a run's page: its commit and outcome, its steps from status alone (indented
-// by their depth in the graph), each step's log, and the definition that ran.
+// logNote says where a log pane's lines come from when not from a pod: From is
+// "status" (the tail kept in status), "status-empty" (status keeps none) or "archive"
+// (the run archive, which could not store Missing of it); the words are the
+// template's ("log-note").
+type logNote struct {
+	From, Missing string
+}
+
+// stepRows are the steps of a run's page, from status alone (indented by their depth
+// in the graph), with the address of each step's log.
+func stepRows(steps []v1alpha1.StepStatus, logURL func(i int) string) []stepRow {
+	depth := map[string]int{}
+	var rows []stepRow
+	for i, st := range steps {
+		d := 0
+		for _, dep := range st.DependsOn {
+			d = max(d, depth[dep]+1)
+		}
+		depth[st.Name] = d
+		row := stepRow{StepStatus: st, Depth: d, Log: logURL(i)}
+		if st.StartTime != nil && st.CompletionTime != nil {
+			row.Duration = st.CompletionTime.Sub(st.StartTime.Time).Round(time.Second).String()
+		}
+		if st.ExitCode != nil {
+			row.Exit = fmt.Sprint(*st.ExitCode)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// statusNote is what a step's log pane says when its pods are gone and only the tail
+// kept in status is left.
+func statusNote(st v1alpha1.StepStatus) logNote {
+	if st.Message != "" {
+		return logNote{From: "status"}
+	}
+	return logNote{From: "status-empty"}
+}
+
+// run is a run's page: its commit and outcome, its steps from status alone, each
+// step's log, and the definition that ran. A run the cluster no longer holds, or
+// another run of that name (?uid=), has its page from the archive.
 func (s *Server) run(w http.ResponseWriter, r *http.Request) {
-	ns, name := r.PathValue("ns"), r.PathValue("name")
+	ns, name, uid := r.PathValue("ns"), r.PathValue("name"), r.URL.Query().Get("uid")
+	if err := checkUID(uid); err != nil {
+		s.fail(w, err)
+		return
+	}
 	run, err := s.getRun(r, ns, name)
+	ra := s.archiveFor(r)
+	if ra != nil && archivedOnly(run, err, uid) {
+		s.archivedRun(w, r, ra, ns, name, uid)
+		return
+	}
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -174,23 +255,21 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		pods = nil // logs then come from status
 	}
-	depth := map[string]int{}
-	var steps []stepRow
+	steps := stepRows(run.Status.Steps, func(i int) string { return fmt.Sprintf("/runs/%s/%s/steps/%d/log", ns, name, i) })
+	var archived *ArchivedRun // read once, if a step's pods are gone
 	for i, st := range run.Status.Steps {
-		d := 0
-		for _, dep := range st.DependsOn {
-			d = max(d, depth[dep]+1)
+		if st.Phase == v1alpha1.StepPending || st.Phase == v1alpha1.StepSkipped || pods[i] != nil {
+			continue
 		}
-		depth[st.Name] = d
-		row := stepRow{StepStatus: st, Depth: d, Log: fmt.Sprintf("/runs/%s/%s/steps/%d/log", ns, name, i)}
-		if st.StartTime != nil && st.CompletionTime != nil {
-			row.Duration = st.CompletionTime.Sub(st.StartTime.Time).Round(time.Second).String()
+		if ra != nil && archived == nil {
+			got, _ := ra.run(r.Context(), ns, name, string(run.UID)) // on an error, the notes say what status keeps
+			archived = &got
 		}
-		if st.ExitCode != nil {
-			row.Exit = fmt.Sprint(*st.ExitCode)
+		if attempts := attemptsOf(archived.logs(), i); len(attempts) > 0 {
+			steps[i].LogNote = archivedNote(attempts)
+		} else {
+			steps[i].LogNote = statusNote(st)
 		}
-		row.PodsGone = st.Phase != v1alpha1.StepPending && st.Phase != v1alpha1.StepSkipped && pods[i] == nil
-		steps = append(steps, row)
 	}
 	page := "run.html"
 	if r.URL.Query().Get("fragment") != "" {
@@ -198,6 +277,12 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, http.StatusOK, page, map[string]any{"Run": run, "Steps": steps, "Definition": s.definition(r.Context(), run),
 		"Duration": runDuration(run), "Condition": ConditionMessage(run), "SignedIn": s.signedIn(r)})
+}
+
+// archivedOnly says whether a run's page comes from the archive: the cluster does not
+// hold the run (err), or holds another run of that name than uid.
+func archivedOnly(run *v1alpha1.PipelineRun, err error, uid string) bool {
+	return apierrors.IsNotFound(err) || err == nil && uid != "" && string(run.UID) != uid
 }
 
 // getRun reads a run the reader may get.

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/flow-ci/flow-ci/internal/archive"
 	"github.com/flow-ci/flow-ci/internal/podlogs"
 )
 
@@ -54,6 +55,10 @@ type Options struct {
 	// names its own loopback addresses, so a page of another site that resolves its
 	// name to 127.0.0.1 is refused. Empty answers any (behind a proxy, with Access).
 	Hosts []string
+	// Archive, when set, is the run archive: the runs list goes on with the runs it
+	// keeps, a run gone from the cluster has its page from its record, and a step whose
+	// pods are gone shows its whole log from it.
+	Archive Archive
 	// MaxStreams and MaxStreamsPerUser bound the live log streams open at once, and
 	// StreamIdle closes one that got no line for that long (the browser reconnects).
 	MaxStreams, MaxStreamsPerUser int
@@ -99,6 +104,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /runs", s.runs)
 	s.mux.HandleFunc("GET /runs/{ns}/{name}", s.run)
 	s.mux.HandleFunc("GET /runs/{ns}/{name}/steps/{step}/log", s.stepLog)
+	s.mux.HandleFunc("GET /runs/{ns}/{name}/clone/log", s.cloneLog)
 	s.mux.HandleFunc("GET /triggers", s.triggers)
 	s.mux.HandleFunc("GET /badge/{ns}/{trigger}/{branch...}", s.badge)
 	s.mux.HandleFunc("GET /login", s.loginPage)
@@ -156,12 +162,14 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &bad):
 		status, title = http.StatusBadRequest, "Bad request"
-	case errors.Is(err, errForbidden), apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+	case errors.Is(err, ErrForbidden), apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
 		status, title = http.StatusForbidden, "Not allowed"
 	case errors.Is(err, errTooManyStreams):
 		status, title = http.StatusTooManyRequests, "Too many live logs"
-	case apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(err), errors.Is(err, archive.ErrNotFound):
 		status, title = http.StatusNotFound, "Not found"
+	case errors.As(err, new(archiveFailed)):
+		title = "The run archive did not answer"
 	}
 	s.render(w, status, "error.html", map[string]any{"Title": title, "Status": status, "Message": err.Error()})
 }
@@ -170,6 +178,18 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 type badRequest struct{ msg string }
 
 func (b badRequest) Error() string { return b.msg }
+
+// checkUID refuses a uid= that is not a Kubernetes UID (lowercase letters, digits and
+// dashes).
+func checkUID(uid string) error {
+	ok := len(uid) <= 128 && strings.TrimFunc(uid, func(r rune) bool {
+		return 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-'
+	}) == ""
+	if !ok {
+		return badRequest{fmt.Sprintf("uid %.80q is not a run's UID", uid)}
+	}
+	return nil
+}
 
 // checkName refuses a namespace or object name that cannot exist.
 func checkName(kind, v string, optional bool) error {

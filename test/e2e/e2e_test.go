@@ -69,6 +69,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "deploying the operator:", err)
 		os.Exit(1)
 	}
+	// The archive runs through the whole e2e: every run is held, archived and let go.
+	if err := deployArchive(); err != nil {
+		fmt.Fprintln(os.Stderr, "deploying the archive:", err)
+		os.Exit(1)
+	}
 	os.Exit(m.Run())
 }
 

@@ -1,0 +1,258 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+
+	"github.com/go-logr/logr"
+
+	"github.com/flow-ci/flow-ci/internal/archive"
+	"github.com/flow-ci/flow-ci/internal/archive/ingest"
+)
+
+// Limits of one stream.
+type Limits struct {
+	// MaxLine caps one line; MaxLog one stored log (both in bytes).
+	MaxLine, MaxLog int64
+	// MaxNamespace caps what one namespace's logs occupy in the store.
+	MaxNamespace int64
+	// Chunk is the size at which buffered lines are stored; Flush the longest they wait.
+	Chunk int
+	Flush time.Duration
+}
+
+// logSource is one container's log: where to read it and where to store it.
+type logSource struct {
+	key       archive.StreamKey
+	pod       string
+	container string
+}
+
+// streamer copies one container's log into the store, from where the stored copy ends,
+// until the container has ended and its log was read to the end.
+type streamer struct {
+	store  archive.Store
+	pods   corev1client.PodsGetter
+	limits Limits
+	usage  *usage
+	m      *Metrics
+	log    logr.Logger
+	src    logSource
+}
+
+// errPodGone: the pod was deleted before its log was read to the end.
+var errPodGone = errors.New("the pod was deleted before its log was read to the end")
+
+// run streams until the log is complete, the pod is gone or ctx ends (the archive stops,
+// or gives up on the run: then the caller records what is missing).
+func (s *streamer) run(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		st, _, err := s.store.State(ctx, s.src.key)
+		if err != nil {
+			s.m.error("state")
+			s.log.Info("reading a log's state", "stream", s.src.key.Stream, "error", err.Error())
+			if !sleep(ctx, backoff(attempt)) {
+				return ctx.Err()
+			}
+			continue
+		}
+		if st.Done {
+			return nil
+		}
+		done, err := s.follow(ctx, st)
+		switch {
+		case done:
+			return nil
+		case errors.Is(err, errPodGone):
+			return s.finish(ctx, errPodGone.Error())
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		if err != nil {
+			s.m.error("stream")
+			s.log.Info("a log stream broke; resuming from the stored copy", "namespace", s.src.key.Namespace,
+				"pod", s.src.pod, "stream", s.src.key.Stream, "attempt", attempt, "error", err.Error())
+		}
+		if !sleep(ctx, backoff(attempt)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// follow reads the log once, from where st ends. done says the log is complete and
+// stored; otherwise the stream broke and is resumed from the saved state.
+func (s *streamer) follow(ctx context.Context, st archive.LogState) (done bool, err error) {
+	opts := &corev1.PodLogOptions{Container: s.src.container, Follow: true, Timestamps: true}
+	if !st.LastTime.IsZero() {
+		// sinceTime has whole seconds; the filter skips what was stored after it.
+		since := metav1.NewTime(st.LastTime.Truncate(time.Second))
+		opts.SinceTime = &since
+	}
+	rc, err := s.pods.Pods(s.src.key.Namespace).GetLogs(s.src.pod, opts).Stream(ctx)
+	if apierrors.IsNotFound(err) && s.podGone(ctx) {
+		return false, errPodGone
+	}
+	if err != nil {
+		return false, fmt.Errorf("opening the log of %s/%s: %w", s.src.key.Namespace, s.src.pod, err)
+	}
+	defer rc.Close()
+	f := ingest.New(st, s.limits.MaxLine, s.limits.MaxLog)
+	if err := s.copy(ctx, rc, f); err != nil {
+		return false, err
+	}
+	if f.Cut() {
+		return true, s.save(ctx, nil, f.State(), true)
+	}
+	ended, err := s.containerEnded(ctx)
+	if err != nil || !ended {
+		return false, err
+	}
+	// The container ended and its log was read to its end: keep an unfinished last line.
+	return true, s.save(ctx, f.Flush(nil), f.State(), true)
+}
+
+// copy reads the stream into the filter and stores whole lines every Chunk bytes or
+// Flush interval, until the stream ends (nil) or breaks.
+func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) error {
+	reads := make(chan []byte, 4)
+	readErr := make(chan error, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := rc.Read(buf)
+			if n > 0 {
+				select {
+				case reads <- buf[:n]:
+				case <-stop:
+					return // the caller closes the stream
+				}
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(s.limits.Flush)
+	defer tick.Stop()
+	var out []byte
+	for {
+		select {
+		case p := <-reads:
+			out = f.Feed(p, out)
+			if len(out) < s.limits.Chunk && !f.Cut() {
+				continue
+			}
+		case <-tick.C:
+		case err := <-readErr:
+			for len(reads) > 0 {
+				out = f.Feed(<-reads, out)
+			}
+			if serr := s.save(ctx, out, f.State(), false); serr != nil {
+				return serr
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := s.save(ctx, out, f.State(), false); err != nil {
+			return err
+		}
+		out = out[:0]
+		if f.Cut() {
+			return nil
+		}
+	}
+}
+
+// save stores chunk and the state it leads to; done marks the log complete.
+func (s *streamer) save(ctx context.Context, chunk []byte, st archive.LogState, done bool) error {
+	if len(chunk) == 0 && !done {
+		return nil
+	}
+	if s.usage.over(s.src.key.Namespace, s.limits.MaxNamespace) && !st.Cut {
+		marker := fmt.Sprintf("\n[flow-ci: the namespace's archive is full (%d bytes); the rest was not stored]\n", s.limits.MaxNamespace)
+		chunk, st.Cut, done = []byte(marker), true, true
+		st.Bytes += int64(len(marker))
+	}
+	st.Done = done
+	before, _, _ := s.store.State(ctx, s.src.key)
+	if err := s.store.Append(ctx, s.src.key, chunk, st); err != nil {
+		s.m.error("append")
+		return fmt.Errorf("storing the log of %s: %w", s.src.key.Stream, err)
+	}
+	after, _, err := s.store.State(ctx, s.src.key)
+	if err == nil {
+		s.usage.add(s.src.key.Namespace, after.Stored-before.Stored)
+	}
+	s.m.storedChunk(len(chunk), st.LastTime)
+	return nil
+}
+
+// finish marks the log complete with what is missing from it.
+func (s *streamer) finish(ctx context.Context, missing string) error {
+	st, _, err := s.store.State(ctx, s.src.key)
+	if err != nil {
+		return err
+	}
+	if st.Done {
+		return nil
+	}
+	st.Done = true
+	st.Missing = fmt.Sprintf("everything after byte %d: %s", st.Bytes, missing)
+	return s.store.Append(ctx, s.src.key, nil, st)
+}
+
+// containerEnded asks the API server (not the cache: the stream's end may come before
+// the cache sees the container end) whether the container has terminated.
+func (s *streamer) containerEnded(ctx context.Context) (bool, error) {
+	pod, err := s.pods.Pods(s.src.key.Namespace).Get(ctx, s.src.pod, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		// Deleted: its container was stopped, and the stream that just ended carried
+		// its log to that end.
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.Name == s.src.container {
+			return c.State.Terminated != nil, nil
+		}
+	}
+	return false, nil
+}
+
+// podGone says whether the pod no longer exists (a log request's NotFound may also be
+// about its node or its container).
+func (s *streamer) podGone(ctx context.Context) bool {
+	_, err := s.pods.Pods(s.src.key.Namespace).Get(ctx, s.src.pod, metav1.GetOptions{})
+	return apierrors.IsNotFound(err)
+}
+
+func backoff(attempt int) time.Duration {
+	d := time.Second << min(attempt, 5)
+	return min(d, 30*time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

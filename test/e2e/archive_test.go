@@ -1,0 +1,255 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	archiveclient "github.com/flow-ci/flow-ci/internal/archive/client"
+	"github.com/flow-ci/flow-ci/internal/gittest"
+)
+
+const (
+	archiveDeploy = "flow-ci-archive"
+	archiveSvc    = "flow-ci-archive"
+	// Each burst of the known sequence, and how many: 270,000 lines of 78 bytes
+	// (20.1 MiB) in 180 s, so that the kubelet rotates the log (at 1 MiB) 20 times
+	// while the archive streams it. The kubelet serves only its current file, which
+	// holds the last 9 s of this output: an archive that restarts within that loses
+	// nothing; one down longer would (docs/archive.md).
+	seqBurst  = 7500
+	seqBursts = 36
+	seqLine   = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdef"
+)
+
+// deployArchive applies the e2e overlay of config/archive and waits for it.
+func deployArchive() error {
+	manifests, err := kubectl("kustomize", filepath.Join(root, "test", "e2e", "archive-config"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("kubectl", "apply", "--server-side", "--force-conflicts", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifests)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("apply: %w: %s", err, out)
+	}
+	if _, err := kubectl("-n", operatorNS, "rollout", "restart", "deploy/"+archiveDeploy); err != nil {
+		return err
+	}
+	_, err = kubectl("-n", operatorNS, "rollout", "status", "deploy/"+archiveDeploy, "--timeout=180s")
+	return err
+}
+
+// sequenceScript prints the known sequence in paced bursts.
+const sequenceScript = `i=0
+while [ $i -lt ` + "36" + ` ]; do
+  awk -v b=$i 'BEGIN { for (n = b*7500+1; n <= b*7500+7500; n++) printf "%08d ` + seqLine + `\n", n }'
+  i=$((i+1))
+  sleep 5
+done
+`
+
+// expectedSequence is what the step prints: its command's trace, then the sequence.
+func expectedSequence() []byte {
+	var b bytes.Buffer
+	b.WriteString("+ sh gen.sh\n")
+	for n := 1; n <= seqBurst*seqBursts; n++ {
+		fmt.Fprintf(&b, "%08d %s\n", n, seqLine)
+	}
+	return b.Bytes()
+}
+
+// archiveClient reaches the archive's Service from this machine as the holder of
+// token, trusting the certificate the archive published.
+func archiveClient(t *testing.T, g Gomega, token string) *archiveclient.Client {
+	t.Helper()
+	ctx := context.Background()
+	svc := &corev1.Service{}
+	g.Expect(k8s.Get(ctx, client2Key(operatorNS, archiveSvc), svc)).To(Succeed())
+	cm := &corev1.ConfigMap{}
+	g.Eventually(func() error { return k8s.Get(ctx, client2Key(operatorNS, "flow-ci-archive-ca"), cm) }).
+		WithTimeout(time.Minute).Should(Succeed())
+	pool := x509.NewCertPool()
+	g.Expect(pool.AppendCertsFromPEM([]byte(cm.Data["ca.crt"]))).To(BeTrue())
+	hc := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: pool, ServerName: archiveSvc + "." + operatorNS + ".svc", MinVersion: tls.VersionTLS12}}}
+	return archiveclient.New("https://"+svc.Spec.ClusterIP, strings.TrimSpace(token), hc)
+}
+
+// archiveIP is the archive Service's cluster IP (its certificate names it).
+func archiveIP(g Gomega) string {
+	svc := &corev1.Service{}
+	g.Expect(k8s.Get(context.Background(), client2Key(operatorNS, archiveSvc), svc)).To(Succeed())
+	return svc.Spec.ClusterIP
+}
+
+// tokenKubeconfig writes a kubeconfig for this cluster that authenticates with token.
+func tokenKubeconfig(t *testing.T, token string) string {
+	t.Helper()
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := cfg.CAData
+	if len(ca) == 0 && cfg.CAFile != "" {
+		if ca, err = os.ReadFile(cfg.CAFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kc := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: %s\n    certificate-authority-data: %s\n"+
+		"users:\n- name: u\n  user:\n    token: %s\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+		cfg.Host, base64.StdEncoding.EncodeToString(ca), strings.TrimSpace(token))
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func client2Key(ns, name string) ctrlclient.ObjectKey {
+	return ctrlclient.ObjectKey{Namespace: ns, Name: name}
+}
+
+// reader makes a ServiceAccount in ns bound to role and returns a token of it.
+func reader(t *testing.T, g Gomega, ns, name string, rules []rbacv1.PolicyRule) string {
+	t.Helper()
+	ctx := context.Background()
+	g.Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})).To(Succeed())
+	g.Expect(k8s.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: rules})).To(Succeed())
+	g.Expect(k8s.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}}})).To(Succeed())
+	token, err := kubectl("-n", ns, "create", "token", name)
+	g.Expect(err).NotTo(HaveOccurred())
+	return token
+}
+
+var runReader = rbacv1.PolicyRule{APIGroups: []string{civ1alpha1.GroupVersion.Group}, Resources: []string{"pipelineruns"}, Verbs: []string{"get", "list"}}
+var logReader = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}}
+
+// TestArchiveKeepsEveryLine: three runs each print a known 20 MiB sequence while the
+// kubelet rotates their logs at 1 MiB and the archive pod is killed at random moments.
+// The kubelet's copy has lost its start; after the runs are deleted, the archive
+// returns every byte, each line once (same sha256), to a reader with pods/log, and
+// refuses a reader without it and a reader of another namespace.
+func TestArchiveKeepsEveryLine(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	repo, srv := gitServer(t, map[string]string{"gen.sh": sequenceScript, "build/flow-ci.yaml": `name: Loud
+steps:
+- name: print
+  commands:
+  - sh gen.sh
+`}, gittest.HTTPOptions{})
+	names := []string{"loud-1", "loud-2", "loud-3"}
+	for _, n := range names {
+		createRun(t, ns, n, srv.RepoURL(repo), func(r *civ1alpha1.PipelineRun) {
+			r.Spec.ConcurrencyPolicy = civ1alpha1.ConcurrencyAllow
+		})
+	}
+	g.Eventually(func(g Gomega) {
+		for _, n := range names {
+			g.Expect(getRun(g, ns, n).Status.CurrentStep).To(Equal("print"))
+		}
+	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	n, _ := strconv.Atoi(envOr("E2E_ARCHIVE_KILLS", "3"))
+	kills := killArchiveAtRandom(t, 150*time.Second, n)
+	for _, n := range names {
+		g.Expect(waitFinished(t, ns, n, 5*time.Minute).Status.Phase).To(Equal(civ1alpha1.PhaseSucceeded))
+	}
+	t.Logf("archive pod killed at %v", kills())
+	want := expectedSequence()
+	kubelet, err := kubectl("-n", ns, "logs", "job/"+getRun(g, ns, names[0]).Status.Steps[0].JobName)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(len(kubelet)).To(BeNumerically("<", len(want)/2), "the kubelet rotated the log away (the test's premise)")
+	t.Logf("the kubelet keeps %d of %d bytes", len(kubelet), len(want))
+
+	full := reader(t, g, ns, "full", []rbacv1.PolicyRule{runReader, logReader})
+	runsOnly := reader(t, g, ns, "runs-only", []rbacv1.PolicyRule{runReader})
+	for _, n := range names {
+		run := getRun(g, ns, n)
+		g.Expect(k8s.Delete(ctx, run)).To(Succeed())
+		g.Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client2Key(ns, n), &civ1alpha1.PipelineRun{})) }).
+			WithTimeout(2 * time.Minute).Should(BeTrue())
+	}
+	c := archiveClient(t, g, full)
+	for _, n := range names {
+		rec, err := c.Get(ctx, ns, n)
+		g.Expect(err).NotTo(HaveOccurred())
+		var step string
+		for _, s := range rec.Streams {
+			if strings.HasPrefix(s.Name, "step-0-") {
+				step = s.Name
+			}
+			g.Expect(s.Missing).To(BeEmpty(), "%s %s", n, s.Name)
+		}
+		var got bytes.Buffer
+		_, err = c.Log(ctx, ns, n, step, &got)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got.Len()).To(Equal(len(want)), n)
+		g.Expect(sha256.Sum256(got.Bytes())).To(Equal(sha256.Sum256(want)), "%s: every line exactly once", n)
+	}
+	// The CLI, as that reader with their own kubeconfig: the whole log of a run that is gone.
+	cmd := exec.Command(flowciBinary(t), "logs", names[0], "-n", ns, "--archive-url", "https://"+archiveIP(g))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+tokenKubeconfig(t, full))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	g.Expect(cmd.Run()).To(Succeed(), stderr.String())
+	g.Expect(bytes.Count(stdout.Bytes(), want)).To(Equal(1), "flowci logs prints the whole sequence once (%d bytes; %s)", stdout.Len(), stderr.String())
+	t.Logf("flowci logs of the deleted run: %d bytes; %s", stdout.Len(), strings.TrimSpace(stderr.String()))
+
+	var sink bytes.Buffer
+	_, err = archiveClient(t, g, runsOnly).Log(ctx, ns, names[0], "step-0-xxxxx", &sink)
+	g.Expect(err).To(MatchError(ContainSubstring("403")), "no pods/log, no log")
+	other := newNamespace(t)
+	stranger := reader(t, g, other, "stranger", []rbacv1.PolicyRule{runReader, logReader})
+	_, err = archiveClient(t, g, stranger).Get(ctx, ns, names[0])
+	g.Expect(err).To(MatchError(ContainSubstring("403")), "another namespace's reader")
+}
+
+// killArchiveAtRandom deletes the archive's pod n times at random moments within d,
+// and returns a function that waits for that and says when.
+func killArchiveAtRandom(t *testing.T, d time.Duration, n int) func() []time.Duration {
+	start := time.Now()
+	var at []time.Duration
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			slot := d / time.Duration(n)
+			time.Sleep(time.Until(start.Add(slot*time.Duration(i) + rand.N(slot/2))))
+			at = append(at, time.Since(start).Round(time.Second))
+			if out, err := kubectl("-n", operatorNS, "delete", "pod", "-l", "app.kubernetes.io/component=archive", "--wait=false"); err != nil {
+				t.Errorf("killing the archive: %v %s", err, out)
+			}
+		}
+	}()
+	return func() []time.Duration { wg.Wait(); return at }
+}

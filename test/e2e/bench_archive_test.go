@@ -1,0 +1,316 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/gittest"
+)
+
+const (
+	ingestRuns    = 25 // of two parallel steps: 50 step logs at once
+	ingestSeconds = 60
+	// ingestLines lines of 100 bytes a second: 200 KiB/s per step.
+	ingestLines = 2048
+)
+
+// ingestPipeline prints 200 KiB/s for a minute from each of two parallel steps.
+func ingestPipeline() string {
+	cmd := fmt.Sprintf(`awk 'BEGIN { s = sprintf("%%93s", ""); gsub(/ /, "x", s); for (t = 0; t < %d; t++) { for (i = 0; i < %d; i++) printf "%%02d %%04d %%s\n", t, i, s; system("sleep 1") } }'`,
+		ingestSeconds, ingestLines)
+	return "name: loud\nresources: {cpu: 10m, memory: 16Mi}\nsteps:\n" +
+		"- name: a\n  dependsOn: []\n  commands:\n  - " + strconv.Quote(cmd) + "\n" +
+		"- name: b\n  dependsOn: []\n  commands:\n  - " + strconv.Quote(cmd) + "\n"
+}
+
+// BenchmarkClusterArchive: 50 steps print 200 KiB/s each at once, for a minute. The
+// archive streams them all; side by side, one `kubectl logs -f` per step pod writes the
+// same log to a file, the least any log shipper does. It reports the CPU each spends per
+// MiB, the archive's peak memory, and the lag of its stored lines (its histogram).
+func BenchmarkClusterArchive(b *testing.B) {
+	ctx := context.Background()
+	ns := benchNamespace(b)
+	repo := gittest.NewRepo(b, map[string]string{"build/flow-ci.yaml": ingestPipeline()})
+	srv := gittest.NewHTTPServer(b, repo.Root, gittest.HTTPOptions{Addr: gitHost + ":0"})
+	// A fresh archive, so that its peak memory is this benchmark's.
+	if _, err := kubectl("-n", operatorNS, "rollout", "restart", "deploy/"+archiveDeploy); err != nil {
+		b.Fatal(err)
+	}
+	if out, err := kubectl("-n", operatorNS, "rollout", "status", "deploy/"+archiveDeploy, "--timeout=180s"); err != nil {
+		b.Fatal(out, err)
+	}
+	pid := archivePID(b)
+	scrape := metricsScraper(b)
+	before := scrape()
+	cpu0 := procCPU(b, pid)
+	dir := b.TempDir()
+	shipper := &kubectlShipper{dir: dir, started: map[string]bool{}}
+	for i := range ingestRuns {
+		run := &civ1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("loud-%02d", i)},
+			Spec: civ1alpha1.PipelineRunSpec{RepoURL: srv.RepoURL(repo), ConcurrencyPolicy: civ1alpha1.ConcurrencyAllow}}
+		if err := k8s.Create(ctx, run); err != nil {
+			b.Fatal(err)
+		}
+	}
+	peak := shipper.followUntilDone(b, ns, pid)
+	cpu1 := procCPU(b, pid)
+	after := scrape()
+	kubectlCPU, bytes := shipper.totals()
+	mib := float64(bytes) / (1 << 20)
+	archiveCPU := cpu1 - cpu0
+	b.ReportMetric(mib, "MiB")
+	b.ReportMetric(archiveCPU.Seconds()/mib*1000, "archive-cpu-ms/MiB")
+	b.ReportMetric(kubectlCPU.Seconds()/mib*1000, "kubectl-cpu-ms/MiB")
+	b.ReportMetric(archiveCPU.Seconds()/kubectlCPU.Seconds(), "cpu-ratio")
+	b.ReportMetric(float64(peak)/(1<<20), "archive-peak-rss-MiB")
+	p99 := histogramQuantile(0.99, before, after)
+	b.ReportMetric(p99, "lag-p99-s")
+	b.Logf("%d step logs, %.1f MiB: archive %.2fs CPU (%.0f ms/MiB), %d kubectl logs -f %.2fs (%.0f ms/MiB), ratio %.2f; "+
+		"archive peak RSS %.0f MiB; stored-line lag p99 <= %.2fs",
+		shipper.count(), mib, archiveCPU.Seconds(), archiveCPU.Seconds()/mib*1000, shipper.count(), kubectlCPU.Seconds(),
+		kubectlCPU.Seconds()/mib*1000, archiveCPU.Seconds()/kubectlCPU.Seconds(), float64(peak)/(1<<20), p99)
+}
+
+// kubectlShipper runs one `kubectl logs -f` per step pod as it starts.
+type kubectlShipper struct {
+	dir     string
+	mu      sync.Mutex
+	started map[string]bool
+	cpu     time.Duration
+	bytes   int64
+	wg      sync.WaitGroup
+}
+
+// followUntilDone starts a follower for every running step pod until every run has
+// ended and the followers have exited; it samples the archive's RSS meanwhile.
+func (s *kubectlShipper) followUntilDone(b *testing.B, ns string, pid int) (peakRSS int64) {
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		var pods corev1.PodList
+		if err := k8s.List(context.Background(), &pods, ctrlclient.InNamespace(ns),
+			ctrlclient.MatchingLabels{civ1alpha1.LabelComponent: civ1alpha1.ComponentStep}); err != nil {
+			b.Fatal(err)
+		}
+		for i := range pods.Items {
+			if p := &pods.Items[i]; p.Status.Phase == corev1.PodRunning && !s.started[p.Name] {
+				s.started[p.Name] = true
+				s.follow(b, ns, p.Name)
+			}
+		}
+		peakRSS = max(peakRSS, procRSS(pid))
+		var runs civ1alpha1.PipelineRunList
+		if err := k8s.List(context.Background(), &runs, ctrlclient.InNamespace(ns)); err != nil {
+			b.Fatal(err)
+		}
+		done := 0
+		for _, r := range runs.Items {
+			if r.Status.Phase.IsFinished() {
+				done++
+			}
+		}
+		if done == ingestRuns {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	s.wg.Wait()
+	return max(peakRSS, procRSS(pid))
+}
+
+func (s *kubectlShipper) follow(b *testing.B, ns, pod string) {
+	f, err := os.Create(filepath.Join(s.dir, pod+".log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command("kubectl", "-n", ns, "logs", "-f", pod)
+	cmd.Stdout = f
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = cmd.Wait()
+		st, _ := f.Stat()
+		_ = f.Close()
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		s.mu.Lock()
+		s.cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		s.bytes += st.Size()
+		s.mu.Unlock()
+	}()
+}
+
+func (s *kubectlShipper) totals() (time.Duration, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cpu, s.bytes
+}
+
+func (s *kubectlShipper) count() int { return len(s.started) }
+
+// archivePID finds the archive's process on this machine (the local cluster's node),
+// once the one a restart replaced has exited.
+func archivePID(b *testing.B) int {
+	for range 60 {
+		var found []int
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			args := strings.Split(string(raw), "\x00")
+			if len(args) > 1 && filepath.Base(args[0]) == "flow-ci" && args[1] == "archive" {
+				found = append(found, pid)
+			}
+		}
+		if len(found) == 1 {
+			return found[0]
+		}
+		time.Sleep(time.Second)
+	}
+	b.Fatal("no archive process on this machine")
+	return 0
+}
+
+// procCPU is a process's user and system CPU time (clock ticks of 10 ms).
+func procCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// procRSS is a process's resident memory now.
+func procRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// metricsScraper reads the archive's lag histogram through its metrics endpoint, as a
+// ServiceAccount bound to flow-ci-metrics-reader.
+func metricsScraper(b *testing.B) func() map[float64]float64 {
+	ctx := context.Background()
+	ns := benchNamespace(b)
+	if err := k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "scraper"}}); err != nil {
+		b.Fatal(err)
+	}
+	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-scraper-"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "flow-ci-metrics-reader"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "scraper"}}}
+	if err := k8s.Create(ctx, crb); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = k8s.Delete(context.Background(), crb) })
+	token, err := kubectl("-n", ns, "create", "token", "scraper")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the bench reads its own cluster's numbers
+	return func() map[float64]float64 {
+		var pods corev1.PodList
+		if err := k8s.List(ctx, &pods, ctrlclient.InNamespace(operatorNS), ctrlclient.MatchingLabels{"app.kubernetes.io/component": "archive"}); err != nil {
+			b.Fatalf("the archive's pod: %v", err)
+		}
+		ip := ""
+		for _, p := range pods.Items { // the new pod, not one still terminating
+			if p.DeletionTimestamp.IsZero() && p.Status.Phase == corev1.PodRunning {
+				ip = p.Status.PodIP
+			}
+		}
+		var out map[float64]float64
+		for range 30 {
+			req, _ := http.NewRequest(http.MethodGet, "https://"+ip+":8080/metrics", nil)
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
+			resp, err := hc.Do(req)
+			if err == nil && resp.StatusCode == http.StatusOK {
+				out = lagBuckets(resp.Body)
+				_ = resp.Body.Close()
+				return out
+			}
+			time.Sleep(time.Second)
+		}
+		b.Fatal("could not scrape the archive's metrics")
+		return nil
+	}
+}
+
+// lagBuckets reads flowci_archive_lag_seconds_bucket{le=...} from an exposition.
+func lagBuckets(r io.Reader) map[float64]float64 {
+	out := map[float64]float64{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), `flowci_archive_lag_seconds_bucket{le="`)
+		if !ok {
+			continue
+		}
+		le, rest, _ := strings.Cut(line, `"}`)
+		bound, err := strconv.ParseFloat(le, 64)
+		if le == "+Inf" {
+			bound, err = math.Inf(1), nil
+		}
+		v, verr := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		if err == nil && verr == nil {
+			out[bound] = v
+		}
+	}
+	return out
+}
+
+// histogramQuantile is the upper bound of the bucket holding quantile q of what was
+// observed between two scrapes.
+func histogramQuantile(q float64, before, after map[float64]float64) float64 {
+	var bounds []float64
+	for le := range after {
+		bounds = append(bounds, le)
+	}
+	slices.Sort(bounds)
+	total := after[math.Inf(1)] - before[math.Inf(1)]
+	for _, le := range bounds {
+		if total > 0 && (after[le]-before[le]) >= q*total {
+			return le
+		}
+	}
+	return math.NaN()
+}
