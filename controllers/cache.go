@@ -26,20 +26,32 @@ import (
 // pods and a stopped step's log is read from a running one, while a finished step's
 // pod is read once, when its Job ends, so the cache does not grow with history.
 // ConfigMaps are not cached at all; a run's definition is read once and memoised.
-func CacheOptions() cache.Options {
+func CacheOptions() cache.Options { return runChildrenCache(UnfinishedPods, true) }
+
+// ArchiveCacheOptions is the run archive's cache: the same Jobs and pods, trimmed alike,
+// no PVCs, and finished pods stay (until deleted), so that a restarted archive resumes
+// the logs of pods that ended while it was down.
+func ArchiveCacheOptions() cache.Options { return runChildrenCache(nil, false) }
+
+// runChildrenCache caches the Jobs, pods (those podFields selects) and, with pvcs, the
+// PVCs that carry the run-UID label.
+func runChildrenCache(podFields fields.Selector, pvcs bool) cache.Options {
 	req, err := labels.NewRequirement(v1alpha1.LabelRunUID, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant, valid requirement
 	}
 	sel := labels.NewSelector().Add(*req)
-	return cache.Options{
+	opts := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}:                  {Label: sel, Transform: TrimJob},
-			&corev1.Pod{}:                   {Label: sel, Field: UnfinishedPods, Transform: TrimPod},
-			&corev1.PersistentVolumeClaim{}: {Label: sel, Transform: TrimPVC},
+			&batchv1.Job{}: {Label: sel, Transform: TrimJob},
+			&corev1.Pod{}:  {Label: sel, Field: podFields, Transform: TrimPod},
 		},
 	}
+	if pvcs {
+		opts.ByObject[&corev1.PersistentVolumeClaim{}] = cache.ByObject{Label: sel, Transform: TrimPVC}
+	}
+	return opts
 }
 
 // UnfinishedPods selects the pods that have not finished. A pod that finishes leaves the

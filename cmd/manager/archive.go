@@ -58,7 +58,7 @@ func runArchive(args []string) error {
 	restCfg.QPS, restCfg.Burst = 50, 100 // one log stream per running container, and their reads
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         archivectl.CacheOptions(),
+		Cache:                         controllers.ArchiveCacheOptions(),
 		Client:                        controllers.ClientOptions(),
 		Metrics:                       metrics.ServerOptions(o.metricsAddr, true, ""),
 		HealthProbeBindAddress:        o.probeAddr,

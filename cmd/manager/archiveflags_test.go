@@ -2,9 +2,6 @@ package main
 
 import (
 	"flag"
-	"os"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 )
@@ -12,19 +9,7 @@ import (
 // Every flag of `flow-ci archive` is in a table of docs/archive.md, and the tables name
 // no flag it lacks.
 func TestArchiveFlagsAreDocumented(t *testing.T) {
-	raw, err := os.ReadFile("../../docs/archive.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	documented := map[string]bool{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if !strings.HasPrefix(line, "| `--") {
-			continue
-		}
-		for _, m := range regexp.MustCompile("`--([a-z0-9-]+)`").FindAllStringSubmatch(strings.Split(line, "|")[1], -1) {
-			documented[m[1]] = true
-		}
-	}
+	documented := documentedFlags(t, "../../docs/archive.md")
 	var chunk int64
 	newArchiveFlagSet(&archiveOptions{}, &chunk).VisitAll(func(f *flag.Flag) {
 		if !documented[f.Name] {

@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/controllers/testenv"
 	"github.com/flow-ci/flow-ci/internal/archive"
 	"github.com/flow-ci/flow-ci/internal/archive/runrecord"
@@ -34,7 +35,7 @@ func startArchive(t *testing.T, hold time.Duration) (archive.Store, *Reconciler)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Cache: CacheOptions(),
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Cache: controllers.ArchiveCacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		t.Fatal(err)

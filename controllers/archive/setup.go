@@ -5,14 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -22,30 +18,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
-	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/archive"
 )
 
 // The archive's permissions are config/archive/rbac.yaml, written by hand: markers here
 // would add them to the operator's generated role.
-
-// CacheOptions limits the archive's cache like the operator's: Jobs and pods that carry
-// the run-UID label, trimmed to what it reads. Unlike the operator's, finished pods stay
-// cached: a restarted archive resumes the logs of pods that ended while it was down.
-func CacheOptions() cache.Options {
-	req, err := labels.NewRequirement(v1alpha1.LabelRunUID, selection.Exists, nil)
-	if err != nil {
-		panic(err) // a constant, valid requirement
-	}
-	sel := labels.NewSelector().Add(*req)
-	return cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: {Label: sel, Transform: controllers.TrimJob},
-			&corev1.Pod{}:  {Label: sel, Transform: controllers.TrimPod},
-		},
-	}
-}
 
 // SetupWithManager registers the controller. ctx is the archive's lifetime: streams
 // end with it.
