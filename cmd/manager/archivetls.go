@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,28 +57,56 @@ func (t tlsSource) config(ctx context.Context) (*tls.Config, error) {
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }
 
-// keptCertificate reads the certificate from its Secret, making it the first time.
+// keptCertificate reads the certificate from its Secret, making it the first time, and
+// again when it does not name the Service's current IPs (a Service made anew).
 func (t tlsSource) keptCertificate(ctx context.Context) (certPEM, keyPEM []byte, err error) {
 	secrets := t.cs.CoreV1().Secrets(t.o.namespace)
+	ips := t.serviceIPs(ctx)
 	s, err := secrets.Get(ctx, t.o.tlsSecret, metav1.GetOptions{})
-	if err == nil {
+	switch {
+	case err == nil && namesIPs(s.Data[corev1.TLSCertKey], ips):
 		return s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], nil
-	}
-	if !apierrors.IsNotFound(err) {
+	case err != nil && !apierrors.IsNotFound(err):
 		return nil, nil, fmt.Errorf("reading %s: %w", t.o.tlsSecret, err)
 	}
-	certPEM, keyPEM, err = selfSigned(t.o.service, t.o.namespace, t.serviceIPs(ctx), time.Now())
-	if err != nil {
+	exists := err == nil
+	if certPEM, keyPEM, err = selfSigned(t.o.service, t.o.namespace, ips, time.Now()); err != nil {
 		return nil, nil, err
 	}
+	data := map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}
+	if exists {
+		s.Data = data
+		if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+			return nil, nil, fmt.Errorf("keeping the certificate in %s: %w", t.o.tlsSecret, err)
+		}
+		return certPEM, keyPEM, nil
+	}
 	s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: t.o.tlsSecret, Namespace: t.o.namespace},
-		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
+		Type: corev1.SecretTypeTLS, Data: data}
 	if _, err := secrets.Create(ctx, s, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
 		return t.keptCertificate(ctx) // another replica made it first
 	} else if err != nil {
 		return nil, nil, fmt.Errorf("keeping the certificate in %s: %w", t.o.tlsSecret, err)
 	}
 	return certPEM, keyPEM, nil
+}
+
+// namesIPs says whether the PEM certificate names every one of ips.
+func namesIPs(certPEM []byte, ips []net.IP) bool {
+	block, _ := pem.Decode(certPEM)
+	if block == nil {
+		return false
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return false
+	}
+	for _, ip := range ips {
+		if !slices.ContainsFunc(cert.IPAddresses, ip.Equal) {
+			return false
+		}
+	}
+	return true
 }
 
 // publish writes the certificate into the CA ConfigMap, if it is not there yet.
