@@ -20,8 +20,18 @@ const ReasonArchiveHoldExpired = "ArchiveHoldExpired"
 // boundArchiveHold removes the archive's finalizer from a run deleted longer ago than
 // ArchiveHoldMax. The archive releases runs itself, after at most its own --hold; this
 // is for an archive that is down or was uninstalled without releasing its runs.
+//
+// A held run's active Jobs are stopped first: the garbage collector removes a run's
+// children only once the run is gone, and until then its steps would run on, so that
+// the archive, waiting for their logs to end, would hold the run until --hold.
 func (r *Reconciler) boundArchiveHold(ctx context.Context, run *v1alpha1.PipelineRun) (reconcile.Result, error) {
-	if r.Lifecycle.ArchiveHoldMax <= 0 || !controllerutil.ContainsFinalizer(run, v1alpha1.FinalizerArchive) {
+	if !controllerutil.ContainsFinalizer(run, v1alpha1.FinalizerArchive) {
+		return reconcile.Result{}, nil
+	}
+	if err := r.stopActiveJobs(ctx, run); err != nil {
+		return reconcile.Result{}, err
+	}
+	if r.Lifecycle.ArchiveHoldMax <= 0 {
 		return reconcile.Result{}, nil
 	}
 	if left := time.Until(run.DeletionTimestamp.Add(r.Lifecycle.ArchiveHoldMax)); left > 0 {

@@ -40,3 +40,26 @@ func TestArchiveHoldIsBoundedByTheOperator(t *testing.T) {
 		return apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(run), &civ1alpha1.PipelineRun{}))
 	}).Should(BeTrue())
 }
+
+// A running run that is deleted while the archive holds it has its active Jobs stopped
+// at once, so that their logs end and the archive can let it go.
+func TestDeletedHeldRunStopsItsJobs(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := env.NewNamespace(t)
+	_, url := serveRepo(t, threeSteps)
+	startManager(t, ns)
+	run := newRunObject(ns, "stopped", url)
+	run.Finalizers = []string{civ1alpha1.FinalizerArchive}
+	createRun(t, run)
+	job := waitJob(t, ns, "stopped-clone")
+	g.Expect(env.Client.Delete(ctx, run)).To(Succeed())
+	g.Eventually(func() bool {
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(job), job)
+		return apierrors.IsNotFound(err) || err == nil && !job.DeletionTimestamp.IsZero()
+	}).WithTimeout(10 * time.Second).Should(BeTrue(), "the clone Job is stopped")
+	g.Expect(getRun(g, ns, "stopped").Finalizers).To(ContainElement(civ1alpha1.FinalizerArchive), "the run waits for the archive")
+	got := getRun(g, ns, "stopped")
+	got.Finalizers = nil
+	g.Expect(env.Client.Update(ctx, got)).To(Succeed())
+}

@@ -64,14 +64,20 @@ func (r *Reconciler) writeStatus(ctx context.Context, run, before *v1alpha1.Pipe
 	return nil
 }
 
+// conflictRetry is how soon a pass whose status write met a newer run is tried again:
+// long enough for the cache to have the newer run.
+const conflictRetry = 100 * time.Millisecond
+
 // writeFailed is the result of a pass whose status write failed: nothing of the pass
 // is kept. A conflict means the server's run is newer than the copy the pass read (our
-// own last write not yet in the cache, or a user's edit), and that version's watch event
-// reconciles again at once, where an error would wait out the rate limiter's backoff.
+// own last write not yet in the cache, a user's edit, or another controller's change of
+// metadata only, such as the archive adding its finalizer, whose event runEvents does not
+// pass on), so the pass is tried again shortly, where an error would wait out the rate
+// limiter's backoff.
 func (r *Reconciler) writeFailed(ctx context.Context, err error, p runstate.Pass) (reconcile.Result, error) {
 	if apierrors.IsConflict(err) {
-		log.FromContext(ctx).V(1).Info("the run changed during the pass; the next event recomputes its status")
-		return reconcile.Result{}, p.Transient
+		log.FromContext(ctx).V(1).Info("the run changed during the pass; trying again")
+		return reconcile.Result{RequeueAfter: conflictRetry}, p.Transient
 	}
 	return reconcile.Result{}, errors.Join(p.Transient, fmt.Errorf("patching status: %w", err))
 }
