@@ -57,7 +57,7 @@ func TestDeletedHeldRunStopsItsJobs(t *testing.T) {
 	g.Eventually(func() bool {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(job), job)
 		return apierrors.IsNotFound(err) || err == nil && !job.DeletionTimestamp.IsZero()
-	}).WithTimeout(10 * time.Second).Should(BeTrue(), "the clone Job is stopped")
+	}).WithTimeout(10*time.Second).Should(BeTrue(), "the clone Job is stopped")
 	g.Expect(getRun(g, ns, "stopped").Finalizers).To(ContainElement(civ1alpha1.FinalizerArchive), "the run waits for the archive")
 	got := getRun(g, ns, "stopped")
 	got.Finalizers = nil

@@ -17,6 +17,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,6 +95,24 @@ func TestGoProgramBuilds(t *testing.T) {
 	logHandoffs(t, ns, run)
 	assertRestricted(t, ns)
 	waitWorkspaceReleased(t, ns, "hello")
+	logArchivedSize(t, g, ns, "hello")
+}
+
+// logArchivedSize reports what the archive stores of a run's logs (compressed) against
+// their raw bytes, once it has the run's record.
+func logArchivedSize(t *testing.T, g Gomega, ns, name string) {
+	t.Helper()
+	c := archiveClient(t, g, reader(t, g, ns, "sizer", []rbacv1.PolicyRule{runReader}))
+	var raw, stored int64
+	g.Eventually(func(g Gomega) {
+		rec, err := c.Get(context.Background(), ns, name)
+		g.Expect(err).NotTo(HaveOccurred())
+		raw, stored = 0, 0
+		for _, s := range rec.Streams {
+			raw, stored = raw+s.Bytes, stored+s.Stored
+		}
+	}).WithTimeout(time.Minute).Should(Succeed())
+	t.Logf("archived logs of the Go build and test: %d raw bytes stored in %d (%.0f%%)", raw, stored, 100*float64(stored)/float64(raw))
 }
 
 // logHandoffs reports, from the objects' own timestamps, the time from one step Job's

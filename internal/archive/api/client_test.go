@@ -54,15 +54,22 @@ func TestGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stored := func(stream string) int64 {
+		st, _, err := f.store.State(context.Background(), archive.StreamKey{UID: "u-build-new", Namespace: "team-a", Stream: stream})
+		if err != nil || st.Stored == 0 {
+			t.Fatalf("the stored size of %s: %d, %v", stream, st.Stored, err)
+		}
+		return st.Stored
+	}
 	want := api.Run{
 		Summary: api.Summary{UID: "u-build-new", Namespace: "team-a", Name: "build", RepoURL: "https://git.example/app.git",
 			Branch: "main", Commit: "bbbb111122223333444455556666777788889999", Phase: "Succeeded",
 			Created: base.Add(time.Hour), Finished: base.Add(time.Hour + time.Minute)},
 		Record: []byte(`{"status":{"phase":"Succeeded","steps":[{"name":"test","message":"<b>&</b>"}]}}`),
 		Streams: []api.Stream{
-			{Name: "clone", Bytes: int64(len(f.logs["clone"])), Done: true,
+			{Name: "clone", Bytes: int64(len(f.logs["clone"])), Stored: stored("clone"), Done: true,
 				Missing: "lines after 10:02\r\nX-Injected: yes\x1b[31m — the pod was gone"},
-			{Name: "step-0", Bytes: int64(len(f.logs["step-0"])), Done: true},
+			{Name: "step-0", Bytes: int64(len(f.logs["step-0"])), Stored: stored("step-0"), Done: true},
 		},
 	}
 	if d := cmp.Diff(want, run); d != "" {

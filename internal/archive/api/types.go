@@ -57,6 +57,8 @@ type Stream struct {
 	Cut bool `json:"cut"`
 	// Missing says which part of the log the archive could not store.
 	Missing string `json:"missing,omitempty"`
+	// Stored is what the log occupies in the store (compressed).
+	Stored int64 `json:"stored"`
 	// Last is the time the kubelet stamped on the log's last stored line (zero while
 	// it holds none): the attempts of one step, each a log, sort by it.
 	Last time.Time `json:"last,omitzero"`
@@ -77,7 +79,7 @@ func summaryOf(r archive.Record) Summary {
 }
 
 func streamOf(s archive.Stream) Stream {
-	st := Stream{Name: s.Stream, Bytes: s.State.Bytes, Done: s.State.Done, Cut: s.State.Cut, Missing: s.State.Missing}
+	st := Stream{Name: s.Stream, Bytes: s.State.Bytes, Stored: s.State.Stored, Done: s.State.Done, Cut: s.State.Cut, Missing: s.State.Missing}
 	if !s.State.LastTime.IsZero() {
 		st.Last = s.State.LastTime.UTC()
 	}
