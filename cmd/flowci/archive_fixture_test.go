@@ -135,7 +135,7 @@ func (a *testArchive) put(t *testing.T, ns, uid string, logs ...storedLog) {
 			if len(rest) == 0 {
 				next = l.state
 			}
-			if err := a.store.Append(context.Background(), key, chunk, next); err != nil {
+			if _, err := a.store.Append(context.Background(), key, chunk, next); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -75,7 +75,7 @@ func TestArchiveReadersAgainstRBAC(t *testing.T) {
 			Created: time.Now(), Doc: []byte(`{"ns":"` + ns + `"}`)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.Append(ctx, archive.StreamKey{UID: uid, Namespace: ns, Stream: "step-0"}, log,
+		if _, err := store.Append(ctx, archive.StreamKey{UID: uid, Namespace: ns, Stream: "step-0"}, log,
 			archive.LogState{Done: true}); err != nil {
 			t.Fatal(err)
 		}

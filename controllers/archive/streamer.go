@@ -46,6 +46,9 @@ type streamer struct {
 	m      *Metrics
 	log    logr.Logger
 	src    logSource
+	// stored is what the log occupied in the store after the last Append this streamer
+	// made or read, so that each Append adds only its own bytes to the namespace's usage.
+	stored int64
 }
 
 // errPodGone: the pod was deleted before its log was read to the end.
@@ -67,6 +70,7 @@ func (s *streamer) run(ctx context.Context) error {
 		if st.Done {
 			return nil
 		}
+		s.stored = st.Stored
 		done, err := s.follow(ctx, st)
 		switch {
 		case done:
@@ -184,18 +188,15 @@ func (s *streamer) save(ctx context.Context, chunk []byte, st archive.LogState, 
 	if s.usage.over(s.src.key.Namespace, s.limits.MaxNamespace) && !st.Cut {
 		marker := fmt.Sprintf("\n[flow-ci: the namespace's archive is full (%d bytes); the rest was not stored]\n", s.limits.MaxNamespace)
 		chunk, st.Cut, done = []byte(marker), true, true
-		st.Bytes += int64(len(marker))
 	}
 	st.Done = done
-	before, _, _ := s.store.State(ctx, s.src.key)
-	if err := s.store.Append(ctx, s.src.key, chunk, st); err != nil {
+	saved, err := s.store.Append(ctx, s.src.key, chunk, st)
+	if err != nil {
 		s.m.error("append")
 		return fmt.Errorf("storing the log of %s: %w", s.src.key.Stream, err)
 	}
-	after, _, err := s.store.State(ctx, s.src.key)
-	if err == nil {
-		s.usage.add(s.src.key.Namespace, after.Stored-before.Stored)
-	}
+	s.usage.add(s.src.key.Namespace, saved.Stored-s.stored)
+	s.stored = saved.Stored
 	s.m.storedChunk(len(chunk), st.LastTime)
 	return nil
 }
@@ -211,7 +212,8 @@ func (s *streamer) finish(ctx context.Context, missing string) error {
 	}
 	st.Done = true
 	st.Missing = fmt.Sprintf("everything after byte %d: %s", st.Bytes, missing)
-	return s.store.Append(ctx, s.src.key, nil, st)
+	_, err = s.store.Append(ctx, s.src.key, nil, st)
+	return err
 }
 
 // containerEnded asks the API server (not the cache: the stream's end may come before

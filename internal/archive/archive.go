@@ -102,8 +102,8 @@ type Store interface {
 	// after a crash the state never counts bytes that are not stored, and bytes past
 	// the state are overwritten by the next Append. An empty chunk only saves next.
 	// The store sets Bytes, Stored and Chunks itself (from the saved state and chunk);
-	// next gives the other fields.
-	Append(ctx context.Context, key StreamKey, chunk []byte, next LogState) error
+	// next gives the other fields. It returns the state as saved.
+	Append(ctx context.Context, key StreamKey, chunk []byte, next LogState) (LogState, error)
 	// State is the saved state of a log; ok is false when nothing was stored yet.
 	State(ctx context.Context, key StreamKey) (state LogState, ok bool, err error)
 	// Streams lists a run's logs, by stream name.

@@ -165,7 +165,7 @@ func (f *fixture) appendLog(t *testing.T, ns, uid, stream string, log []byte, la
 		if len(rest) == 0 {
 			next = last
 		}
-		if err := f.store.Append(context.Background(), key, chunk, next); err != nil {
+		if _, err := f.store.Append(context.Background(), key, chunk, next); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -88,9 +88,21 @@ func (h *harness) reopen() {
 
 func (h *harness) append(key archive.StreamKey, chunk string, next archive.LogState) {
 	h.t.Helper()
-	if err := h.s.Append(h.t.Context(), key, []byte(chunk), next); err != nil {
+	saved, err := h.s.Append(h.t.Context(), key, []byte(chunk), next)
+	if err != nil {
 		h.t.Fatalf("Append(%v, %d bytes): %v", key, len(chunk), err)
 	}
+	st, ok, err := h.s.State(h.t.Context(), key)
+	if err != nil || !ok || !equalState(saved, st) {
+		h.t.Fatalf("Append(%v) returned %+v; State is %+v (ok=%v, %v)", key, saved, st, ok, err)
+	}
+}
+
+// equalState compares states, their times by instant.
+func equalState(a, b archive.LogState) bool {
+	at, bt := a.LastTime, b.LastTime
+	a.LastTime, b.LastTime = time.Time{}, time.Time{}
+	return a == b && at.Equal(bt)
 }
 
 // appendAll appends each chunk, with states that carry only caller-owned fields.

@@ -116,7 +116,10 @@ func testInvalidInput(t *testing.T, h *harness) {
 		edit(&r)
 		return r
 	}
-	appendTo := func(k archive.StreamKey) error { return h.s.Append(ctx, k, []byte("x"), archive.LogState{}) }
+	appendTo := func(k archive.StreamKey) error {
+		_, err := h.s.Append(ctx, k, []byte("x"), archive.LogState{})
+		return err
+	}
 	list := func(q archive.Query) error { _, _, err := h.s.List(ctx, q); return err }
 	for _, tc := range []struct {
 		name string

@@ -70,7 +70,7 @@ func testLargeLog(t *testing.T, h *harness) {
 	for written := 0; written < size; {
 		chunk := logBytes(rng, min(1+rng.IntN(256<<10), size-written))
 		sum.Write(chunk)
-		if err := h.s.Append(t.Context(), k, chunk, archive.LogState{}); err != nil {
+		if _, err := h.s.Append(t.Context(), k, chunk, archive.LogState{}); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
 		written += len(chunk)
@@ -194,7 +194,7 @@ func testNamespaceConfines(t *testing.T, h *harness) {
 		t.Errorf("log in any namespace = %q", got)
 	}
 	before := h.state(k)
-	err := h.s.Append(t.Context(), streamKey("team-b", "run-1", "clone"), []byte("b"), archive.LogState{})
+	_, err := h.s.Append(t.Context(), streamKey("team-b", "run-1", "clone"), []byte("b"), archive.LogState{})
 	if err == nil {
 		t.Errorf("Append to a log under another namespace succeeded")
 	}
@@ -217,7 +217,7 @@ func testConcurrentStreams(t *testing.T, h *harness) {
 			var b strings.Builder
 			for j := range appends {
 				chunk := fmt.Sprintf("writer %d append %d %s\n", i, j, strings.Repeat("x", (i*j)%300))
-				if errs[i] = h.s.Append(t.Context(), keys[i], []byte(chunk), archive.LogState{}); errs[i] != nil {
+				if _, errs[i] = h.s.Append(t.Context(), keys[i], []byte(chunk), archive.LogState{}); errs[i] != nil {
 					return
 				}
 				b.WriteString(chunk)

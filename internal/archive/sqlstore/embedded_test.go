@@ -57,7 +57,7 @@ func TestAppendOverwritesUncountedChunk(t *testing.T) {
 	s := openEmbedded(t, dir)
 	closeStore(t, s)
 	k := archive.StreamKey{Namespace: "team-a", UID: "run-1", Stream: "step-0"}
-	if err := s.Append(t.Context(), k, []byte("one\n"), archive.LogState{}); err != nil {
+	if _, err := s.Append(t.Context(), k, []byte("one\n"), archive.LogState{}); err != nil {
 		t.Fatal(err)
 	}
 	files, err := blob.Files(filepath.Join(dir, "logs"))
@@ -76,7 +76,7 @@ func TestAppendOverwritesUncountedChunk(t *testing.T) {
 	if got, err := readAll(t, s, k); got != "one\n" || err != nil {
 		t.Errorf("log with uncounted chunks after it = %q, %v; want %q", got, err, "one\n")
 	}
-	if err := s.Append(t.Context(), k, []byte("two\n"), archive.LogState{}); err != nil {
+	if _, err := s.Append(t.Context(), k, []byte("two\n"), archive.LogState{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := readAll(t, s, k); got != "one\ntwo\n" || err != nil {
@@ -110,12 +110,12 @@ func TestAppendWhosePutFailsSavesNothing(t *testing.T) {
 	}
 	closeStore(t, s)
 	k := archive.StreamKey{Namespace: "team-a", UID: "run-1", Stream: "step-0"}
-	if err := s.Append(t.Context(), k, []byte("one\n"), archive.LogState{}); err != nil {
+	if _, err := s.Append(t.Context(), k, []byte("one\n"), archive.LogState{}); err != nil {
 		t.Fatal(err)
 	}
 	before, _, _ := s.State(t.Context(), k)
 	blobs.fail = true
-	err = s.Append(t.Context(), k, []byte("lost\n"), archive.LogState{Done: true})
+	_, err = s.Append(t.Context(), k, []byte("lost\n"), archive.LogState{Done: true})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Append with a failing Put = %v, want the Put's error", err)
 	}
@@ -123,7 +123,7 @@ func TestAppendWhosePutFailsSavesNothing(t *testing.T) {
 		t.Errorf("state after a failed Append = %+v, want it unchanged at %+v", after, before)
 	}
 	blobs.fail = false
-	if err := s.Append(t.Context(), k, []byte("two\n"), archive.LogState{}); err != nil {
+	if _, err := s.Append(t.Context(), k, []byte("two\n"), archive.LogState{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := readAll(t, s, k); got != "one\ntwo\n" || err != nil {
@@ -137,7 +137,7 @@ func TestOpenLogWithAMissingChunk(t *testing.T) {
 	closeStore(t, s)
 	k := archive.StreamKey{Namespace: "team-a", UID: "run-1", Stream: "clone"}
 	for _, c := range []string{"one\n", "two\n"} {
-		if err := s.Append(t.Context(), k, []byte(c), archive.LogState{}); err != nil {
+		if _, err := s.Append(t.Context(), k, []byte(c), archive.LogState{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,7 +156,7 @@ func TestDeleteRemovesChunkFiles(t *testing.T) {
 	closeStore(t, s)
 	for _, uid := range []string{"run-1", "run-10"} {
 		k := archive.StreamKey{Namespace: "team-a", UID: uid, Stream: "clone"}
-		if err := s.Append(t.Context(), k, []byte("x"), archive.LogState{}); err != nil {
+		if _, err := s.Append(t.Context(), k, []byte("x"), archive.LogState{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -177,7 +177,7 @@ func TestSaveStateRefusesAStaleChunkCount(t *testing.T) {
 	s := openEmbedded(t, t.TempDir())
 	closeStore(t, s)
 	k := archive.StreamKey{Namespace: "team-a", UID: "run-1", Stream: "clone"}
-	if err := s.Append(t.Context(), k, []byte("x"), archive.LogState{}); err != nil {
+	if _, err := s.Append(t.Context(), k, []byte("x"), archive.LogState{}); err != nil {
 		t.Fatal(err)
 	}
 	err := s.(*store).saveState(t.Context(), k, 0, archive.LogState{Chunks: 1, Bytes: 1})
@@ -201,7 +201,7 @@ func TestOpenLogWithAChunkOfTheWrongSize(t *testing.T) {
 		closeStore(t, s)
 		k := archive.StreamKey{Namespace: "team-a", UID: "run-1", Stream: "clone"}
 		for _, c := range []string{"one\n", "two\n"} {
-			if err := s.Append(t.Context(), k, []byte(c), archive.LogState{}); err != nil {
+			if _, err := s.Append(t.Context(), k, []byte(c), archive.LogState{}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -21,19 +21,19 @@ import (
 // for a non-empty chunk), Bytes (plus the chunk's length) and Stored (plus its
 // compressed length). The caller owns the others (LastTime, AtLastTime, Done, Missing,
 // Cut), saved as next gives them.
-func (s *store) Append(ctx context.Context, key archive.StreamKey, chunk []byte, next archive.LogState) error {
+func (s *store) Append(ctx context.Context, key archive.StreamKey, chunk []byte, next archive.LogState) (archive.LogState, error) {
 	if err := checkStreamKey(key); err != nil {
-		return fmt.Errorf("append: %w", err)
+		return archive.LogState{}, fmt.Errorf("append: %w", err)
 	}
 	if err := checkState(next); err != nil {
-		return fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
+		return archive.LogState{}, fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
 	}
 	prev, ns, _, err := s.state(ctx, key.UID, key.Stream)
 	if err != nil {
-		return fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
+		return archive.LogState{}, fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
 	}
 	if ns != "" && ns != key.Namespace {
-		return fmt.Errorf("append to %s/%s: the log is stored in namespace %s, not %s",
+		return archive.LogState{}, fmt.Errorf("append to %s/%s: the log is stored in namespace %s, not %s",
 			key.UID, key.Stream, ns, key.Namespace)
 	}
 	st := next
@@ -41,20 +41,20 @@ func (s *store) Append(ctx context.Context, key archive.StreamKey, chunk []byte,
 	if len(chunk) > 0 {
 		gz, err := compress(chunk)
 		if err != nil {
-			return fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
+			return archive.LogState{}, fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
 		}
 		ck := chunkKey(key.Namespace, key.UID, key.Stream, prev.Chunks)
 		if err := s.blobs.Put(ctx, ck, gz); err != nil {
-			return fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
+			return archive.LogState{}, fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
 		}
 		st.Chunks++
 		st.Bytes += int64(len(chunk))
 		st.Stored += int64(len(gz))
 	}
 	if err := s.saveState(ctx, key, prev.Chunks, st); err != nil {
-		return fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
+		return archive.LogState{}, fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, err)
 	}
-	return nil
+	return st, nil
 }
 
 // saveState upserts the log's state on the condition that its chunk count is still
