@@ -3,16 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -35,6 +27,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/archive/api"
 	"github.com/flow-ci/flow-ci/internal/archive/runrecord"
 	"github.com/flow-ci/flow-ci/internal/archive/sqlstore"
+	"github.com/flow-ci/flow-ci/internal/gittest"
 )
 
 // What a reader of runs needs in the cluster for `flowci logs` (the run, its Jobs and
@@ -96,23 +89,16 @@ func newTestArchive(t *testing.T, withURL bool) *testArchive {
 	return a
 }
 
-// serviceCertificate is a self-signed certificate for the archive's Service name
-// and 127.0.0.1, as `flow-ci archive` makes one, and its PEM.
+// serviceCertificate is a self-signed certificate for the archive's Service name and
+// loopback, as `flow-ci archive` makes one, and its PEM.
 func serviceCertificate(t *testing.T, name string) (tls.Certificate, []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certPEM, keyPEM := gittest.SelfSignedPEM(t, name)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return cert, certPEM
 }
 
 // storedLog is one log to store: its stream, bytes and final state.
