@@ -158,6 +158,7 @@ var logReader = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"
 // returns every byte, each line once (same sha256), to a reader with pods/log, and
 // refuses a reader without it and a reader of another namespace.
 func TestArchiveKeepsEveryLine(t *testing.T) {
+	t.Parallel() // it mostly waits for the paced output; the other tests use the time
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -223,6 +224,7 @@ steps:
 	g.Expect(cmd.Run()).To(Succeed(), stderr.String())
 	g.Expect(bytes.Count(stdout.Bytes(), want)).To(Equal(1), "flowci logs prints the whole sequence once (%d bytes; %s)", stdout.Len(), stderr.String())
 	t.Logf("flowci logs of the deleted run: %d bytes; %s", stdout.Len(), strings.TrimSpace(stderr.String()))
+	archivedLogInBrowser(t, g, cmd.Env[len(cmd.Env)-1][len("KUBECONFIG="):], ns, names[0], want)
 
 	var sink bytes.Buffer
 	_, err = archiveClient(t, g, runsOnly).Log(ctx, ns, names[0], "step-0-xxxxx", &sink)

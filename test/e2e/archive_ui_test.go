@@ -1,0 +1,56 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	. "github.com/onsi/gomega"
+)
+
+// archivedLogInBrowser opens the page of a deleted run in Chromium, through `flowci ui`
+// run as the reader of kubeconfig, and checks that step 0's log pane, streamed from
+// the archive, holds exactly want: the same length and sha256, hashed in the browser.
+func archivedLogInBrowser(t *testing.T, g Gomega, kubeconfig, ns, name string, want []byte) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	ui := exec.Command(flowciBinary(t), "ui", "--listen", addr, "--archive-url", "https://"+archiveIP(g))
+	ui.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	ui.Stdout, ui.Stderr = os.Stdout, os.Stderr
+	g.Expect(ui.Start()).To(Succeed())
+	defer func() { _ = ui.Process.Kill(); _ = ui.Wait() }()
+	base := "http://" + addr
+	g.Eventually(func() error { _, err := http.Get(base + "/runs"); return err }).WithTimeout(10 * time.Second).Should(Succeed())
+
+	ctx, cancel := context.WithTimeout(browser(t), 5*time.Minute)
+	defer cancel()
+	g.Expect(chromedp.Do(ctx, chromedp.Navigate(base+"/runs/"+ns+"/"+name))).To(Succeed())
+	note, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#step-0 summary")))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(note).To(ContainSubstring("(from the run archive)"))
+	var length int
+	g.Eventually(func(g Gomega) {
+		length, err = chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelector("#step-0 pre").textContent.length`))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(length).To(BeNumerically(">=", len(want)))
+	}).WithTimeout(4*time.Minute).WithPolling(2*time.Second).Should(Succeed(), "the pane holds %d of %d bytes", length, len(want))
+	digest, err := chromedp.Run(ctx, chromedp.Evaluate[string](`crypto.subtle.digest("SHA-256", new TextEncoder().encode(document.querySelector("#step-0 pre").textContent))
+		.then(b => Array.from(new Uint8Array(b)).map(x => x.toString(16).padStart(2, "0")).join(""))`, chromedp.EvalAwaitPromise))
+	g.Expect(err).NotTo(HaveOccurred())
+	sum := sha256.Sum256(want)
+	g.Expect(length).To(Equal(len(want)), "no line twice")
+	g.Expect(digest).To(Equal(hex.EncodeToString(sum[:])), "the browser shows every line once")
+	screenshot(t, ctx, "archived-run.png")
+	t.Logf("Chromium shows the deleted run's %d-byte log from the archive, sha256 %s; %q", length, digest[:12], note)
+}
