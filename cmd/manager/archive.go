@@ -21,7 +21,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -171,15 +170,13 @@ func releaseAll(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) e
 	released := 0
 	for i := range runs.Items {
 		run := &runs.Items[i]
-		if !controllerutil.ContainsFinalizer(run, civ1alpha1.FinalizerArchive) {
-			continue
-		}
-		base := run.DeepCopy()
-		controllerutil.RemoveFinalizer(run, civ1alpha1.FinalizerArchive)
-		if err := c.Patch(ctx, run, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+		changed, err := controllers.SetFinalizer(ctx, c, run, civ1alpha1.FinalizerArchive, false)
+		if client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("releasing %s/%s: %w", run.Namespace, run.Name, err)
 		}
-		released++
+		if changed {
+			released++
+		}
 	}
 	fmt.Printf("released %d runs\n", released)
 	return nil

@@ -14,6 +14,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/archive"
+	"github.com/flow-ci/flow-ci/internal/podlogs"
 )
 
 // Reconciler archives PipelineRuns.
@@ -133,7 +135,7 @@ func (r *Reconciler) startStreams(run *v1alpha1.PipelineRun, pods []corev1.Pod) 
 		if pod.DeletionTimestamp.IsZero() && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
 			live = true
 		}
-		if containerStarted(pod, src.container) {
+		if podlogs.ContainerStarted(pod, src.container) {
 			r.streams.ensure(src)
 		}
 	}
@@ -144,7 +146,7 @@ func (r *Reconciler) startStreams(run *v1alpha1.PipelineRun, pods []corev1.Pod) 
 // that the run controls, by UID. Anyone who may create pods in the namespace can copy
 // the labels, and a copy must not add a log to the run's record.
 func (r *Reconciler) sourceOf(run *v1alpha1.PipelineRun, pod *corev1.Pod) (logSource, bool) {
-	ref := metav1GetController(pod)
+	ref := metav1.GetControllerOf(pod)
 	if ref == nil || ref.Kind != "Job" || pod.Labels[v1alpha1.LabelRunUID] != string(run.UID) {
 		return logSource{}, false
 	}
@@ -158,7 +160,7 @@ func (r *Reconciler) sourceOf(run *v1alpha1.PipelineRun, pod *corev1.Pod) (logSo
 	if err != nil || job.UID != ref.UID {
 		return logSource{}, false
 	}
-	if jr := metav1GetController(&job); jr == nil || jr.Kind != "PipelineRun" || jr.UID != run.UID {
+	if jr := metav1.GetControllerOf(&job); jr == nil || jr.Kind != "PipelineRun" || jr.UID != run.UID {
 		return logSource{}, false
 	}
 	stream, container, ok := streamOf(pod)

@@ -10,9 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/archive"
 	"github.com/flow-ci/flow-ci/internal/archive/runrecord"
 )
@@ -68,9 +68,7 @@ func (r *Reconciler) pipelineFile(ctx context.Context, run *v1alpha1.PipelineRun
 
 // hold adds the archive's finalizer, so that the run waits for its record.
 func (r *Reconciler) hold(ctx context.Context, run *v1alpha1.PipelineRun) error {
-	base := run.DeepCopy()
-	controllerutil.AddFinalizer(run, v1alpha1.FinalizerArchive)
-	if err := r.Client.Patch(ctx, run, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if _, err := controllers.SetFinalizer(ctx, r.Client, run, v1alpha1.FinalizerArchive, true); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("holding %s for the archive: %w", run.Name, err))
 	}
 	return nil
@@ -78,16 +76,14 @@ func (r *Reconciler) hold(ctx context.Context, run *v1alpha1.PipelineRun) error 
 
 // release removes the archive's finalizer.
 func (r *Reconciler) release(ctx context.Context, run *v1alpha1.PipelineRun, reason string) error {
-	if !controllerutil.ContainsFinalizer(run, v1alpha1.FinalizerArchive) {
-		return nil
-	}
-	base := run.DeepCopy()
-	controllerutil.RemoveFinalizer(run, v1alpha1.FinalizerArchive)
-	if err := r.Client.Patch(ctx, run, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	changed, err := controllers.SetFinalizer(ctx, r.Client, run, v1alpha1.FinalizerArchive, false)
+	if err != nil {
 		r.Metrics.error("release")
 		return client.IgnoreNotFound(fmt.Errorf("releasing %s: %w", run.Name, err))
 	}
-	r.Metrics.released.WithLabelValues(reason).Inc()
+	if changed {
+		r.Metrics.released.WithLabelValues(reason).Inc()
+	}
 	return nil
 }
 
@@ -117,16 +113,5 @@ func streamOf(pod *corev1.Pod) (stream, container string, ok bool) {
 	}
 	return "", "", false
 }
-
-func containerStarted(pod *corev1.Pod, name string) bool {
-	for _, c := range pod.Status.ContainerStatuses {
-		if c.Name == name {
-			return c.State.Running != nil || c.State.Terminated != nil
-		}
-	}
-	return false
-}
-
-func metav1GetController(o metav1.Object) *metav1.OwnerReference { return metav1.GetControllerOf(o) }
 
 func isNotFound(err error) bool { return errors.Is(err, archive.ErrNotFound) }

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 )
 
 // ReasonArchiveHoldExpired: a deleted run waited for the archive longer than
@@ -37,9 +38,7 @@ func (r *Reconciler) boundArchiveHold(ctx context.Context, run *v1alpha1.Pipelin
 	if left := time.Until(run.DeletionTimestamp.Add(r.Lifecycle.ArchiveHoldMax)); left > 0 {
 		return reconcile.Result{RequeueAfter: left}, nil
 	}
-	base := run.DeepCopy()
-	controllerutil.RemoveFinalizer(run, v1alpha1.FinalizerArchive)
-	if err := r.Client.Patch(ctx, run, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	if _, err := controllers.SetFinalizer(ctx, r.Client, run, v1alpha1.FinalizerArchive, false); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("removing the archive's finalizer: %w", err))
 	}
 	if r.Recorder == nil {

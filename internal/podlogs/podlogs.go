@@ -108,12 +108,15 @@ func (r Reader) WatchStepPods(ctx context.Context, run *v1alpha1.PipelineRun) (w
 }
 
 // Started reports whether the pod's step container runs or ran, so it has a log.
-func Started(p *corev1.Pod) bool {
+func Started(p *corev1.Pod) bool { return ContainerStarted(p, StepContainer) }
+
+// ContainerStarted reports whether the pod's container of that name runs or ran.
+func ContainerStarted(p *corev1.Pod, name string) bool {
 	if p == nil {
 		return false
 	}
 	for _, cs := range p.Status.ContainerStatuses {
-		if cs.Name == StepContainer && (cs.State.Running != nil || cs.State.Terminated != nil) {
+		if cs.Name == name && (cs.State.Running != nil || cs.State.Terminated != nil) {
 			return true
 		}
 	}
