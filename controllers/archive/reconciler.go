@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/archive"
 	"github.com/flow-ci/flow-ci/internal/podlogs"
 )
@@ -146,21 +146,14 @@ func (r *Reconciler) startStreams(run *v1alpha1.PipelineRun, pods []corev1.Pod) 
 // that the run controls, by UID. Anyone who may create pods in the namespace can copy
 // the labels, and a copy must not add a log to the run's record.
 func (r *Reconciler) sourceOf(run *v1alpha1.PipelineRun, pod *corev1.Pod) (logSource, bool) {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != "Job" || pod.Labels[v1alpha1.LabelRunUID] != string(run.UID) {
+	if pod.Labels[v1alpha1.LabelRunUID] != string(run.UID) {
 		return logSource{}, false
 	}
-	var job batchv1.Job
-	key := types.NamespacedName{Namespace: pod.Namespace, Name: ref.Name}
-	err := r.Client.Get(context.Background(), key, &job)
-	if apierrors.IsNotFound(err) {
-		// The cache may not have the Job yet when its pod is listed from the API server.
-		err = r.APIReader.Get(context.Background(), key, &job)
-	}
-	if err != nil || job.UID != ref.UID {
+	job := controllers.ControllingJob(context.Background(), pod, r.Client, r.APIReader)
+	if job == nil {
 		return logSource{}, false
 	}
-	if jr := metav1.GetControllerOf(&job); jr == nil || jr.Kind != "PipelineRun" || jr.UID != run.UID {
+	if jr := metav1.GetControllerOf(job); jr == nil || jr.Kind != "PipelineRun" || jr.UID != run.UID {
 		return logSource{}, false
 	}
 	stream, container, ok := streamOf(pod)

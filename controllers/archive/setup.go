@@ -48,6 +48,16 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager, 
 	if err := mgr.Add(manager.RunnableFunc(r.loadUsage)); err != nil {
 		return err
 	}
+	// The manager releases the leader's lease only after its runnables returned: this
+	// one holds it until the streams stored what they had read, so that a pod that is
+	// stopped loses nothing it had read, and no successor writes beside it.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.streams.wait(shutdownSave)
+		return nil
+	})); err != nil {
+		return err
+	}
 	return builder.ControllerManagedBy(mgr).
 		Named("archive").
 		WithOptions(opts).

@@ -51,6 +51,9 @@ type streamer struct {
 	stored int64
 }
 
+// shutdownSave bounds how long a stopping archive waits for its streams' last saves.
+const shutdownSave = 10 * time.Second
+
 // errPodGone: the pod was deleted before its log was read to the end.
 var errPodGone = errors.New("the pod was deleted before its log was read to the end")
 
@@ -147,6 +150,19 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 			}
 		}
 	}()
+	// Saves outlive ctx by a little: when the archive stops, the lines already read are
+	// stored before it goes, since the kubelet may rotate them out of reach before the
+	// next replica reads the log again.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go func() {
+		select {
+		case <-ctx.Done():
+			sleep(sctx, shutdownSave/2)
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
 	tick := time.NewTicker(s.limits.Flush)
 	defer tick.Stop()
 	var out []byte
@@ -162,7 +178,7 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 			for len(reads) > 0 {
 				out = f.Feed(<-reads, out)
 			}
-			if serr := s.save(ctx, out, f.State(), false); serr != nil {
+			if serr := s.save(sctx, out, f.State(), false); serr != nil {
 				return serr
 			}
 			if errors.Is(err, io.EOF) {
@@ -170,7 +186,7 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 			}
 			return err
 		}
-		if err := s.save(ctx, out, f.State(), false); err != nil {
+		if err := s.save(sctx, out, f.State(), false); err != nil {
 			return err
 		}
 		out = out[:0]

@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -19,6 +20,10 @@ type streams struct {
 	// ended is called (off the streamer's goroutine) when a stream stops, to look at
 	// its run again.
 	ended func(key archive.StreamKey)
+
+	// running counts the streamers' goroutines, so that shutdown waits for their last
+	// saves (wait).
+	running sync.WaitGroup
 
 	mu     sync.Mutex
 	active map[archive.StreamKey]context.CancelFunc
@@ -47,7 +52,9 @@ func (s *streams) ensure(src logSource) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.active[k] = cancel
 	st := s.make(src)
+	s.running.Add(1)
 	go func() {
+		defer s.running.Done()
 		err := st.run(ctx)
 		s.mu.Lock()
 		delete(s.active, k)
@@ -61,6 +68,18 @@ func (s *streams) ensure(src logSource) {
 		}
 		s.ended(k)
 	}()
+}
+
+// wait waits, at most d, until every streamer has returned: once the archive's lifetime
+// ends, each stores the lines it had read before it stops (streamer.copy).
+func (s *streams) wait(d time.Duration) {
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		s.log.Info("shutting down before every stream stored what it had read", "waited", d)
+	}
 }
 
 // busy counts a run's streams that are still being read.

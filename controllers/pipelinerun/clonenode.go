@@ -8,9 +8,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
@@ -77,7 +77,7 @@ func (c *cloneNodes) forget(run types.UID) {
 // container was never seen running (one that ended within the kubelet's first status
 // report) gives no sample.
 func (r *Reconciler) podLeft(ctx context.Context, pod *corev1.Pod) {
-	job := controllingJob(ctx, r.Client, pod)
+	job := controllers.ControllingJob(ctx, pod, r.Client)
 	if job == nil {
 		return
 	}
@@ -88,19 +88,4 @@ func (r *Reconciler) podLeft(ctx context.Context, pod *corev1.Pod) {
 	if started := pod.Status.ContainerStatuses[0].State.Running; started != nil {
 		r.Metrics.StepPodStarted(pod.Namespace, job.CreationTimestamp.Time, started.StartedAt.Time)
 	}
-}
-
-// controllingJob is the Job that controls pod as the cache holds it: the one its
-// controller reference names, with the UID it names. Nil for a pod no Job controls, or
-// whose reference names a Job that is not (or no longer) that one.
-func controllingJob(ctx context.Context, cache client.Reader, pod *corev1.Pod) *batchv1.Job {
-	ref := metav1.GetControllerOf(pod)
-	if ref == nil || ref.Kind != "Job" {
-		return nil
-	}
-	job := &batchv1.Job{}
-	if err := cache.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: ref.Name}, job); err != nil || job.UID != ref.UID {
-		return nil
-	}
-	return job
 }

@@ -213,7 +213,7 @@ steps:
 		var got bytes.Buffer
 		_, err = c.Log(ctx, ns, n, step, &got)
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(got.Len()).To(Equal(len(want)), n)
+		g.Expect(got.Len()).To(Equal(len(want)), "%s: %s", n, firstDifference(got.Bytes(), want))
 		g.Expect(sha256.Sum256(got.Bytes())).To(Equal(sha256.Sum256(want)), "%s: every line exactly once", n)
 	}
 	// The CLI, as that reader with their own kubeconfig: the whole log of a run that is gone.
@@ -254,4 +254,15 @@ func killArchiveAtRandom(t *testing.T, d time.Duration, n int) func() []time.Dur
 		}
 	}()
 	return func() []time.Duration { wg.Wait(); return at }
+}
+
+// firstDifference says where got first differs from want, by want's line.
+func firstDifference(got, want []byte) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	start := bytes.LastIndexByte(want[:i], '\n') + 1
+	end := min(len(want), start+20)
+	return fmt.Sprintf("the first difference is at byte %d, in the line that starts %q", i, want[start:end])
 }
