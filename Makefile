@@ -75,6 +75,7 @@ bench: ## Benchmarks: print numbers, never fail on speed (controller table also 
 	@# FLOWCI_BENCH_SCALE scales the controller scenarios' run counts (1: 100 and 500 runs;
 	@# the controller table took 14 min on 2 cores with the parallel scenario; 0.5 halves it).
 	go test ./internal/gitsource -run='^$$' -bench=. -benchmem -benchtime=5x -timeout 15m
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test ./controllers/archive -run='^$$' -bench=BenchmarkCopy -benchmem -benchtime=10x -count=3
 	FLOWCI_BENCH_SCALE="$${FLOWCI_BENCH_SCALE:-1}" KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test ./test/bench -run='^$$' -bench=BenchmarkController -benchtime=1x -timeout 30m -v
 
 ##@ Build
@@ -144,11 +145,11 @@ bench-cluster: ensure-cluster image-local ## On a real cluster: step handoffs (f
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test -tags e2e ./test/e2e/ -run '^$$' -bench 'BenchmarkCluster(Handoff|Archive)' -benchtime 1x -count=1 -v -timeout 40m
 
 .PHONY: demo
-demo: ensure-cluster image-local ## Build a small Go program with flow-ci on a real cluster, and show it.
+demo: ensure-cluster image-local ## Build a small Go program with flow-ci on a real cluster, and show it: its log is read back from the run archive once its pods are gone.
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" hack/demo.sh up
 
 .PHONY: demo-down
-demo-down: ## Remove the demo; stop the local cluster if the demo used it.
+demo-down: ## Remove the demo (runs, archive, operator); stop the local cluster if the demo used it.
 	@kc="$(CLUSTER_KUBECONFIG)"; KUBECONFIG="$$kc" hack/demo.sh down; \
 	if [ "$$kc" = "$(LOCAL_KUBECONFIG)" ]; then $(LOCAL_CLUSTER) down --purge; fi
 

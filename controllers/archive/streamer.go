@@ -133,9 +133,20 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 	readErr := make(chan error, 1)
 	stop := make(chan struct{})
 	defer close(stop)
+	// A followed log arrives a line per read: each read's buffer is handed back once
+	// the filter has copied it, as a fresh one per read cost more than all the rest.
+	free := make(chan []byte, cap(reads)+2)
+	for range cap(free) {
+		free <- make([]byte, 32<<10)
+	}
 	go func() {
 		for {
-			buf := make([]byte, 32<<10)
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
+			}
 			n, err := rc.Read(buf)
 			if n > 0 {
 				select {
@@ -143,6 +154,8 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 				case <-stop:
 					return // the caller closes the stream
 				}
+			} else {
+				free <- buf
 			}
 			if err != nil {
 				readErr <- err
@@ -170,6 +183,7 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 		select {
 		case p := <-reads:
 			out = f.Feed(p, out)
+			free <- p[:cap(p)]
 			if len(out) < s.limits.Chunk && !f.Cut() {
 				continue
 			}
