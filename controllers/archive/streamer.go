@@ -139,30 +139,7 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 	for range cap(free) {
 		free <- make([]byte, 32<<10)
 	}
-	go func() {
-		for {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-stop:
-				return
-			}
-			n, err := rc.Read(buf)
-			if n > 0 {
-				select {
-				case reads <- buf[:n]:
-				case <-stop:
-					return // the caller closes the stream
-				}
-			} else {
-				free <- buf
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-		}
-	}()
+	go readChunks(rc, free, reads, readErr, stop)
 	// Saves outlive ctx by a little: when the archive stops, the lines already read are
 	// stored before it goes, since the kubelet may rotate them out of reach before the
 	// next replica reads the log again.
@@ -206,6 +183,33 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 		out = out[:0]
 		if f.Cut() {
 			return nil
+		}
+	}
+}
+
+// readChunks reads rc into buffers taken from free and sends what each read got on
+// reads, until rc fails (the error on readErr) or stop closes.
+func readChunks(rc io.Reader, free chan []byte, reads chan<- []byte, readErr chan<- error, stop <-chan struct{}) {
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-stop:
+			return
+		}
+		n, err := rc.Read(buf)
+		if n > 0 {
+			select {
+			case reads <- buf[:n]:
+			case <-stop:
+				return // the caller closes the stream
+			}
+		} else {
+			free <- buf
+		}
+		if err != nil {
+			readErr <- err
+			return
 		}
 	}
 }
