@@ -55,7 +55,11 @@ func BenchmarkClusterArchive(b *testing.B) {
 	ns := benchNamespace(b)
 	repo := gittest.NewRepo(b, map[string]string{"build/flow-ci.yaml": ingestPipeline()})
 	srv := gittest.NewHTTPServer(b, repo.Root, gittest.HTTPOptions{Addr: gitHost + ":0"})
-	// A fresh archive, so that its peak memory is this benchmark's.
+	// A fresh archive, so that its peak memory is this benchmark's, with the CPU it
+	// asks for as it ships (the e2e overlay asks for less).
+	if out, err := kubectl("-n", operatorNS, "set", "resources", "deploy/"+archiveDeploy, "--requests=cpu=250m"); err != nil {
+		b.Fatal(out, err)
+	}
 	if _, err := kubectl("-n", operatorNS, "rollout", "restart", "deploy/"+archiveDeploy); err != nil {
 		b.Fatal(err)
 	}
@@ -313,4 +317,22 @@ func histogramQuantile(q float64, before, after map[float64]float64) float64 {
 		}
 	}
 	return math.NaN()
+}
+
+// archiveDown names the operator's handoffs measured while the archive is stopped.
+const archiveDown = "flow-ci, archive down"
+
+// scaleArchive sets the archive's replicas and waits until they are so.
+func scaleArchive(b *testing.B, replicas int) {
+	if out, err := kubectl("-n", operatorNS, "scale", "deploy/"+archiveDeploy, fmt.Sprintf("--replicas=%d", replicas)); err != nil {
+		b.Fatalf("scaling the archive: %v %s", err, out)
+	}
+	if out, err := kubectl("-n", operatorNS, "rollout", "status", "deploy/"+archiveDeploy, "--timeout=180s"); err != nil {
+		b.Fatalf("the archive at %d replicas: %v %s", replicas, err, out)
+	}
+	if replicas == 0 {
+		if out, err := kubectl("-n", operatorNS, "wait", "--for=delete", "pod", "-l", "app.kubernetes.io/component=archive", "--timeout=120s"); err != nil {
+			b.Fatalf("the archive's pod did not go: %v %s", err, out)
+		}
+	}
 }

@@ -112,9 +112,14 @@ func BenchmarkClusterHandoff(b *testing.B) {
 	for range b.N {
 		flow, res := benchFlowCI(b, shapes)
 		hand := benchHandDriven(b, cs, shapes, res)
+		// The operator never waits for the archive: the same runs with it stopped.
+		scaleArchive(b, 0)
+		down, _ := benchFlowCI(b, shapes)
+		scaleArchive(b, 1)
 		for _, s := range shapes {
 			results[s.name+"/flow-ci"] = append(results[s.name+"/flow-ci"], flow[s.name]...)
 			results[s.name+"/hand"] = append(results[s.name+"/hand"], hand[s.name]...)
+			results[s.name+"/"+archiveDown] = append(results[s.name+"/"+archiveDown], down[s.name]...)
 		}
 	}
 	reportHandoffs(b, shapes, results)
