@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,22 +15,24 @@ import (
 )
 
 // runCell pushes the cell's runs into a fresh namespace, driven by a fresh manager (in
-// this process, or the shipped binary in its own) or the null controller, and measures
-// them.
+// this process, or the shipped binary in its own, with the archive beside it for
+// shipped+archive) or the null controller, and measures them.
 func runCell(tb testing.TB, git *gitServer, c cell) rep {
 	tb.Helper()
-	ns := newNamespace(tb, fmt.Sprintf("bench-%s-%d", c.Variant, c.Runs))
+	ns := newNamespace(tb, fmt.Sprintf("bench-%s-%d", strings.ReplaceAll(c.Variant, "+", "-"), c.Runs))
 	counts := &apiCounts{}
 	var stop func()
-	var f *forge
+	var sc *shippedCell
 	var cpu0 cpuSample
 	var m0 histSums
 	var start time.Time
+	var r rep
 	comp, stopCompleter := startCompleter(tb, ns, 8)
 	switch c.Variant {
-	case "shipped":
+	case "shipped", "shipped+archive":
 		// Its runs come from triggers, once the manager binary leads.
-		start, f, stop = runShippedCell(tb, git, c, counts, ns)
+		sc = runShippedCell(tb, git, c, counts, ns)
+		start, stop = sc.start, sc.stop
 		cpu0, m0 = sampleCPU(), sampleMetrics()
 	case "floor", "floor-git":
 		_, stop = startNullController(tb, ns, shapeOf(c.Shape), c.Variant == "floor-git")
@@ -42,19 +45,20 @@ func runCell(tb testing.TB, git *gitServer, c cell) rep {
 		cancel()
 		stop = stopMgr
 	}
-	if c.Variant != "shipped" {
+	if sc == nil {
 		cpu0, m0, start = sampleCPU(), sampleMetrics(), time.Now()
 		createRuns(tb, ns, c.Runs, func(i int) string { return git.repoURL(c.Shape, i) })
 	}
 	end, succeeded := waitRuns(tb, ns, c.Runs, 8*time.Minute)
 	cpu, m := sampleCPU().sub(cpu0), sampleMetrics()
-	if f != nil {
-		settleShipped(counts, f, c.Runs)
+	if sc != nil {
+		settleShipped(counts, sc.forge, c.Runs)
+		r.Archive = sc.archiveMetrics(tb, c.Runs)
 	}
 	stop()
 	stopCompleter() // an idle completer would still hold its Jobs
 
-	r := rep{Succeeded: succeeded, WallSeconds: end.Sub(start).Seconds(), CPU: cpu, Decomposition: decompose(m0, m)}
+	r.Succeeded, r.WallSeconds, r.CPU, r.Decomposition = succeeded, end.Sub(start).Seconds(), cpu, decompose(m0, m)
 	r.CPUShare = cpu.total() / (2 * r.WallSeconds)
 	records, errs := comp.records()
 	for _, err := range errs {
@@ -68,9 +72,9 @@ func runCell(tb testing.TB, git *gitServer, c cell) rep {
 	r.RunsPerMin, r.HandoffsPerMin = float64(succeeded)/minutes, float64(r.Handoffs)/minutes
 	r.Writes, r.Conflicts = counts.writes.Load(), counts.statusConflicts.Load()
 	r.ByResource = counts.breakdown()
-	if f != nil {
+	if sc != nil {
 		r.Writes, r.LeaseWrites, r.TriggerWrites, r.RecordWrites = shippedWrites(r.ByResource)
-		r.ForgePosts = f.posts.Load()
+		r.ForgePosts = sc.forge.posts.Load()
 	}
 	r.WritesPerStep, r.WritesPerRun = float64(r.Writes)/float64(c.Runs*c.Steps), float64(r.Writes)/float64(c.Runs)
 	return r

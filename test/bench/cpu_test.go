@@ -19,11 +19,14 @@ type cpuSample struct {
 	APIServer, Etcd, Self, Children float64
 	// Operator is the manager binary in its own process (P4, the shipped cell).
 	Operator float64
+	// Archive is the same binary run as the archive (the shipped+archive cell).
+	Archive float64
 }
 
 // sampleCPU reads the CPU time of envtest's kube-apiserver and etcd (children of this
-// process), of this process (the operator's manager, the completer and the harness) and
-// of its waited-for children (the git processes the git server ran).
+// process), of the flow-ci binary this process started (the manager, the archive), of
+// this process (the operator's manager, the completer and the harness) and of its
+// waited-for children (the git processes the git server ran).
 func sampleCPU() cpuSample {
 	var s cpuSample
 	me := strconv.Itoa(os.Getpid())
@@ -51,7 +54,11 @@ func sampleCPU() cpuSample {
 		case "etcd":
 			s.Etcd += (ut + st) / clockTicks
 		case "flow-ci":
-			s.Operator += (ut + st) / clockTicks
+			if isArchive(filepath.Dir(p)) {
+				s.Archive += (ut + st) / clockTicks
+			} else {
+				s.Operator += (ut + st) / clockTicks
+			}
 		}
 	}
 	var self, children syscall.Rusage
@@ -63,11 +70,20 @@ func sampleCPU() cpuSample {
 	return s
 }
 
-func (a cpuSample) sub(b cpuSample) cpuSample {
-	return cpuSample{a.APIServer - b.APIServer, a.Etcd - b.Etcd, a.Self - b.Self, a.Children - b.Children, a.Operator - b.Operator}
+// isArchive says whether the process at /proc/<pid> runs `flow-ci archive`.
+func isArchive(procDir string) bool {
+	b, err := os.ReadFile(filepath.Join(procDir, "cmdline"))
+	args := strings.Split(string(b), "\x00")
+	return err == nil && len(args) > 1 && args[1] == "archive"
 }
 
-func (a cpuSample) total() float64 { return a.APIServer + a.Etcd + a.Self + a.Children + a.Operator }
+func (a cpuSample) sub(b cpuSample) cpuSample {
+	return cpuSample{a.APIServer - b.APIServer, a.Etcd - b.Etcd, a.Self - b.Self, a.Children - b.Children, a.Operator - b.Operator, a.Archive - b.Archive}
+}
+
+func (a cpuSample) total() float64 {
+	return a.APIServer + a.Etcd + a.Self + a.Children + a.Operator + a.Archive
+}
 
 // histSums are controller-runtime's histograms of the PipelineRun controller, summed
 // (they are global to the process; a cell takes the difference).

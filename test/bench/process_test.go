@@ -122,36 +122,48 @@ var metricsClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Tra
 
 // scrape sums the series of the PipelineRun controller that start with each prefix.
 func (m *managerProcess) scrape(prefixes ...string) (map[string]float64, error) {
-	req, err := http.NewRequest(http.MethodGet, "https://"+m.metrics+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+m.token)
-	resp, err := metricsClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metrics: %s", resp.Status)
-	}
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
-		if len(fields) != 2 || !strings.Contains(line, `"pipelinerun"`) {
-			continue
+	err := readMetrics(m.metrics, m.token, func(_, series string, v float64) {
+		if !strings.Contains(series, `"pipelinerun"`) {
+			return
 		}
-		v, _ := strconv.ParseFloat(fields[1], 64)
 		for _, p := range prefixes {
-			if strings.HasPrefix(line, p+"{") {
+			if strings.HasPrefix(series, p+"{") {
 				out[p] += v
 			}
 		}
+	})
+	return out, err
+}
+
+// readMetrics gets the metrics endpoint at addr with token and calls each for every
+// sample: its metric's name, the series (name and labels) and the value.
+func readMetrics(addr, token string, each func(name, series string, v float64)) error {
+	req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
+	if err != nil {
+		return err
 	}
-	return out, sc.Err()
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := metricsClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("metrics: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 2 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		v, _ := strconv.ParseFloat(fields[1], 64)
+		name, _, _ := strings.Cut(fields[0], "{")
+		each(name, fields[0], v)
+	}
+	return sc.Err()
 }
 
 // scraperToken is a token of a ServiceAccount bound to get /metrics, as Prometheus has.

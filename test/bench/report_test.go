@@ -74,6 +74,10 @@ type rep struct {
 	CPU           cpuSample     `json:"cpuSeconds"`
 	CPUShare      float64       `json:"cpuShareOfTwoCores"`
 	Decomposition decomposition `json:"p1Decomposition"`
+
+	// shipped+archive: what the archive did over the cell, by its own counters
+	// (archiveCounters).
+	Archive map[string]float64 `json:"archiveMetrics,omitempty"`
 }
 
 type cellResult struct {

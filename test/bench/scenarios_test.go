@@ -25,6 +25,9 @@ func benchCells(scale float64) []cell {
 	// What ships: the binary with config/manager's flags, runs from triggers that
 	// report. First, while the cluster holds no other cell's runs: it watches them all.
 	out = append(out, cell{Name: "100 × 5", Shape: "seq5", Runs: n(100), Steps: 5, Variant: "shipped"})
+	// The same with the run archive beside it (its own process, uncounted): what the
+	// archive costs the operator shows against the row above.
+	out = append(out, cell{Name: "100 × 5", Shape: "seq5", Runs: n(100), Steps: 5, Variant: "shipped+archive"})
 	for _, s := range []struct {
 		name, shape string
 		runs, steps int
@@ -101,6 +104,7 @@ func TestBenchSmoke(t *testing.T) {
 	// The shipped binary first: it watches every namespace, and would count its
 	// re-stamping of the floor's runs (which carry no observedGeneration) as its own.
 	cells := []cell{{Name: "5 × 3", Shape: "seq3", Runs: 5, Steps: 3, Variant: "shipped"},
+		{Name: "5 × 3", Shape: "seq3", Runs: 5, Steps: 3, Variant: "shipped+archive"},
 		{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "floor-git"},
 		{Name: "3 × 1→4→1", Shape: "par141", Runs: 3, Steps: 6, Variant: "operator"}}
 	for _, v := range []string{"floor-git", "operator", "floor", "stub"} {
@@ -121,9 +125,13 @@ func TestBenchSmoke(t *testing.T) {
 		}
 		// Each trigger's run reports pending and then success, and its branch, at
 		// its history limit, loses its oldest run.
-		if v == "shipped" && (r.ForgePosts < int64(2*c.Runs) || r.ByResource["DELETE pipelineruns"] < int64(c.Runs) || r.CPU.Operator <= 0) {
-			t.Errorf("shipped: %d commit statuses posted, %d history deletes, %.1f CPU s of the manager: %s",
-				r.ForgePosts, r.ByResource["DELETE pipelineruns"], r.CPU.Operator, formatCounts(r.ByResource))
+		if isShipped(v) && (r.ForgePosts < int64(2*c.Runs) || r.ByResource["DELETE pipelineruns"] < int64(c.Runs) || r.CPU.Operator <= 0) {
+			t.Errorf("%s: %d commit statuses posted, %d history deletes, %.1f CPU s of the manager: %s",
+				v, r.ForgePosts, r.ByResource["DELETE pipelineruns"], r.CPU.Operator, formatCounts(r.ByResource))
+		}
+		// The archive beside it recorded and let go of each run, as in a cluster.
+		if v == "shipped+archive" && (r.Archive["flowci_archive_records_total"] < float64(c.Runs) || r.Archive["flowci_archive_released_total"] < float64(c.Runs)) {
+			t.Errorf("%s: the archive did not record and release every run: %s", v, archiveSummary(r.Archive))
 		}
 		out.Cells = append(out.Cells, cellResult{cell: c, Reps: []rep{r}})
 	}

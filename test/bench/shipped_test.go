@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -61,15 +60,29 @@ func startForge(tb testing.TB) *forge {
 	return f
 }
 
+// shippedCell is a shipped cell under way: when its runs started, its forge, and the
+// archive beside the manager (shipped+archive; nil otherwise).
+type shippedCell struct {
+	start   time.Time
+	forge   *forge
+	archive *archiveProcess
+	// archiveAt are the archive's metrics when the cell's counts start.
+	archiveAt map[string]float64
+	stop      func()
+}
+
+func isShipped(variant string) bool { return variant == "shipped" || variant == "shipped+archive" }
+
 // runShippedCell drives the manager binary with the shipped defaults: cluster-wide, its
 // three controllers, leader election, history limits of 10. Each of the cell's runs
 // comes from a PipelineTrigger polling its repository on loopback and reporting to a
 // forge on loopback, on a branch that already holds historyPerBranch finished runs.
-// Every request of the manager is counted through a proxy.
-func runShippedCell(tb testing.TB, git *gitServer, c cell, counts *apiCounts, ns string) (start time.Time, f *forge, stop func()) {
+// Every request of the manager is counted through a proxy. shipped+archive runs the
+// archive beside it, started first and caught up with the history, uncounted.
+func runShippedCell(tb testing.TB, git *gitServer, c cell, counts *apiCounts, ns string) *shippedCell {
 	tb.Helper()
 	ctx := context.Background()
-	f = startForge(tb)
+	sc := &shippedCell{forge: startForge(tb)}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forge-token"}, StringData: map[string]string{"token": "bench-token"}}
 	if err := k8sClient.Create(ctx, secret); err != nil {
 		tb.Fatal(err)
@@ -79,24 +92,38 @@ func runShippedCell(tb testing.TB, git *gitServer, c cell, counts *apiCounts, ns
 		triggers[i] = &civ1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("t-%04d", i)},
 			Spec: civ1alpha1.PipelineTriggerSpec{RepoURL: git.repoURL(c.Shape, i), Branches: []string{"main"}, Suspend: true,
 				OnNewBranch: civ1alpha1.NewBranchBuild,
-				Report:      &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: f.srv.URL, SecretRef: civ1alpha1.SecretReference{Name: secret.Name}}}}
+				Report:      &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: sc.forge.srv.URL, SecretRef: civ1alpha1.SecretReference{Name: secret.Name}}}}
 		if err := k8sClient.Create(ctx, triggers[i]); err != nil {
 			tb.Fatal(err)
 		}
 		createTriggerHistory(tb, triggers[i])
 	}
+	stopArchive := func() {}
+	if c.Variant == "shipped+archive" {
+		stopLogs := serveNodeLogs(tb, packageCluster())
+		sc.archive = startArchiveProcess(tb, packageCluster(), ns)
+		waitArchive(tb, ns, sc.archive, historyPerBranch*c.Runs)
+		stopArchive = func() { sc.archive.stopChecked(tb); stopLogs() }
+	}
 	kubeconfig := startCountingProxy(tb, counts)
 	proc := startManagerProcess(tb, packageCluster(), kubeconfig, shippedArgs(ns)...)
 	waitLeader(tb, ns, proc)
 	counts.reset() // the start-up lists and the first Lease are not the cell's
-	start = time.Now()
+	if sc.archive != nil {
+		var err error
+		if sc.archiveAt, err = sc.archive.sample(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	sc.start = time.Now()
 	for _, t := range triggers {
 		patch := []byte(`{"spec":{"suspend":false}}`)
 		if err := k8sClient.Patch(ctx, t, client.RawPatch("application/merge-patch+json", patch)); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	return start, f, proc.stop
+	sc.stop = func() { proc.stop(); stopArchive() }
+	return sc
 }
 
 // createTriggerHistory gives the trigger's branch historyPerBranch finished runs, as
@@ -123,20 +150,17 @@ func createTriggerHistory(tb testing.TB, t *civ1alpha1.PipelineTrigger) {
 	}
 }
 
+// operatorLeaseID is the manager's leader election Lease (cmd/manager/manager.go); the
+// archive's, in the same namespace, is another.
+const operatorLeaseID = "flow-ci.flowci.dev"
+
 // waitLeader waits until the manager holds its Lease and its metrics answer: its
 // controllers have started.
 func waitLeader(tb testing.TB, ns string, proc *managerProcess) {
 	tb.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for ; time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		leases := &coordinationv1.LeaseList{}
-		held := false
-		if err := k8sClient.List(context.Background(), leases, client.InNamespace(ns)); err == nil {
-			for _, l := range leases.Items {
-				held = held || (l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "")
-			}
-		}
-		if _, err := proc.scrape("workqueue_depth"); err == nil && held {
+		if _, err := proc.scrape("workqueue_depth"); err == nil && leaseHeld(ns, operatorLeaseID) {
 			return
 		}
 	}
