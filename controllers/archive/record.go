@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -68,7 +69,8 @@ func (r *Reconciler) pipelineFile(ctx context.Context, run *v1alpha1.PipelineRun
 
 // hold adds the archive's finalizer, so that the run waits for its record.
 func (r *Reconciler) hold(ctx context.Context, run *v1alpha1.PipelineRun) error {
-	if _, err := controllers.SetFinalizer(ctx, r.Client, run, v1alpha1.FinalizerArchive, true); err != nil {
+	if _, err := controllers.SetFinalizer(ctx, r.Client, run, v1alpha1.FinalizerArchive, true); err != nil && !apierrors.IsConflict(err) {
+		// (On a conflict, the newer version's watch event brings another pass.)
 		return client.IgnoreNotFound(fmt.Errorf("holding %s for the archive: %w", run.Name, err))
 	}
 	return nil
@@ -77,6 +79,11 @@ func (r *Reconciler) hold(ctx context.Context, run *v1alpha1.PipelineRun) error 
 // release removes the archive's finalizer.
 func (r *Reconciler) release(ctx context.Context, run *v1alpha1.PipelineRun, reason string) error {
 	changed, err := controllers.SetFinalizer(ctx, r.Client, run, v1alpha1.FinalizerArchive, false)
+	if apierrors.IsConflict(err) {
+		// The cached copy is older than the run (often: it still shows the finalizer this
+		// archive already removed). The newer version's watch event brings another pass.
+		return nil
+	}
 	if err != nil {
 		r.Metrics.error("release")
 		return client.IgnoreNotFound(fmt.Errorf("releasing %s: %w", run.Name, err))

@@ -53,8 +53,10 @@ func (s *streams) ensure(src logSource) {
 	s.active[k] = cancel
 	st := s.make(src)
 	s.running.Add(1)
+	st.m.active.Inc()
 	go func() {
 		defer s.running.Done()
+		defer st.m.active.Dec()
 		err := st.run(ctx)
 		s.mu.Lock()
 		delete(s.active, k)
