@@ -61,6 +61,7 @@ func runArchive(args []string) error {
 		Client:                        controllers.ClientOptions(),
 		Metrics:                       metrics.ServerOptions(o.metricsAddr, true, ""),
 		HealthProbeBindAddress:        o.probeAddr,
+		PprofBindAddress:              o.pprofAddr,
 		LeaderElection:                o.leaderElection,
 		LeaderElectionID:              "flow-ci-archive.flowci.dev",
 		LeaderElectionNamespace:       o.namespace,

@@ -35,6 +35,7 @@ type archiveOptions struct {
 	namespace  string
 
 	metricsAddr    string
+	pprofAddr      string
 	probeAddr      string
 	leaderElection bool
 	releaseAll     bool
@@ -96,6 +97,7 @@ func newArchiveFlagSet(o *archiveOptions, chunk *int64) *flag.FlagSet {
 	fs.StringVar(&o.service, "service", "flow-ci-archive", "The archive's Service, named in the certificate it makes.")
 	fs.StringVar(&o.namespace, "namespace", os.Getenv("POD_NAMESPACE"), "The archive's own namespace (env POD_NAMESPACE).")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "The metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the Go profiler's endpoints (/debug/pprof); empty disables them.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The health probes' address.")
 	fs.BoolVar(&o.leaderElection, "leader-elect", false, "One replica streams and records at a time; every replica serves reads.")
 	fs.BoolVar(&o.releaseAll, "release-all", false, "Remove the archive's finalizer from every run and exit (before uninstalling the archive).")
