@@ -53,6 +53,11 @@ type Reconciler struct {
 }
 
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if r.streams.stopping() {
+		// The streams ended because the archive stops, not because the logs did: the
+		// next leader resumes them and archives the run.
+		return ctrl.Result{}, nil
+	}
 	run := &v1alpha1.PipelineRun{}
 	if err := r.Client.Get(ctx, req.NamespacedName, run); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -53,6 +53,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager, 
 	// stopped loses nothing it had read, and no successor writes beside it.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		<-ctx.Done()
+		r.streams.stopAll()
 		r.streams.wait(shutdownSave)
 		return nil
 	})); err != nil {

@@ -46,6 +46,11 @@ type streamer struct {
 	m      *Metrics
 	log    logr.Logger
 	src    logSource
+	// life is the streams' lifetime: when it ends, the lines already read are still
+	// stored (copy); when only this stream is stopped (the run was given up), not.
+	life context.Context
+	// full: the namespace's share was full, and the log was closed with a marker.
+	full bool
 	// stored is what the log occupied in the store after the last Append this streamer
 	// made or read, so that each Append adds only its own bytes to the namespace's usage.
 	stored int64
@@ -80,6 +85,8 @@ func (s *streamer) run(ctx context.Context) error {
 			return nil
 		case errors.Is(err, errPodGone):
 			return s.finish(ctx, errPodGone.Error())
+		case errors.Is(err, archive.ErrComplete):
+			return nil // completed elsewhere: given up on, with what is missing recorded
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}
@@ -115,6 +122,9 @@ func (s *streamer) follow(ctx context.Context, st archive.LogState) (done bool, 
 	if err := s.copy(ctx, rc, f); err != nil {
 		return false, err
 	}
+	if s.full {
+		return true, nil
+	}
 	if f.Cut() {
 		return true, s.save(ctx, nil, f.State(), true)
 	}
@@ -148,7 +158,9 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 	go func() {
 		select {
 		case <-ctx.Done():
-			sleep(sctx, shutdownSave/2)
+			if s.life != nil && s.life.Err() != nil {
+				sleep(sctx, shutdownSave/2)
+			}
 			cancel()
 		case <-sctx.Done():
 		}
@@ -181,7 +193,7 @@ func (s *streamer) copy(ctx context.Context, rc io.Reader, f *ingest.Filter) err
 			return err
 		}
 		out = out[:0]
-		if f.Cut() {
+		if f.Cut() || s.full {
 			return nil
 		}
 	}
@@ -219,16 +231,21 @@ func (s *streamer) save(ctx context.Context, chunk []byte, st archive.LogState, 
 	if len(chunk) == 0 && !done {
 		return nil
 	}
-	if s.usage.over(s.src.key.Namespace, s.limits.MaxNamespace) && !st.Cut {
+	full := s.usage.over(s.src.key.Namespace, s.limits.MaxNamespace) && !st.Cut
+	if full {
 		marker := fmt.Sprintf("\n[flow-ci: the namespace's archive is full (%d bytes); the rest was not stored]\n", s.limits.MaxNamespace)
 		chunk, st.Cut, done = []byte(marker), true, true
 	}
 	st.Done = done
 	saved, err := s.store.Append(ctx, s.src.key, chunk, st)
+	if errors.Is(err, archive.ErrComplete) {
+		return err // not an error of the store: run ends the stream
+	}
 	if err != nil {
 		s.m.error("append")
 		return fmt.Errorf("storing the log of %s: %w", s.src.key.Stream, err)
 	}
+	s.full = s.full || full
 	s.usage.add(s.src.key.Namespace, saved.Stored-s.stored)
 	s.stored = saved.Stored
 	s.m.storedChunk(len(chunk), st.LastTime)

@@ -14,9 +14,10 @@ import (
 // that a pass over a run starts what is missing and tells whether the run's logs are
 // all stored.
 type streams struct {
-	ctx  context.Context // the archive's lifetime
-	log  logr.Logger
-	make func(logSource) *streamer
+	ctx    context.Context // the streams' lifetime: the archive's, until stopAll
+	cancel context.CancelFunc
+	log    logr.Logger
+	make   func(logSource) *streamer
 	// ended is called (off the streamer's goroutine) when a stream stops, to look at
 	// its run again.
 	ended func(key archive.StreamKey)
@@ -32,7 +33,8 @@ type streams struct {
 }
 
 func newStreams(ctx context.Context, log logr.Logger, mk func(logSource) *streamer, ended func(archive.StreamKey)) *streams {
-	return &streams{ctx: ctx, log: log, make: mk, ended: ended,
+	ctx, cancel := context.WithCancel(ctx)
+	return &streams{ctx: ctx, cancel: cancel, log: log, make: mk, ended: ended,
 		active: map[archive.StreamKey]context.CancelFunc{}, byRun: map[string]map[archive.StreamKey]bool{},
 		done: map[archive.StreamKey]bool{}}
 }
@@ -42,8 +44,8 @@ func (s *streams) ensure(src logSource) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := src.key
-	if s.active[k] != nil || s.done[k] {
-		return
+	if s.active[k] != nil || s.done[k] || s.ctx.Err() != nil {
+		return // (once stopped, none starts: wait must not race an Add)
 	}
 	if s.byRun[k.UID] == nil {
 		s.byRun[k.UID] = map[archive.StreamKey]bool{}
@@ -52,6 +54,7 @@ func (s *streams) ensure(src logSource) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	s.active[k] = cancel
 	st := s.make(src)
+	st.life = s.ctx
 	s.running.Add(1)
 	st.m.active.Inc()
 	go func() {
@@ -72,8 +75,19 @@ func (s *streams) ensure(src logSource) {
 	}()
 }
 
-// wait waits, at most d, until every streamer has returned: once the archive's lifetime
-// ends, each stores the lines it had read before it stops (streamer.copy).
+// stopAll stops every stream for good: the archive stops leading or running. Each
+// stores the lines it had read before it returns (streamer.copy).
+func (s *streams) stopAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancel()
+}
+
+// stopping says the streams were stopped for good: a run whose streams ended for that
+// reason is not complete, and must not be archived as if it were.
+func (s *streams) stopping() bool { return s.ctx.Err() != nil }
+
+// wait waits, at most d, until every streamer has returned; call it after stopAll.
 func (s *streams) wait(d time.Duration) {
 	done := make(chan struct{})
 	go func() { s.running.Wait(); close(done) }()

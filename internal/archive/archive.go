@@ -15,6 +15,11 @@ import (
 // ErrNotFound is returned for a record or a log the store does not hold.
 var ErrNotFound = errors.New("not found in the archive")
 
+// ErrComplete is returned by Append to a log already marked Done: a complete log is
+// final, so that a late writer (a stream stopped while its last save was in flight)
+// cannot undo what finishing it recorded.
+var ErrComplete = errors.New("the log is complete")
+
 // Record is a finished run as the archive keeps it. The indexed fields are what lists
 // filter on; Doc is the whole record (Document, as JSON).
 type Record struct {
@@ -102,7 +107,8 @@ type Store interface {
 	// after a crash the state never counts bytes that are not stored, and bytes past
 	// the state are overwritten by the next Append. An empty chunk only saves next.
 	// The store sets Bytes, Stored and Chunks itself (from the saved state and chunk);
-	// next gives the other fields. It returns the state as saved.
+	// next gives the other fields. It returns the state as saved. A log once saved
+	// Done is final: Append to it returns ErrComplete and changes nothing.
 	Append(ctx context.Context, key StreamKey, chunk []byte, next LogState) (LogState, error)
 	// State is the saved state of a log; ok is false when nothing was stored yet.
 	State(ctx context.Context, key StreamKey) (state LogState, ok bool, err error)

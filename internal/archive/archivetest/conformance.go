@@ -30,6 +30,7 @@ func Conformance(t *testing.T, newStorage NewStorage) {
 	}{
 		{"AppendReadsBackExactBytes", testAppendExact},
 		{"EmptyChunkOnlySavesState", testEmptyChunk},
+		{"CompleteLogIsFinal", testCompleteIsFinal},
 		{"LargeLog", testLargeLog},
 		{"StateRoundTrip", testStateRoundTrip},
 		{"StoreCountsChunksBytesStored", testStoreCounts},

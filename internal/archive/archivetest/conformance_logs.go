@@ -2,6 +2,7 @@ package archivetest
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -58,6 +59,23 @@ func testEmptyChunk(t *testing.T, h *harness) {
 	diff(t, "state after an empty Append", want, h.state(k))
 	if got := h.readLog(k); got != "abc\n" {
 		t.Errorf("log after an empty Append = %q, want %q", got, "abc\n")
+	}
+}
+
+// A log saved Done is final: a late Append (a stream's last save, after the log was
+// finished with what is missing) is refused and changes neither its state nor its bytes.
+func testCompleteIsFinal(t *testing.T, h *harness) {
+	k := streamKey("team-a", "run-1", "step-0")
+	h.append(k, "abc\n", archive.LogState{LastTime: epoch, AtLastTime: 1})
+	h.append(k, "", archive.LogState{LastTime: epoch, AtLastTime: 1, Done: true, Missing: "everything after byte 4: given up"})
+	done := h.state(k)
+	_, err := h.s.Append(t.Context(), k, []byte("late\n"), archive.LogState{LastTime: epoch.Add(time.Second), AtLastTime: 1})
+	if !errors.Is(err, archive.ErrComplete) {
+		t.Errorf("Append to a complete log: %v, want ErrComplete", err)
+	}
+	diff(t, "state after a refused Append", done, h.state(k))
+	if got := h.readLog(k); got != "abc\n" {
+		t.Errorf("log after a refused Append = %q, want %q", got, "abc\n")
 	}
 }
 

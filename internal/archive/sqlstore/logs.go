@@ -36,6 +36,9 @@ func (s *store) Append(ctx context.Context, key archive.StreamKey, chunk []byte,
 		return archive.LogState{}, fmt.Errorf("append to %s/%s: the log is stored in namespace %s, not %s",
 			key.UID, key.Stream, ns, key.Namespace)
 	}
+	if prev.Done {
+		return prev, fmt.Errorf("append to %s/%s: %w", key.UID, key.Stream, archive.ErrComplete)
+	}
 	st := next
 	st.Chunks, st.Bytes, st.Stored = prev.Chunks, prev.Bytes, prev.Stored
 	if len(chunk) > 0 {
