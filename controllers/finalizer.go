@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -11,14 +12,15 @@ import (
 // carries obj's resourceVersion: a patch built from a stale copy fails with a conflict
 // instead of dropping a finalizer another writer added meanwhile (a merge patch
 // replaces the whole list). It writes nothing when obj is already so, and changed says
-// whether it wrote. obj is updated in place.
+// whether it wrote. obj is updated in place, also when the write fails: read it again
+// before another try.
 func SetFinalizer(ctx context.Context, c client.Client, obj client.Object, finalizer string, on bool) (changed bool, err error) {
 	if controllerutil.ContainsFinalizer(obj, finalizer) == on {
 		return false, nil
 	}
 	base, ok := obj.DeepCopyObject().(client.Object)
 	if !ok {
-		return false, nil
+		return false, fmt.Errorf("a copy of %T is not a client.Object", obj)
 	}
 	if on {
 		controllerutil.AddFinalizer(obj, finalizer)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -171,7 +173,15 @@ func releaseAll(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) e
 	released := 0
 	for i := range runs.Items {
 		run := &runs.Items[i]
-		changed, err := controllers.SetFinalizer(ctx, c, run, civ1alpha1.FinalizerArchive, false)
+		var changed bool
+		// A run written since the list (its status, say) conflicts: read it again.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var err error
+			if changed, err = controllers.SetFinalizer(ctx, c, run, civ1alpha1.FinalizerArchive, false); apierrors.IsConflict(err) {
+				_ = c.Get(ctx, client.ObjectKeyFromObject(run), run)
+			}
+			return err
+		})
 		if client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("releasing %s/%s: %w", run.Namespace, run.Name, err)
 		}
