@@ -54,9 +54,20 @@ deploy_operator() {
 # starts: it follows each step's log as it is written, and holds a deleted run (its
 # finalizer) until the run's logs and record are stored.
 deploy_archive() {
+  if kubectl -n "$SYS" get deploy flow-ci-archive > /dev/null 2>&1 && ! demo_archive; then
+    log "using the run archive already deployed (make demo-down leaves it and its records)"
+    return
+  fi
   log "deploying the run archive (test/e2e/archive-config: config/archive, embedded store, the local image)"
   kubectl kustomize "$ROOT/test/e2e/archive-config" | kubectl apply --server-side --force-conflicts -f - > /dev/null
+  kubectl -n "$SYS" annotate deploy flow-ci-archive flowci.dev/demo=true --overwrite > /dev/null
   rollout flow-ci-archive
+}
+
+# demo_archive says the archive in $SYS is the one the demo deployed (annotated so): only
+# that one does demo-down remove, with its volume of records.
+demo_archive() {
+  [ "$(kubectl -n "$SYS" get deploy flow-ci-archive -o jsonpath='{.metadata.annotations.flowci\.dev/demo}' 2> /dev/null)" = true ]
 }
 
 start_run() {
@@ -184,6 +195,7 @@ up() {
 # (docs/archive.md): else deleting the operator's CRD next would wait for those runs.
 # Run from this machine once the archive is gone, so that it cannot add it back.
 remove_archive() {
+  demo_archive || return 0
   kubectl kustomize "$ROOT/test/e2e/archive-config" | kubectl delete --ignore-not-found --timeout=3m -f - > /dev/null 2>&1 || true
   if [ -x "$ROOT/bin/flow-ci" ]; then
     "$ROOT/bin/flow-ci" archive --release-all > /dev/null 2>&1 || true
