@@ -333,6 +333,9 @@ const archiveDown = "flow-ci, archive down"
 
 // scaleArchive sets the archive's replicas and waits until they are so.
 func scaleArchive(b *testing.B, replicas int) {
+	if replicas == 0 { // the archive comes back even when the benchmark fails meanwhile
+		b.Cleanup(func() { _, _ = kubectl("-n", operatorNS, "scale", "deploy/"+archiveDeploy, "--replicas=1") })
+	}
 	if out, err := kubectl("-n", operatorNS, "scale", "deploy/"+archiveDeploy, fmt.Sprintf("--replicas=%d", replicas)); err != nil {
 		b.Fatalf("scaling the archive: %v %s", err, out)
 	}
