@@ -215,20 +215,24 @@ steps:
 		var got bytes.Buffer
 		_, err = c.Log(ctx, ns, n, step, &got)
 		g.Expect(err).NotTo(HaveOccurred())
-		// Each line at most once and in order; what is missing can only be whole bursts
-		// that a rotation took out of the kubelet's current file while no archive ran
-		// (docs/archive.md), at most one per restart.
+		// Each line at most once and in order; what is missing can only be what a
+		// rotation took out of the kubelet's current file while no archive ran
+		// (docs/archive.md): one gap per restart at most, each at most one file (two
+		// bursts: a file holds up to 1 MiB and what the 3 s between checks add).
 		lost, err := checkSequence(got.Bytes())
 		g.Expect(err).NotTo(HaveOccurred(), "%s: %s", n, firstDifference(got.Bytes(), want))
-		g.Expect(len(lost)).To(BeNumerically("<=", len(kills())), "%s: bursts %v lost", n, lost)
+		g.Expect(len(lost)).To(BeNumerically("<=", len(kills())), "%s: lines %v lost", n, lost)
+		for _, gap := range lost {
+			g.Expect(gap[1]-gap[0]).To(BeNumerically("<=", 2*seqBurst), "%s: lines %v lost", n, gap)
+		}
 		if len(lost) == 0 {
 			g.Expect(sha256.Sum256(got.Bytes())).To(Equal(sha256.Sum256(want)), "%s: every line exactly once", n)
 		}
-		t.Logf("%s: %d bytes stored; bursts lost to a rotation while the archive was down: %v", n, got.Len(), lost)
+		t.Logf("%s: %d bytes stored; lines lost to a rotation while the archive was down: %v", n, got.Len(), lost)
 		lostAll += len(lost)
 		stored[n] = got.Bytes()
 	}
-	t.Logf("of %d bursts in %d runs, %d lost to rotations during %d archive restarts", seqBursts*len(names), len(names), lostAll, len(kills()))
+	t.Logf("%d runs, %d gaps from rotations during %d archive restarts", len(names), lostAll, len(kills()))
 	// The CLI, as that reader with their own kubeconfig: the whole log of a run that is gone.
 	cmd := exec.Command(flowciBinary(t), "logs", names[0], "-n", ns, "--archive-url", "https://"+archiveIP(g))
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+tokenKubeconfig(t, full))
@@ -281,9 +285,9 @@ func firstDifference(got, want []byte) string {
 }
 
 // checkSequence checks a stored copy of the known sequence: its trace line, then the
-// sequence's lines in order, each whole and at most once. It returns the bursts missing
-// from it; a gap that is not whole bursts is an error.
-func checkSequence(got []byte) (lost []int, err error) {
+// sequence's lines in order, each whole and at most once. It returns the ranges of
+// lines missing from it, [first, last].
+func checkSequence(got []byte) (lost [][2]int, err error) {
 	if !bytes.HasSuffix(got, []byte("\n")) {
 		return nil, fmt.Errorf("the log does not end with a newline")
 	}
@@ -293,14 +297,8 @@ func checkSequence(got []byte) (lost []int, err error) {
 	}
 	next := 1
 	gap := func(to int) error {
-		if to == next {
-			return nil
-		}
-		if (next-1)%seqBurst != 0 || (to-1)%seqBurst != 0 {
-			return fmt.Errorf("lines %d to %d missing: not whole bursts", next, to-1)
-		}
-		for b := (next - 1) / seqBurst; b < (to-1)/seqBurst; b++ {
-			lost = append(lost, b)
+		if to > next {
+			lost = append(lost, [2]int{next, to - 1})
 		}
 		return nil
 	}
