@@ -121,7 +121,8 @@ func trimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 			if i == 0 {
 				limit = maxTerminationMsg // a step's log tail
 			}
-			kept.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Message: cutTail(t.Message, limit), StartedAt: t.StartedAt}
+			kept.State.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Message: cutTail(t.Message, limit),
+				StartedAt: t.StartedAt, FinishedAt: t.FinishedAt} // FinishedAt: the archive's standby stops reading a log a window after it
 		}
 		out = append(out, kept)
 	}

@@ -104,7 +104,7 @@ func TestTrimKeepsWhatStatusReads(t *testing.T) {
 		Status: corev1.PodStatus{Phase: corev1.PodFailed,
 			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Message: long}},
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "step", Image: "busybox:1",
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Message: long + "the end"}}}}},
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Message: long + "the end", FinishedAt: metav1.NewTime(time.Unix(1e9, 0))}}}}},
 	}
 	out, _ := TrimPod(pod)
 	p := out.(*corev1.Pod)
@@ -118,6 +118,9 @@ func TestTrimKeepsWhatStatusReads(t *testing.T) {
 		t.Errorf("annotations: %v", p.Annotations)
 	}
 	term := p.Status.ContainerStatuses[0].State.Terminated
+	if !term.FinishedAt.Equal(&metav1.Time{Time: time.Unix(1e9, 0)}) {
+		t.Errorf("terminated: finished at %v", term.FinishedAt)
+	}
 	if term.ExitCode != 3 || len(term.Message) > v1alpha1.MaxMessageBytes || !strings.HasSuffix(term.Message, "the end") {
 		t.Errorf("terminated: exit %d, %d bytes", term.ExitCode, len(term.Message))
 	}

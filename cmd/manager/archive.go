@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -57,17 +58,22 @@ func runArchive(args []string) error {
 	}
 	defer store.Close()
 	restCfg.QPS, restCfg.Burst = 50, 100 // one log stream per running container, and their reads
+	var lease resourcelock.Interface
+	if o.leaderElection {
+		if lease, err = archiveLease(restCfg, o.namespace, o.standby.Window); err != nil {
+			return err
+		}
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                        scheme,
-		Cache:                         controllers.ArchiveCacheOptions(),
-		Client:                        controllers.ClientOptions(),
-		Metrics:                       metrics.ServerOptions(o.metricsAddr, true, ""),
-		HealthProbeBindAddress:        o.probeAddr,
-		PprofBindAddress:              o.pprofAddr,
-		LeaderElection:                o.leaderElection,
-		LeaderElectionID:              "flow-ci-archive.flowci.dev",
-		LeaderElectionNamespace:       o.namespace,
-		LeaderElectionReleaseOnCancel: true,
+		Scheme:                              scheme,
+		Cache:                               controllers.ArchiveCacheOptions(),
+		Client:                              controllers.ClientOptions(),
+		Metrics:                             metrics.ServerOptions(o.metricsAddr, true, ""),
+		HealthProbeBindAddress:              o.probeAddr,
+		PprofBindAddress:                    o.pprofAddr,
+		LeaderElection:                      o.leaderElection,
+		LeaderElectionResourceLockInterface: lease,
+		LeaderElectionReleaseOnCancel:       true,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the archive's manager: %w", err)
@@ -86,7 +92,7 @@ func runArchive(args []string) error {
 func setupArchive(ctx context.Context, mgr ctrl.Manager, cs kubernetes.Interface, store archive.Store, o *archiveOptions) error {
 	log := ctrl.Log.WithName("archive")
 	r := &archivectl.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pods: cs.CoreV1(),
-		Store: store, Limits: o.limits, Hold: o.hold, Log: log}
+		Store: store, Limits: o.limits, Hold: o.hold, Standby: o.standby, Log: log}
 	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
 		return fmt.Errorf("setting up the archive controller: %w", err)
 	}

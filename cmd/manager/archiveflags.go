@@ -26,6 +26,7 @@ type archiveOptions struct {
 	maxAge     time.Duration
 	maxTotal   int64
 	retainEach time.Duration
+	standby    archivectl.StandbyOptions
 	listen     string
 	certFile   string
 	keyFile    string
@@ -89,6 +90,8 @@ func newArchiveFlagSet(o *archiveOptions, chunk *int64) *flag.FlagSet {
 	fs.DurationVar(&o.hold, "hold", 5*time.Minute, "How long a deleted run waits for its record and logs before it goes without them (the record says what is missing).")
 	byteFlag(fs, chunk, "chunk-bytes", "256Ki", "Buffered log lines are stored at this size...")
 	fs.DurationVar(&o.limits.Flush, "flush-interval", time.Second, "...or after this long.")
+	fs.DurationVar(&o.standby.Window, "standby-window", 30*time.Second, "A replica that does not lead reads the same logs as the leader and keeps this much of each, so that when it takes over it stores what the leader had not, even past a kubelet rotation; 0 disables it.")
+	byteFlag(fs, &o.standby.Budget, "standby-bytes", "128Mi", "What a standby replica keeps of all logs at most.")
 	fs.StringVar(&o.listen, "listen", ":8443", "The HTTPS address readers use.")
 	fs.StringVar(&o.certFile, "tls-cert-file", "", "The serving certificate; without it the archive makes one and keeps it in --tls-secret.")
 	fs.StringVar(&o.keyFile, "tls-key-file", "", "The serving certificate's key.")
@@ -118,6 +121,8 @@ func (o *archiveOptions) check() error {
 		return errors.New("--max-line-bytes and --max-log-bytes must be positive")
 	case o.limits.Flush <= 0:
 		return errors.New("--flush-interval must be positive")
+	case o.standby.Window < 0 || o.standby.Window > 0 && o.standby.Budget < 1<<20:
+		return errors.New("--standby-window must not be negative, and --standby-bytes at least 1Mi")
 	}
 	o.s3.Endpoint = strings.TrimPrefix(strings.TrimPrefix(o.s3.Endpoint, "https://"), "http://")
 	return nil

@@ -30,8 +30,14 @@ func TestArchiveFlags(t *testing.T) {
 	}{
 		{args: []string{"--namespace=x"}, ok: true, want: func(o *archiveOptions) bool {
 			return o.store == "embedded" && o.limits.MaxLine == 256<<10 && o.limits.MaxLog == 256<<20 &&
-				o.limits.Chunk == 256<<10 && o.limits.Flush == time.Second && o.hold == 5*time.Minute
+				o.limits.Chunk == 256<<10 && o.limits.Flush == time.Second && o.hold == 5*time.Minute &&
+				o.standby.Window == 30*time.Second && o.standby.Budget == 128<<20
 		}},
+		{args: []string{"--namespace=x", "--standby-window=0", "--standby-bytes=0"}, ok: true, want: func(o *archiveOptions) bool {
+			return o.standby.Window == 0 // no standby: its budget does not matter
+		}},
+		{args: []string{"--namespace=x", "--standby-bytes=0"}},
+		{args: []string{"--namespace=x", "--standby-window=-1s"}},
 		{args: []string{"--namespace=x", "--max-line-bytes=1Ki", "--chunk-bytes=1"}, ok: true, want: func(o *archiveOptions) bool {
 			return o.limits.MaxLine == 1024 && o.limits.Chunk == 4<<10 // at least 4 KiB
 		}},

@@ -36,11 +36,13 @@ type Reconciler struct {
 	Store   archive.Store
 	Limits  Limits
 	Hold    time.Duration
+	Standby StandbyOptions
 	Log     logr.Logger
 	Metrics *Metrics
 
 	now     func() time.Time
 	streams *streams
+	standby *standby // nil without one
 	usage   usage
 	// kick reconciles a run again when one of its streams stops.
 	kick chan event.TypedGenericEvent[*v1alpha1.PipelineRun]

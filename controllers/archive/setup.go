@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -59,6 +60,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager, 
 	})); err != nil {
 		return err
 	}
+	if err := r.setupStandby(mgr); err != nil {
+		return err
+	}
 	return builder.ControllerManagedBy(mgr).
 		Named("archive").
 		WithOptions(opts).
@@ -80,8 +84,44 @@ func podRun(_ context.Context, o client.Object) []reconcile.Request {
 }
 
 func (r *Reconciler) newStreamer(src logSource) *streamer {
-	return &streamer{store: r.Store, pods: r.Pods, limits: r.Limits, usage: &r.usage, m: r.Metrics, log: r.Log, src: src}
+	s := &streamer{store: r.Store, pods: r.Pods, limits: r.Limits, usage: &r.usage, m: r.Metrics, log: r.Log, src: src}
+	if r.standby != nil {
+		s.adopt = r.standby.adopt
+	}
+	return s
 }
+
+// setupStandby runs, on every replica, the shadows of what the leader streams, until
+// this replica leads (Reconciler.Standby).
+func (r *Reconciler) setupStandby(mgr manager.Manager) error {
+	if r.Standby.Window <= 0 {
+		return nil
+	}
+	r.standby = newStandby(r.Standby, r.Pods, r.Log.WithName("standby"), r.now, 2*r.Limits.MaxLog+64<<20)
+	if err := mgr.Add(everyReplica(r.standby.run)); err != nil {
+		return err
+	}
+	// A runnable that needs the lease starts when this replica leads.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		r.standby.lead()
+		<-ctx.Done()
+		return nil
+	})); err != nil {
+		return err
+	}
+	return builder.ControllerManagedBy(mgr).
+		Named("archive-standby").
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2, NeedLeaderElection: ptr.To(false)}).
+		For(&v1alpha1.PipelineRun{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podRun)).
+		Complete(standbyReconciler{r})
+}
+
+// everyReplica is a runnable that runs whether or not the replica leads.
+type everyReplica func(context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (everyReplica) NeedLeaderElection() bool          { return false }
 
 // streamEnded looks at a run again when one of its streams stops: it may be archived.
 func (r *Reconciler) streamEnded(k archive.StreamKey) {

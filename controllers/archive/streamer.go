@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -51,6 +50,9 @@ type streamer struct {
 	life context.Context
 	// full: the namespace's share was full, and the log was closed with a marker.
 	full bool
+	// adopt hands over a standby's shadow of the log, once, when this replica just
+	// started leading (nil: none).
+	adopt func(archive.StreamKey) (adopted, bool)
 	// stored is what the log occupied in the store after the last Append this streamer
 	// made or read, so that each Append adds only its own bytes to the namespace's usage.
 	stored int64
@@ -104,18 +106,9 @@ func (s *streamer) run(ctx context.Context) error {
 // follow reads the log once, from where st ends. done says the log is complete and
 // stored; otherwise the stream broke and is resumed from the saved state.
 func (s *streamer) follow(ctx context.Context, st archive.LogState) (done bool, err error) {
-	opts := &corev1.PodLogOptions{Container: s.src.container, Follow: true, Timestamps: true}
-	if !st.LastTime.IsZero() {
-		// sinceTime has whole seconds; the filter skips what was stored after it.
-		since := metav1.NewTime(st.LastTime.Truncate(time.Second))
-		opts.SinceTime = &since
-	}
-	rc, err := s.pods.Pods(s.src.key.Namespace).GetLogs(s.src.pod, opts).Stream(ctx)
-	if apierrors.IsNotFound(err) && s.podGone(ctx) {
-		return false, errPodGone
-	}
+	rc, err := s.open(ctx, st)
 	if err != nil {
-		return false, fmt.Errorf("opening the log of %s/%s: %w", s.src.key.Namespace, s.src.pod, err)
+		return false, err
 	}
 	defer rc.Close()
 	f := ingest.New(st, s.limits.MaxLine, s.limits.MaxLog)
@@ -262,7 +255,11 @@ func (s *streamer) finish(ctx context.Context, missing string) error {
 		return nil
 	}
 	st.Done = true
-	st.Missing = fmt.Sprintf("everything after byte %d: %s", st.Bytes, missing)
+	tail := fmt.Sprintf("everything after byte %d: %s", st.Bytes, missing)
+	if st.Missing != "" {
+		tail = st.Missing + "; " + tail // the gaps noted before stay
+	}
+	st.Missing = tail
 	_, err = s.store.Append(ctx, s.src.key, nil, st)
 	return err
 }

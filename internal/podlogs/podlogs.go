@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -121,6 +122,19 @@ func ContainerStarted(p *corev1.Pod, name string) bool {
 		}
 	}
 	return false
+}
+
+// FinishedAt is when the pod's container name terminated; zero while it has not.
+func FinishedAt(p *corev1.Pod, name string) time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == name && cs.State.Terminated != nil {
+			return cs.State.Terminated.FinishedAt.Time
+		}
+	}
+	return time.Time{}
 }
 
 // Stream reads the step container's log of pod, following it while follow, and calls

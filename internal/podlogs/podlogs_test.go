@@ -101,3 +101,23 @@ func TestStarted(t *testing.T) {
 		}
 	}
 }
+
+func TestFinishedAt(t *testing.T) {
+	end := metav1.NewTime(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	done := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{FinishedAt: end}}
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		want time.Time
+	}{
+		{"no pod", nil, time.Time{}},
+		{"running", &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: StepContainer, State: running}}}}, time.Time{}},
+		{"terminated", &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: StepContainer, State: done}}}}, end.Time},
+		{"another container terminated", &corev1.Pod{Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "db", State: done}, {Name: StepContainer, State: running}}}}, time.Time{}},
+	} {
+		if got := FinishedAt(tc.pod, StepContainer); !got.Equal(tc.want) {
+			t.Errorf("%s: FinishedAt = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

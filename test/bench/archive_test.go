@@ -62,7 +62,8 @@ func startArchiveProcess(tb testing.TB, cl *cluster, ns string) *archiveProcess 
 	bin := managerBinary(tb)
 	a.cmd = exec.Command(bin, "archive", "--store=embedded", "--data-dir="+filepath.Join(filepath.Dir(bin), "archive-data"),
 		"--listen="+freeAddr(tb), "--leader-elect", "--metrics-bind-address="+a.metrics, "--health-probe-bind-address="+a.probe,
-		"--namespace="+ns, "--tls-cert-file="+cert, "--tls-key-file="+key)
+		"--namespace="+ns, "--tls-cert-file="+cert, "--tls-key-file="+key,
+		"--standby-window=0") // one process: no standby, and so no wait for one to warm up
 	a.cmd.Env = append(os.Environ(), "KUBECONFIG="+writeKubeconfig(tb, cl, dir), "GOMEMLIMIT=400MiB")
 	logFile, err := os.Create(a.logPath)
 	if err != nil {

@@ -115,7 +115,7 @@ func BenchmarkClusterHandoff(b *testing.B) {
 		// The operator never waits for the archive: the same runs with it stopped.
 		scaleArchive(b, 0)
 		down, _ := benchFlowCI(b, shapes)
-		scaleArchive(b, 1)
+		scaleArchive(b, archiveReplicas)
 		for _, s := range shapes {
 			results[s.name+"/flow-ci"] = append(results[s.name+"/flow-ci"], flow[s.name]...)
 			results[s.name+"/hand"] = append(results[s.name+"/hand"], hand[s.name]...)

@@ -7,6 +7,7 @@ package ingest
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/flow-ci/flow-ci/internal/archive"
@@ -24,6 +25,10 @@ type Filter struct {
 	resumeTime time.Time
 	resumeSkip int
 	resumed    bool
+	// sawStored: the stream repeated a stored line before its first new one, so it
+	// carries on from the stored copy; gap: it did not, and the first new line is
+	// preceded by a marker.
+	sawStored, gap bool
 
 	stamp    []byte // the current line's timestamp while it is read
 	inStamp  bool   // at the start of a line, reading its timestamp
@@ -125,13 +130,19 @@ func (f *Filter) repeats(t time.Time) bool {
 		return false
 	}
 	switch {
-	case t.Before(f.resumeTime):
-		return true
 	case t.Equal(f.resumeTime) && f.resumeSkip > 0:
 		f.resumeSkip--
+		f.sawStored = true
+		return true
+	case t.Before(f.resumeTime):
+		f.sawStored = true
 		return true
 	}
 	f.resumed = true
+	// The kubelet serves its current file from the stored last line's second on: when
+	// that line is not in it, the file was rotated after it, and what came between
+	// (possibly nothing) is out of reach. Say so where it happened.
+	f.gap = !f.sawStored
 	return false
 }
 
@@ -163,6 +174,10 @@ func (f *Filter) endLine(out []byte) []byte {
 		return out
 	}
 	line := f.line
+	if f.gap {
+		f.gap = false
+		out = f.markGap(out)
+	}
 	if f.lineCut {
 		line = append(line, fmt.Sprintf(" [flow-ci: line cut at %d bytes]\n", f.maxLine)...)
 	}
@@ -182,6 +197,31 @@ func (f *Filter) endLine(out []byte) []byte {
 	}
 	return out
 }
+
+// maxMissing bounds the gaps listed in the state's Missing; the markers in the log
+// show every one.
+const maxMissing = 1024
+
+// markGap appends the marker of lines that may be missing before the current line, and
+// notes them in the state.
+func (f *Filter) markGap(out []byte) []byte {
+	from, to := f.resumeTime.Format(time.RFC3339Nano), f.lineTime.Format(time.RFC3339Nano)
+	marker := fmt.Sprintf("[flow-ci: lines printed between %s and %s may be missing: the kubelet rotated them out of the log it serves while no archive read it]\n", from, to)
+	out = append(out, marker...)
+	note := fmt.Sprintf("lines between %s and %s, at byte %d", from, to, f.state.Bytes)
+	f.state.Bytes += int64(len(marker))
+	switch m := f.state.Missing; {
+	case m == "":
+		f.state.Missing = note
+	case len(m)+len(note) < maxMissing:
+		f.state.Missing = m + "; " + note
+	case !strings.HasSuffix(m, moreGaps):
+		f.state.Missing = m + moreGaps
+	}
+	return out
+}
+
+const moreGaps = "; more (see the markers in the log)"
 
 func indexNL(p []byte) int {
 	for i, b := range p {

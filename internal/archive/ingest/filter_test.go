@@ -55,6 +55,7 @@ func TestFilter(t *testing.T) {
 		last    int // nanoseconds after t0 of the state's LastTime
 		atLast  int
 		cut     bool
+		missing string
 	}{
 		{name: "plain lines", lines: []string{"a\n", "bc\n", "\n"}, times: at(1, 2, 3),
 			want: "a\nbc\n\n", last: 3, atLast: 1},
@@ -77,6 +78,13 @@ func TestFilter(t *testing.T) {
 		{name: "log cap leaves a marker and stops", lines: []string{"aaaa\n", "bbbb\n", "cccc\n"}, times: at(1, 2, 3), maxLog: 12,
 			want: "aaaa\nbbbb\n\n[flow-ci: log cut at 10 bytes; the rest was not stored]\n", last: 2, atLast: 1, cut: true},
 		{name: "a line without a timestamp is kept", raw: "garbage line\n", want: "garbage line\n", atLast: 1},
+		{name: "resume after a rotation marks the gap", from: archive.LogState{Bytes: 4, LastTime: t0.Add(2), AtLastTime: 1},
+			lines: []string{"e\n", "f\n"}, times: at(5, 6), want: gapMarker(2, 5) + "e\nf\n", last: 6, atLast: 1,
+			missing: "lines between " + t0.Add(2).Format(time.RFC3339Nano) + " and " + t0.Add(5).Format(time.RFC3339Nano) + ", at byte 4"},
+		{name: "resume seeing only the later lines of the last time marks none", from: archive.LogState{Bytes: 4, LastTime: t0.Add(2), AtLastTime: 2},
+			lines: []string{"c\n", "d\n"}, times: at(2, 3), want: "d\n", last: 3, atLast: 1},
+		{name: "resume into an empty stream marks none", from: archive.LogState{Bytes: 4, LastTime: t0.Add(2), AtLastTime: 1},
+			lines: []string{}, times: at(), want: "", last: 2, atLast: 1},
 	}
 	for _, tc := range cases {
 		for _, piece := range []int{1, 3, 7, 1 << 20} {
@@ -105,12 +113,39 @@ func TestFilter(t *testing.T) {
 				t.Errorf("%s (pieces of %d): state last=%v atLast=%d cut=%v, want %v %d %v",
 					tc.name, piece, st.LastTime, st.AtLastTime, st.Cut, wantLast, tc.atLast, tc.cut)
 			}
+			if st.Missing != tc.missing {
+				t.Errorf("%s (pieces of %d): missing %q, want %q", tc.name, piece, st.Missing, tc.missing)
+			}
 			if st.Bytes != tc.from.Bytes+int64(len(tc.want)) {
 				t.Errorf("%s: state bytes %d, want %d", tc.name, st.Bytes, tc.from.Bytes+int64(len(tc.want)))
 			}
 		}
 	}
 }
+
+func gapMarker(from, to int) string {
+	return "[flow-ci: lines printed between " + t0.Add(time.Duration(from)).Format(time.RFC3339Nano) + " and " +
+		t0.Add(time.Duration(to)).Format(time.RFC3339Nano) + " may be missing: the kubelet rotated them out of the log it serves while no archive read it]\n"
+}
+
+// Gaps are listed in Missing up to a bound; past it, a note says the log's markers
+// list the rest.
+func TestFilterBoundsMissing(t *testing.T) {
+	st := archive.LogState{Bytes: 1, LastTime: t0, AtLastTime: 1}
+	for i := range 100 {
+		f := New(st, 1<<20, 1<<30)
+		out := f.Feed([]byte(stamped([]string{"x\n"}, at(1000*(i+1)))), nil)
+		if !strings.HasPrefix(string(out), "[flow-ci: lines printed between") {
+			t.Fatalf("resume %d: no marker before %q", i, out)
+		}
+		st = f.State()
+	}
+	if len(st.Missing) > maxMissing+len(moreGaps) || !strings.HasSuffix(st.Missing, moreGaps) {
+		t.Errorf("missing is %d bytes, ending %q; want at most %d, ending with the note", len(st.Missing), tailOf(st.Missing), maxMissing+len(moreGaps))
+	}
+}
+
+func tailOf(s string) string { return s[max(0, len(s)-60):] }
 
 // A stream that breaks mid-line and resumes from the saved state stores every line
 // exactly once.
