@@ -20,6 +20,9 @@ type adopted struct {
 	bytes int
 	// first is the kubelet's timestamp of its first line (zero: it holds none).
 	first time.Time
+	// pruned: it does not hold the log from the start of the kubelet's file it read.
+	pruned bool
+	// (a shadow's end of stream is not the log's: see streamer.fromShadow)
 }
 
 // peekWait bounds how long open waits for the kubelet's first line when it compares
@@ -39,7 +42,7 @@ func (s *streamer) open(ctx context.Context, st archive.LogState) (io.ReadCloser
 		s.log.V(1).Info("opening a log", "namespace", s.src.key.Namespace, "stream", s.src.key.Stream,
 			"standby copy", ok, "copy", sh.first, "stored", st.LastTime)
 	}
-	if ok && reaches(sh.first, st.LastTime) {
+	if ok && reaches(sh, st.LastTime) {
 		return s.useShadow(ctx, sh), nil
 	}
 	rc, err := s.openKubelet(ctx, st)
@@ -60,10 +63,14 @@ func (s *streamer) open(ctx context.Context, st archive.LogState) (io.ReadCloser
 	return s.useShadow(ctx, sh), nil
 }
 
-// reaches says a stream whose first line is stamped first repeats the stored copy's
-// last line (stamped last; zero: nothing stored), so nothing lies between them.
-func reaches(first, last time.Time) bool {
-	return !first.IsZero() && (last.IsZero() || !first.After(last))
+// reaches says the shadow repeats the stored copy's last line (stamped last), so
+// nothing lies between them; with nothing stored, that it holds what it first read
+// whole.
+func reaches(sh adopted, last time.Time) bool {
+	if last.IsZero() {
+		return !sh.first.IsZero() && !sh.pruned
+	}
+	return !sh.first.IsZero() && !sh.first.After(last)
 }
 
 // kubeletFirst says the kubelet's file, whose first line since the stored line's second
@@ -78,6 +85,7 @@ func (s *streamer) useShadow(ctx context.Context, sh adopted) io.ReadCloser {
 	s.log.Info("resuming a log from the standby's copy", "namespace", s.src.key.Namespace,
 		"stream", s.src.key.Stream, "bytes", sh.bytes)
 	context.AfterFunc(ctx, func() { _ = sh.rc.Close() })
+	s.fromShadow = true
 	return sh.rc
 }
 

@@ -37,8 +37,15 @@ type shadow struct {
 	resumeSkip int
 	sawHeld    bool
 	pending    []byte
-	closed     bool // the reader closed it: the producer stops
-	cancel     context.CancelFunc
+	dropLine   bool // the rest of a line it has is dropped
+	// halt: handed over while resuming, the new stream did not repeat the shadow's last
+	// line; it stops, and the streamer reads the kubelet's file with its own check.
+	halt bool
+	// pruned: the shadow does not hold its log from the start of the kubelet's file it
+	// first read (it dropped lines, or read afresh after a break).
+	pruned bool
+	closed bool // the reader closed it: the producer stops
+	cancel context.CancelFunc
 }
 
 type mark struct {
@@ -73,7 +80,12 @@ func (s *shadow) fill(rc io.Reader, budget *int64, limit func() int, now func() 
 			s.mu.Unlock()
 			return added, io.ErrClosedPipe
 		}
-		if got := s.skipRest(s.resumeLocked(p[:n], lim)); len(got) > 0 {
+		got := s.skipRest(s.resumeLocked(p[:n]))
+		if s.halt {
+			s.mu.Unlock()
+			return added, errShadowStopped
+		}
+		if len(got) > 0 {
 			s.markLocked(now())
 			s.buf = append(s.buf, got...)
 			added += int64(len(got))
@@ -146,10 +158,10 @@ func (s *shadow) pruneLocked(since time.Time, limit int) {
 		}
 	}
 	cut = max(cut, len(s.buf)-limit)
-	// Keep the last whole line of a quiet log: a new leader sees in it where its stored
-	// copy ends, rather than a gap before the next line.
+	// Keep the last whole lines of a quiet log (those of its last timestamp): a new
+	// leader sees in them where its stored copy ends, rather than a gap before the next.
 	if end := bytes.LastIndexByte(s.buf, '\n'); end >= 0 {
-		last := bytes.LastIndexByte(s.buf[:end], '\n') + 1
+		last := runStart(s.buf, bytes.LastIndexByte(s.buf[:end], '\n')+1)
 		if cut > last && len(s.buf)-last <= limit {
 			cut = last
 		}
@@ -166,7 +178,8 @@ func (s *shadow) pruneLocked(since time.Time, limit int) {
 			cut, s.skipping = len(s.buf), true
 		}
 	}
-	s.buf = append([]byte(nil), s.buf[cut:]...)
+	cut = pastRun(s.buf, cut)
+	s.buf, s.pruned = append([]byte(nil), s.buf[cut:]...), true
 	kept := s.marks[:0]
 	for _, m := range s.marks {
 		switch {
@@ -181,6 +194,40 @@ func (s *shadow) pruneLocked(since time.Time, limit int) {
 	s.marks = kept
 }
 
+// Lines can share a timestamp (a runtime may stamp a whole read once), and a resumed
+// stream skips the stored lines of the last timestamp by count: a shadow is never cut
+// inside such a run, so that it holds all of a timestamp's lines or none.
+
+// runStart is the start of the run of lines stamped as the line at i, whole lines
+// from i back.
+func runStart(buf []byte, i int) int {
+	t := stampOf(buf[i:])
+	for i > 0 && !t.IsZero() {
+		prev := bytes.LastIndexByte(buf[:i-1], '\n') + 1
+		if !stampOf(buf[prev:i]).Equal(t) {
+			break
+		}
+		i = prev
+	}
+	return i
+}
+
+// pastRun moves a cut at a line's start past the lines stamped as the one before it.
+func pastRun(buf []byte, cut int) int {
+	if cut <= 0 || cut >= len(buf) {
+		return cut
+	}
+	t := stampOf(buf[bytes.LastIndexByte(buf[:cut-1], '\n')+1 : cut])
+	for cut < len(buf) && !t.IsZero() {
+		end := bytes.IndexByte(buf[cut:], '\n')
+		if end < 0 || !stampOf(buf[cut:cut+end]).Equal(t) {
+			break
+		}
+		cut += end + 1
+	}
+	return cut
+}
+
 // broke says the stream ended otherwise than at the log's end.
 func (s *shadow) broke() bool {
 	s.mu.Lock()
@@ -188,30 +235,11 @@ func (s *shadow) broke() bool {
 	return s.err != nil && !errors.Is(s.err, io.EOF) && !errors.Is(s.err, errShadowStopped)
 }
 
-// firstTime is the kubelet's timestamp of the first line the shadow holds (zero: none).
-func (s *shadow) firstTime() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := bytes.IndexByte(s.buf[:min(len(s.buf), 64)], ' ')
-	if i <= 0 {
-		return time.Time{}
-	}
-	t, _ := time.Parse(time.RFC3339Nano, string(s.buf[:i]))
-	return t
-}
-
-// handedOver says a streamer reads the shadow now.
-func (s *shadow) handedOver() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.adopted
-}
-
 // exhausted says the shadow stopped at its read budget.
 func (s *shadow) exhausted() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return errors.Is(s.err, errShadowStopped)
+	return errors.Is(s.err, errShadowStopped) && !s.halt
 }
 
 // size is what the shadow holds.
@@ -230,11 +258,11 @@ func (s *shadow) endedBefore(t time.Time) bool {
 
 // handover makes the shadow the stream a streamer reads: what it kept, then what it
 // goes on reading.
-func (s *shadow) handover() io.ReadCloser {
+func (s *shadow) handover() adopted {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.adopted, s.marks = true, nil
-	return (*shadowReader)(s)
+	return adopted{rc: (*shadowReader)(s), bytes: len(s.buf), first: stampOf(s.buf), pruned: s.pruned}
 }
 
 // shadowReader reads a handed-over shadow.
@@ -255,6 +283,9 @@ func (r *shadowReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, s.buf)
 	s.buf = s.buf[n:]
+	if len(s.buf) == 0 {
+		s.buf = nil // not the drained array: it may be a whole share
+	}
 	s.cond.Broadcast()
 	return n, nil
 }

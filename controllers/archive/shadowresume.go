@@ -11,14 +11,18 @@ import (
 
 // reopen prepares the shadow to read its log again: it drops an unfinished last line
 // and returns the timestamp of the last whole one (zero: it holds none, and reads the
-// log afresh).
-func (s *shadow) reopen() time.Time {
+// log afresh). Once handed over it does not (ok false): the streamer then reads the
+// kubelet's file from what it stored, rather than take a second copy.
+func (s *shadow) reopen() (since time.Time, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.adopted {
+		return time.Time{}, false
+	}
 	end := bytes.LastIndexByte(s.buf, '\n')
 	if end < 0 {
-		s.buf, s.marks, s.skipping = s.buf[:0], nil, false
-		return time.Time{}
+		s.buf, s.marks, s.skipping, s.pruned = s.buf[:0], nil, false, s.pruned || len(s.buf) > 0
+		return time.Time{}, true
 	}
 	s.buf, s.skipping = s.buf[:end+1], false
 	kept := s.marks[:0]
@@ -30,11 +34,11 @@ func (s *shadow) reopen() time.Time {
 	s.marks = kept
 	last, n := lastStamps(s.buf)
 	if last.IsZero() {
-		s.buf, s.marks = s.buf[:0], nil
-		return time.Time{}
+		s.buf, s.marks, s.pruned = s.buf[:0], nil, true
+		return time.Time{}, true
 	}
-	s.resumeTime, s.resumeSkip, s.resuming, s.sawHeld, s.pending = last, n, true, false, s.pending[:0]
-	return last
+	s.resumeTime, s.resumeSkip, s.resuming, s.sawHeld, s.pending, s.dropLine = last, n, true, false, s.pending[:0], false
+	return last, true
 }
 
 // lastStamps is the timestamp of buf's last whole line, and how many lines at its end
@@ -65,39 +69,70 @@ func stampOf(line []byte) time.Time {
 	return t
 }
 
-// resumeLocked passes p through while the shadow is not resuming; while it is, it holds
-// p's lines until the first one the shadow does not have, and returns what follows from
-// there. If the new stream does not repeat the shadow's last line, a rotation took what
-// lay between: the shadow drops what it had, so that it never holds a hidden hole.
-func (s *shadow) resumeLocked(p []byte, limit int) []byte {
-	if !s.resuming {
-		return p
-	}
-	s.pending = append(s.pending, p...)
-	for {
-		i := bytes.IndexByte(s.pending, '\n')
-		if i < 0 {
-			if len(s.pending) <= limit {
-				return nil // the rest of a line to come
+// resumeLocked passes p through while the shadow is not resuming; while it is, it drops
+// p's lines up to the first one the shadow does not have, and returns what follows from
+// there. It reads each line's timestamp only (at most 64 bytes held), so a long line
+// costs nothing more. If the new stream does not repeat the shadow's last line, a
+// rotation took what lay between: the shadow drops what it had, so that it never holds
+// a hidden hole; once handed over it stops instead (halt), and the streamer reads the
+// kubelet's file with its own check.
+func (s *shadow) resumeLocked(p []byte) []byte {
+	for s.resuming && len(p) > 0 {
+		if s.dropLine { // the rest of a line the shadow has
+			i := bytes.IndexByte(p, '\n')
+			if i < 0 {
+				return nil
 			}
-			break // one line over the share: start afresh from it
-		}
-		t := stampOf(s.pending[:i])
-		if !t.IsZero() && (t.Before(s.resumeTime) || t.Equal(s.resumeTime) && s.resumeSkip > 0) {
-			if t.Equal(s.resumeTime) {
-				s.resumeSkip--
-			}
-			s.sawHeld = true
-			s.pending = s.pending[i+1:]
+			p, s.dropLine = p[i+1:], false
 			continue
 		}
-		break
+		j := bytes.IndexAny(p, " \n")
+		if j < 0 {
+			s.pending = append(s.pending, p...)
+			if len(s.pending) < 64 {
+				return nil // the timestamp goes on in the next read
+			}
+			p = nil
+		} else {
+			s.pending = append(s.pending, p[:j]...)
+			p = p[j:]
+		}
+		if s.holds(s.pending) {
+			s.pending, s.dropLine, s.sawHeld = s.pending[:0], true, true
+			continue
+		}
+		s.resuming = false
+		if !s.sawHeld {
+			if s.adopted {
+				s.halt = true
+				return nil
+			}
+			s.buf, s.marks, s.pruned = s.buf[:0], nil, true
+		}
+		out := append(append([]byte(nil), s.pending...), p...)
+		s.pending = nil
+		return out
 	}
-	s.resuming = false
-	if !s.sawHeld {
-		s.buf, s.marks = s.buf[:0], nil
+	if s.resuming {
+		return nil
 	}
-	out := s.pending
-	s.pending = nil
-	return out
+	return p
+}
+
+// holds says the line stamped stamp is one the shadow has, and counts it.
+func (s *shadow) holds(stamp []byte) bool {
+	if len(stamp) > 64 {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(stamp))
+	switch {
+	case err != nil:
+		return false
+	case t.Before(s.resumeTime):
+		return true
+	case t.Equal(s.resumeTime) && s.resumeSkip > 0:
+		s.resumeSkip--
+		return true
+	}
+	return false
 }

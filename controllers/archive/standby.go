@@ -97,6 +97,10 @@ func (sb *standby) prune() {
 	// A window after this replica began to lead, its streamers have adopted what they
 	// needed; a shadow left over is of a log already complete.
 	done := !sb.leading.IsZero() && sb.leading.Before(since)
+	keepFrom := since
+	if !sb.leading.IsZero() {
+		keepFrom = time.Time{} // until adopted, by size only: a takeover may lag
+	}
 	for k, s := range sb.shadows {
 		if s.endedBefore(since) || done {
 			if s.exhausted() {
@@ -105,7 +109,7 @@ func (sb *standby) prune() {
 			sb.dropLocked(k, s)
 			continue
 		}
-		s.prune(since, sb.limitLocked(k.Namespace))
+		s.prune(keepFrom, sb.limitLocked(k.Namespace))
 	}
 	for k, at := range sb.exhausted {
 		if at.Before(sb.now().Add(-24 * time.Hour)) {
@@ -203,25 +207,38 @@ func (sb *standby) follow(ctx context.Context, s *shadow, src logSource) error {
 		return sb.limitLocked(src.key.Namespace)
 	}
 	var since time.Time
-	for again := false; ; again = true {
+	for attempt := 0; ; attempt++ {
 		opts := &corev1.PodLogOptions{Container: src.container, Follow: true, Timestamps: true}
 		if !since.IsZero() {
 			t := metav1.NewTime(since.Truncate(time.Second))
 			opts.SinceTime = &t
 		}
 		rc, err := sb.pods.Pods(src.key.Namespace).GetLogs(src.pod, opts).Stream(ctx)
+		if apierrors.IsNotFound(err) {
+			return err // the pod is gone
+		}
 		if err != nil {
-			return err
+			if !sleep(ctx, backoff(attempt)) {
+				return ctx.Err()
+			}
+			continue
 		}
 		added, err := s.fill(rc, &budget, limit, sb.now)
 		_ = rc.Close()
-		if !errors.Is(err, io.EOF) || again && added == 0 || s.handedOver() {
-			return err // broke, stopped, closed, or the container ended
+		switch {
+		case errors.Is(err, errShadowStopped), errors.Is(err, io.ErrClosedPipe):
+			return err
+		case errors.Is(err, io.EOF) && attempt > 0 && added == 0:
+			return err // read again, nothing new: the container ended
 		}
+		// Ended early or broke: read it again from where the copy ends.
 		if !sleep(ctx, time.Second) {
 			return ctx.Err()
 		}
-		since = s.reopen()
+		var ok bool
+		if since, ok = s.reopen(); !ok {
+			return io.EOF // handed over meanwhile: the streamer goes on from the kubelet
+		}
 		sb.log.V(1).Info("a standby's copy of a log ended early; reading it again", "namespace", src.key.Namespace,
 			"stream", src.key.Stream, "since", since)
 	}
@@ -245,8 +262,7 @@ func (sb *standby) adopt(key archive.StreamKey) (adopted, bool) {
 		s.cancel()
 		return adopted{}, false
 	}
-	n, first := s.size(), s.firstTime()
-	return adopted{rc: s.handover(), bytes: n, first: first}, true
+	return s.handover(), true
 }
 
 // standbyReconciler starts the shadows of a run's running containers on a replica that

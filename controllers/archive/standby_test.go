@@ -44,125 +44,6 @@ type fakeClock struct{ t atomic.Int64 }
 func (c *fakeClock) set(t time.Time) { c.t.Store(t.UnixNano()) }
 func (c *fakeClock) now() time.Time  { return time.Unix(0, c.t.Load()).UTC() }
 
-// A shadow keeps the window's whole lines within its limit, and when handed over
-// yields what it kept, then what it goes on reading, in order, once.
-func TestShadowKeepsTheWindowThenHandsOver(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		limit int
-		// first is the first line the shadow keeps after it read lines 0-99, 10 at a
-		// time a second apart, and pruned with a 30 s window at second 100.
-		first int
-	}{
-		{name: "the window keeps the last 30 s", limit: 1 << 20, first: 70},
-		{name: "the limit keeps less, from a line's start", limit: 1000, first: firstFitting(100, 1000)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			clock := &fakeClock{}
-			pr, pw := io.Pipe()
-			sh := newShadow(func() { _ = pr.Close() })
-			done := make(chan struct{})
-			go func() {
-				budget := int64(1 << 30)
-				_, err := sh.fill(pr, &budget, func() int { return tc.limit }, clock.now)
-				sh.mu.Lock()
-				sh.endLocked(err, clock.now()) // as the standby's follow does
-				sh.mu.Unlock()
-				close(done)
-			}()
-			for i := 0; i < 100; i += 10 {
-				clock.set(standbyT0.Add(time.Duration(i) * time.Second))
-				if _, err := pw.Write([]byte(stampedLines(i, i+10))); err != nil {
-					t.Fatal(err)
-				}
-				waitHolds(t, sh, stampedLines(i+9, i+10)) // read at this second
-			}
-			now := standbyT0.Add(100 * time.Second)
-			sh.prune(now.Add(-30*time.Second), tc.limit)
-			rc := sh.handover()
-			go func() { _, _ = pw.Write([]byte(stampedLines(100, 120))); _ = pw.Close() }()
-			got, err := io.ReadAll(rc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := stampedLines(tc.first, 120); string(got) != want {
-				t.Errorf("handed over %d bytes starting %q; want lines %d-119 (%d bytes)", len(got), firstLine(got), tc.first, len(want))
-			}
-			<-done
-		})
-	}
-}
-
-// firstFitting is the first of lines [i, n) whose whole lines up to n fit in limit.
-func firstFitting(n, limit int) int {
-	i := 0
-	for len(stampedLines(i, n)) > limit {
-		i++
-	}
-	return i
-}
-
-func firstLine(b []byte) string {
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		return string(b[:i])
-	}
-	return string(b)
-}
-
-func waitHolds(t *testing.T, sh *shadow, last string) {
-	t.Helper()
-	for range 500 {
-		sh.mu.Lock()
-		ok := bytes.HasSuffix(sh.buf, []byte(last))
-		sh.mu.Unlock()
-		if ok {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("the shadow never read %q", last)
-}
-
-func waitSize(t *testing.T, sh *shadow, ok func(int) bool) {
-	t.Helper()
-	for range 500 {
-		if ok(sh.size()) {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatalf("the shadow holds %d bytes", sh.size())
-}
-
-// After the handover a slow reader holds the shadow's reads back: it never holds more
-// than its limit. Closing the reader stops it.
-func TestShadowHandedOverIsBounded(t *testing.T) {
-	pr, pw := io.Pipe()
-	sh := newShadow(func() { _ = pr.CloseWithError(io.ErrClosedPipe) })
-	// The standby's share would be far more: a handed-over shadow keeps its own bound.
-	budget := int64(1 << 40)
-	go func() { _, _ = sh.fill(pr, &budget, func() int { return 1 << 30 }, time.Now) }()
-	rc := sh.handover()
-	writer := make(chan error, 1)
-	go func() {
-		for i := 0; ; i += 1000 {
-			if _, err := pw.Write([]byte(stampedLines(i, i+1000))); err != nil {
-				writer <- err
-				return
-			}
-		}
-	}()
-	waitSize(t, sh, func(n int) bool { return n >= adoptedLimit })
-	time.Sleep(50 * time.Millisecond)
-	if n := sh.size(); n > adoptedLimit+32<<10 {
-		t.Errorf("holds %d bytes with nobody reading; want at most %d and one read", n, adoptedLimit)
-	}
-	_ = rc.Close()
-	if err := <-writer; err == nil {
-		t.Error("the log kept being read after the reader closed")
-	}
-}
-
 // The new leader's streamer stores from a standby's shadow exactly what the old leader
 // had not stored, each line once; when the shadow starts after the stored copy ends,
 // the log says where lines may be missing.
@@ -358,18 +239,20 @@ func TestTakeoverPicksTheStreamThatReachesBack(t *testing.T) {
 	for _, tc := range []struct {
 		name                    string
 		stored, shadow, kubelet time.Time
+		pruned                  bool
 		useShadow, useKubelet   bool
 	}{
 		{name: "the shadow repeats the stored line", stored: at(10), shadow: at(5), useShadow: true},
 		{name: "the shadow starts at the stored line", stored: at(10), shadow: at(10), useShadow: true},
 		{name: "nothing stored yet", shadow: at(5), useShadow: true},
+		{name: "nothing stored, the copy dropped its start", shadow: at(50), pruned: true, kubelet: at(5), useKubelet: true},
 		{name: "an empty shadow", stored: at(10), kubelet: at(9), useKubelet: true},
 		{name: "the kubelet still has the stored line", stored: at(10), shadow: at(20), kubelet: at(10), useKubelet: true},
 		{name: "both start after it, the kubelet earlier", stored: at(10), shadow: at(20), kubelet: at(15), useKubelet: true},
 		{name: "both start after it, the shadow earlier", stored: at(10), shadow: at(15), kubelet: at(20)},
 		{name: "the kubelet sends nothing", stored: at(10), shadow: at(15)},
 	} {
-		if got := reaches(tc.shadow, tc.stored); got != tc.useShadow {
+		if got := reaches(adopted{first: tc.shadow, pruned: tc.pruned}, tc.stored); got != tc.useShadow {
 			t.Errorf("%s: the shadow reaches back = %v", tc.name, got)
 		}
 		if tc.useShadow {
@@ -403,45 +286,5 @@ func TestFirstStamp(t *testing.T) {
 	}
 	if _, err := rc.Read(make([]byte, 1)); err == nil {
 		t.Error("a quiet stream given back open")
-	}
-}
-
-// A shadow whose stream ended early reads the log again from its last line's second:
-// it keeps every line once when the new stream repeats that line, and drops what it
-// had when a rotation took what lay between, rather than hold a hidden hole.
-func TestShadowResumesAfterItsStreamEnds(t *testing.T) {
-	for _, tc := range []struct {
-		name            string
-		again           string // the second stream, from the last line's second
-		want            string
-		partialFirstEnd bool // the first stream ended inside a line
-	}{
-		{name: "the new stream repeats the end", again: stampedLines(95, 150), want: stampedLines(0, 150)},
-		{name: "it ended inside a line", again: stampedLines(99, 150), want: stampedLines(0, 150), partialFirstEnd: true},
-		{name: "a rotation took lines between", again: stampedLines(120, 150), want: stampedLines(120, 150)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			sh := newShadow(func() {})
-			budget := int64(1 << 30)
-			first := stampedLines(0, 100)
-			if tc.partialFirstEnd {
-				first += stampedLines(100, 101)[:20]
-			}
-			for _, in := range []string{first, ""} {
-				if in == "" {
-					since := sh.reopen()
-					if want := standbyT0.Add(99 * time.Millisecond); !since.Equal(want) {
-						t.Fatalf("reopens from %v, want the last whole line's %v", since, want)
-					}
-					in = tc.again
-				}
-				if _, err := sh.fill(strings.NewReader(in), &budget, func() int { return 1 << 20 }, time.Now); err != io.EOF {
-					t.Fatalf("fill: %v", err)
-				}
-			}
-			if got := string(sh.buf); got != tc.want {
-				t.Errorf("holds %d bytes from %q to %q; want %d bytes from %q", len(got), firstLine(sh.buf), tail(got), len(tc.want), firstLine([]byte(tc.want)))
-			}
-		})
 	}
 }

@@ -53,6 +53,10 @@ type streamer struct {
 	// adopt hands over a standby's shadow of the log, once, when this replica just
 	// started leading (nil: none).
 	adopt func(archive.StreamKey) (adopted, bool)
+	// fromShadow: the stream being read is an adopted shadow, whose end is not proof
+	// that the log ended (it may have stopped early): the kubelet's file is read once
+	// more from what was stored.
+	fromShadow bool
 	// stored is what the log occupied in the store after the last Append this streamer
 	// made or read, so that each Append adds only its own bytes to the namespace's usage.
 	stored int64
@@ -112,7 +116,14 @@ func (s *streamer) follow(ctx context.Context, st archive.LogState) (done bool, 
 	}
 	defer rc.Close()
 	f := ingest.New(st, s.limits.MaxLine, s.limits.MaxLog)
-	if err := s.copy(ctx, rc, f); err != nil {
+	err = s.copy(ctx, rc, f)
+	if shadow := s.fromShadow; shadow {
+		s.fromShadow = false
+		if err == nil && !s.full && !f.Cut() {
+			return false, nil // resumed from the kubelet's file, from what was stored
+		}
+	}
+	if err != nil {
 		return false, err
 	}
 	if s.full {
