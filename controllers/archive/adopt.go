@@ -91,13 +91,7 @@ func (s *streamer) useShadow(ctx context.Context, sh adopted) io.ReadCloser {
 
 // openKubelet follows the kubelet's current file from the stored last line's second.
 func (s *streamer) openKubelet(ctx context.Context, st archive.LogState) (io.ReadCloser, error) {
-	opts := &corev1.PodLogOptions{Container: s.src.container, Follow: true, Timestamps: true}
-	if !st.LastTime.IsZero() {
-		// sinceTime has whole seconds; the filter skips what was stored after it.
-		since := metav1.NewTime(st.LastTime.Truncate(time.Second))
-		opts.SinceTime = &since
-	}
-	rc, err := s.pods.Pods(s.src.key.Namespace).GetLogs(s.src.pod, opts).Stream(ctx)
+	rc, err := s.pods.Pods(s.src.key.Namespace).GetLogs(s.src.pod, followFrom(s.src.container, st.LastTime)).Stream(ctx)
 	if apierrors.IsNotFound(err) && s.podGone(ctx) {
 		return nil, errPodGone
 	}
@@ -105,6 +99,18 @@ func (s *streamer) openKubelet(ctx context.Context, st archive.LogState) (io.Rea
 		return nil, fmt.Errorf("opening the log of %s/%s: %w", s.src.key.Namespace, s.src.pod, err)
 	}
 	return rc, nil
+}
+
+// followFrom follows a container's log, timestamped, from the second of the line
+// stamped last (zero: from the start of the kubelet's current file). sinceTime has
+// whole seconds: the reader skips what it has of that second (ingest.Resume).
+func followFrom(container string, last time.Time) *corev1.PodLogOptions {
+	opts := &corev1.PodLogOptions{Container: container, Follow: true, Timestamps: true}
+	if !last.IsZero() {
+		since := metav1.NewTime(last.Truncate(time.Second))
+		opts.SinceTime = &since
+	}
+	return opts
 }
 
 // firstStamp reads rc up to its first line's timestamp, for at most wait, and returns
@@ -130,11 +136,7 @@ func firstStamp(rc io.ReadCloser, wait time.Duration) (time.Time, io.ReadCloser)
 		_ = rc.Close() // nothing since the stored line's second: its read ends
 		head = <-got
 	}
-	var first time.Time
-	if i := bytes.IndexByte(head, ' '); i > 0 {
-		first, _ = time.Parse(time.RFC3339Nano, string(head[:i]))
-	}
-	return first, readCloser{io.MultiReader(bytes.NewReader(head), rc), rc}
+	return stampOf(head), readCloser{io.MultiReader(bytes.NewReader(head), rc), rc}
 }
 
 type readCloser struct {

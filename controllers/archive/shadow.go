@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/flow-ci/flow-ci/internal/archive/ingest"
 )
 
 // errShadowStopped ends a handed-over shadow that had stopped reading before its
@@ -29,15 +31,14 @@ type shadow struct {
 	adopted bool      // handed over: kept whole, drained by the reader
 	// skipping: the start of the line being read was pruned; the rest is dropped.
 	skipping bool
-	// resuming: the log is read again after its stream ended, and its lines up to
-	// (resumeTime, resumeSkip) are dropped; pending holds them until then, and sawHeld
-	// says one was seen (shadowresume.go).
-	resuming   bool
-	resumeTime time.Time
-	resumeSkip int
-	sawHeld    bool
-	pending    []byte
-	dropLine   bool // the rest of a line it has is dropped
+	// resuming: the log is read again after its stream ended, and the lines it has
+	// (resume) are dropped; pending holds a line's timestamp until it is known, and
+	// sawHeld says one was seen (shadowresume.go).
+	resuming bool
+	resume   ingest.Resume
+	sawHeld  bool
+	pending  []byte
+	dropLine bool // the rest of a line it has is dropped
 	// halt: handed over while resuming, the new stream did not repeat the shadow's last
 	// line; it stops, and the streamer reads the kubelet's file with its own check.
 	halt bool
@@ -240,13 +241,6 @@ func (s *shadow) exhausted() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Is(s.err, errShadowStopped) && !s.halt
-}
-
-// size is what the shadow holds.
-func (s *shadow) size() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.buf)
 }
 
 // endedBefore says the stream ended before t, so nobody needs its tail any more.

@@ -237,3 +237,10 @@ func TestShadowResumeEdges(t *testing.T) {
 		t.Errorf("the reader got %d bytes and %v; want what the shadow held, then its stop", len(got), err)
 	}
 }
+
+// size is what the shadow holds.
+func (s *shadow) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.buf)
+}

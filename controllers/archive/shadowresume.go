@@ -3,6 +3,8 @@ package archive
 import (
 	"bytes"
 	"time"
+
+	"github.com/flow-ci/flow-ci/internal/archive/ingest"
 )
 
 // A followed log can end before its container does (the kubelet's stream breaks); a
@@ -37,7 +39,7 @@ func (s *shadow) reopen() (since time.Time, ok bool) {
 		s.buf, s.marks, s.pruned = s.buf[:0], nil, true
 		return time.Time{}, true
 	}
-	s.resumeTime, s.resumeSkip, s.resuming, s.sawHeld, s.pending, s.dropLine = last, n, true, false, s.pending[:0], false
+	s.resume, s.resuming, s.sawHeld, s.pending, s.dropLine = ingest.Resume{Time: last, Skip: n}, true, false, s.pending[:0], false
 	return last, true
 }
 
@@ -65,7 +67,15 @@ func stampOf(line []byte) time.Time {
 	if i <= 0 {
 		return time.Time{}
 	}
-	t, _ := time.Parse(time.RFC3339Nano, string(line[:i]))
+	return parseStamp(line[:i])
+}
+
+// parseStamp parses a kubelet timestamp (zero: it is none).
+func parseStamp(b []byte) time.Time {
+	if len(b) > 64 {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, string(b))
 	return t
 }
 
@@ -121,18 +131,6 @@ func (s *shadow) resumeLocked(p []byte) []byte {
 
 // holds says the line stamped stamp is one the shadow has, and counts it.
 func (s *shadow) holds(stamp []byte) bool {
-	if len(stamp) > 64 {
-		return false
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(stamp))
-	switch {
-	case err != nil:
-		return false
-	case t.Before(s.resumeTime):
-		return true
-	case t.Equal(s.resumeTime) && s.resumeSkip > 0:
-		s.resumeSkip--
-		return true
-	}
-	return false
+	t := parseStamp(stamp)
+	return !t.IsZero() && s.resume.Had(t)
 }

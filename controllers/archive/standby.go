@@ -10,7 +10,6 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -208,12 +207,7 @@ func (sb *standby) follow(ctx context.Context, s *shadow, src logSource) error {
 	}
 	var since time.Time
 	for attempt := 0; ; attempt++ {
-		opts := &corev1.PodLogOptions{Container: src.container, Follow: true, Timestamps: true}
-		if !since.IsZero() {
-			t := metav1.NewTime(since.Truncate(time.Second))
-			opts.SinceTime = &t
-		}
-		rc, err := sb.pods.Pods(src.key.Namespace).GetLogs(src.pod, opts).Stream(ctx)
+		rc, err := sb.pods.Pods(src.key.Namespace).GetLogs(src.pod, followFrom(src.container, since)).Stream(ctx)
 		if apierrors.IsNotFound(err) {
 			return err // the pod is gone
 		}

@@ -117,7 +117,7 @@ func (s *streamer) follow(ctx context.Context, st archive.LogState) (done bool, 
 	defer rc.Close()
 	f := ingest.New(st, s.limits.MaxLine, s.limits.MaxLog)
 	err = s.copy(ctx, rc, f)
-	if shadow := s.fromShadow; shadow {
+	if s.fromShadow {
 		s.fromShadow = false
 		if err == nil && !s.full && !f.Cut() {
 			return false, nil // resumed from the kubelet's file, from what was stored

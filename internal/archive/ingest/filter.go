@@ -21,10 +21,9 @@ const maxStamp = 40
 type Filter struct {
 	maxLine, maxBytes int64
 	state             archive.LogState
-	// resume: lines up to (resumeTime, resumeSkip) were stored by an earlier stream.
-	resumeTime time.Time
-	resumeSkip int
-	resumed    bool
+	// resume: the lines an earlier stream stored, skipped until the first new one.
+	resume  Resume
+	resumed bool
 	// sawStored: the stream repeated a stored line before its first new one, so it
 	// carries on from the stored copy; gap: it did not, and the first new line is
 	// preceded by a marker.
@@ -47,7 +46,7 @@ type Filter struct {
 func New(st archive.LogState, maxLine, maxBytes int64) *Filter {
 	return &Filter{
 		maxLine: maxLine, maxBytes: maxBytes, state: st,
-		resumeTime: st.LastTime, resumeSkip: st.AtLastTime, resumed: st.LastTime.IsZero(),
+		resume: Resume{Time: st.LastTime, Skip: st.AtLastTime}, resumed: st.LastTime.IsZero(),
 		inStamp: true,
 	}
 }
@@ -129,12 +128,7 @@ func (f *Filter) repeats(t time.Time) bool {
 	if f.resumed {
 		return false
 	}
-	switch {
-	case t.Equal(f.resumeTime) && f.resumeSkip > 0:
-		f.resumeSkip--
-		f.sawStored = true
-		return true
-	case t.Before(f.resumeTime):
+	if f.resume.Had(t) {
 		f.sawStored = true
 		return true
 	}
@@ -205,7 +199,7 @@ const maxMissing = 1024
 // markGap appends the marker of lines that may be missing before the current line, and
 // notes them in the state.
 func (f *Filter) markGap(out []byte) []byte {
-	from, to := f.resumeTime.Format(time.RFC3339Nano), f.lineTime.Format(time.RFC3339Nano)
+	from, to := f.resume.Time.Format(time.RFC3339Nano), f.lineTime.Format(time.RFC3339Nano)
 	marker := fmt.Sprintf("[flow-ci: lines printed between %s and %s may be missing: the kubelet rotated them out of the log it serves while no archive read it]\n", from, to)
 	out = append(out, marker...)
 	note := fmt.Sprintf("lines between %s and %s, at byte %d", from, to, f.state.Bytes)
