@@ -64,11 +64,13 @@ test: check-tracked verify-generated fmt vet ## Unit, fuzz-smoke and envtest int
 	KUBEBUILDER_ASSETS="$$assets" FLOWCI_GITEA="$$gitea" FLOWCI_S3SERVER="$$s3" FLOWCI_POSTGRES="$$pg" go test ./... -count=1 -timeout 20m
 	go test ./internal/pipeline -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZ_SMOKE_TIME)
 	go test ./internal/gitsource -run='^$$' -fuzz=FuzzValidateURL -fuzztime=$(FUZZ_SMOKE_TIME)
+	go test ./internal/mask -run='^$$' -fuzz=FuzzWriter -fuzztime=$(FUZZ_SMOKE_TIME)
 
 .PHONY: fuzz
-fuzz: ## Longer fuzz campaigns: the pipeline parser, and URL validation (CRD rules against the controller's).
+fuzz: ## Longer fuzz campaigns: the pipeline parser, URL validation (CRD rules against the controller's), secret masking of split streams.
 	go test ./internal/pipeline -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZ_TIME)
 	go test ./internal/gitsource -run='^$$' -fuzz=FuzzValidateURL -fuzztime=$(FUZZ_TIME)
+	go test ./internal/mask -run='^$$' -fuzz=FuzzWriter -fuzztime=$(FUZZ_TIME)
 
 .PHONY: bench
 bench: ## Benchmarks: print numbers, never fail on speed (controller table also in bin/bench/controller.json).
@@ -81,8 +83,9 @@ bench: ## Benchmarks: print numbers, never fail on speed (controller table also 
 ##@ Build
 
 .PHONY: build
-build: ## Build the operator binary (manager and clone subcommand).
+build: ## Build the operator binary (manager and clone subcommand) and the steps' secret mask.
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/flow-ci ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/flowci-mask ./cmd/flowci-mask
 
 .PHONY: build-cli
 build-cli: ## Build the flowci CLI into bin/ (also as the kubectl plugin kubectl-flowci).
@@ -126,9 +129,9 @@ cluster-down: ## Stop the local cluster and remove its state (keeps the built bi
 	$(LOCAL_CLUSTER) down --purge
 
 .PHONY: image-local
-image-local: build build-cli ## Pack the operator (and flowci, for the web view) as an image without Docker and load it into the local cluster.
+image-local: build build-cli ## Pack the operator (with flowci, for the web view, and flowci-mask, for steps with Secrets) as an image without Docker and load it into the local cluster.
 	mkdir -p $(LOCALBIN)/images
-	IMG_EXTRA_BINARIES="$(LOCALBIN)/flowci=/flowci" hack/images.sh binary $(E2E_IMG) $(LOCALBIN)/images/flow-ci.tar $(LOCALBIN)/flow-ci '["/flow-ci"]'
+	IMG_EXTRA_BINARIES="$(LOCALBIN)/flowci=/flowci $(LOCALBIN)/flowci-mask=/flowci-mask" hack/images.sh binary $(E2E_IMG) $(LOCALBIN)/images/flow-ci.tar $(LOCALBIN)/flow-ci '["/flow-ci"]'
 	@if $(LOCAL_CLUSTER) status 2>/dev/null | grep '^containerd *running' >/dev/null; then $(LOCAL_CLUSTER) load-image $(LOCALBIN)/images/flow-ci.tar $(E2E_IMG); \
 	else echo "image at $(LOCALBIN)/images/flow-ci.tar (the local cluster is not up; load it into yours)"; fi
 

@@ -103,4 +103,23 @@ func TestAdmissionPolicy(t *testing.T) {
 		To(MatchError(ContainSubstring(`you may not get Secret "other"`)))
 	g.Expect(create(plain, withSA)).To(MatchError(ContainSubstring("may not run steps as ServiceAccount")))
 	g.Expect(create(podMaker, withSA)).To(Succeed(), "the creator may create pods, so may use the namespace's ServiceAccounts")
+
+	// spec.secrets: every Secret listed needs get, and the message names the refused ones.
+	exposing := func(names ...string) func(*civ1alpha1.PipelineRunSpec) {
+		return func(s *civ1alpha1.PipelineRunSpec) {
+			for _, n := range names {
+				s.Secrets = append(s.Secrets, civ1alpha1.RunSecret{Name: n})
+			}
+		}
+	}
+	g.Expect(create(plain, exposing("creds"))).To(MatchError(ContainSubstring(`spec.secrets: you may not get every Secret it lists (creds)`)))
+	g.Expect(create(reader, exposing("creds"))).To(Succeed(), "the creator may read the Secret")
+	g.Expect(create(reader, exposing("creds", "deploy-token"))).
+		To(MatchError(ContainSubstring(`(creds, deploy-token)`)), "one readable Secret does not lend another")
+	// The list is immutable: a run admitted with one Secret cannot be given another.
+	run := validRun(ns, "adm-immutable")
+	exposing("creds")(&run.Spec)
+	g.Expect(reader.Create(context.Background(), run)).To(Succeed())
+	run.Spec.Secrets = append(run.Spec.Secrets, civ1alpha1.RunSecret{Name: "deploy-token"})
+	g.Expect(env.Client.Update(context.Background(), run)).To(MatchError(ContainSubstring("secrets is immutable")))
 }

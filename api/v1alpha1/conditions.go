@@ -78,6 +78,9 @@ const (
 	// ReasonSourceUnavailable: the git server could not be reached, or kept failing,
 	// within the operator's --pending-timeout.
 	ReasonSourceUnavailable = "SourceUnavailable"
+	// ReasonSecretNotExposed: a step asks for a Secret its run does not expose
+	// (spec.secrets); it fails without running.
+	ReasonSecretNotExposed = "SecretNotExposed"
 	// ReasonWhenFalse: a step's when did not hold; it counts as done for its dependents.
 	ReasonWhenFalse = "WhenFalse"
 	// ReasonUpstreamFailed: a step was skipped because a step it depends on failed.

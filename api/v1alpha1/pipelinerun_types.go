@@ -53,6 +53,7 @@ func (w *WorkspaceSpec) SizeOrDefault() resource.Quantity {
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.abort) || !oldSelf.abort || (has(self.abort) && self.abort)",message="abort cannot be undone"
 // +kubebuilder:validation:XValidation:rule="has(self.gitSecretRef) == has(oldSelf.gitSecretRef) && (!has(self.gitSecretRef) || self.gitSecretRef == oldSelf.gitSecretRef)",message="gitSecretRef is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.secrets) == has(oldSelf.secrets) && (!has(self.secrets) || self.secrets == oldSelf.secrets)",message="secrets is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.serviceAccountName) == has(oldSelf.serviceAccountName) && (!has(self.serviceAccountName) || self.serviceAccountName == oldSelf.serviceAccountName)",message="serviceAccountName is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.timeout) == has(oldSelf.timeout) && (!has(self.timeout) || duration(self.timeout) == duration(oldSelf.timeout))",message="timeout is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.concurrencyPolicy) == has(oldSelf.concurrencyPolicy) && (!has(self.concurrencyPolicy) || self.concurrencyPolicy == oldSelf.concurrencyPolicy)",message="concurrencyPolicy is immutable"
@@ -148,16 +149,14 @@ type PipelineRunSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="serviceAccountName must be a DNS subdomain"
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
-}
 
-// SecretReference names a Secret in the same namespace as the PipelineRun.
-type SecretReference struct {
-	// Name of the Secret, in the run's namespace.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="gitSecretRef.name must be a DNS subdomain: a Secret in the run's own namespace"
-	Name string `json:"name"`
+	// Secrets are the Secrets of the run's namespace that its steps may ask for by name
+	// (docs/secrets.md). The creator must be allowed to get each one (config/policy).
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=map
+	// +listMapKey=name
+	Secrets []RunSecret `json:"secrets,omitempty"`
 }
 
 // WorkspaceSpec sizes the per-run PersistentVolumeClaim. A run's volume is immutable once

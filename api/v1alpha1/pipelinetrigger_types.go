@@ -201,6 +201,13 @@ type PipelineRunTemplate struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="serviceAccountName must be a DNS subdomain"
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// Secrets the runs may expose to their steps, each limited to branches and events.
+	// Whoever creates or changes the trigger must be allowed to get each (config/policy).
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=map
+	// +listMapKey=name
+	Secrets []TriggerSecret `json:"secrets,omitempty"`
 }
 
 // CommitStatusReport says where a trigger's runs report their results.

@@ -75,6 +75,7 @@ func fileArg(args []string) string {
 func newRunCmd(streams genericclioptions.IOStreams) *cobra.Command {
 	var o localrun.Options
 	var clean bool
+	var secretFiles, secretEnv []string
 	c := &cobra.Command{
 		Use:   "run [FILE]",
 		Short: "Run the pipeline of this working copy with /bin/sh, as the operator would",
@@ -84,10 +85,15 @@ their lines prefixed with [step]; each command is echoed as "+ command" and a st
 at its first failing command. Steps share a temporary HOME (or --home). Images named in
 the file are not used: the commands run on this machine.
 
+Secrets come from this machine only (--secrets-file, --secret-env), never from a
+cluster; a step that asks for one that is not given fails, and every value is shown as
+*** (docs/secrets.md).
+
 The exit code is 0 when the pipeline succeeds, else the failed step's exit code.`,
 		Example: `  flowci run                  # the whole pipeline
   flowci run --step test      # one step
-  flowci run --from build -j 4 --clean`,
+  flowci run --from build -j 4 --clean
+  flowci run --secret-env deploy-token/token=DEPLOY_TOKEN`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := fileArg(args)
@@ -103,6 +109,9 @@ The exit code is 0 when the pipeline succeeds, else the failed step's exit code.
 				root, o.Repo, o.Branch, o.Commit = wc.root, wc.remote, wc.branch, wc.head
 			}
 			o.Dir, o.Out = root, streams.Out
+			if o.Secrets, err = localSecrets(secretFiles, secretEnv); err != nil {
+				return err
+			}
 			if clean {
 				tmp, err := cleanCheckout(root, o.Commit)
 				if err != nil {
@@ -112,16 +121,11 @@ The exit code is 0 when the pipeline succeeds, else the failed step's exit code.
 				o.Dir = tmp
 				fmt.Fprintf(streams.ErrOut, "flowci: running a clean checkout of %s in %s\n", shorten.SHA(o.Commit), tmp)
 			}
-			if o.Home == "" {
-				home, err := os.MkdirTemp("", "flowci-home-")
-				if err != nil {
-					return err
-				}
-				defer func() { _ = os.RemoveAll(home) }()
-				o.Home = home
-			} else if err := os.MkdirAll(o.Home, 0o755); err != nil {
+			cleanup, err := stepsHome(&o)
+			if err != nil {
 				return err
 			}
+			defer cleanup()
 			if images := imagesOf(&def.Pipeline); len(images) > 0 {
 				fmt.Fprintf(streams.ErrOut, "flowci: not using the images %s: the commands run on this machine\n", strings.Join(images, ", "))
 			}
@@ -144,7 +148,23 @@ The exit code is 0 when the pipeline succeeds, else the failed step's exit code.
 	f.IntVarP(&o.Jobs, "jobs", "j", 1, "Steps that run at once.")
 	f.BoolVar(&clean, "clean", false, "Run a fresh clone of HEAD, so uncommitted files cannot leak in.")
 	f.StringVar(&o.Home, "home", "", "HOME of the steps (default: a temporary directory).")
+	f.StringArrayVar(&secretFiles, "secrets-file", nil, "A YAML file of Secrets the run exposes: SECRET: {KEY: value}. Never read from a cluster; values are masked.")
+	f.StringArrayVar(&secretEnv, "secret-env", nil, "SECRET/KEY=VARIABLE: a Secret's key from this environment variable (repeatable).")
 	return c
+}
+
+// stepsHome makes o.Home, a temporary directory unless the user named one; cleanup
+// removes a temporary one.
+func stepsHome(o *localrun.Options) (cleanup func(), err error) {
+	if o.Home != "" {
+		return func() {}, os.MkdirAll(o.Home, 0o755)
+	}
+	home, err := os.MkdirTemp("", "flowci-home-")
+	if err != nil {
+		return nil, err
+	}
+	o.Home = home
+	return func() { _ = os.RemoveAll(home) }, nil
 }
 
 // cleanCheckout clones the working copy at root into a temporary directory and checks

@@ -28,7 +28,7 @@ func sameChild(existing, rendered client.Object) string {
 
 func samePodSpec(e, r *corev1.PodSpec) string {
 	switch {
-	case len(e.Containers) != len(r.Containers) || len(e.InitContainers) != 0:
+	case len(e.Containers) != len(r.Containers) || len(e.InitContainers) != len(r.InitContainers):
 		return "its containers differ"
 	case e.ServiceAccountName != r.ServiceAccountName && r.ServiceAccountName != "":
 		return "its ServiceAccount differs"
@@ -39,8 +39,10 @@ func samePodSpec(e, r *corev1.PodSpec) string {
 	case !equality.Semantic.DeepEqual(e.Volumes, r.Volumes):
 		return "its volumes differ"
 	}
-	for i := range r.Containers {
-		ec, rc := &e.Containers[i], &r.Containers[i]
+	both := append(append([]corev1.Container(nil), r.InitContainers...), r.Containers...)
+	existing := append(append([]corev1.Container(nil), e.InitContainers...), e.Containers...)
+	for i := range both {
+		ec, rc := &existing[i], &both[i]
 		if ec.Image != rc.Image || !equality.Semantic.DeepEqual(ec.Command, rc.Command) || !equality.Semantic.DeepEqual(ec.Args, rc.Args) ||
 			!equality.Semantic.DeepEqual(ec.Env, rc.Env) || ec.WorkingDir != rc.WorkingDir ||
 			!equality.Semantic.DeepEqual(ec.VolumeMounts, rc.VolumeMounts) || !equality.Semantic.DeepEqual(ec.SecurityContext, rc.SecurityContext) {

@@ -32,8 +32,12 @@ func (r *Reconciler) reconcileDefinition(ctx context.Context, s *scope) (bool, e
 		if p, err = r.loadDefinition(ctx, s); err != nil || p == nil {
 			return s.fetching, err
 		}
-		// The graph depends only on the file and the run's branch, fixed by now.
+		// The graph depends only on the file, the run's branch (fixed by now), its
+		// Secrets (an immutable spec) and its event (labels only the operator may add;
+		// one removed later turns a push into a manual run, which its remover could
+		// have created anyway).
 		p.graph = runstate.GraphOf(&p.def.Pipeline, run.Status.Branch, r.Lifecycle.maxParallelSteps())
+		p.graph.Event, p.graph.Exposed = v1alpha1.EventOf(run), run.Spec.SecretNames()
 		r.defs.put(p)
 	}
 	if run.Status.DefinitionDigest != "" && run.Status.DefinitionDigest != p.def.Digest {

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/mask"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
@@ -41,6 +42,13 @@ type Options struct {
 	Shell string
 	// Out receives the steps' output; with Jobs > 1 each line is prefixed [step].
 	Out io.Writer
+	// Secrets are the run's Secrets; their values are masked in Out.
+	Secrets Secrets
+	// SecretsDir holds the files of the Secrets the steps ask for ($FLOWCI_SECRETS);
+	// Run makes a private temporary one when it is empty.
+	SecretsDir string
+
+	masker *mask.Masker // of Secrets, set by Run
 }
 
 // Result is how a local run ended.
@@ -52,13 +60,17 @@ type Result struct {
 }
 
 // Env is the environment of step i: what the container RenderStepJob renders sees (the
-// values before their escaping for the kubelet), with HOME on this machine, plus PATH
+// values before their escaping for the kubelet), with HOME and FLOWCI_SECRETS on this
+// machine (secretsDir "" keeps the cluster's), plus PATH
 // (the image provides one on a cluster).
-func Env(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, i int, home string) []string {
+func Env(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, i int, home, secretsDir string) []string {
 	var out []string
 	for _, e := range render.StepEnv(run, p, *p.Step(i)) {
 		if e.Name == "HOME" && e.Value == render.HomeDir {
 			e.Value = home
+		}
+		if e.Name == "FLOWCI_SECRETS" && secretsDir != "" {
+			e.Value = secretsDir
 		}
 		out = append(out, e.Name+"="+e.Value)
 	}
@@ -69,6 +81,9 @@ func Env(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, i int, home string) []
 // the steps of p planned as on a cluster.
 func LocalRun(p *pipeline.Pipeline, digest string, o Options) *v1alpha1.PipelineRun {
 	run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: "local"}, Spec: v1alpha1.PipelineRunSpec{RepoURL: o.Repo, Branch: o.Branch}}
+	for _, name := range o.Secrets.Names() {
+		run.Spec.Secrets = append(run.Spec.Secrets, v1alpha1.RunSecret{Name: name})
+	}
 	runstate.Pin(run, o.Commit, &pipeline.Definition{Pipeline: *p, Digest: digest})
 	run.Status.Branch = o.Branch
 	runstate.MarkRunning(run, "running locally")
@@ -93,6 +108,12 @@ func Run(ctx context.Context, p *pipeline.Pipeline, digest string, o Options) (R
 		return Result{}, err
 	}
 	g := runstate.GraphOf(p, o.Branch, o.Jobs)
+	g.Event, g.Exposed = v1alpha1.EventOf(run), run.Spec.SecretNames()
+	cleanup, err := prepareSecrets(&o, p)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cleanup()
 	out := newOutput(o.Out, o.Jobs > 1)
 	done := make(chan ended)
 	cancels := map[int]context.CancelFunc{}
@@ -114,7 +135,7 @@ func Run(ctx context.Context, p *pipeline.Pipeline, digest string, o Options) (R
 			sctx, cancel := context.WithCancel(ctx)
 			cancels[i] = cancel
 			out.header(s.Name, "started")
-			env := Env(run, p, i, o.Home)
+			env := Env(run, p, i, o.Home, o.SecretsDir)
 			go func(i int) { done <- runStep(sctx, p, i, env, o, out) }(i)
 		}
 		runstate.Summarize(run, g, metav1.Now())
@@ -149,6 +170,11 @@ func runStep(ctx context.Context, p *pipeline.Pipeline, i int, env []string, o O
 		ctx, cancel = context.WithTimeout(ctx, step.Timeout)
 		defer cancel()
 	}
+	secretEnv, err := o.Secrets.stepEnv(step)
+	if err != nil {
+		return ended{index: i, StepEnd: runstate.StepEnd{Reason: v1alpha1.ReasonCreateContainerFailed, Tail: err.Error()}}
+	}
+	env = append(env, secretEnv...)
 	var e ended
 	for attempt := 0; attempt <= step.Retries; attempt++ {
 		e = ended{index: i, StepEnd: runstate.StepEnd{Attempts: int32(attempt + 1)}}
@@ -156,12 +182,16 @@ func runStep(ctx context.Context, p *pipeline.Pipeline, i int, env []string, o O
 		tail := &tailWriter{max: v1alpha1.MaxMessageBytes}
 		cmd := exec.CommandContext(ctx, o.Shell, "-c", render.StepScript(step.Commands))
 		cmd.Dir, cmd.Env = dir, env
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(w, tail), io.MultiWriter(w, tail)
+		// Masked before the tail is cut, so a value cannot show by half at its start.
+		stdout, stderr := o.masked(io.MultiWriter(w, tail)), o.masked(io.MultiWriter(w, tail))
+		cmd.Stdout, cmd.Stderr = stdout, stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		// Like a pod's termination: SIGTERM to the step's process group, then SIGKILL.
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 		cmd.WaitDelay = 10 * time.Second
 		err := cmd.Run()
+		_ = stdout.Close()
+		_ = stderr.Close()
 		w.Flush()
 		e.Tail = tail.String()
 		var exit *exec.ExitError

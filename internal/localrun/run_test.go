@@ -126,7 +126,7 @@ func TestEnvMatchesTheJob(t *testing.T) {
 		want = append(want, e.Name+"="+e.Value)
 	}
 	want = append(want, "PATH="+os.Getenv("PATH"))
-	if diff := cmp.Diff(want, Env(run, p, 0, "/tmp/home")); diff != "" {
+	if diff := cmp.Diff(want, Env(run, p, 0, "/tmp/home", "")); diff != "" {
 		t.Errorf("local env differs from what the Job's container sees (-job +local):\n%s", diff)
 	}
 	for _, kv := range []string{"PRICE=$5 or $(CI)", "PID=$$", "TAIL=a$"} {

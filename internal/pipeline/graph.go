@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -164,31 +165,19 @@ func (v *validator) cycles(steps []Step, stepsNode *yaml.Node) {
 
 // when converts a step's condition.
 func (v *validator) when(n *yaml.Node, wp string) When {
-	f, ok := v.fields(n, wp, []string{"branch", "status"})
+	f, ok := v.fields(n, wp, []string{"branch", "status", "event"})
 	if !ok {
 		return When{}
 	}
 	var w When
 	if bn := f["branch"]; bn != nil {
-		items := []*yaml.Node{bn}
-		if bn.Kind == yaml.SequenceNode {
-			items = bn.Content
-		}
-		for j, g := range items {
-			gp := wp + ".branch"
-			if bn.Kind == yaml.SequenceNode {
-				gp = indexPath(gp, j)
-			}
-			glob, ok := v.text(g, gp)
-			if !ok {
-				continue
-			}
+		w.Branch = v.oneOrMany(bn, wp+".branch", func(g *yaml.Node, gp, glob string) bool {
 			if _, err := path.Match(glob, ""); err != nil || glob == "" {
 				v.add(g, gp, "invalid branch pattern %s", quote(glob))
-				continue
+				return false
 			}
-			w.Branch = append(w.Branch, glob)
-		}
+			return true
+		})
 	}
 	if sn := f["status"]; sn != nil {
 		s, ok := v.text(sn, wp+".status")
@@ -197,7 +186,38 @@ func (v *validator) when(n *yaml.Node, wp string) When {
 		}
 		w.Status = s
 	}
+	if en := f["event"]; en != nil {
+		w.Event = v.oneOrMany(en, wp+".event", func(e *yaml.Node, ep, event string) bool {
+			if !slices.Contains(Events, event) {
+				v.add(e, ep, "must be one of %s, got %s", strings.Join(Events, ", "), quote(event))
+				return false
+			}
+			return true
+		})
+	}
 	return w
+}
+
+// Events are the values of when.event.
+var Events = []string{"push", "pull_request", "schedule", "manual"}
+
+// oneOrMany reads a string or a list of strings, keeping those ok accepts.
+func (v *validator) oneOrMany(n *yaml.Node, np string, ok func(n *yaml.Node, path, s string) bool) []string {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	var out []string
+	for j, item := range items {
+		ip := np
+		if n.Kind == yaml.SequenceNode {
+			ip = indexPath(np, j)
+		}
+		if s, isText := v.text(item, ip); isText && ok(item, ip, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (v *validator) boolean(n *yaml.Node, bp string) bool {

@@ -96,6 +96,9 @@ type When struct {
 	// Status is a finally step's condition on the graph's outcome: StatusSuccess,
 	// StatusFailure or StatusAlways (also when empty).
 	Status string
+	// Event lists the events (v1alpha1.Event values) of the runs the step runs in;
+	// empty matches any.
+	Event []string
 }
 
 // Values of When.Status.
@@ -142,6 +145,8 @@ type Step struct {
 	Resources Resources
 	// Finally is true for the steps of the file's finally list.
 	Finally bool
+	// Secrets are the Secrets the step asks for, in the file's order.
+	Secrets []SecretUse
 }
 
 // Definition is a parsed pipeline file together with the digest of the bytes

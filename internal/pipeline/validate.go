@@ -19,7 +19,7 @@ const (
 
 var (
 	pipelineFields = []string{"version", "name", "image", "env", "steps", "finally", "failFast", "resources"}
-	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources"}
+	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources", "secrets"}
 )
 
 // pipeline converts the top-level mapping. The tree has passed checkShape:
@@ -50,6 +50,9 @@ func (v *validator) pipeline(top *yaml.Node) Pipeline {
 		p.Finally = v.steps(top, n, "finally", false)
 	}
 	v.graph(&p, f["steps"], f["finally"])
+	for i := range len(p.Steps) + len(p.Finally) {
+		v.checkSecretEnv(p.Path(i), *p.Step(i), p.Env)
+	}
 	return p
 }
 
@@ -109,6 +112,9 @@ func (v *validator) step(n *yaml.Node, sp string) Step {
 	}
 	if en := f["env"]; en != nil {
 		s.Env = v.env(en, sp+".env")
+	}
+	if sn := f["secrets"]; sn != nil {
+		s.Secrets = v.secrets(sn, sp+".secrets")
 	}
 	s.Commands = v.commands(n, f["commands"], sp+".commands")
 	if tn := f["timeout"]; tn != nil {

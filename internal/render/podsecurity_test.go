@@ -42,6 +42,7 @@ func renderedPods(t *testing.T) map[string]*corev1.PodTemplateSpec {
 		}
 		pods[name] = &job.Spec.Template
 	}
+	pods["step with secrets"] = &secretStepJob(t).Spec.Template
 	return pods
 }
 

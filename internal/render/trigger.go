@@ -1,6 +1,8 @@
 package render
 
 import (
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,12 +97,46 @@ func TriggeredRun(t *v1alpha1.PipelineTrigger, name, branch, commit, schedule st
 			ConcurrencyPolicy:       tpl.ConcurrencyPolicy,
 			TTLSecondsAfterFinished: tpl.TTLSecondsAfterFinished,
 			ServiceAccountName:      tpl.ServiceAccountName,
+			Secrets:                 ExposedSecrets(tpl.Secrets, branch, triggeredEvent(schedule)),
 		},
 	}
 	if ref := t.Spec.GitSecretRef; ref != nil {
 		run.Spec.GitSecretRef = ref.DeepCopy()
 	}
 	return run
+}
+
+// triggeredEvent is the event of a triggered run: a schedule's, or a new head's push.
+func triggeredEvent(schedule string) v1alpha1.Event {
+	if schedule != "" {
+		return v1alpha1.EventSchedule
+	}
+	return v1alpha1.EventPush
+}
+
+// ExposedSecrets are the Secrets of a trigger's template that a run of branch started
+// by event may expose: those whose branches and events both match (empty matches all).
+// A bad glob matches nothing, so it can only withhold a Secret.
+func ExposedSecrets(secrets []v1alpha1.TriggerSecret, branch string, event v1alpha1.Event) []v1alpha1.RunSecret {
+	var out []v1alpha1.RunSecret
+	for _, s := range secrets {
+		if (len(s.Events) == 0 || slices.Contains(s.Events, event)) && globsMatch(s.Branches, branch) {
+			out = append(out, v1alpha1.RunSecret{Name: s.Name})
+		}
+	}
+	return out
+}
+
+func globsMatch(globs []string, name string) bool {
+	if len(globs) == 0 {
+		return true
+	}
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Rerun renders the run a trigger starts when asked to run source again: a run of the

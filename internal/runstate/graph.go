@@ -3,6 +3,7 @@ package runstate
 import (
 	"fmt"
 	"path"
+	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -20,6 +21,9 @@ type Graph struct {
 	MaxParallel int
 	// Branch is the run's branch; empty when the run is detached.
 	Branch string
+	// Event is the run's event (when.event); Exposed the Secrets its spec exposes.
+	Event   v1alpha1.Event
+	Exposed []string
 }
 
 // Node is one step of the graph.
@@ -27,6 +31,8 @@ type Node struct {
 	DependsOn    []int
 	Branches     []string
 	Status       string // finally steps' condition on the graph's outcome
+	Events       []string
+	Secrets      []string // the Secrets the step asks for
 	AllowFailure bool
 	Finally      bool
 }
@@ -40,7 +46,10 @@ func GraphOf(p *pipeline.Pipeline, branch string, maxParallel int) Graph {
 	}
 	g := Graph{FailFast: p.FailFast, MaxParallel: maxParallel, Branch: branch, Steps: make([]Node, len(all))}
 	for i, s := range all {
-		n := Node{Branches: s.When.Branch, Status: s.When.Status, AllowFailure: s.AllowFailure, Finally: s.Finally}
+		n := Node{Branches: s.When.Branch, Status: s.When.Status, Events: s.When.Event, AllowFailure: s.AllowFailure, Finally: s.Finally}
+		for _, u := range s.Secrets {
+			n.Secrets = append(n.Secrets, u.Name)
+		}
 		for _, d := range s.DependsOn {
 			n.DependsOn = append(n.DependsOn, index[d])
 		}
@@ -55,6 +64,7 @@ func GraphOf(p *pipeline.Pipeline, branch string, maxParallel int) Graph {
 var ownFailures = map[string]bool{
 	v1alpha1.ReasonStepFailed: true, v1alpha1.ReasonStepTimedOut: true, v1alpha1.ReasonStepJobDeleted: true,
 	v1alpha1.ReasonImagePullFailed: true, v1alpha1.ReasonCreateContainerFailed: true, v1alpha1.ReasonUnschedulable: true,
+	v1alpha1.ReasonSecretNotExposed: true,
 }
 
 // failedByItself says whether a step failed by itself and was not allowed to.
@@ -98,6 +108,52 @@ func Schedule(run *v1alpha1.PipelineRun, g Graph, tails map[int]string, now meta
 			stopSteps(steps, g, v1alpha1.ReasonFailFast, fmt.Sprintf("stopped: step %q failed (failFast)", steps[failed].Name), tails, now)
 		}
 	}
+	settle(steps, g, now)
+	graphDone, graphOK := true, true
+	for i, s := range steps {
+		if !g.Steps[i].Finally {
+			graphDone = graphDone && IsTerminal(s.Phase)
+			graphOK = graphOK && IsTerminal(s.Phase) && satisfied(s)
+		}
+	}
+	running := len(Active(steps))
+	var ready []int
+	for i := range steps {
+		if steps[i].Phase != v1alpha1.StepPending {
+			continue
+		}
+		n := g.Steps[i]
+		if n.Finally {
+			if !graphDone {
+				continue
+			}
+			if why := g.whenFails(n); why != "" || n.Status == pipeline.StatusSuccess && !graphOK || n.Status == pipeline.StatusFailure && graphOK {
+				if why == "" {
+					why = "its when.status does not hold for this run"
+				}
+				skip(&steps[i], v1alpha1.ReasonWhenFalse, "skipped: "+why)
+				continue
+			}
+			if g.failUnexposed(&steps[i], n, now) {
+				continue
+			}
+		} else if !depsSatisfied(steps, n) {
+			continue
+		}
+		if g.MaxParallel > 0 && running+len(ready) >= g.MaxParallel {
+			continue
+		}
+		ready = append(ready, i)
+	}
+	return ready
+}
+
+// settle skips the graph's pending steps that can never run, repeating until nothing
+// changes: those behind a step that did not succeed (UpstreamFailed) and those whose
+// when does not hold (WhenFalse); and it fails those whose dependencies are satisfied
+// but that ask for a Secret the run does not expose (SecretNotExposed), so that their
+// dependents are skipped in the same pass.
+func settle(steps []v1alpha1.StepStatus, g Graph, now metav1.Time) {
 	for changed := true; changed; {
 		changed = false
 		for i := range steps {
@@ -117,43 +173,41 @@ func Schedule(run *v1alpha1.PipelineRun, g Graph, tails map[int]string, now meta
 			case blocked != "":
 				skip(&steps[i], v1alpha1.ReasonUpstreamFailed, fmt.Sprintf("skipped: step %q did not succeed", blocked))
 				changed = true
-			case !waiting && !branchMatches(g.Steps[i].Branches, g.Branch):
-				skip(&steps[i], v1alpha1.ReasonWhenFalse, "skipped: the branch does not match when.branch")
+			case waiting:
+			case g.whenFails(g.Steps[i]) != "":
+				skip(&steps[i], v1alpha1.ReasonWhenFalse, "skipped: "+g.whenFails(g.Steps[i]))
+				changed = true
+			case g.failUnexposed(&steps[i], g.Steps[i], now):
 				changed = true
 			}
 		}
 	}
-	graphDone, graphOK := true, true
-	for i, s := range steps {
-		if !g.Steps[i].Finally {
-			graphDone = graphDone && IsTerminal(s.Phase)
-			graphOK = graphOK && IsTerminal(s.Phase) && satisfied(s)
+}
+
+// whenFails says which of a step's when.branch and when.event does not hold for the
+// run, or "".
+func (g Graph) whenFails(n Node) string {
+	if !branchMatches(n.Branches, g.Branch) {
+		return "the branch does not match when.branch"
+	}
+	if len(n.Events) > 0 && !slices.Contains(n.Events, string(g.Event)) {
+		return fmt.Sprintf("the run's event %q is not in when.event", g.Event)
+	}
+	return ""
+}
+
+// failUnexposed fails a step that asks for a Secret the run does not expose. It fails
+// rather than being skipped, since a deploy step skipped for want of its token would
+// leave a green run that deployed nothing; and it never runs with an empty value.
+func (g Graph) failUnexposed(s *v1alpha1.StepStatus, n Node, now metav1.Time) bool {
+	for _, name := range n.Secrets {
+		if !slices.Contains(g.Exposed, name) {
+			s.Phase, s.Reason, s.CompletionTime = v1alpha1.StepFailed, v1alpha1.ReasonSecretNotExposed, now.DeepCopy()
+			s.Message = fmt.Sprintf("the step asks for Secret %q, which this run does not expose (spec.secrets)", name)
+			return true
 		}
 	}
-	running := len(Active(steps))
-	var ready []int
-	for i := range steps {
-		if steps[i].Phase != v1alpha1.StepPending {
-			continue
-		}
-		n := g.Steps[i]
-		if n.Finally {
-			if !graphDone {
-				continue
-			}
-			if !branchMatches(n.Branches, g.Branch) || n.Status == pipeline.StatusSuccess && !graphOK || n.Status == pipeline.StatusFailure && graphOK {
-				skip(&steps[i], v1alpha1.ReasonWhenFalse, "skipped: its when does not hold for this run")
-				continue
-			}
-		} else if !depsSatisfied(steps, n) {
-			continue
-		}
-		if g.MaxParallel > 0 && running+len(ready) >= g.MaxParallel {
-			continue
-		}
-		ready = append(ready, i)
-	}
-	return ready
+	return false
 }
 
 func depsSatisfied(steps []v1alpha1.StepStatus, n Node) bool {
