@@ -104,7 +104,7 @@ func TestAdmissionPolicy(t *testing.T) {
 	g.Expect(create(plain, withSA)).To(MatchError(ContainSubstring("may not run steps as ServiceAccount")))
 	g.Expect(create(podMaker, withSA)).To(Succeed(), "the creator may create pods, so may use the namespace's ServiceAccounts")
 
-	// spec.secrets: every Secret listed needs get, and the message names the refused ones.
+	// spec.secrets: every Secret listed needs get, and the message names the refused one.
 	exposing := func(names ...string) func(*civ1alpha1.PipelineRunSpec) {
 		return func(s *civ1alpha1.PipelineRunSpec) {
 			for _, n := range names {
@@ -112,10 +112,10 @@ func TestAdmissionPolicy(t *testing.T) {
 			}
 		}
 	}
-	g.Expect(create(plain, exposing("creds"))).To(MatchError(ContainSubstring(`spec.secrets: you may not get every Secret it lists (creds)`)))
+	g.Expect(create(plain, exposing("creds"))).To(MatchError(ContainSubstring(`spec.secrets[0]: you may not get Secret "creds"`)))
 	g.Expect(create(reader, exposing("creds"))).To(Succeed(), "the creator may read the Secret")
 	g.Expect(create(reader, exposing("creds", "deploy-token"))).
-		To(MatchError(ContainSubstring(`(creds, deploy-token)`)), "one readable Secret does not lend another")
+		To(MatchError(ContainSubstring(`spec.secrets[1]: you may not get Secret "deploy-token"`)), "one readable Secret does not lend another")
 	// The list is immutable: a run admitted with one Secret cannot be given another.
 	run := validRun(ns, "adm-immutable")
 	exposing("creds")(&run.Spec)

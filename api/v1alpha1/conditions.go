@@ -144,6 +144,9 @@ const (
 	// EventRerunRefused: a trigger did not act on a rerun request (an unknown run, or
 	// one that is not the trigger's); the note says why.
 	EventRerunRefused = "RerunRefused"
+	// EventHeadSkipped: a new head of a branch was not built: the trigger's path
+	// filters match none of the files it changed.
+	EventHeadSkipped = "HeadSkipped"
 	// EventSlotSkipped: a schedule's slot passed without a run: its poll failed, or the
 	// namespace's run budget was spent.
 	EventSlotSkipped = "SlotSkipped"

@@ -110,6 +110,10 @@ const (
 	// to the forge, as JSON {"context","state"} (plus "error" when the forge refused
 	// it for good), so that each state is posted once.
 	AnnotationCommitStatus = "flowci.dev/commit-status"
+	// AnnotationChangesBase on a run is the commit its when.changes filters compare the
+	// run's commit with: on a trigger's run of a new head, the branch's last successful
+	// build. A run without it counts every file as changed.
+	AnnotationChangesBase = "flowci.dev/changes-base"
 )
 
 // FinalizerArchive is the run archive's finalizer on a PipelineRun: the run is not

@@ -153,7 +153,7 @@ type PipelineRunSpec struct {
 	// Secrets are the Secrets of the run's namespace that its steps may ask for by name
 	// (docs/secrets.md). The creator must be allowed to get each one (config/policy).
 	// +optional
-	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:MaxItems=10
 	// +listType=map
 	// +listMapKey=name
 	Secrets []RunSecret `json:"secrets,omitempty"`

@@ -56,6 +56,26 @@ type PipelineTriggerSpec struct {
 	// +listType=set
 	Branches []string `json:"branches,omitempty"`
 
+	// Paths and IgnorePaths filter the new heads of branches by the files they change,
+	// since the last commit the trigger built successfully on the branch: a head is built
+	// when a changed file matches some Paths glob (any, when empty) and no IgnorePaths
+	// glob. Globs are over slash-separated repository paths; * and ? stay within a
+	// directory, ** spans any number of them (docs/path-filters.md). With no such commit
+	// (a first build, a force push past it) everything counts as changed. Schedules are
+	// not filtered.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=255
+	// +listType=atomic
+	Paths []string `json:"paths,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=255
+	// +listType=atomic
+	IgnorePaths []string `json:"ignorePaths,omitempty"`
+
 	// Interval is the polling period; each poll waits up to a tenth more, so that
 	// triggers created together do not poll together.
 	// +optional
@@ -204,44 +224,10 @@ type PipelineRunTemplate struct {
 	// Secrets the runs may expose to their steps, each limited to branches and events.
 	// Whoever creates or changes the trigger must be allowed to get each (config/policy).
 	// +optional
-	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:MaxItems=10
 	// +listType=map
 	// +listMapKey=name
 	Secrets []TriggerSecret `json:"secrets,omitempty"`
-}
-
-// CommitStatusReport says where a trigger's runs report their results.
-type CommitStatusReport struct {
-	// Provider is the forge's API: github, gitlab or gitea.
-	// +required
-	// +kubebuilder:validation:Enum=github;gitlab;gitea
-	Provider string `json:"provider"`
-	// URL is the forge's API base: https://api.github.com, https://gitlab.example,
-	// https://gitea.example. The token is never sent anywhere else (no redirects), and
-	// over http:// only to a network the operator allows by name
-	// (--git-allowed-networks), since it would travel in clear text.
-	// +required
-	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/@?#]+(/[!-~]*)?$') && !self.contains('?') && !self.contains('#')",message="url must be an http(s) URL without user info, query or fragment"
-	URL string `json:"url"`
-	// SecretRef names a Secret in the trigger's namespace whose key `token` is the
-	// forge's API token. Whoever creates or changes the trigger must be allowed to get it.
-	// +required
-	SecretRef SecretReference `json:"secretRef"`
-	// Context is the status's name on the commit; {pipeline} is the pipeline file's
-	// name (the trigger's name when a run fails before it is read), {trigger} the
-	// trigger's, {schedule} the schedule's ("push" for runs of a new head).
-	// +optional
-	// +kubebuilder:default="flow-ci/{pipeline}"
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=255
-	Context string `json:"context,omitempty"`
-	// TargetURL is the status's link, with {namespace} and {name} (the run's) filled
-	// in, e.g. a web view of the run.
-	// +optional
-	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.matches('^https?://[^/@?#]+')",message="targetURL must be an http(s) URL without user info"
-	TargetURL string `json:"targetURL,omitempty"`
 }
 
 // TriggerRunRef names a run a trigger created.
@@ -271,6 +257,11 @@ type TriggerBranchStatus struct {
 	// creation until it ends (the trigger is not written per step or phase).
 	// +optional
 	LastRunPhase PipelineRunPhase `json:"lastRunPhase,omitempty"`
+	// LastSucceededCommit is the commit of the branch's newest run that succeeded: the
+	// base path filters compare a new head with.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	LastSucceededCommit string `json:"lastSucceededCommit,omitempty"`
 }
 
 // TriggerScheduleStatus is what a trigger last did for one schedule.

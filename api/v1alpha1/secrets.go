@@ -58,8 +58,9 @@ const (
 	EventManual   Event = "manual"
 )
 
-// EventOf is the event of run, from the labels only the operator may set (config/policy
-// refuses them to anyone else), so a user cannot make a run pass for a trigger's push.
+// EventOf is the event of run, from the labels only the operator may add, change or
+// remove (config/policy), so a user cannot make a run pass for a trigger's push, nor a
+// schedule's run for a push.
 func EventOf(run *PipelineRun) Event {
 	if run.Labels[LabelTriggerUID] == "" {
 		return EventManual

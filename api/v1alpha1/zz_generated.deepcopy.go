@@ -279,6 +279,16 @@ func (in *PipelineTriggerSpec) DeepCopyInto(out *PipelineTriggerSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.Paths != nil {
+		in, out := &in.Paths, &out.Paths
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
+	if in.IgnorePaths != nil {
+		in, out := &in.IgnorePaths, &out.IgnorePaths
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Interval != nil {
 		in, out := &in.Interval, &out.Interval
 		*out = new(v1.Duration)

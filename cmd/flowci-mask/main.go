@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -147,7 +148,34 @@ func run(argv []string) int {
 	done := []<-chan struct{}{pump(m.Writer(os.Stdout), outR), pump(m.Writer(os.Stderr), errR)}
 	code := reap(cmd.Process.Pid)
 	drain(done, outR, errR)
+	maskFile(m, terminationLog)
 	return code
+}
+
+// terminationLog is the container's termination message, which the kubelet copies into
+// the pod's status (and flow-ci into the run's) instead of the log tail when it is not
+// empty. A step can write it directly, past our pipes.
+const terminationLog = "/dev/termination-log"
+
+// maskFile masks the values in a file in place. One over maxFile is emptied instead (the
+// kubelet then falls back to the masked log tail); a missing or unwritable one is left
+// alone, as is the rest of the step's result.
+func maskFile(m *mask.Masker, path string) {
+	info, err := os.Stat(path)
+	if err != nil || info.Size() == 0 || !info.Mode().IsRegular() {
+		return
+	}
+	if info.Size() > maxFile {
+		_ = os.Truncate(path, 0)
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	if masked := m.Bytes(data); !bytes.Equal(masked, data) {
+		_ = os.WriteFile(path, masked, 0)
+	}
 }
 
 // pump copies r to w until EOF or until r is closed, then flushes w.

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flow-ci/flow-ci/internal/mask"
 )
 
 // build compiles flowci-mask into a temporary directory: the tests run the real binary,
@@ -212,5 +214,34 @@ func TestInstall(t *testing.T) {
 	out, err := exec.Command(dest, "run", "--", "/bin/echo", "installed").Output()
 	if err != nil || string(out) != "installed\n" {
 		t.Errorf("running the copy: %q, %v", out, err)
+	}
+}
+
+// TestMaskFile: a termination message the step wrote itself is masked in place, and
+// one too large to mask is emptied.
+func TestMaskFile(t *testing.T) {
+	m, err := mask.New([]string{"hunter2-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	small, big := filepath.Join(dir, "small"), filepath.Join(dir, "big")
+	if err := os.WriteFile(small, []byte("failed with hunter2-token\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, []byte(strings.Repeat("hunter2-token ", maxFile/10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	maskFile(m, small)
+	maskFile(m, big)
+	if got, _ := os.ReadFile(small); string(got) != "failed with ***\n" {
+		t.Errorf("small: %q", got)
+	}
+	if got, _ := os.ReadFile(big); len(got) != 0 {
+		t.Errorf("big: %d bytes left", len(got))
+	}
+	maskFile(m, filepath.Join(dir, "missing")) // no panic, nothing made
+	if _, err := os.Stat(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+		t.Errorf("a missing file was created: %v", err)
 	}
 }

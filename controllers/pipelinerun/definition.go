@@ -33,9 +33,8 @@ func (r *Reconciler) reconcileDefinition(ctx context.Context, s *scope) (bool, e
 			return s.fetching, err
 		}
 		// The graph depends only on the file, the run's branch (fixed by now), its
-		// Secrets (an immutable spec) and its event (labels only the operator may add;
-		// one removed later turns a push into a manual run, which its remover could
-		// have created anyway).
+		// Secrets (an immutable spec) and its event (labels only the operator may add,
+		// change or remove).
 		p.graph = runstate.GraphOf(&p.def.Pipeline, run.Status.Branch, r.Lifecycle.maxParallelSteps())
 		p.graph.Event, p.graph.Exposed = v1alpha1.EventOf(run), run.Spec.SecretNames()
 		r.defs.put(p)
@@ -44,12 +43,16 @@ func (r *Reconciler) reconcileDefinition(ctx context.Context, s *scope) (bool, e
 		return false, permanent(v1alpha1.ReasonInvalidDefinition, "the pinned definition changed: status has %s, ConfigMap %q has %s",
 			run.Status.DefinitionDigest, render.DefinitionName(run), p.def.Digest)
 	}
-	if run.Status.DefinitionDigest == "" {
+	first := run.Status.DefinitionDigest == ""
+	if first {
 		if err := r.checkDefinition(run, &p.def.Pipeline); err != nil {
 			return false, err
 		}
 	}
 	runstate.Pin(run, p.commit, p.def)
+	if first {
+		runstate.SkipUnchanged(run, &p.def.Pipeline, s.changes)
+	}
 	s.def, s.graph = p.def, p.graph
 	return false, nil
 }
@@ -133,6 +136,7 @@ func (r *Reconciler) storeDefinition(ctx context.Context, s *scope) (*corev1.Con
 	if run.Spec.Revision != "" {
 		runstate.PlaceRevision(run, !res.detached)
 	}
+	s.changes = res.changes
 	cm := render.RenderDefinition(run, res.commit, res.raw)
 	if err := r.ensureChild(ctx, run, cm); err != nil {
 		return nil, err

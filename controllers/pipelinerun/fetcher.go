@@ -14,6 +14,7 @@ import (
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/fairpool"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
 // DefaultFetchers is --definition-fetchers: git reads of new runs in parallel, off the
@@ -30,6 +31,7 @@ type fetched struct {
 	commit   string
 	detached bool
 	raw      []byte
+	changes  *runstate.Changes // for when.changes; nil when no step has it
 	err      error
 }
 

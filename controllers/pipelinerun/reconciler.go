@@ -151,7 +151,10 @@ type scope struct {
 	// fetching: the run's definition is being fetched, so its first status may wait
 	// for it (firstWriteWaits).
 	fetching bool
-	next     time.Time // the next deadline to look at the run again, if any
+	// changes are what this process's fetch found for when.changes; nil when it did
+	// not fetch (a restart after the definition was stored: every file counts).
+	changes *runstate.Changes
+	next    time.Time // the next deadline to look at the run again, if any
 }
 
 // A phase of a pass. It returns done when the pass has nothing more to do: the run

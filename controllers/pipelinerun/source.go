@@ -10,6 +10,7 @@ import (
 	"github.com/flow-ci/flow-ci/controllers/sources"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
@@ -20,6 +21,7 @@ type Source interface {
 	ResolveCommit(ctx context.Context, repoURL, branch, revision string, auth *gitsource.Auth) (string, error)
 	ReadFile(ctx context.Context, repoURL, commit, path string, auth *gitsource.Auth) ([]byte, error)
 	OnBranch(ctx context.Context, repoURL, branch, commit string, auth *gitsource.Auth) (bool, error)
+	ChangedFiles(ctx context.Context, repoURL, base, head string, auth *gitsource.Auth) ([]string, bool, error)
 }
 
 // GitSource is the go-git backed Source.
@@ -49,6 +51,14 @@ func (g GitSource) ReadFile(ctx context.Context, repoURL, commit, path string, a
 // OnBranch implements Source.
 func (g GitSource) OnBranch(ctx context.Context, repoURL, branch, commit string, auth *gitsource.Auth) (bool, error) {
 	return gitsource.OnBranch(ctx, repoURL, branch, commit, auth, g.Options...)
+}
+
+// ChangedFiles implements Source.
+func (g GitSource) ChangedFiles(ctx context.Context, repoURL, base, head string, auth *gitsource.Auth) ([]string, bool, error) {
+	start := time.Now()
+	files, all, err := gitsource.ChangedFiles(ctx, repoURL, base, head, auth, g.Options...)
+	metrics.ObserveGit("changes", start, err)
+	return files, all, err
 }
 
 // fetchFunc is a run's fetch, for the pool: it reads the git Secret, resolves the commit
@@ -87,11 +97,34 @@ func (r *Reconciler) fetchFunc(run *v1alpha1.PipelineRun, admitted time.Time) fu
 		}); err != nil {
 			return fetched{err: classifyGitError(err)}
 		}
-		if _, err := pipeline.Parse(res.raw); err != nil {
+		def, err := pipeline.Parse(res.raw)
+		if err != nil {
 			res.err = permanent(v1alpha1.ReasonInvalidDefinition, "%s at %s: %v", run.Spec.PipelinePath, shorten.SHA(res.commit), err)
+			return res
 		}
+		res.changes = r.changesFor(gctx, run, res.commit, &def.Pipeline, auth)
 		return res
 	}
+}
+
+// changesFor lists the files commit changes since the run's changes base, when some step
+// of p has when.changes; nil when no step needs them. A run without a base (by hand, a
+// branch's first build), or whose changes cannot be read, counts every file as changed:
+// a path filter must never skip a step on a guess.
+func (r *Reconciler) changesFor(ctx context.Context, run *v1alpha1.PipelineRun, commit string, p *pipeline.Pipeline, auth *gitsource.Auth) *runstate.Changes {
+	if !p.HasChangesFilter() {
+		return nil
+	}
+	base := run.Annotations[v1alpha1.AnnotationChangesBase]
+	out := &runstate.Changes{Base: base, All: true}
+	if base == "" {
+		return out
+	}
+	files, all, err := r.Source.ChangedFiles(ctx, run.Spec.RepoURL, base, commit, auth)
+	if err == nil {
+		out.Files, out.All = files, all
+	}
+	return out
 }
 
 // gitAuth reads the run's git Secret (controllers/sources): a missing Secret is

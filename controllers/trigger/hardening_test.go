@@ -88,6 +88,10 @@ func (c *countingLister) ListBranches(ctx context.Context, url string, auth *git
 	return c.next.ListBranches(ctx, url, auth)
 }
 
+func (c *countingLister) ChangedFiles(ctx context.Context, url, base, head string, auth *gitsource.Auth) ([]string, bool, error) {
+	return c.next.ChangedFiles(ctx, url, base, head, auth)
+}
+
 // TestSlotSkippedWhenPollFails: a schedule slot whose poll fails is recorded as handled,
 // with an event, so the trigger does not poll a failing server again and again for it.
 func TestSlotSkippedWhenPollFails(t *testing.T) {

@@ -12,8 +12,10 @@ import (
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers/metrics"
 	"github.com/flow-ci/flow-ci/controllers/sources"
+	"github.com/flow-ci/flow-ci/internal/changes"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
@@ -33,11 +35,41 @@ func (r *Reconciler) startPoll(ctx context.Context, p *pass) error {
 		p.wakeAt(p.now.Add(trig.Spec.IntervalOrDefault()))
 		return nil
 	}
-	repo := trig.Spec.RepoURL
-	r.polls.start(trig, p.now, trig.Annotations[v1alpha1.AnnotationRequestedAt], func(ctx context.Context) (map[string]string, error) {
-		return r.Git.ListBranches(ctx, repo, auth)
+	repo, spec := trig.Spec.RepoURL, trig.Spec.DeepCopy()
+	prev := trig.Status.DeepCopy().Branches
+	r.polls.start(trig, p.now, trig.Annotations[v1alpha1.AnnotationRequestedAt], func(ctx context.Context) (map[string]string, map[string]string, error) {
+		heads, err := r.Git.ListBranches(ctx, repo, auth)
+		if err != nil || len(spec.Paths)+len(spec.IgnorePaths) == 0 {
+			return heads, nil, err
+		}
+		return heads, r.filterHeads(ctx, spec, prev, heads, auth), nil
 	})
 	return nil
+}
+
+// filterHeads applies the trigger's path filters to the heads a poll would build, on the
+// poll's pool and within its time: each new head is compared with its branch's last
+// successful build. A head whose changes cannot be read is built (a filter must never
+// lose a build); it returns the heads not to build, by skipKey, with why.
+func (r *Reconciler) filterHeads(ctx context.Context, spec *v1alpha1.PipelineTriggerSpec, prev []v1alpha1.TriggerBranchStatus,
+	heads map[string]string, auth *gitsource.Auth) map[string]string {
+	matched, err := triggerstate.MatchBranches(spec.Branches, heads, v1alpha1.MaxTriggerBranches)
+	if err != nil {
+		return nil // handlePoll reports it
+	}
+	filter := changes.Filter{Paths: spec.Paths, IgnorePaths: spec.IgnorePaths}
+	skips := map[string]string{}
+	for _, h := range triggerstate.PlanPoll(prev, matched, spec.OnNewBranch).Build {
+		base := triggerstate.ChangesBase(prev, h.Branch)
+		files, all, err := r.Git.ChangedFiles(ctx, spec.RepoURL, base, h.Commit, auth)
+		if err != nil {
+			continue
+		}
+		if build, why := filter.Decide(files, all); !build {
+			skips[skipKey(h.Branch, h.Commit)] = fmt.Sprintf("%s since %s", why, shorten.SHA(base))
+		}
+	}
+	return skips
 }
 
 // budgetRetry is how soon a trigger whose namespace spent its run budget looks again.
@@ -76,16 +108,29 @@ func (r *Reconciler) handlePoll(ctx context.Context, p *pass, done *poll, slots 
 		r.skipSlots(p, slots, "more branches match than a trigger tracks")
 		return nil
 	}
+	if err := (changes.Filter{Paths: trig.Spec.Paths, IgnorePaths: trig.Spec.IgnorePaths}).Validate(); err != nil {
+		setReady(trig, metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, "spec.paths or spec.ignorePaths: "+err.Error())
+		r.skipSlots(p, slots, "its path filters are invalid")
+		return nil
+	}
+	base := func(branch string) string { return triggerstate.ChangesBase(st.Branches, branch) }
 	plan := triggerstate.PlanPoll(st.Branches, heads, trig.Spec.OnNewBranch)
 	st.Branches = plan.Branches
 	var o outcome
 	for _, h := range plan.Build {
+		if why, skip := done.skips[skipKey(h.Branch, h.Commit)]; skip {
+			triggerstate.RecordSkip(st, h)
+			p.event(corev1.EventTypeNormal, v1alpha1.EventHeadSkipped, "branch %s at %s not built: %s", h.Branch, shorten.SHA(h.Commit), why)
+			continue
+		}
 		name := render.TriggeredRunName(trig, h.Branch, h.Commit)
-		done, err := r.createRun(ctx, p, render.TriggeredRun(trig, name, h.Branch, h.Commit, ""))
+		run := render.TriggeredRun(trig, name, h.Branch, h.Commit, "")
+		render.SetChangesBase(run, base(h.Branch))
+		created, err := r.createRun(ctx, p, run)
 		if err != nil {
 			return err
 		}
-		if o.note(done, name) {
+		if o.note(created, name) {
 			triggerstate.RecordRun(st, h, name)
 		}
 	}

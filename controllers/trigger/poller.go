@@ -21,9 +21,11 @@ const DefaultPollers = 4
 // silent or hostile server costs the trigger its poll, not the operator a worker.
 const pollTimeout = 30 * time.Second
 
-// Lister lists a remote's branches with one ref advertisement (gitsource.ListBranches).
+// Lister lists a remote's branches with one ref advertisement (gitsource.ListBranches),
+// and the files a new head changes (gitsource.ChangedFiles) for path filters.
 type Lister interface {
 	ListBranches(ctx context.Context, repoURL string, auth *gitsource.Auth) (map[string]string, error)
+	ChangedFiles(ctx context.Context, repoURL, base, head string, auth *gitsource.Auth) ([]string, bool, error)
 }
 
 // GitLister is the go-git backed Lister.
@@ -39,6 +41,14 @@ func (g GitLister) ListBranches(ctx context.Context, repoURL string, auth *gitso
 	return heads, err
 }
 
+// ChangedFiles implements Lister.
+func (g GitLister) ChangedFiles(ctx context.Context, repoURL, base, head string, auth *gitsource.Auth) ([]string, bool, error) {
+	start := time.Now()
+	files, all, err := gitsource.ChangedFiles(ctx, repoURL, base, head, auth, append([]gitsource.Option{gitsource.WithTimeout(pollTimeout)}, g.Options...)...)
+	metrics.ObserveGit("changes", start, err)
+	return files, all, err
+}
+
 // poll is one ls-remote of a trigger: in flight, or done with its heads or error.
 type poll struct {
 	started time.Time
@@ -46,8 +56,13 @@ type poll struct {
 	poke  string
 	done  bool
 	heads map[string]string
+	// skips are the new heads a path filter keeps from being built, by skipKey, with why.
+	skips map[string]string
 	err   error
 }
+
+// skipKey names a head in poll.skips.
+func skipKey(branch, commit string) string { return branch + "\x00" + commit }
 
 // poller runs polls off the reconcile workers on a pool shared fairly between
 // namespaces (internal/fairpool): a tenant whose server never answers holds its share
@@ -73,7 +88,7 @@ func newPoller(slots int) *poller {
 }
 
 // start polls the trigger unless a poll of it is in flight or waiting to be taken.
-func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, list func(context.Context) (map[string]string, error)) {
+func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, list func(context.Context) (map[string]string, map[string]string, error)) {
 	p.mu.Lock()
 	if _, ok := p.polls[t.UID]; ok {
 		p.mu.Unlock()
@@ -92,10 +107,10 @@ func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, 
 			return // the trigger went away or was suspended while its poll queued
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout+5*time.Second)
-		heads, err := list(ctx)
+		heads, skips, err := list(ctx)
 		cancel()
 		p.mu.Lock()
-		job.done, job.heads, job.err = true, heads, err
+		job.done, job.heads, job.skips, job.err = true, heads, skips, err
 		p.mu.Unlock()
 		p.wake <- event.TypedGenericEvent[*v1alpha1.PipelineTrigger]{Object: wake}
 	})

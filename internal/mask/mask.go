@@ -41,8 +41,9 @@ type Masker struct {
 }
 
 // New makes a Masker for values. Each value is masked as each of its lines (split on
-// "\n", a trailing "\r" removed); lines shorter than MinLen or only blanks are dropped,
-// since masking them would hide indentation and common words all over the log. It
+// "\n"), without the blanks around it: an unquoted `echo $VAR` prints a value without
+// them, and an indented PEM or JSON line is still masked. Lines shorter than MinLen once
+// trimmed are dropped, since masking them would hide common words all over the log. It
 // fails when the values are more than MaxBytes in all or have more than MaxValues
 // distinct lines.
 func New(values []string) (*Masker, error) {
@@ -57,8 +58,8 @@ func New(values []string) (*Masker, error) {
 	seen := make(map[string]bool)
 	for _, v := range values {
 		for line := range strings.SplitSeq(v, "\n") {
-			line = strings.TrimSuffix(line, "\r")
-			if len(line) < MinLen || strings.TrimSpace(line) == "" || seen[line] {
+			line = strings.TrimSpace(line)
+			if len(line) < MinLen || seen[line] {
 				continue
 			}
 			if len(seen) == MaxValues {

@@ -27,6 +27,8 @@ func TestNew(t *testing.T) {
 		{name: "lines", values: []string{"line-one\nline-two\n"}, want: []string{"line-one", "line-two"}},
 		{name: "crlf", values: []string{"line-one\r\nline-two\r\n"}, want: []string{"line-one", "line-two"}},
 		{name: "inner cr kept", values: []string{"ab\rcd"}, want: []string{"ab\rcd"}},
+		{name: "blanks around trimmed", values: []string{"  tok3n-value\t", "\t  indented-pem-line  \n"}, want: []string{"tok3n-value", "indented-pem-line"}},
+		{name: "short once trimmed dropped", values: []string{"  ab  ", " }, "}, want: nil},
 		{name: "short and blank dropped", values: []string{"abc", "", "    ", "\t\t\t\t", "abcd"}, want: []string{"abcd"}},
 		{name: "duplicates", values: []string{"abcd", "abcd\nabcd", "efgh\nabcd"}, want: []string{"abcd", "efgh"}},
 		{name: "max bytes", values: []string{strings.Repeat("a", MaxBytes)}, want: []string{strings.Repeat("a", MaxBytes)}},

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/flow-ci/flow-ci/internal/changes"
 )
 
 // graph checks what relates steps to each other, once all are converted: names unique
@@ -165,7 +167,7 @@ func (v *validator) cycles(steps []Step, stepsNode *yaml.Node) {
 
 // when converts a step's condition.
 func (v *validator) when(n *yaml.Node, wp string) When {
-	f, ok := v.fields(n, wp, []string{"branch", "status", "event"})
+	f, ok := v.fields(n, wp, []string{"branch", "status", "event", "changes"})
 	if !ok {
 		return When{}
 	}
@@ -195,8 +197,23 @@ func (v *validator) when(n *yaml.Node, wp string) When {
 			return true
 		})
 	}
+	if cn := f["changes"]; cn != nil {
+		w.Changes = v.oneOrMany(cn, wp+".changes", func(g *yaml.Node, gp, glob string) bool {
+			if err := changes.ValidGlob(glob); err != nil {
+				v.add(g, gp, "invalid path glob %s: %v", quote(glob), err)
+				return false
+			}
+			return true
+		})
+		if len(w.Changes) > maxChangesGlobs {
+			v.add(cn, wp+".changes", "must have at most %d globs, got %d", maxChangesGlobs, len(w.Changes))
+		}
+	}
 	return w
 }
+
+// maxChangesGlobs bounds a step's when.changes, as a trigger's paths.
+const maxChangesGlobs = 20
 
 // Events are the values of when.event.
 var Events = []string{"push", "pull_request", "schedule", "manual"}

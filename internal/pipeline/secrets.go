@@ -10,8 +10,9 @@ import (
 
 // Limits on a step's use of Secrets.
 const (
-	// MaxStepSecrets bounds the Secrets one step asks for (a run exposes at most 20).
-	MaxStepSecrets = 20
+	// MaxStepSecrets bounds the Secrets one step asks for: a run exposes at most 10
+	// (each costs the admission policy an authorizer check).
+	MaxStepSecrets = 10
 	// maxSecretItems bounds the variables and files one Secret gives a step.
 	maxSecretItems = 50
 )
@@ -145,10 +146,11 @@ func (v *validator) secretFiles(n *yaml.Node, fp string) []string {
 	return out
 }
 
-// checkKey refuses what cannot be a key of a Secret's data; ".." and "." would also
-// make a file name that leaves the Secret's directory.
+// checkKey refuses what cannot be a key of a Secret's data; "." and a leading ".."
+// (which the API server refuses too) would also make a file name that leaves the
+// Secret's directory.
 func (v *validator) checkKey(n *yaml.Node, kp, key string) {
-	if len(key) > 253 || !secretKey.MatchString(key) || key == "." || key == ".." {
+	if len(key) > 253 || !secretKey.MatchString(key) || key == "." || strings.HasPrefix(key, "..") {
 		v.add(n, kp, "must be a key of the Secret (letters, digits, '-', '_' and '.', at most 253), got %s", quote(key))
 	}
 }

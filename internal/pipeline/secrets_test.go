@@ -50,6 +50,7 @@ func TestParseSecretsErrors(t *testing.T) {
 		{"bad variable", `secrets: [{name: a, env: {1X: t}}]`, "invalid name"},
 		{"variable twice", "env: {A: x}\n  secrets: [{name: a, env: {A: t}}]", `variable "A" is set twice`},
 		{"unknown field", `secrets: [{name: a, env: {T: t}, mode: 0400}]`, "mode"},
+		{"bad changes glob", `when: {changes: ["src/**", "/abs"]}`, `steps[0].when.changes[1]: invalid path glob "/abs"`},
 		{"bad event", `when: {event: [push, pr]}`, `steps[0].when.event[1]: must be one of push, pull_request, schedule, manual, got "pr" (line 4)`},
 	}
 	for _, tt := range tests {

@@ -63,6 +63,16 @@ func (p *Pipeline) All() []Step {
 	return append(append(make([]Step, 0, len(p.Steps)+len(p.Finally)), p.Steps...), p.Finally...)
 }
 
+// HasChangesFilter reports whether some step has when.changes.
+func (p *Pipeline) HasChangesFilter() bool {
+	for i := range len(p.Steps) + len(p.Finally) {
+		if len(p.Step(i).When.Changes) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Step is step i of All() without copying the lists: Steps, then Finally. It panics
 // when i is out of range, as slice indexing would.
 func (p *Pipeline) Step(i int) *Step {
@@ -99,6 +109,9 @@ type When struct {
 	// Event lists the events (v1alpha1.Event values) of the runs the step runs in;
 	// empty matches any.
 	Event []string
+	// Changes are globs (internal/changes) of which some file the run's commit changed
+	// must match for the step to run; empty: no condition.
+	Changes []string
 }
 
 // Values of When.Status.

@@ -1,13 +1,16 @@
 package render
 
 import (
+	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 )
 
@@ -38,10 +41,17 @@ var maskDirLimit = resource.MustParse("16Mi")
 // files under pipeline.SecretsDir, and runs the step's script under flowci-mask, which
 // reads exactly those values and writes "***" in their place on the container's
 // output, so that kubectl logs, the status tails and the archive never see them. A
-// step that asks for no Secret is rendered as before.
-func withSecrets(spec *corev1.PodSpec, step pipeline.Step, cfg Config) {
+// step that asks for no Secret is rendered as before. A Secret the run does not expose
+// is an error: the scheduler fails such a step first (SecretNotExposed), and this keeps
+// a Job from ever carrying one.
+func withSecrets(spec *corev1.PodSpec, run *v1alpha1.PipelineRun, step pipeline.Step, cfg Config) error {
 	if len(step.Secrets) == 0 {
-		return
+		return nil
+	}
+	for _, use := range step.Secrets {
+		if !slices.Contains(run.Spec.SecretNames(), use.Name) {
+			return fmt.Errorf("it asks for Secret %q, which the run does not expose (spec.secrets)", use.Name)
+		}
 	}
 	c := &spec.Containers[0]
 	var maskEnv, maskDirs []string
@@ -88,4 +98,5 @@ func withSecrets(spec *corev1.PodSpec, step pipeline.Step, cfg Config) {
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
 		},
 	})
+	return nil
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -90,6 +91,20 @@ func TestStepWithSecrets(t *testing.T) {
 	}
 }
 
+// TestUnexposedSecretIsNeverRendered: even past the scheduler, a Job never names a
+// Secret its run does not expose.
+func TestUnexposedSecretIsNeverRendered(t *testing.T) {
+	def, err := pipeline.Parse([]byte(secretStepFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := testRun()
+	run.Spec.Secrets = []v1alpha1.RunSecret{{Name: "deploy-token"}}
+	if _, err := RenderStepJob(run, &def.Pipeline, 1, "", testCfg); err == nil || !strings.Contains(err.Error(), `Secret "ca"`) {
+		t.Errorf("rendered a step whose Secret ca is not exposed: %v", err)
+	}
+}
+
 // TestStepWithoutSecretsIsUnchanged: a step that asks for nothing gets no mask, no init
 // container and no Secret volume, whatever its run exposes.
 func TestStepWithoutSecretsIsUnchanged(t *testing.T) {
@@ -104,6 +119,11 @@ func TestStepWithoutSecretsIsUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := job.Spec.Template.Spec
+	for _, e := range spec.Containers[0].Env {
+		if strings.HasPrefix(e.Name, "FLOWCI_SECRETS") || strings.HasPrefix(e.Name, "FLOWCI_MASK") {
+			t.Errorf("a step without secrets has %s", e.Name)
+		}
+	}
 	if len(spec.InitContainers) != 0 || len(spec.Volumes) != 1 || spec.Containers[0].Command[0] != "/bin/sh" {
 		t.Errorf("a step without secrets changed: init %d, volumes %d, command %q", len(spec.InitContainers), len(spec.Volumes), spec.Containers[0].Command[0])
 	}

@@ -63,7 +63,9 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 		}},
 		Volumes: []corev1.Volume{workspaceVolumeSource(run)},
 	}
-	withSecrets(&podSpec, step, cfg)
+	if err := withSecrets(&podSpec, run, step, cfg); err != nil {
+		return nil, fmt.Errorf("render step %q: %w", step.Name, err)
+	}
 	// A step gets API credentials only when the run asks for them.
 	if sa := run.Spec.ServiceAccountName; sa != "" {
 		podSpec.ServiceAccountName = sa
@@ -157,7 +159,9 @@ func StepEnv(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, step pipeline.Step
 		{Name: "FLOWCI_BRANCH", Value: run.Status.Branch},
 		{Name: "FLOWCI_COMMIT", Value: run.Status.Commit},
 		{Name: "FLOWCI_STEP", Value: step.Name},
-		{Name: "FLOWCI_SECRETS", Value: pipeline.SecretsDir},
+	}
+	if len(step.Secrets) > 0 {
+		out = append(out, corev1.EnvVar{Name: "FLOWCI_SECRETS", Value: pipeline.SecretsDir})
 	}
 	for i, e := range out {
 		if v, ok := user[e.Name]; ok && !strings.HasPrefix(e.Name, pipeline.ReservedEnvPrefix) {

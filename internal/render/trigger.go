@@ -106,6 +106,18 @@ func TriggeredRun(t *v1alpha1.PipelineTrigger, name, branch, commit, schedule st
 	return run
 }
 
+// SetChangesBase records on run the commit its when.changes filters compare with; ""
+// records nothing (every file counts as changed).
+func SetChangesBase(run *v1alpha1.PipelineRun, base string) {
+	if base == "" {
+		return
+	}
+	if run.Annotations == nil {
+		run.Annotations = map[string]string{}
+	}
+	run.Annotations[v1alpha1.AnnotationChangesBase] = base
+}
+
 // triggeredEvent is the event of a triggered run: a schedule's, or a new head's push.
 func triggeredEvent(schedule string) v1alpha1.Event {
 	if schedule != "" {

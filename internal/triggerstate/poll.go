@@ -106,13 +106,39 @@ func RecordPhases(st *v1alpha1.PipelineTriggerStatus, phases map[string]v1alpha1
 		}
 	}
 	for i := range st.Branches {
-		set(st.Branches[i].LastRun, &st.Branches[i].LastRunPhase)
+		b := &st.Branches[i]
+		set(b.LastRun, &b.LastRunPhase)
+		if b.LastRunPhase == v1alpha1.PhaseSucceeded && b.LastRunCommit != "" && b.LastSucceededCommit != b.LastRunCommit {
+			b.LastSucceededCommit, changed = b.LastRunCommit, true
+		}
 	}
 	for i := range st.Schedules {
 		set(st.Schedules[i].LastRun, &st.Schedules[i].LastRunPhase)
 	}
 	set(st.LastRun, &st.LastRunPhase)
 	return changed
+}
+
+// RecordSkip notes in status that h was seen and not built (a path filter): the branch's
+// head moves on, its last run and last success stay, so the next head is compared with
+// the same base and the changes of the skipped head still count then.
+func RecordSkip(st *v1alpha1.PipelineTriggerStatus, h Head) {
+	for i := range st.Branches {
+		if b := &st.Branches[i]; b.Name == h.Branch {
+			b.Commit = h.Commit
+		}
+	}
+}
+
+// ChangesBase is the commit a new head of branch is compared with by path filters: the
+// branch's newest run that succeeded, or "" (everything counts as changed).
+func ChangesBase(branches []v1alpha1.TriggerBranchStatus, branch string) string {
+	for _, b := range branches {
+		if b.Name == branch {
+			return b.LastSucceededCommit
+		}
+	}
+	return ""
 }
 
 // AlreadyBuilt reports whether the trigger started a run for commit of branch: the

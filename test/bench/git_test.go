@@ -84,6 +84,10 @@ func (stubSource) ReadFile(_ context.Context, repoURL, _, _ string, _ *gitsource
 	return []byte(pipelineYAML(shape)), nil
 }
 
+func (stubSource) ChangedFiles(context.Context, string, string, string, *gitsource.Auth) ([]string, bool, error) {
+	return nil, true, nil
+}
+
 func (stubSource) OnBranch(context.Context, string, string, string, *gitsource.Auth) (bool, error) {
 	return true, nil
 }

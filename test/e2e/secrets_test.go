@@ -23,8 +23,8 @@ import (
 
 // The step prints its token in every way a careless script would: as a line, in two
 // writes a second apart, on stderr, and a key file of three lines; the next step fails
-// with the token in its last line (its status tail); a third asks for a Secret the run
-// does not expose.
+// with the token in its last line and in the termination message it writes itself (its
+// status message); a third asks for a Secret the run does not expose.
 const secretsFile = `name: Secrets
 steps:
 - name: deploy
@@ -43,6 +43,7 @@ steps:
   secrets: [{name: deploy-token, env: {T: token}}]
   commands:
   - echo "failing with $T"
+  - echo "written by hand  $T" > /dev/termination-log
   - exit 3
 - name: not-exposed
   dependsOn: []
@@ -76,7 +77,7 @@ func TestStepSecretsNeverShow(t *testing.T) {
 	g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseFailed), toJSON(run.Status))
 	deploy, failed, notExposed := run.Status.Steps[0], run.Status.Steps[1], run.Status.Steps[2]
 	g.Expect(deploy.Phase).To(Equal(civ1alpha1.StepSucceeded), toJSON(run.Status))
-	g.Expect(failed.Message).To(ContainSubstring("failing with ***"), "the status tail is masked")
+	g.Expect(failed.Message).To(ContainSubstring("written by hand  ***"), "the termination message is masked")
 	g.Expect(notExposed.Phase).To(Equal(civ1alpha1.StepFailed))
 	g.Expect(notExposed.Reason).To(Equal(civ1alpha1.ReasonSecretNotExposed))
 	g.Expect(notExposed.Message).To(ContainSubstring(`"other-token"`))

@@ -1,0 +1,81 @@
+package gitsource
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/flow-ci/flow-ci/internal/gittest"
+)
+
+// TestChangedFiles on a real git server: the files between a base and a later head,
+// across a merge; everything counts as changed for no base, a base that is not an
+// ancestor of head (a force push past it), and a server that cannot filter.
+func TestChangedFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	repo := gittest.NewRepo(t, map[string]string{"src/app.go": "v1\n", "docs/a.md": "a\n", "README.md": "r\n"})
+	base := repo.RevParse(t, "main")
+	// Commits on main and on a side branch from base, a rename and a merge, made in a
+	// working copy and pushed.
+	work := t.TempDir()
+	git := func(args ...string) string {
+		return strings.TrimSpace(gittest.Git(t, work, append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...))
+	}
+	git("clone", "-q", repo.Path, ".")
+	git("checkout", "-q", "-b", "side")
+	write(t, work, "side.txt", "s\n")
+	git("add", "-A")
+	git("commit", "-q", "-m", "side")
+	side := git("rev-parse", "HEAD")
+	git("checkout", "-q", "main")
+	write(t, work, "docs/a.md", "a2\n")
+	git("mv", "src/app.go", "src/main.go")
+	git("commit", "-q", "-am", "docs and a rename")
+	git("merge", "-q", "--no-ff", "-m", "merge side", "side")
+	git("push", "-q", "origin", "main", "side")
+	head := repo.RevParse(t, "main")
+	srv := gittest.NewHTTPServer(t, repo.Root, gittest.HTTPOptions{})
+	url := srv.RepoURL(repo)
+
+	files, all, err := ChangedFiles(ctx, url, base, head, nil, loopback)
+	if err != nil || !all {
+		t.Errorf("a server that cannot filter: %q, all=%v, %v; want all", files, all, err)
+	}
+	repo.SetConfig(t, "uploadpack.allowFilter", "true")
+	tests := []struct {
+		name, base string
+		want       []string
+		all        bool
+	}{
+		{"a base on the branch", base, []string{"docs/a.md", "side.txt", "src/app.go", "src/main.go"}, false},
+		{"the merged branch's commit as base", side, []string{"docs/a.md", "src/app.go", "src/main.go"}, false},
+		{"no base: a first build or a run by hand", "", nil, true},
+		{"the head itself", head, nil, false},
+	}
+	for _, tt := range tests {
+		files, all, err := ChangedFiles(ctx, url, tt.base, head, nil, loopback)
+		if err != nil || all != tt.all || !slices.Equal(files, tt.want) {
+			t.Errorf("%s: %q, all=%v, %v; want %q, all=%v", tt.name, files, all, err, tt.want, tt.all)
+		}
+	}
+	// A force push: main is reset past the base, which is no longer its ancestor.
+	git("push", "-q", "--force", "origin", side+":refs/heads/main")
+	files, all, err = ChangedFiles(ctx, url, head, repo.RevParse(t, "main"), nil, loopback)
+	if err != nil || !all {
+		t.Errorf("a force push past the base: %q, all=%v, %v; want all", files, all, err)
+	}
+	if _, _, err := ChangedFiles(ctx, url, "not-a-commit", head, nil, loopback); err == nil {
+		t.Error("a malformed base: no error")
+	}
+}
+
+func write(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
