@@ -87,7 +87,8 @@ func TestTenSecretsFitTheCostBudget(t *testing.T) {
 }
 
 // TestTriggerLabelsStayTheOperators: removing the label that makes a run a schedule's
-// (its event, for when.event) needs the operator's verb, like adding one.
+// (its event, for when.event) needs the operator's verb, like adding one; so does setting
+// or changing a run's changes base.
 func TestTriggerLabelsStayTheOperators(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -109,6 +110,17 @@ func TestTriggerLabelsStayTheOperators(t *testing.T) {
 		To(MatchError(ContainSubstring("or remove those labels")), "a scheduled run made a push")
 	g.Expect(relabel(plain, func(l map[string]string) { l["team"] = "b" })).To(Succeed(), "other labels are the user's")
 	g.Expect(relabel(operator, func(l map[string]string) { delete(l, civ1alpha1.LabelSchedule) })).To(Succeed())
+
+	// The base of when.changes is the operator's too: set to the run's own commit, it
+	// would skip every filtered step.
+	based := validRun(ns, "based")
+	based.Annotations = map[string]string{civ1alpha1.AnnotationChangesBase: "0123456789012345678901234567890123456789"}
+	g.Expect(plain.Create(ctx, based.DeepCopy())).To(MatchError(ContainSubstring("flowci.dev/changes-base")))
+	g.Expect(operator.Create(ctx, based)).To(Succeed())
+	cur := &civ1alpha1.PipelineRun{}
+	g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(based), cur)).To(Succeed())
+	cur.Annotations[civ1alpha1.AnnotationChangesBase] = "fedcba9876543210fedcba9876543210fedcba98"
+	g.Expect(plain.Update(ctx, cur)).To(MatchError(ContainSubstring("flowci.dev/changes-base")))
 }
 
 // TestDefinitionsAreTheOperators: a ConfigMap owned by a run (its pinned pipeline file)

@@ -169,8 +169,14 @@ func maskFile(m *mask.Masker, path string) {
 		_ = os.Truncate(path, 0)
 		return
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	f.Close()
+	if err != nil || len(data) > maxFile {
+		_ = os.Truncate(path, 0) // it grew past the limit meanwhile
 		return
 	}
 	if masked := m.Bytes(data); !bytes.Equal(masked, data) {

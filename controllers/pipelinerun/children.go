@@ -68,9 +68,12 @@ func notOurs(existing client.Object, run *v1alpha1.PipelineRun) error {
 		"%s %q exists and is not owned by this run; it was left untouched", kindOf(existing), existing.GetName())
 }
 
+// ownedBy says whether run controls o: by UID, and by kind and API version too, since
+// the admission policy that keeps tenants from writing a run's definition ConfigMap
+// (config/policy/pipelinerun_definitions.yaml) recognises a run's children by those.
 func ownedBy(o metav1.Object, run *v1alpha1.PipelineRun) bool {
 	ref := metav1.GetControllerOf(o)
-	return ref != nil && ref.UID == run.UID
+	return ref != nil && ref.UID == run.UID && ref.Kind == "PipelineRun" && ref.APIVersion == v1alpha1.GroupVersion.String()
 }
 
 func kindOf(o client.Object) string {

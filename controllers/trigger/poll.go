@@ -47,10 +47,15 @@ func (r *Reconciler) startPoll(ctx context.Context, p *pass) error {
 	return nil
 }
 
+// maxFilteredHeads bounds the new heads one poll compares (each is up to three
+// upload-pack calls within the read budget); any more in the same poll are built.
+const maxFilteredHeads = 10
+
 // filterHeads applies the trigger's path filters to the heads a poll would build, on the
 // poll's pool and within its time: each new head is compared with its branch's last
-// successful build. A head whose changes cannot be read is built (a filter must never
-// lose a build); it returns the heads not to build, by skipKey, with why.
+// successful build. A head whose changes cannot be read, or that the poll has no time
+// or budget left for, is built (a filter must never lose a build); it returns the heads
+// not to build, by skipKey, with why.
 func (r *Reconciler) filterHeads(ctx context.Context, spec *v1alpha1.PipelineTriggerSpec, prev []v1alpha1.TriggerBranchStatus,
 	heads map[string]string, auth *gitsource.Auth) map[string]string {
 	matched, err := triggerstate.MatchBranches(spec.Branches, heads, v1alpha1.MaxTriggerBranches)
@@ -58,8 +63,14 @@ func (r *Reconciler) filterHeads(ctx context.Context, spec *v1alpha1.PipelineTri
 		return nil // handlePoll reports it
 	}
 	filter := changes.Filter{Paths: spec.Paths, IgnorePaths: spec.IgnorePaths}
+	if filter.Validate() != nil {
+		return nil // handlePoll reports it
+	}
 	skips := map[string]string{}
-	for _, h := range triggerstate.PlanPoll(prev, matched, spec.OnNewBranch).Build {
+	for i, h := range triggerstate.PlanPoll(prev, matched, spec.OnNewBranch).Build {
+		if i >= maxFilteredHeads || ctx.Err() != nil {
+			break // the rest are built: a filter never loses a build
+		}
 		base := triggerstate.ChangesBase(prev, h.Branch)
 		files, all, err := r.Git.ChangedFiles(ctx, spec.RepoURL, base, h.Commit, auth)
 		if err != nil {
@@ -118,7 +129,7 @@ func (r *Reconciler) handlePoll(ctx context.Context, p *pass, done *poll, slots 
 	st.Branches = plan.Branches
 	var o outcome
 	for _, h := range plan.Build {
-		if why, skip := done.skips[skipKey(h.Branch, h.Commit)]; skip {
+		if why, skip := done.skips[skipKey(h.Branch, h.Commit)]; skip && done.generation == trig.Generation {
 			triggerstate.RecordSkip(st, h)
 			p.event(corev1.EventTypeNormal, v1alpha1.EventHeadSkipped, "branch %s at %s not built: %s", h.Branch, shorten.SHA(h.Commit), why)
 			continue

@@ -56,9 +56,11 @@ type poll struct {
 	poke  string
 	done  bool
 	heads map[string]string
-	// skips are the new heads a path filter keeps from being built, by skipKey, with why.
-	skips map[string]string
-	err   error
+	// skips are the new heads a path filter keeps from being built, by skipKey, with
+	// why; decided with the spec of generation, and void under another.
+	skips      map[string]string
+	generation int64
+	err        error
 }
 
 // skipKey names a head in poll.skips.
@@ -94,7 +96,7 @@ func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, 
 		p.mu.Unlock()
 		return
 	}
-	job := &poll{started: now, poke: poke}
+	job := &poll{started: now, poke: poke, generation: t.Generation}
 	p.polls[t.UID] = job
 	p.mu.Unlock()
 	wake := &v1alpha1.PipelineTrigger{}

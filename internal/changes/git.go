@@ -1,6 +1,7 @@
 package changes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -23,12 +24,16 @@ type Limits struct {
 	// from MaxFiles because trees can be nested and shared so that a diff reads
 	// exponentially many of them without ever reaching a file.
 	MaxTreesRead int
+	// MaxEntriesRead bounds the tree entries decoded, so a few very wide trees cost
+	// no more than many narrow ones; MaxPathBytes bounds the bytes of the paths listed.
+	MaxEntriesRead int
+	MaxPathBytes   int
 }
 
 // DefaultLimits returns limits far above what a normal push or pull request
 // needs, yet bounded so a crafted history cannot make one decision unbounded.
 func DefaultLimits() Limits {
-	return Limits{MaxFiles: 10000, MaxCommitsWalked: 100000, MaxTreesRead: 100000}
+	return Limits{MaxFiles: 10000, MaxCommitsWalked: 100000, MaxTreesRead: 100000, MaxEntriesRead: 2000000, MaxPathBytes: 4 << 20}
 }
 
 func (l Limits) withDefaults() Limits {
@@ -42,6 +47,12 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxTreesRead <= 0 {
 		l.MaxTreesRead = d.MaxTreesRead
 	}
+	if l.MaxEntriesRead <= 0 {
+		l.MaxEntriesRead = d.MaxEntriesRead
+	}
+	if l.MaxPathBytes <= 0 {
+		l.MaxPathBytes = d.MaxPathBytes
+	}
 	return l
 }
 
@@ -52,9 +63,10 @@ func (l Limits) withDefaults() Limits {
 // It returns all=true and no files when there is nothing trustworthy to compare
 // with: base is the zero hash (a new branch), base is not a commit in repo (not
 // fetched, or garbage collected), base is not an ancestor of head (a force push
-// past it, so a tree diff would miss commits that were never built), or a limit
-// was exceeded. A missing or unreadable head is an error.
-func Between(repo *git.Repository, base, head plumbing.Hash, limits Limits) (files []string, all bool, err error) {
+// past it, so a tree diff would miss commits that were never built), a limit
+// was exceeded, or ctx ended while it read trees. A missing or unreadable head is
+// an error.
+func Between(ctx context.Context, repo *git.Repository, base, head plumbing.Hash, limits Limits) (files []string, all bool, err error) {
 	limits = limits.withDefaults()
 	headCommit, err := repo.CommitObject(head)
 	if err != nil {
@@ -77,7 +89,7 @@ func Between(repo *git.Repository, base, head plumbing.Hash, limits Limits) (fil
 	if !ancestor {
 		return nil, true, nil
 	}
-	d := &differ{repo: repo, limits: limits, seen: map[string]struct{}{}}
+	d := &differ{ctx: ctx, repo: repo, limits: limits, seen: map[string]struct{}{}}
 	err = d.diff("", baseCommit.TreeHash, headCommit.TreeHash)
 	if errors.Is(err, errLimit) {
 		return nil, true, nil

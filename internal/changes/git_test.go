@@ -1,6 +1,7 @@
 package changes
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -60,7 +61,7 @@ func TestBetween(t *testing.T) {
 			f := newFixture(t)
 			base, head := tt.build(f)
 			repo := f.open()
-			files, all, err := Between(repo, base, head, tt.limits)
+			files, all, err := Between(context.Background(), repo, base, head, tt.limits)
 			if err != nil {
 				t.Fatalf("Between: %v", err)
 			}
@@ -110,7 +111,7 @@ func diffTreeNames(t *testing.T, repo *git.Repository, base, head plumbing.Hash)
 func TestBetweenMissingHead(t *testing.T) {
 	f := newFixture(t)
 	base, _ := linear(f)
-	_, _, err := Between(f.open(), base, plumbing.NewHash(strings.Repeat("cd", 20)), Limits{})
+	_, _, err := Between(context.Background(), f.open(), base, plumbing.NewHash(strings.Repeat("cd", 20)), Limits{})
 	if err == nil {
 		t.Fatal("Between with a missing head: no error")
 	}

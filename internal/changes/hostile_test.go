@@ -1,7 +1,10 @@
 package changes
 
 import (
+	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,7 +82,7 @@ func TestBetweenHostileTrees(t *testing.T) {
 			}
 			base := storeCommit(t, repo, store(t, repo, &object.Tree{}))
 			head := storeCommit(t, repo, tt.tree(t, repo), base)
-			files, all, err := Between(repo, base, head, DefaultLimits())
+			files, all, err := Between(context.Background(), repo, base, head, DefaultLimits())
 			if err != nil {
 				t.Fatalf("Between: %v", err)
 			}
@@ -87,5 +90,51 @@ func TestBetweenHostileTrees(t *testing.T) {
 				t.Fatalf("Between = %q, all=%v; want %q, all=%v", files, all, tt.want, tt.all)
 			}
 		})
+	}
+}
+
+// TestBetweenHostileWidthAndNames: a directory name of megabytes (which every path
+// below it would copy) and trees too wide to decode in reasonable time end in all=true
+// (everything counts as changed), as does a context that ended.
+func TestBetweenHostileWidthAndNames(t *testing.T) {
+	repo, err := git.Init(memory.NewStorage(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobEnc := repo.Storer.NewEncodedObject()
+	blobEnc.SetType(plumbing.BlobObject)
+	blob, err := repo.Storer.SetEncodedObject(blobEnc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := storeCommit(t, repo, store(t, repo, &object.Tree{}))
+	files := store(t, repo, &object.Tree{Entries: []object.TreeEntry{{Name: "f", Mode: filemode.Regular, Hash: blob}}})
+	longName := storeCommit(t, repo, store(t, repo, &object.Tree{Entries: []object.TreeEntry{
+		{Name: strings.Repeat("x", 8<<10), Mode: filemode.Dir, Hash: files}}}), base)
+	var wide []object.TreeEntry
+	for i := range 3000 {
+		wide = append(wide, object.TreeEntry{Name: fmt.Sprintf("d%04d", i), Mode: filemode.Dir, Hash: files})
+	}
+	wideHead := storeCommit(t, repo, store(t, repo, &object.Tree{Entries: wide}), base)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tt := range []struct {
+		name   string
+		ctx    context.Context
+		head   plumbing.Hash
+		limits Limits
+	}{
+		{"a name longer than a path may be", context.Background(), longName, DefaultLimits()},
+		{"wider than the entries budget", context.Background(), wideHead, Limits{MaxEntriesRead: 2000}},
+		{"more path bytes than the budget", context.Background(), wideHead, Limits{MaxPathBytes: 1000}},
+		{"the context ended", cancelled, wideHead, DefaultLimits()},
+	} {
+		files, all, err := Between(tt.ctx, repo, base, tt.head, tt.limits)
+		if err != nil || !all || len(files) != 0 {
+			t.Errorf("%s: %d files, all=%v, %v; want all", tt.name, len(files), all, err)
+		}
+	}
+	if files, all, err := Between(context.Background(), repo, base, wideHead, DefaultLimits()); err != nil || all || len(files) != 3000 {
+		t.Errorf("within the limits: %d files, all=%v, %v", len(files), all, err)
 	}
 }

@@ -1,6 +1,7 @@
 package changes
 
 import (
+	"context"
 	"slices"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestMergeBase(t *testing.T) {
 			if !ok {
 				return
 			}
-			files, all, err := Between(repo, got, head, DefaultLimits())
+			files, all, err := Between(context.Background(), repo, got, head, DefaultLimits())
 			if err != nil || all || !slices.Equal(files, tt.files) {
 				t.Errorf("Between(merge base, head) = %q, all=%v, %v; want %q", files, all, err, tt.files)
 			}

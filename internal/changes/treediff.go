@@ -1,6 +1,7 @@
 package changes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -10,8 +11,12 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// errLimit stops a diff that exceeded Limits; Between turns it into all=true.
+// errLimit stops a diff that exceeded Limits, or whose context ended; Between turns
+// it into all=true.
 var errLimit = errors.New("change limit exceeded")
+
+// maxPathLen bounds one path: git itself refuses paths past PATH_MAX on checkout.
+const maxPathLen = 4096
 
 // differ lists the paths that differ between two trees. It walks the trees
 // itself instead of calling object.DiffTree because DiffTree builds the whole
@@ -19,11 +24,14 @@ var errLimit = errors.New("change limit exceeded")
 // bound on the trees it reads. Subtrees with equal hashes are skipped, so the
 // work is proportional to the change, not to the repository.
 type differ struct {
-	repo   *git.Repository
-	limits Limits
-	trees  int
-	files  []string
-	seen   map[string]struct{}
+	ctx       context.Context
+	repo      *git.Repository
+	limits    Limits
+	trees     int
+	entryRead int // tree entries decoded: a tree's cost is its width, not one
+	pathBytes int // bytes of the paths listed
+	files     []string
+	seen      map[string]struct{}
 }
 
 // diff compares the trees from and to (either may be the zero hash, meaning
@@ -60,6 +68,9 @@ func (d *differ) diff(dir string, from, to plumbing.Hash) error {
 // side that is a directory is diffed against the other side's directory (or
 // nothing), a side that is not a directory is the file at p.
 func (d *differ) entry(p string, a, b object.TreeEntry) error {
+	if len(p) > maxPathLen {
+		return errLimit // a name of megabytes would be copied into every path below it
+	}
 	aDir, bDir := a.Mode == filemode.Dir, b.Mode == filemode.Dir
 	aFile, bFile := !a.Hash.IsZero() && !aDir, !b.Hash.IsZero() && !bDir
 	if aFile && bFile && a.Hash == b.Hash && a.Mode == b.Mode {
@@ -87,12 +98,15 @@ func (d *differ) entries(h plumbing.Hash) (map[string]object.TreeEntry, error) {
 		return nil, nil
 	}
 	d.trees++
-	if d.trees > d.limits.MaxTreesRead {
+	if d.trees > d.limits.MaxTreesRead || d.ctx.Err() != nil {
 		return nil, errLimit
 	}
 	t, err := d.repo.TreeObject(h)
 	if err != nil {
 		return nil, fmt.Errorf("reading tree %s: %w", h, err)
+	}
+	if d.entryRead += len(t.Entries); d.entryRead > d.limits.MaxEntriesRead {
+		return nil, errLimit
 	}
 	m := make(map[string]object.TreeEntry, len(t.Entries))
 	for _, e := range t.Entries {
@@ -107,7 +121,7 @@ func (d *differ) add(p string) error {
 	if _, ok := d.seen[p]; ok {
 		return nil
 	}
-	if len(d.files) >= d.limits.MaxFiles {
+	if d.pathBytes += len(p); len(d.files) >= d.limits.MaxFiles || d.pathBytes > d.limits.MaxPathBytes {
 		return errLimit
 	}
 	d.seen[p] = struct{}{}

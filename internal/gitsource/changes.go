@@ -76,7 +76,7 @@ func ChangedFiles(ctx context.Context, repoURL, base, head string, auth *Auth, o
 	if err != nil {
 		return nil, false, err
 	}
-	return changes.Between(repo, baseHash, headHash, changes.DefaultLimits())
+	return changes.Between(ctx, repo, baseHash, headHash, changes.DefaultLimits())
 }
 
 // treesOf downloads commit's trees, without blobs, into st. Over ssh each upload-pack

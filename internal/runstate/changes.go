@@ -33,7 +33,7 @@ func SkipUnchanged(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, c *Changes) 
 			continue
 		}
 		if ok, why := (changes.Filter{Paths: globs}).Decide(c.Files, false); !ok {
-			skip(s, v1alpha1.ReasonWhenFalse, fmt.Sprintf("skipped: when.changes: %s since %s", why, shorten.SHA(c.Base)))
+			skip(s, v1alpha1.ReasonWhenFalse, shorten.Tail(fmt.Sprintf("skipped: when.changes: %s since %s", why, shorten.SHA(c.Base)), v1alpha1.MaxMessageBytes))
 		}
 	}
 }
