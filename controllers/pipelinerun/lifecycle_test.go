@@ -203,6 +203,10 @@ func TestRetriesShowAttempts(t *testing.T) {
 	job := startFirstStep(t, ns, "flaky", url, nil)
 	g.Expect(*job.Spec.BackoffLimit).To(BeEquivalentTo(2))
 	g.Expect(job.Spec.PodFailurePolicy.Rules[0].Action).To(Equal(batchv1.PodFailurePolicyActionIgnore))
+	// The Job exists before the status of the pass that created it is written.
+	g.Eventually(func(g Gomega) {
+		g.Expect(getRun(g, ns, "flaky").Status.Steps[0].Attempts).To(BeEquivalentTo(1))
+	}).Should(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(Succeed())
 		job.Status.Failed, job.Status.Active = 2, 1
