@@ -61,7 +61,13 @@ func TestTriggerCRDValidation(t *testing.T) {
 		mutate  func(*civ1alpha1.PipelineTrigger)
 		wantErr string
 	}{
-		{"neither branches nor schedules", func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = nil }, "a trigger needs branches, schedules, or both"},
+		{"neither branches nor schedules", func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = nil }, "a trigger needs branches, schedules, pull requests, or some of them"},
+		{"pull requests without a forge", func(tr *civ1alpha1.PipelineTrigger) {
+			tr.Spec.PullRequests = &civ1alpha1.PullRequestTrigger{Targets: []string{"main"}}
+		}, "pullRequests needs report"},
+		{"pull requests into no branch", func(tr *civ1alpha1.PipelineTrigger) {
+			tr.Spec.PullRequests = &civ1alpha1.PullRequestTrigger{}
+		}, "targets"},
 		{"interval under 10s", func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Interval = &metav1.Duration{Duration: 5 * time.Second} }, "interval must be between 10s and 24h"},
 		{"a token in the URL", func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.RepoURL = "https://tok@git.example.com/x.git" }, "must not carry a user or token"},
 		{"an option-like branch glob", func(tr *civ1alpha1.PipelineTrigger) { tr.Spec.Branches = []string{"--upload-pack=x"} }, "spec.branches[0]"},

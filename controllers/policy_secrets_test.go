@@ -147,3 +147,67 @@ func TestDefinitionsAreTheOperators(t *testing.T) {
 	real.Data[civ1alpha1.DefinitionKey] = "name: changed\n"
 	g.Expect(tenant.Update(ctx, real)).To(MatchError(ContainSubstring("only the operator")), "changing a stored definition")
 }
+
+// TestApprovingNeedsTheApproveVerb: an approval of a fork's pull request (its
+// annotation) needs the verb approve on pipelinetriggers; an editor of triggers may not
+// approve, and may not change an approval to another head.
+func TestApprovingNeedsTheApproveVerb(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := env.NewNamespace(t)
+	installPolicy(t, "pipelinetrigger_references.yaml")
+	editor := triggerEditor(t, ns, "appr-editor")
+	approver := userWith(t, ns, "appr-approver", rbacv1.PolicyRule{APIGroups: []string{civ1alpha1.GroupVersion.Group},
+		Resources: []string{"pipelinetriggers"}, Verbs: []string{"get", "patch", "update", "approve"}})
+	tr := validTrigger(ns, "prs")
+	g.Expect(editor.Create(ctx, tr)).To(Succeed())
+	annotate := func(c client.Client, head string) error {
+		cur := &civ1alpha1.PipelineTrigger{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(tr), cur)).To(Succeed())
+		cur.Annotations = map[string]string{civ1alpha1.AnnotationApprovePrefix + "12": head}
+		if head == "" {
+			cur.Annotations = nil
+		}
+		return c.Update(ctx, cur)
+	}
+	const head, other = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"
+	// The policy takes a moment to become active: until then an approval goes through,
+	// so each attempt starts from none.
+	g.Eventually(func() error {
+		g.Expect(annotate(env.Client, "")).To(Succeed())
+		return annotate(editor, head)
+	}).WithTimeout(30 * time.Second).WithPolling(time.Second).
+		Should(MatchError(ContainSubstring("needs the verb approve on pipelinetriggers")))
+	g.Expect(annotate(approver, head)).To(Succeed())
+	g.Expect(annotate(editor, other)).To(MatchError(ContainSubstring("needs the verb approve")), "moving an approval to another head")
+	g.Expect(annotate(editor, head)).To(Succeed(), "an update that leaves the approval as it is")
+}
+
+// TestTrustingAnAuthorNeedsTheApproveVerb: adding a trusted author lets their forks
+// run without approval, so it needs the approve verb too, even from someone who may
+// edit everything else of the trigger.
+func TestTrustingAnAuthorNeedsTheApproveVerb(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := env.NewNamespace(t)
+	installPolicy(t, "pipelinetrigger_references.yaml")
+	forge := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"forge"}, Verbs: []string{"get"}}
+	edit := rbacv1.PolicyRule{APIGroups: []string{civ1alpha1.GroupVersion.Group}, Resources: []string{"pipelinetriggers"},
+		Verbs: []string{"create", "get", "update", "patch"}}
+	editor := userWith(t, ns, "trust-editor", edit, forge)
+	approver := userWith(t, ns, "trust-approver", edit, forge, rbacv1.PolicyRule{APIGroups: []string{civ1alpha1.GroupVersion.Group},
+		Resources: []string{"pipelinetriggers"}, Verbs: []string{"approve"}})
+	tr := validTrigger(ns, "prs")
+	tr.Spec.PullRequests = &civ1alpha1.PullRequestTrigger{Targets: []string{"main"}}
+	tr.Spec.Report = &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: "https://forge.example", SecretRef: civ1alpha1.SecretReference{Name: "forge"}}
+	g.Eventually(func() error { return editor.Create(ctx, tr.DeepCopy()) }).WithTimeout(30 * time.Second).WithPolling(time.Second).Should(Succeed())
+	trust := func(c client.Client, authors ...string) error {
+		cur := &civ1alpha1.PipelineTrigger{}
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(tr), cur)).To(Succeed())
+		cur.Spec.PullRequests.TrustedAuthors = authors
+		return c.Update(ctx, cur)
+	}
+	g.Expect(trust(editor, "mallory")).To(MatchError(ContainSubstring("trustedAuthors")))
+	g.Expect(trust(approver, "dependabot")).To(Succeed())
+	g.Expect(trust(editor)).To(Succeed(), "removing trust needs no approval")
+}

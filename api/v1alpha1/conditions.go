@@ -144,6 +144,11 @@ const (
 	// EventRerunRefused: a trigger did not act on a rerun request (an unknown run, or
 	// one that is not the trigger's); the note says why.
 	EventRerunRefused = "RerunRefused"
+	// EventPullsUnavailable: the forge's API did not list the open pull requests; they
+	// are kept as they were until a poll can.
+	EventPullsUnavailable = "PullRequestsUnavailable"
+	// EventPullClosed: a pull request is no longer open; its active runs are cancelled.
+	EventPullClosed = "PullRequestClosed"
 	// EventHeadSkipped: a new head of a branch was not built: the trigger's path
 	// filters match none of the files it changed.
 	EventHeadSkipped = "HeadSkipped"

@@ -26,7 +26,8 @@ const (
 
 // PipelineTriggerSpec says which branches and schedules of a repository start runs, what
 // those runs look like, and where their results are reported.
-// +kubebuilder:validation:XValidation:rule="(has(self.branches) && size(self.branches) > 0) || (has(self.schedules) && size(self.schedules) > 0)",message="a trigger needs branches, schedules, or both"
+// +kubebuilder:validation:XValidation:rule="(has(self.branches) && size(self.branches) > 0) || (has(self.schedules) && size(self.schedules) > 0) || has(self.pullRequests)",message="a trigger needs branches, schedules, pull requests, or some of them"
+// +kubebuilder:validation:XValidation:rule="!has(self.pullRequests) || has(self.report)",message="pullRequests needs report: the forge's API says which pull requests are open, their targets and authors"
 type PipelineTriggerSpec struct {
 	// RepoURL is the repository to poll and build, with the same rules as a
 	// PipelineRun's repoURL.
@@ -91,6 +92,11 @@ type PipelineTriggerSpec struct {
 	// +optional
 	// +kubebuilder:default=Build
 	OnNewBranch NewBranchPolicy `json:"onNewBranch,omitempty"`
+
+	// PullRequests builds the open pull requests into matching branches
+	// (docs/pull-requests.md).
+	// +optional
+	PullRequests *PullRequestTrigger `json:"pullRequests,omitempty"`
 
 	// Schedules start runs of a branch at cron times.
 	// +optional
@@ -320,6 +326,12 @@ type PipelineTriggerStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Schedules []TriggerScheduleStatus `json:"schedules,omitempty"`
+	// PullRequests are the open pull requests whose target matches, by number.
+	// +optional
+	// +kubebuilder:validation:MaxItems=250
+	// +listType=map
+	// +listMapKey=number
+	PullRequests []TriggerPullStatus `json:"pullRequests,omitempty"`
 	// LastHandledRerun echoes the ci.flowci.dev/rerun annotation once the request was
 	// handled: its run created, or refused with an event that says why.
 	// +optional

@@ -37,11 +37,13 @@ type TriggerSecret struct {
 	// +kubebuilder:validation:items:MaxLength=255
 	// +listType=set
 	Branches []string `json:"branches,omitempty"`
-	// Events are the events whose runs get the Secret: push (a new head of a branch) and
-	// schedule; empty: both.
+	// Events are the events whose runs get the Secret: push (a new head of a branch),
+	// schedule, and pull_request (a pull request from the repository itself; a fork's
+	// never gets one). Empty: push and schedule, so a Secret reaches pull requests only
+	// when this says so. Branches then match the pull request's target.
 	// +optional
 	// +kubebuilder:validation:MaxItems=3
-	// +kubebuilder:validation:items:Enum=push;schedule
+	// +kubebuilder:validation:items:Enum=push;schedule;pull_request
 	// +listType=set
 	Events []Event `json:"events,omitempty"`
 }
@@ -67,6 +69,9 @@ func EventOf(run *PipelineRun) Event {
 	}
 	if run.Labels[LabelSchedule] != "" {
 		return EventSchedule
+	}
+	if run.Labels[LabelPullRequest] != "" {
+		return EventPullRequest
 	}
 	return EventPush
 }

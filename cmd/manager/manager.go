@@ -122,7 +122,7 @@ func setupControllers(mgr ctrl.Manager, o *options, inFlight *pipelinerun.InFlig
 		Client:                 mgr.GetClient(),
 		APIReader:              mgr.GetAPIReader(),
 		Recorder:               mgr.GetEventRecorder("flow-ci"),
-		Git:                    trigger.GitLister{Options: egress},
+		Git:                    trigger.GitLister{Options: egress, Forge: &forge.Client{Egress: gitsource.Egress{Allowed: o.allowedNetworks}}},
 		Pollers:                o.pollers,
 		RunsPerHour:            o.runsPerHour,
 		SuccessfulHistoryLimit: o.lifecycle.SuccessfulHistoryLimit,

@@ -97,7 +97,7 @@ func (r *Reconciler) replace(ctx context.Context, old, by *v1alpha1.PipelineRun)
 func (r *Reconciler) groupOf(ctx context.Context, run *v1alpha1.PipelineRun) ([]*v1alpha1.PipelineRun, error) {
 	list := &v1alpha1.PipelineRunList{}
 	err := r.Client.List(ctx, list, client.InNamespace(run.Namespace), client.UnsafeDisableDeepCopy,
-		client.MatchingFields{v1alpha1.IndexRunGroup: render.GroupKey(run.Spec.RepoURL, run.Spec.Branch)})
+		client.MatchingFields{v1alpha1.IndexRunGroup: render.RunGroupKey(run)})
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}

@@ -90,11 +90,11 @@ func (r *Reconciler) wakeQueued(ctx context.Context, changed *v1alpha1.PipelineR
 	wake := func(o *v1alpha1.PipelineRun) {
 		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}})
 	}
-	group := render.GroupKey(changed.Spec.RepoURL, changed.Spec.Branch)
+	group := render.RunGroupKey(changed)
 	for i := range runs {
 		o := &runs[i]
 		if o.Status.Phase == v1alpha1.PhaseQueued && o.UID != changed.UID && o.Namespace == changed.Namespace &&
-			render.GroupKey(o.Spec.RepoURL, o.Spec.Branch) == group {
+			render.RunGroupKey(o) == group {
 			wake(o)
 		}
 	}

@@ -59,7 +59,7 @@ func registerIndexes(indexer client.FieldIndexer) error {
 	ctx := context.Background() // the indexers use it only while they are registered
 	if err := indexer.IndexField(ctx, &v1alpha1.PipelineRun{}, v1alpha1.IndexRunGroup, func(o client.Object) []string {
 		run := o.(*v1alpha1.PipelineRun)
-		return []string{render.GroupKey(run.Spec.RepoURL, run.Spec.Branch)}
+		return []string{render.RunGroupKey(run)}
 	}); err != nil {
 		return fmt.Errorf("indexing runs by group: %w", err)
 	}

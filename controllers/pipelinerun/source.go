@@ -22,6 +22,7 @@ type Source interface {
 	ReadFile(ctx context.Context, repoURL, commit, path string, auth *gitsource.Auth) ([]byte, error)
 	OnBranch(ctx context.Context, repoURL, branch, commit string, auth *gitsource.Auth) (bool, error)
 	ChangedFiles(ctx context.Context, repoURL, base, head string, auth *gitsource.Auth) ([]string, bool, error)
+	ChangedFilesFromMergeBase(ctx context.Context, repoURL, target, head string, auth *gitsource.Auth) ([]string, bool, error)
 }
 
 // GitSource is the go-git backed Source.
@@ -61,6 +62,14 @@ func (g GitSource) ChangedFiles(ctx context.Context, repoURL, base, head string,
 	return files, all, err
 }
 
+// ChangedFilesFromMergeBase implements Source.
+func (g GitSource) ChangedFilesFromMergeBase(ctx context.Context, repoURL, target, head string, auth *gitsource.Auth) ([]string, bool, error) {
+	start := time.Now()
+	files, all, err := gitsource.ChangedFilesFromMergeBase(ctx, repoURL, target, head, auth, g.Options...)
+	metrics.ObserveGit("changes", start, err)
+	return files, all, err
+}
+
 // fetchFunc is a run's fetch, for the pool: it reads the git Secret, resolves the commit
 // (shared with concurrent runs of the same repository, branch and credentials), checks
 // a pinned revision against its branch, reads the pipeline file (cached) and validates
@@ -82,9 +91,10 @@ func (r *Reconciler) fetchFunc(run *v1alpha1.PipelineRun, admitted time.Time) fu
 				return fetched{err: classifyGitError(err)}
 			}
 		}
-		if run.Spec.Revision != "" {
+		if run.Spec.Revision != "" && run.Labels[v1alpha1.LabelPullRequest] == "" {
 			// A pinned revision is built as its branch only if it is on it; otherwise the
-			// run is detached, and says so.
+			// run is detached, and says so. A trigger's run of a pull request builds its
+			// head for its target branch (the label is the operator's alone).
 			on, err := r.Source.OnBranch(gctx, run.Spec.RepoURL, run.Spec.Branch, res.commit, auth)
 			if err != nil {
 				return fetched{err: classifyGitError(err)}
@@ -108,19 +118,31 @@ func (r *Reconciler) fetchFunc(run *v1alpha1.PipelineRun, admitted time.Time) fu
 }
 
 // changesFor lists the files commit changes since the run's changes base, when some step
-// of p has when.changes; nil when no step needs them. A run without a base (by hand, a
-// branch's first build), or whose changes cannot be read, counts every file as changed:
-// a path filter must never skip a step on a guess.
+// of p has when.changes; nil when no step needs them. A trigger's run of a pull request
+// compares with the merge base of its head and its target, as a forge shows a pull
+// request. A run without a base (by hand, a branch's first build), or whose changes
+// cannot be read, counts every file as changed: a path filter must never skip a step
+// on a guess.
 func (r *Reconciler) changesFor(ctx context.Context, run *v1alpha1.PipelineRun, commit string, p *pipeline.Pipeline, auth *gitsource.Auth) *runstate.Changes {
 	if !p.HasChangesFilter() {
 		return nil
 	}
-	base := run.Annotations[v1alpha1.AnnotationChangesBase]
-	out := &runstate.Changes{Base: base, All: true}
-	if base == "" {
+	var (
+		out   = &runstate.Changes{All: true}
+		files []string
+		all   bool
+		err   error
+	)
+	switch base := run.Annotations[v1alpha1.AnnotationChangesBase]; {
+	case run.Labels[v1alpha1.LabelPullRequest] != "":
+		out.Since = "the merge base with " + run.Spec.Branch
+		files, all, err = r.Source.ChangedFilesFromMergeBase(ctx, run.Spec.RepoURL, run.Spec.Branch, commit, auth)
+	case base != "":
+		out.Since = shorten.SHA(base)
+		files, all, err = r.Source.ChangedFiles(ctx, run.Spec.RepoURL, base, commit, auth)
+	default:
 		return out
 	}
-	files, all, err := r.Source.ChangedFiles(ctx, run.Spec.RepoURL, base, commit, auth)
 	if err == nil {
 		out.Files, out.All = files, all
 	}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/forge"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
@@ -86,6 +87,19 @@ type countingLister struct {
 func (c *countingLister) ListBranches(ctx context.Context, url string, auth *gitsource.Auth) (map[string]string, error) {
 	c.calls.Add(1)
 	return c.next.ListBranches(ctx, url, auth)
+}
+
+func (c *countingLister) ListRefs(ctx context.Context, url string, auth *gitsource.Auth) (gitsource.Refs, error) {
+	c.calls.Add(1)
+	return c.next.ListRefs(ctx, url, auth)
+}
+
+func (c *countingLister) ListPulls(ctx context.Context, report *civ1alpha1.CommitStatusReport, url, token string) ([]forge.PullRequest, error) {
+	return c.next.ListPulls(ctx, report, url, token)
+}
+
+func (c *countingLister) ChangedFilesFromMergeBase(ctx context.Context, url, target, head string, auth *gitsource.Auth) ([]string, bool, error) {
+	return c.next.ChangedFilesFromMergeBase(ctx, url, target, head, auth)
 }
 
 func (c *countingLister) ChangedFiles(ctx context.Context, url, base, head string, auth *gitsource.Auth) ([]string, bool, error) {

@@ -19,6 +19,7 @@ import (
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers/testenv"
+	"github.com/flow-ci/flow-ci/internal/forge"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/gittest"
 )
@@ -42,7 +43,8 @@ func startManager(t *testing.T, ns string, configure ...func(*Reconciler)) (stop
 	}
 	r := &Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("flow-ci"),
-		Git:                    GitLister{Options: []gitsource.Option{gitsource.WithAllowedNetworks(loopback)}},
+		Git: GitLister{Options: []gitsource.Option{gitsource.WithAllowedNetworks(loopback)},
+			Forge: &forge.Client{Egress: gitsource.Egress{Allowed: []netip.Prefix{loopback}}}},
 		SuccessfulHistoryLimit: -1, FailedHistoryLimit: -1,
 	}
 	for _, c := range configure {

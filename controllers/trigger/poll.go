@@ -35,14 +35,19 @@ func (r *Reconciler) startPoll(ctx context.Context, p *pass) error {
 		p.wakeAt(p.now.Add(trig.Spec.IntervalOrDefault()))
 		return nil
 	}
-	repo, spec := trig.Spec.RepoURL, trig.Spec.DeepCopy()
-	prev := trig.Status.DeepCopy().Branches
-	r.polls.start(trig, p.now, trig.Annotations[v1alpha1.AnnotationRequestedAt], func(ctx context.Context) (map[string]string, map[string]string, error) {
-		heads, err := r.Git.ListBranches(ctx, repo, auth)
+	spec, prev, prevPulls, approved := trig.Spec.DeepCopy(), trig.Status.DeepCopy().Branches, trig.Status.DeepCopy().PullRequests, approvals(trig)
+	token, tokenErr := r.pullsToken(ctx, trig)
+	if tokenErr != nil && !errors.Is(tokenErr, sources.ErrSecretNotFound) && !sources.Permanent(tokenErr) {
+		return tokenErr
+	}
+	r.polls.start(trig, p.now, trig.Annotations[v1alpha1.AnnotationRequestedAt], func(ctx context.Context) (found, error) {
+		f, err := r.list(ctx, spec, auth, token, tokenErr)
 		if err != nil || len(spec.Paths)+len(spec.IgnorePaths) == 0 {
-			return heads, nil, err
+			return f, err
 		}
-		return heads, r.filterHeads(ctx, spec, prev, heads, auth), nil
+		f.skips = r.filterHeads(ctx, spec, prev, f.heads, auth)
+		r.filterPulls(ctx, spec, prevPulls, approved, &f, auth)
+		return f, nil
 	})
 	return nil
 }
@@ -149,6 +154,9 @@ func (r *Reconciler) handlePoll(ctx context.Context, p *pass, done *poll, slots 
 		if err := r.runSlot(ctx, p, done, s, &o); err != nil {
 			return err
 		}
+	}
+	if err := r.handlePulls(ctx, p, done, &o); err != nil {
+		return err
 	}
 	switch {
 	case o.noBudget:

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -11,7 +12,9 @@ import (
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/controllers/metrics"
 	"github.com/flow-ci/flow-ci/internal/fairpool"
+	"github.com/flow-ci/flow-ci/internal/forge"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
 // DefaultPollers is --trigger-pollers: ls-remotes of triggers in flight at once.
@@ -22,15 +25,45 @@ const DefaultPollers = 4
 const pollTimeout = 30 * time.Second
 
 // Lister lists a remote's branches with one ref advertisement (gitsource.ListBranches),
-// and the files a new head changes (gitsource.ChangedFiles) for path filters.
+// or its branches and pull request heads (gitsource.ListRefs), the files a new head
+// changes (gitsource.ChangedFiles) for path filters, and the open pull requests as the
+// forge's API describes them (forge.Client.ListPulls).
 type Lister interface {
 	ListBranches(ctx context.Context, repoURL string, auth *gitsource.Auth) (map[string]string, error)
+	ListRefs(ctx context.Context, repoURL string, auth *gitsource.Auth) (gitsource.Refs, error)
 	ChangedFiles(ctx context.Context, repoURL, base, head string, auth *gitsource.Auth) ([]string, bool, error)
+	ChangedFilesFromMergeBase(ctx context.Context, repoURL, target, head string, auth *gitsource.Auth) ([]string, bool, error)
+	ListPulls(ctx context.Context, report *v1alpha1.CommitStatusReport, repoURL, token string) ([]forge.PullRequest, error)
 }
 
-// GitLister is the go-git backed Lister.
+// GitLister is the go-git backed Lister, with the forge client for pull requests.
 type GitLister struct {
 	Options []gitsource.Option
+	Forge   *forge.Client
+}
+
+// ListRefs implements Lister.
+func (g GitLister) ListRefs(ctx context.Context, repoURL string, auth *gitsource.Auth) (gitsource.Refs, error) {
+	start := time.Now()
+	refs, err := gitsource.ListRefs(ctx, repoURL, auth, append([]gitsource.Option{gitsource.WithTimeout(pollTimeout)}, g.Options...)...)
+	metrics.ObserveGit("poll", start, err)
+	return refs, err
+}
+
+// ChangedFilesFromMergeBase implements Lister.
+func (g GitLister) ChangedFilesFromMergeBase(ctx context.Context, repoURL, target, head string, auth *gitsource.Auth) ([]string, bool, error) {
+	start := time.Now()
+	files, all, err := gitsource.ChangedFilesFromMergeBase(ctx, repoURL, target, head, auth, append([]gitsource.Option{gitsource.WithTimeout(pollTimeout)}, g.Options...)...)
+	metrics.ObserveGit("changes", start, err)
+	return files, all, err
+}
+
+// ListPulls implements Lister.
+func (g GitLister) ListPulls(ctx context.Context, report *v1alpha1.CommitStatusReport, repoURL, token string) ([]forge.PullRequest, error) {
+	if g.Forge == nil {
+		return nil, errors.New("the operator has no forge client")
+	}
+	return g.Forge.ListPulls(ctx, forge.Provider(report.Provider), report.URL, repoURL, token)
 }
 
 // ListBranches implements Lister.
@@ -56,11 +89,25 @@ type poll struct {
 	poke  string
 	done  bool
 	heads map[string]string
+	// pulls are the open pull requests, with their heads from the ref advertisement;
+	// pullsErr says why they could not be listed (the branches may still be).
+	pulls    []triggerstate.Pull
+	unseen   []int
+	pullsErr error
 	// skips are the new heads a path filter keeps from being built, by skipKey, with
 	// why; decided with the spec of generation, and void under another.
 	skips      map[string]string
 	generation int64
 	err        error
+}
+
+// found is what a poll found.
+type found struct {
+	heads    map[string]string
+	skips    map[string]string
+	pulls    []triggerstate.Pull
+	unseen   []int // open pull requests whose head the advertisement lacks yet
+	pullsErr error
 }
 
 // skipKey names a head in poll.skips.
@@ -90,7 +137,7 @@ func newPoller(slots int) *poller {
 }
 
 // start polls the trigger unless a poll of it is in flight or waiting to be taken.
-func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, list func(context.Context) (map[string]string, map[string]string, error)) {
+func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, list func(context.Context) (found, error)) {
 	p.mu.Lock()
 	if _, ok := p.polls[t.UID]; ok {
 		p.mu.Unlock()
@@ -109,10 +156,10 @@ func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, 
 			return // the trigger went away or was suspended while its poll queued
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout+5*time.Second)
-		heads, skips, err := list(ctx)
+		f, err := list(ctx)
 		cancel()
 		p.mu.Lock()
-		job.done, job.heads, job.skips, job.err = true, heads, skips, err
+		job.done, job.heads, job.skips, job.pulls, job.unseen, job.pullsErr, job.err = true, f.heads, f.skips, f.pulls, f.unseen, f.pullsErr, err
 		p.mu.Unlock()
 		p.wake <- event.TypedGenericEvent[*v1alpha1.PipelineTrigger]{Object: wake}
 	})

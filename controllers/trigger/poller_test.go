@@ -20,17 +20,17 @@ func TestPollerIsFairBetweenNamespaces(t *testing.T) {
 	defer close(hang)
 	for i := range 20 {
 		tr := &v1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: "greedy", Name: fmt.Sprint("t", i), UID: types.UID(fmt.Sprint("u", i))}}
-		p.start(tr, time.Now(), "", func(ctx context.Context) (map[string]string, map[string]string, error) {
+		p.start(tr, time.Now(), "", func(ctx context.Context) (found, error) {
 			select {
 			case <-hang:
 			case <-ctx.Done():
 			}
-			return nil, nil, ctx.Err()
+			return found{}, ctx.Err()
 		})
 	}
 	other := &v1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "t", UID: "o"}}
-	p.start(other, time.Now(), "", func(context.Context) (map[string]string, map[string]string, error) {
-		return map[string]string{"main": "abc"}, nil, nil
+	p.start(other, time.Now(), "", func(context.Context) (found, error) {
+		return found{heads: map[string]string{"main": "abc"}}, nil
 	})
 	select {
 	case e := <-p.wake:

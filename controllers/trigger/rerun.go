@@ -45,6 +45,9 @@ func (r *Reconciler) reconcileRerun(ctx context.Context, p *pass) error {
 		return refuse("PipelineRun %q is not this trigger's run; run it again with flowci rerun, which creates a run of your own", req.Run)
 	}
 	commit := source.Spec.Revision
+	if source.Labels[v1alpha1.LabelPullRequest] != "" && req.Latest {
+		return refuse("PipelineRun %q builds a pull request: run its head again without --latest, or push to it", req.Run)
+	}
 	if req.Latest {
 		if b := branchOf(trig, source.Spec.Branch); b != nil && b.Commit != "" {
 			commit = b.Commit

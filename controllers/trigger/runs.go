@@ -51,6 +51,8 @@ func (r *Reconciler) createRun(ctx context.Context, p *pass, run *v1alpha1.Pipel
 			cause = "rerun"
 		case run.Labels[v1alpha1.LabelSchedule] != "":
 			cause = "schedule"
+		case run.Labels[v1alpha1.LabelPullRequest] != "":
+			cause = "pull_request"
 		}
 		metrics.ObserveTriggered(run.Namespace, cause)
 		p.event(corev1.EventTypeNormal, v1alpha1.EventTriggered, "started PipelineRun %s", run.Name)
@@ -154,6 +156,9 @@ func (r *Reconciler) reconcileRuns(ctx context.Context, p *pass) error {
 			key := "branch\x00" + run.Spec.Branch
 			if s := run.Labels[v1alpha1.LabelSchedule]; s != "" {
 				key = "schedule\x00" + s
+			}
+			if n := run.Labels[v1alpha1.LabelPullRequest]; n != "" {
+				key = "pull\x00" + n
 			}
 			groups[key] = append(groups[key], run)
 		}

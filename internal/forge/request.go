@@ -183,33 +183,14 @@ func NewRequest(ctx context.Context, p Provider, baseURL, repoURL, token string,
 	if err != nil {
 		return nil, err
 	}
-	base, err := parseBase(p, baseURL)
-	if err != nil {
-		return nil, err
-	}
-	loc, err := parseRepo(repoURL)
-	if err != nil {
-		return nil, err
-	}
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	if err := checkToken(token); err != nil {
+	t, err := apiTarget(p, baseURL, repoURL, token)
+	if err != nil {
 		return nil, err
 	}
-	project := loc.path
-	if p != GitHub && base.path != "" && loc.host == base.host && (loc.scheme == "http" || loc.scheme == "https") {
-		// A forge served under a sub-path (http://host/gitea/org/app.git) has
-		// that prefix in its http clone URLs but not in its API's project paths.
-		project = strings.TrimPrefix(project, base.path+"/")
-	}
-	segs := strings.Split(project, "/")
-	if p != GitLab && len(segs) != 2 {
-		return nil, fmt.Errorf("%s project %q is not owner/name", p, project)
-	}
-	if len(segs) < 2 {
-		return nil, fmt.Errorf("%s project %q has no owner", p, project)
-	}
+	base, segs, project := t.base, t.segs, t.project
 
 	var (
 		endpoint string
@@ -221,21 +202,15 @@ func NewRequest(ctx context.Context, p Provider, baseURL, repoURL, token string,
 	case GitHub:
 		endpoint = base.root + "/repos/" + escapeSegments(segs) + "/statuses/" + s.Commit
 		body = statusBody{State: state, TargetURL: s.TargetURL, Description: desc, Context: s.Context}
-		header.Set("Authorization", "Bearer "+token)
-		header.Set("Accept", "application/vnd.github+json")
-		header.Set("X-GitHub-Api-Version", "2022-11-28")
 	case Gitea:
 		endpoint = base.root + "/api/v1/repos/" + escapeSegments(segs) + "/statuses/" + s.Commit
 		body = statusBody{State: state, TargetURL: s.TargetURL, Description: desc, Context: s.Context}
-		header.Set("Authorization", "token "+token)
-		header.Set("Accept", "application/json")
 	case GitLab:
 		// GitLab takes the whole project path as one escaped segment.
 		endpoint = base.root + "/api/v4/projects/" + url.PathEscape(project) + "/statuses/" + s.Commit
 		body = gitlabBody{State: state, Name: s.Context, TargetURL: s.TargetURL, Description: desc}
-		header.Set("PRIVATE-TOKEN", token)
-		header.Set("Accept", "application/json")
 	}
+	setAuth(p, header, token)
 	header.Set("Content-Type", "application/json")
 	header.Set("User-Agent", "flow-ci")
 
@@ -249,6 +224,60 @@ func NewRequest(ctx context.Context, p Provider, baseURL, repoURL, token string,
 	}
 	req.Header = header
 	return req, nil
+}
+
+// target is where a repository's API lives on a forge.
+type target struct {
+	base    forgeBase
+	segs    []string // owner/name, for GitHub and Gitea
+	project string   // the whole path, for GitLab
+}
+
+// apiTarget checks a forge's base URL, a repository URL and a token, and finds the
+// repository's API path.
+func apiTarget(p Provider, baseURL, repoURL, token string) (target, error) {
+	base, err := parseBase(p, baseURL)
+	if err != nil {
+		return target{}, err
+	}
+	loc, err := parseRepo(repoURL)
+	if err != nil {
+		return target{}, err
+	}
+	if err := checkToken(token); err != nil {
+		return target{}, err
+	}
+	project := loc.path
+	if p != GitHub && base.path != "" && loc.host == base.host && (loc.scheme == "http" || loc.scheme == "https") {
+		// A forge served under a sub-path (http://host/gitea/org/app.git) has
+		// that prefix in its http clone URLs but not in its API's project paths.
+		project = strings.TrimPrefix(project, base.path+"/")
+	}
+	segs := strings.Split(project, "/")
+	if p != GitLab && len(segs) != 2 {
+		return target{}, fmt.Errorf("%s project %q is not owner/name", p, project)
+	}
+	if len(segs) < 2 {
+		return target{}, fmt.Errorf("%s project %q has no owner", p, project)
+	}
+	return target{base: base, segs: segs, project: project}, nil
+}
+
+// setAuth puts the token where the forge looks for it.
+func setAuth(p Provider, header http.Header, token string) {
+	switch p {
+	case GitHub:
+		header.Set("Authorization", "Bearer "+token)
+		header.Set("Accept", "application/vnd.github+json")
+		header.Set("X-GitHub-Api-Version", "2022-11-28")
+	case Gitea:
+		header.Set("Authorization", "token "+token)
+		header.Set("Accept", "application/json")
+	case GitLab:
+		header.Set("PRIVATE-TOKEN", token)
+		header.Set("Accept", "application/json")
+	}
+	header.Set("User-Agent", "flow-ci")
 }
 
 func escapeSegments(segs []string) string {

@@ -159,6 +159,15 @@ func (g *Gitea) Statuses(t testing.TB, repo, commit string) []Status {
 
 func (g *Gitea) call(t testing.TB, method, path string, basic bool, body, out any) {
 	t.Helper()
+	if basic {
+		g.callAs(t, method, path, func(r *http.Request) { r.SetBasicAuth(User, Password) }, body, out)
+		return
+	}
+	g.callAs(t, method, path, func(r *http.Request) { r.Header.Set("Authorization", "token "+g.Token) }, body, out)
+}
+
+func (g *Gitea) callAs(t testing.TB, method, path string, auth func(*http.Request), body, out any) {
+	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -171,11 +180,7 @@ func (g *Gitea) call(t testing.TB, method, path string, basic bool, body, out an
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if basic {
-		req.SetBasicAuth(User, Password)
-	} else {
-		req.Header.Set("Authorization", "token "+g.Token)
-	}
+	auth(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("gitea %s %s: %v", method, path, err)

@@ -7,6 +7,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/flow-ci/flow-ci/internal/changes"
@@ -39,20 +40,11 @@ func ChangedFiles(ctx context.Context, repoURL, base, head string, auth *Auth, o
 	if err != nil {
 		return nil, false, err
 	}
-	c, cancel, err := newCall(ctx, repoURL, auth, defaultTimeout, readBudget, opts)
+	c, sess, ar, end, err := advertisedCall(ctx, repoURL, auth, opts)
 	if err != nil {
 		return nil, false, err
 	}
-	defer cancel()
-	sess, done, err := c.session()
-	if err != nil {
-		return nil, false, err
-	}
-	defer done()
-	ar, err := c.advertised(sess)
-	if err != nil {
-		return nil, false, err
-	}
+	defer end()
 	if !ar.Capabilities.Supports(capability.Filter) {
 		return nil, true, nil
 	}
@@ -79,6 +71,27 @@ func ChangedFiles(ctx context.Context, repoURL, base, head string, auth *Auth, o
 	return changes.Between(ctx, repo, baseHash, headHash, changes.DefaultLimits())
 }
 
+// advertisedCall opens a call within the read budget, a session, and reads the ref
+// advertisement; end closes the session and the call.
+func advertisedCall(ctx context.Context, repoURL string, auth *Auth, opts []Option) (*call, transport.UploadPackSession, *packp.AdvRefs, func(), error) {
+	c, cancel, err := newCall(ctx, repoURL, auth, defaultTimeout, readBudget, opts)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	sess, done, err := c.session()
+	if err != nil {
+		cancel()
+		return nil, nil, nil, nil, err
+	}
+	end := func() { done(); cancel() }
+	ar, err := c.advertised(sess)
+	if err != nil {
+		end()
+		return nil, nil, nil, nil, err
+	}
+	return c, sess, ar, end, nil
+}
+
 // treesOf downloads commit's trees, without blobs, into st. Over ssh each upload-pack
 // answers one request, so each comes through a session of its own.
 func (c *call) treesOf(ar *packp.AdvRefs, st *memory.Storage, commit plumbing.Hash) error {
@@ -91,4 +104,63 @@ func (c *call) treesOf(ar *packp.AdvRefs, st *memory.Storage, commit plumbing.Ha
 		return err
 	}
 	return c.fetchCommit(sess, ar, st, commit, packp.FilterBlobNone(), c.budget, "")
+}
+
+// ChangedFilesFromMergeBase lists the files a pull request changes: between its head and
+// the merge base of head and target's tip, as a forge shows them. all (everything
+// counts as changed) when there is no merge base within both branches' newest
+// changesDepth commits, the server cannot filter, or a limit was passed.
+func ChangedFilesFromMergeBase(ctx context.Context, repoURL, target, head string, auth *Auth, opts ...Option) (files []string, all bool, err error) {
+	headHash, err := commitHash(head)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := ValidateBranch(target); err != nil {
+		return nil, false, err
+	}
+	c, _, ar, end, err := advertisedCall(ctx, repoURL, auth, opts)
+	if err != nil {
+		return nil, false, err
+	}
+	defer end()
+	tip, ok := ar.References[plumbing.NewBranchReferenceName(target).String()]
+	if !ok || !ar.Capabilities.Supports(capability.Filter) {
+		return nil, true, nil
+	}
+	st := memory.NewStorage()
+	for _, want := range []plumbing.Hash{headHash, tip} {
+		if err := c.commitsOf(ar, st, want); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := st.SetReference(plumbing.NewHashReference(plumbing.HEAD, headHash)); err != nil {
+		return nil, false, err
+	}
+	repo, err := git.Open(st, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	base, found, err := changes.MergeBase(repo, headHash, tip)
+	if err != nil || !found {
+		return nil, true, nil // histories cut by the depth, or unrelated
+	}
+	for _, want := range []plumbing.Hash{headHash, base} {
+		if err := c.treesOf(ar, st, want); err != nil {
+			return nil, false, err
+		}
+	}
+	return changes.Between(ctx, repo, base, headHash, changes.DefaultLimits())
+}
+
+// commitsOf downloads commit's newest changesDepth commits, without trees, into st.
+func (c *call) commitsOf(ar *packp.AdvRefs, st *memory.Storage, commit plumbing.Hash) error {
+	sess, done, err := c.session()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if ar, err = c.advertised(sess); err != nil {
+		return err
+	}
+	return c.upload(sess, ar, st, commit, changesDepth, packp.FilterTreeDepth(0), c.budget, "")
 }

@@ -79,3 +79,48 @@ func write(t *testing.T, dir, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestListRefs: one advertisement gives the branches and the pull request heads, in
+// GitHub's and Gitea's refs/pull/N/head and GitLab's refs/merge-requests/N/head; other
+// refs (merge previews, tags, malformed numbers) are not pull requests.
+func TestListRefs(t *testing.T) {
+	t.Parallel()
+	repo := gittest.NewRepo(t, map[string]string{"a": "1\n"})
+	main := repo.RevParse(t, "main")
+	pr := repo.CommitOn(t, "feature", map[string]string{"b": "2\n"})
+	for _, ref := range []string{"refs/pull/12/head", "refs/pull/12/merge", "refs/merge-requests/7/head", "refs/pull/012/head", "refs/pull/x/head", "refs/tags/v1"} {
+		gittest.Git(t, repo.Path, "update-ref", ref, pr)
+	}
+	srv := gittest.NewHTTPServer(t, repo.Root, gittest.HTTPOptions{})
+	refs, err := ListRefs(context.Background(), srv.RepoURL(repo), nil, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs.Branches["main"] != main || refs.Branches["feature"] != pr || len(refs.Branches) != 2 {
+		t.Errorf("branches %v", refs.Branches)
+	}
+	if len(refs.Pulls) != 2 || refs.Pulls[12] != pr || refs.Pulls[7] != pr {
+		t.Errorf("pulls %v, want 12 and 7", refs.Pulls)
+	}
+}
+
+// TestChangedFilesFromMergeBase: a pull request's files are those its branch changed
+// since it left the target, not what the target changed since.
+func TestChangedFilesFromMergeBase(t *testing.T) {
+	t.Parallel()
+	repo := gittest.NewRepo(t, map[string]string{"a.txt": "1\n", "b.txt": "1\n"})
+	repo.SetConfig(t, "uploadpack.allowFilter", "true")
+	head := repo.CommitOn(t, "main", map[string]string{"ignored": ""}) // the fork point
+	gittest.Git(t, repo.Path, "branch", "pr", head)
+	prHead := repo.CommitOn(t, "pr", map[string]string{"pr/change.go": "x\n"})
+	repo.Commit(t, map[string]string{"b.txt": "main moved on\n"})
+	srv := gittest.NewHTTPServer(t, repo.Root, gittest.HTTPOptions{})
+	files, all, err := ChangedFilesFromMergeBase(context.Background(), srv.RepoURL(repo), "main", prHead, nil, loopback)
+	if err != nil || all || !slices.Equal(files, []string{"pr/change.go"}) {
+		t.Errorf("%q, all=%v, %v; want only pr/change.go", files, all, err)
+	}
+	files, all, err = ChangedFilesFromMergeBase(context.Background(), srv.RepoURL(repo), "nope", prHead, nil, loopback)
+	if err != nil || !all {
+		t.Errorf("an unknown target: %q, all=%v, %v; want all", files, all, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -99,28 +100,61 @@ func OnBranch(ctx context.Context, repoURL, branch, commit string, auth *Auth, o
 // like `git ls-remote --heads`, within the same budget as ResolveCommit. A repository
 // without branches gives an empty map.
 func ListBranches(ctx context.Context, repoURL string, auth *Auth, opts ...Option) (map[string]string, error) {
+	refs, err := ListRefs(ctx, repoURL, auth, opts...)
+	return refs.Branches, err
+}
+
+// Refs are what one ref advertisement says about a repository's branches and pull
+// requests.
+type Refs struct {
+	// Branches maps branch names to their heads.
+	Branches map[string]string
+	// Pulls maps pull request numbers to their heads: refs/pull/N/head (GitHub,
+	// Gitea) and refs/merge-requests/N/head (GitLab).
+	Pulls map[int]string
+}
+
+// ListRefs lists the remote's branches and pull request heads with one ref
+// advertisement, within the same budget as ResolveCommit.
+func ListRefs(ctx context.Context, repoURL string, auth *Auth, opts ...Option) (Refs, error) {
+	out := Refs{Branches: map[string]string{}, Pulls: map[int]string{}}
 	c, cancel, err := newCall(ctx, repoURL, auth, defaultTimeout, resolveBudget, opts)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	defer cancel()
 	sess, done, err := c.session()
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	defer done()
 	ar, err := c.advertised(sess)
 	if err != nil {
 		if errors.Is(err, ErrEmptyRepository) {
-			return map[string]string{}, nil
+			return out, nil
 		}
-		return nil, err
+		return out, err
 	}
-	heads := map[string]string{}
 	for name, h := range ar.References {
 		if branch, ok := strings.CutPrefix(name, "refs/heads/"); ok && ValidateBranch(branch) == nil {
-			heads[branch] = h.String()
+			out.Branches[branch] = h.String()
+		} else if n, ok := pullNumber(name); ok {
+			out.Pulls[n] = h.String()
 		}
 	}
-	return heads, nil
+	return out, nil
+}
+
+// pullNumber reads N from refs/pull/N/head or refs/merge-requests/N/head.
+func pullNumber(ref string) (int, bool) {
+	rest, ok := strings.CutPrefix(ref, "refs/pull/")
+	if !ok {
+		rest, ok = strings.CutPrefix(ref, "refs/merge-requests/")
+	}
+	num, ok2 := strings.CutSuffix(rest, "/head")
+	if !ok || !ok2 || num == "" || len(num) > 9 || strings.TrimLeft(num, "0123456789") != "" || num[0] == '0' {
+		return 0, false
+	}
+	n, err := strconv.Atoi(num)
+	return n, err == nil
 }

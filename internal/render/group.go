@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"net/url"
 	"strings"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
 // GroupKey is a run's concurrency group within its namespace: runs of one repository
@@ -16,6 +18,17 @@ import (
 func GroupKey(repoURL, branch string) string {
 	sum := sha256.Sum256([]byte(transport(repoURL) + "\x00" + NormalizeRepoURL(repoURL) + "\x00" + branch))
 	return hex.EncodeToString(sum[:])[:32]
+}
+
+// RunGroupKey is run's concurrency group: its repository and branch (GroupKey), or for
+// a trigger's run of a pull request, its repository and pull request, so that a pull
+// request's runs never Replace, queue behind or prune the runs of its target branch.
+// The label is the operator's alone (config/policy).
+func RunGroupKey(run *v1alpha1.PipelineRun) string {
+	if n := run.Labels[v1alpha1.LabelPullRequest]; n != "" {
+		return GroupKey(run.Spec.RepoURL, "\x00pull/"+n) // no branch name holds a NUL
+	}
+	return GroupKey(run.Spec.RepoURL, run.Spec.Branch)
 }
 
 // transport is the URL's scheme, with the scp-like form as ssh.

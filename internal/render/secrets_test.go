@@ -177,3 +177,48 @@ func TestTriggeredRunExposesFilteredSecrets(t *testing.T) {
 		t.Errorf("scheduled run exposes %q (event %s)", got, v1alpha1.EventOf(sched))
 	}
 }
+
+// TestPullRequestRun: a fork's run (untrusted) has no Secrets whatever the template
+// says; the repository's own gets the Secrets listed for pull_request only (an empty
+// events list means push and schedule); neither gets the ServiceAccount. Either forms a
+// concurrency group of its own, apart from its target branch's.
+func TestPullRequestRun(t *testing.T) {
+	tr := &v1alpha1.PipelineTrigger{}
+	tr.Name, tr.Namespace, tr.UID = "app", "ns", "uid"
+	tr.Spec.RepoURL = "https://git.example/org/app.git"
+	tr.Spec.Template.ServiceAccountName = "deployer"
+	tr.Spec.Template.Secrets = []v1alpha1.TriggerSecret{
+		{Name: "everyday"},
+		{Name: "deploy", Events: []v1alpha1.Event{v1alpha1.EventPush}},
+		{Name: "test-db", Events: []v1alpha1.Event{v1alpha1.EventPullRequest}},
+	}
+	const head = "0123456789012345678901234567890123456789"
+	name := PullRequestRunName(tr, 12, head)
+	if !strings.HasPrefix(name, "app-pr12-0123456-") || name != PullRequestRunName(tr, 12, head) || len(name) > 63 {
+		t.Errorf("name %q", name)
+	}
+	own := PullRequestRun(tr, name, 12, "main", head, true)
+	fork := PullRequestRun(tr, name, 12, "main", head, false)
+	if got := own.Spec.SecretNames(); !slices.Equal(got, []string{"test-db"}) || own.Spec.ServiceAccountName != "" {
+		t.Errorf("trusted: secrets %q, ServiceAccount %q", got, own.Spec.ServiceAccountName)
+	}
+	if len(fork.Spec.Secrets) != 0 || fork.Spec.ServiceAccountName != "" {
+		t.Errorf("untrusted: secrets %v, ServiceAccount %q", fork.Spec.Secrets, fork.Spec.ServiceAccountName)
+	}
+	if v1alpha1.EventOf(fork) != v1alpha1.EventPullRequest || fork.Spec.Branch != "main" || fork.Spec.Revision != head {
+		t.Errorf("event %s, branch %q, revision %q", v1alpha1.EventOf(fork), fork.Spec.Branch, fork.Spec.Revision)
+	}
+	// A rerun keeps the pull request and its trust: a fork's run never turns into a
+	// push of the target branch with its Secrets.
+	forkRerun := Rerun(tr, "again", fork, head)
+	if forkRerun.Labels[v1alpha1.LabelPullRequest] != "12" || len(forkRerun.Spec.Secrets) != 0 || forkRerun.Labels[v1alpha1.LabelUntrusted] != "true" {
+		t.Errorf("a fork's rerun: labels %v, secrets %v", forkRerun.Labels, forkRerun.Spec.Secrets)
+	}
+	if got := Rerun(tr, "again", own, head).Spec.SecretNames(); !slices.Equal(got, []string{"test-db"}) {
+		t.Errorf("the repository's own rerun: secrets %q", got)
+	}
+	branchRun := TriggeredRun(tr, "b", "main", head, "")
+	if RunGroupKey(own) == RunGroupKey(branchRun) || RunGroupKey(own) != RunGroupKey(fork) {
+		t.Error("a pull request's runs share a group with each other and not with their target branch's")
+	}
+}

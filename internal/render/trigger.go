@@ -127,12 +127,14 @@ func triggeredEvent(schedule string) v1alpha1.Event {
 }
 
 // ExposedSecrets are the Secrets of a trigger's template that a run of branch started
-// by event may expose: those whose branches and events both match (empty matches all).
+// by event may expose: those whose branches and events both match (empty branches match
+// all; empty events match push and schedule, never a pull request).
 // A bad glob matches nothing, so it can only withhold a Secret.
 func ExposedSecrets(secrets []v1alpha1.TriggerSecret, branch string, event v1alpha1.Event) []v1alpha1.RunSecret {
 	var out []v1alpha1.RunSecret
 	for _, s := range secrets {
-		if (len(s.Events) == 0 || slices.Contains(s.Events, event)) && globsMatch(s.Branches, branch) {
+		listed := slices.Contains(s.Events, event) || len(s.Events) == 0 && event != v1alpha1.EventPullRequest
+		if listed && globsMatch(s.Branches, branch) {
 			out = append(out, v1alpha1.RunSecret{Name: s.Name})
 		}
 	}
@@ -155,7 +157,15 @@ func globsMatch(globs []string, name string) bool {
 // trigger like any other (TriggeredRun), of source's branch at commit, labelled with
 // the run it repeats and, for a schedule's run, with that schedule, so it reports its
 // commit status under the same context and a red check can turn green.
+//
+// A pull request's run is run again as the pull request's, with the trust it had: a
+// fork's rerun gets no Secret and no ServiceAccount either.
 func Rerun(t *v1alpha1.PipelineTrigger, name string, source *v1alpha1.PipelineRun, commit string) *v1alpha1.PipelineRun {
+	if n, err := strconv.Atoi(source.Labels[v1alpha1.LabelPullRequest]); err == nil {
+		run := PullRequestRun(t, name, n, source.Spec.Branch, commit, source.Labels[v1alpha1.LabelUntrusted] == "")
+		run.Labels[v1alpha1.LabelRerunOf] = labelValue(source.Name)
+		return run
+	}
 	run := TriggeredRun(t, name, source.Spec.Branch, commit, source.Labels[v1alpha1.LabelSchedule])
 	run.Labels[v1alpha1.LabelRerunOf] = labelValue(source.Name)
 	return run

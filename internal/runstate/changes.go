@@ -11,8 +11,9 @@ import (
 
 // Changes are the files a run's commit changed since its changes base, for when.changes.
 type Changes struct {
-	// Base is the commit compared with; "" for none.
-	Base string
+	// Since says what the files changed since, for messages: a commit, or a pull
+	// request's merge base with its target.
+	Since string
 	// All says every file counts as changed (no base, a force push past it, too many
 	// files, or changes that could not be read); Files is then empty.
 	All   bool
@@ -33,7 +34,7 @@ func SkipUnchanged(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, c *Changes) 
 			continue
 		}
 		if ok, why := (changes.Filter{Paths: globs}).Decide(c.Files, false); !ok {
-			skip(s, v1alpha1.ReasonWhenFalse, shorten.Tail(fmt.Sprintf("skipped: when.changes: %s since %s", why, shorten.SHA(c.Base)), v1alpha1.MaxMessageBytes))
+			skip(s, v1alpha1.ReasonWhenFalse, shorten.Tail(fmt.Sprintf("skipped: when.changes: %s since %s", why, c.Since), v1alpha1.MaxMessageBytes))
 		}
 	}
 }

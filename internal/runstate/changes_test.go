@@ -26,10 +26,10 @@ finally:
 		want    []string
 	}{
 		{"no changes known", nil, []string{"P", "P", "P", "P"}},
-		{"everything counts", &Changes{Base: "abc", All: true}, []string{"P", "P", "P", "P"}},
-		{"only web", &Changes{Base: "abc", Files: []string{"web/a.js"}}, []string{"KW", "P", "P", "KW"}},
-		{"api and a readme", &Changes{Base: "abc", Files: []string{"api/x.go", "README.md"}}, []string{"P", "KW", "P", "P"}},
-		{"an empty commit", &Changes{Base: "abc"}, []string{"KW", "KW", "P", "KW"}},
+		{"everything counts", &Changes{Since: "abc", All: true}, []string{"P", "P", "P", "P"}},
+		{"only web", &Changes{Since: "abc", Files: []string{"web/a.js"}}, []string{"KW", "P", "P", "KW"}},
+		{"api and a readme", &Changes{Since: "abc", Files: []string{"api/x.go", "README.md"}}, []string{"P", "KW", "P", "P"}},
+		{"an empty commit", &Changes{Since: "abc"}, []string{"KW", "KW", "P", "KW"}},
 	}
 	for _, tt := range tests {
 		run := graphRun("P", "P", "P", "P")

@@ -88,6 +88,10 @@ func (stubSource) ChangedFiles(context.Context, string, string, string, *gitsour
 	return nil, true, nil
 }
 
+func (stubSource) ChangedFilesFromMergeBase(context.Context, string, string, string, *gitsource.Auth) ([]string, bool, error) {
+	return nil, true, nil
+}
+
 func (stubSource) OnBranch(context.Context, string, string, string, *gitsource.Auth) (bool, error) {
 	return true, nil
 }

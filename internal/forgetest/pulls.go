@@ -1,0 +1,94 @@
+package forgetest
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/flow-ci/flow-ci/internal/gittest"
+)
+
+// UserPassword is the password of the users AddUser creates.
+const UserPassword = "flowci-test-password-2"
+
+// AddUser creates a user who is not an admin and returns an API token of theirs.
+func (g *Gitea) AddUser(t testing.TB, name string) string {
+	t.Helper()
+	g.call(t, http.MethodPost, "/api/v1/admin/users", true, map[string]any{
+		"username": name, "email": name + "@flowci.dev", "password": UserPassword, "must_change_password": false}, nil)
+	var tok struct {
+		SHA1 string `json:"sha1"`
+	}
+	g.callAs(t, http.MethodPost, "/api/v1/users/"+name+"/tokens", func(r *http.Request) { r.SetBasicAuth(name, UserPassword) },
+		map[string]any{"name": "t", "scopes": []string{"write:repository", "write:user"}}, &tok)
+	return tok.SHA1
+}
+
+// Fork forks User's repo into the account of token's user.
+func (g *Gitea) Fork(t testing.TB, repo, token string) {
+	t.Helper()
+	g.callAs(t, http.MethodPost, "/api/v1/repos/"+User+"/"+repo+"/forks", bearer(token), map[string]any{}, nil)
+}
+
+// UserPushURL is the clone URL of name's repo with name's credentials, for git push.
+func (g *Gitea) UserPushURL(name, repo string) string {
+	return strings.Replace(g.URL, "://", "://"+name+":"+UserPassword+"@", 1) + "/" + name + "/" + repo + ".git"
+}
+
+// OpenPull opens a pull request into base of User's repo, as token's user, from head
+// ("branch" in the same repository, "owner:branch" from a fork), and returns its number.
+func (g *Gitea) OpenPull(t testing.TB, repo, head, base, token string) int {
+	t.Helper()
+	var pr struct {
+		Number int `json:"number"`
+	}
+	g.callAs(t, http.MethodPost, "/api/v1/repos/"+User+"/"+repo+"/pulls", bearer(token),
+		map[string]any{"head": head, "base": base, "title": "change " + head}, &pr)
+	return pr.Number
+}
+
+// ClosePull closes a pull request.
+func (g *Gitea) ClosePull(t testing.TB, repo string, number int) {
+	t.Helper()
+	g.call(t, http.MethodPatch, "/api/v1/repos/"+User+"/"+repo+"/pulls/"+strconv.Itoa(number), false, map[string]any{"state": "closed"}, nil)
+}
+
+func bearer(token string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "token "+token) }
+}
+
+// PushTo commits files on branch of owner's repo (a fork, pushed with owner's password;
+// or User's own) through a fresh clone, and returns the new commit.
+func (g *Gitea) PushTo(t testing.TB, owner, repo, branch string, files map[string]string) string {
+	t.Helper()
+	push := g.UserPushURL(owner, repo)
+	if owner == User {
+		push = g.PushURL(repo)
+	}
+	work := t.TempDir()
+	git := func(args ...string) string {
+		return strings.TrimSpace(gittest.Git(t, work, append([]string{"-c", "user.name=" + owner, "-c", "user.email=" + owner + "@flowci.dev"}, args...)...))
+	}
+	git("clone", "-q", push, ".")
+	if git("branch", "-a", "--list", "origin/"+branch, "-r") != "" {
+		git("checkout", "-q", branch)
+	} else {
+		git("checkout", "-q", "-b", branch)
+	}
+	for name, content := range files {
+		p := filepath.Join(work, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("add", "-A")
+	git("commit", "-q", "-m", "change "+branch)
+	git("push", "-q", "origin", "HEAD:refs/heads/"+branch)
+	return git("rev-parse", "HEAD")
+}
