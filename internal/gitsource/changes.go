@@ -55,20 +55,31 @@ func ChangedFiles(ctx context.Context, repoURL, base, head string, auth *Auth, o
 	if _, err := st.EncodedObject(plumbing.CommitObject, baseHash); err != nil {
 		return nil, true, nil // not within reach of head: a force push, or too old
 	}
-	for _, want := range []plumbing.Hash{headHash, baseHash} {
+	repo, err := openFetched(st, headHash)
+	if err != nil {
+		return nil, false, err
+	}
+	return c.diffFetched(ctx, ar, st, repo, baseHash, headHash)
+}
+
+// openFetched opens what was fetched into st as a repository; go-git opens a storage
+// only once it has a HEAD.
+func openFetched(st *memory.Storage, head plumbing.Hash) (*git.Repository, error) {
+	if err := st.SetReference(plumbing.NewHashReference(plumbing.HEAD, head)); err != nil {
+		return nil, err
+	}
+	return git.Open(st, nil)
+}
+
+// diffFetched downloads the trees of base and head into st, whose commits repo already
+// reads, and lists the files that differ between them.
+func (c *call) diffFetched(ctx context.Context, ar *packp.AdvRefs, st *memory.Storage, repo *git.Repository, base, head plumbing.Hash) ([]string, bool, error) {
+	for _, want := range []plumbing.Hash{head, base} {
 		if err := c.treesOf(ar, st, want); err != nil {
 			return nil, false, err
 		}
 	}
-	// go-git opens a storage only once it has a HEAD.
-	if err := st.SetReference(plumbing.NewHashReference(plumbing.HEAD, headHash)); err != nil {
-		return nil, false, err
-	}
-	repo, err := git.Open(st, nil)
-	if err != nil {
-		return nil, false, err
-	}
-	return changes.Between(ctx, repo, baseHash, headHash, changes.DefaultLimits())
+	return changes.Between(ctx, repo, base, head, changes.DefaultLimits())
 }
 
 // advertisedCall opens a call within the read budget, a session, and reads the ref
@@ -133,10 +144,7 @@ func ChangedFilesFromMergeBase(ctx context.Context, repoURL, target, head string
 			return nil, false, err
 		}
 	}
-	if err := st.SetReference(plumbing.NewHashReference(plumbing.HEAD, headHash)); err != nil {
-		return nil, false, err
-	}
-	repo, err := git.Open(st, nil)
+	repo, err := openFetched(st, headHash)
 	if err != nil {
 		return nil, false, err
 	}
@@ -144,12 +152,7 @@ func ChangedFilesFromMergeBase(ctx context.Context, repoURL, target, head string
 	if err != nil || !found {
 		return nil, true, nil // histories cut by the depth, or unrelated
 	}
-	for _, want := range []plumbing.Hash{headHash, base} {
-		if err := c.treesOf(ar, st, want); err != nil {
-			return nil, false, err
-		}
-	}
-	return changes.Between(ctx, repo, base, headHash, changes.DefaultLimits())
+	return c.diffFetched(ctx, ar, st, repo, base, headHash)
 }
 
 // commitsOf downloads commit's newest changesDepth commits, without trees, into st.
