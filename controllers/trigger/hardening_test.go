@@ -84,11 +84,6 @@ type countingLister struct {
 	calls atomic.Int32
 }
 
-func (c *countingLister) ListBranches(ctx context.Context, url string, auth *gitsource.Auth) (map[string]string, error) {
-	c.calls.Add(1)
-	return c.next.ListBranches(ctx, url, auth)
-}
-
 func (c *countingLister) ListRefs(ctx context.Context, url string, auth *gitsource.Auth) (gitsource.Refs, error) {
 	c.calls.Add(1)
 	return c.next.ListRefs(ctx, url, auth)

@@ -24,12 +24,11 @@ const DefaultPollers = 4
 // silent or hostile server costs the trigger its poll, not the operator a worker.
 const pollTimeout = 30 * time.Second
 
-// Lister lists a remote's branches with one ref advertisement (gitsource.ListBranches),
-// or its branches and pull request heads (gitsource.ListRefs), the files a new head
+// Lister lists a remote's branches and pull request heads with one ref advertisement
+// (gitsource.ListRefs), the files a new head
 // changes (gitsource.ChangedFiles) for path filters, and the open pull requests as the
 // forge's API describes them (forge.Client.ListPulls).
 type Lister interface {
-	ListBranches(ctx context.Context, repoURL string, auth *gitsource.Auth) (map[string]string, error)
 	ListRefs(ctx context.Context, repoURL string, auth *gitsource.Auth) (gitsource.Refs, error)
 	ChangedFiles(ctx context.Context, repoURL, base, head string, auth *gitsource.Auth) ([]string, bool, error)
 	ChangedFilesFromMergeBase(ctx context.Context, repoURL, target, head string, auth *gitsource.Auth) ([]string, bool, error)
@@ -66,14 +65,6 @@ func (g GitLister) ListPulls(ctx context.Context, report *v1alpha1.CommitStatusR
 	return g.Forge.ListPulls(ctx, forge.Provider(report.Provider), report.URL, repoURL, token)
 }
 
-// ListBranches implements Lister.
-func (g GitLister) ListBranches(ctx context.Context, repoURL string, auth *gitsource.Auth) (map[string]string, error) {
-	start := time.Now()
-	heads, err := gitsource.ListBranches(ctx, repoURL, auth, append([]gitsource.Option{gitsource.WithTimeout(pollTimeout)}, g.Options...)...)
-	metrics.ObserveGit("poll", start, err)
-	return heads, err
-}
-
 // ChangedFiles implements Lister.
 func (g GitLister) ChangedFiles(ctx context.Context, repoURL, base, head string, auth *gitsource.Auth) ([]string, bool, error) {
 	start := time.Now()
@@ -82,31 +73,29 @@ func (g GitLister) ChangedFiles(ctx context.Context, repoURL, base, head string,
 	return files, all, err
 }
 
-// poll is one ls-remote of a trigger: in flight, or done with its heads or error.
+// poll is one ls-remote of a trigger: in flight, or done with what it found or error.
 type poll struct {
 	started time.Time
 	// poke is the requestedAt annotation the poll answers.
-	poke  string
-	done  bool
-	heads map[string]string
-	// pulls are the open pull requests, with their heads from the ref advertisement;
-	// pullsErr says why they could not be listed (the branches may still be).
-	pulls    []triggerstate.Pull
-	unseen   []int
-	pullsErr error
-	// skips are the new heads a path filter keeps from being built, by skipKey, with
-	// why; decided with the spec of generation, and void under another.
-	skips      map[string]string
+	poke string
+	done bool
+	found
+	// generation is the spec the skips were decided with: void under another.
 	generation int64
 	err        error
 }
 
 // found is what a poll found.
 type found struct {
-	heads    map[string]string
-	skips    map[string]string
+	heads map[string]string
+	// skips are the new heads a path filter keeps from being built, by skipKey or
+	// pullSkipKey, with why.
+	skips map[string]string
+	// pulls are the open pull requests, with their heads from the ref advertisement;
+	// unseen the open ones whose head the advertisement lacks yet; pullsErr says why
+	// they could not be listed (the branches may still be).
 	pulls    []triggerstate.Pull
-	unseen   []int // open pull requests whose head the advertisement lacks yet
+	unseen   []int
 	pullsErr error
 }
 
@@ -159,7 +148,7 @@ func (p *poller) start(t *v1alpha1.PipelineTrigger, now time.Time, poke string, 
 		f, err := list(ctx)
 		cancel()
 		p.mu.Lock()
-		job.done, job.heads, job.skips, job.pulls, job.unseen, job.pullsErr, job.err = true, f.heads, f.skips, f.pulls, f.unseen, f.pullsErr, err
+		job.done, job.found, job.err = true, f, err
 		p.mu.Unlock()
 		p.wake <- event.TypedGenericEvent[*v1alpha1.PipelineTrigger]{Object: wake}
 	})

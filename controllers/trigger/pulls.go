@@ -36,16 +36,12 @@ func (r *Reconciler) pullsToken(ctx context.Context, trig *v1alpha1.PipelineTrig
 // (not yet replicated) waits for the next poll; one failing API answer keeps the
 // pull requests as they were, and the branches are still built.
 func (r *Reconciler) list(ctx context.Context, spec *v1alpha1.PipelineTriggerSpec, auth *gitsource.Auth, token string, tokenErr error) (found, error) {
-	if spec.PullRequests == nil {
-		heads, err := r.Git.ListBranches(ctx, spec.RepoURL, auth)
-		return found{heads: heads}, err
-	}
 	refs, err := r.Git.ListRefs(ctx, spec.RepoURL, auth)
 	if err != nil {
 		return found{}, err
 	}
 	f := found{heads: refs.Branches, pullsErr: tokenErr}
-	if tokenErr != nil {
+	if spec.PullRequests == nil || tokenErr != nil {
 		return f, nil
 	}
 	prs, err := r.Git.ListPulls(ctx, spec.Report, spec.RepoURL, token)
