@@ -3,13 +3,17 @@ package trigger
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	. "github.com/onsi/gomega"
+
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/gitsource"
 )
 
 // A namespace whose git server never answers holds its share of the poll pool only:
@@ -43,4 +47,57 @@ func TestPollerIsFairBetweenNamespaces(t *testing.T) {
 	if job := p.take("o"); job == nil || job.heads["main"] != "abc" {
 		t.Fatalf("take = %+v", job)
 	}
+}
+
+// gatedLister holds its first ListRefs until release is closed.
+type gatedLister struct {
+	GitLister
+	entered chan struct{}
+	release chan struct{}
+	once    *sync.Once
+}
+
+func (g gatedLister) ListRefs(ctx context.Context, url string, auth *gitsource.Auth) (gitsource.Refs, error) {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+	return g.GitLister.ListRefs(ctx, url, auth)
+}
+
+// A poke that comes while a poll is in flight is answered by a poll after it, not at the
+// next interval (an hour here).
+func TestPokeDuringPollIsAnswered(t *testing.T) {
+	ns := env.NewNamespace(t)
+	_, url := gitRepo(t)
+	gate := gatedLister{entered: make(chan struct{}), release: make(chan struct{}), once: &sync.Once{}}
+	startManager(t, ns, func(r *Reconciler) {
+		gate.GitLister = r.Git.(GitLister)
+		r.Git = gate
+	})
+	create(t, newTrigger(ns, "poked", url, "main"))
+	select {
+	case <-gate.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the trigger's first poll did not start")
+	}
+	released := false
+	defer func() {
+		if !released {
+			close(gate.release)
+		}
+	}()
+	g := NewWithT(t)
+	value := time.Now().Format(time.RFC3339Nano)
+	g.Eventually(func() error {
+		tr := getTrigger(g, ns, "poked")
+		tr.Annotations = map[string]string{v1alpha1.AnnotationRequestedAt: value}
+		return env.Client.Update(context.Background(), tr)
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	time.Sleep(500 * time.Millisecond) // the poke's pass finds the first poll in flight
+	close(gate.release)
+	released = true
+	g.Eventually(func(g Gomega) {
+		g.Expect(getTrigger(g, ns, "poked").Status.LastHandledRequestedAt).To(Equal(value))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
 }

@@ -147,6 +147,11 @@ func (r *Reconciler) reconcilePolls(ctx context.Context, p *pass) error {
 		if err := r.handlePoll(ctx, p, done, slots); err != nil {
 			return err
 		}
+		if poke(trig) != "" {
+			// A poke that came while this poll ran asks for a poll after it; its
+			// annotation's event was spent on a pass that found a poll in flight.
+			p.wakeAt(p.now)
+		}
 	} else if r.pollDue(p, slots) {
 		return r.startPoll(ctx, p)
 	}
