@@ -281,6 +281,9 @@ type StepStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Message string `json:"message,omitempty"`
+	// Artifacts is what the step kept in the archive.
+	// +optional
+	Artifacts *StepArtifacts `json:"artifacts,omitempty"`
 }
 
 // PipelineRunStatus is written by the operator only, in one patch per reconcile:
@@ -343,6 +346,9 @@ type PipelineRunStatus struct {
 	// +kubebuilder:validation:MaxItems=100
 	// +listType=atomic
 	Steps []StepStatus `json:"steps,omitempty"`
+	// Artifacts sums what the steps kept in the archive.
+	// +optional
+	Artifacts *ArtifactTotals `json:"artifacts,omitempty"`
 	// Conditions: Succeeded is Unknown while the run is active, then True or False.
 	// +optional
 	// +kubebuilder:validation:MaxItems=8

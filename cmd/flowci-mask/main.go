@@ -1,5 +1,6 @@
 // Command flowci-mask runs a CI step's command with every secret value the step can
-// read printed as "***" in its output.
+// read printed as "***" in its output, and then keeps the files the step names as
+// artifacts in the archive.
 //
 //	flowci-mask install DEST   copy this binary to DEST (an init container, into an emptyDir)
 //	flowci-mask run -- CMD...  run CMD with its stdout and stderr masked (the step, as PID 1)
@@ -7,7 +8,13 @@
 // run masks the values of the environment variables named in FLOWCI_MASK_ENV
 // (comma-separated) and the contents of the files under the directories in
 // FLOWCI_MASK_DIRS (colon-separated; Secret volumes). It is copied into every step pod
-// that uses secrets, so it uses nothing but the standard library and internal/mask.
+// that uses secrets or keeps artifacts, so it uses little but the standard library,
+// internal/mask and internal/wsfiles.
+//
+// With FLOWCI_ARTIFACTS set, once the command has exited run collects the files its
+// globs match under FLOWCI_ARTIFACTS_ROOT (never through a symlink out of it) and
+// streams them as one tar to the archive at FLOWCI_ARCHIVE_URL, with the pod's
+// projected token of audience flow-ci-archive (artifacts.go).
 package main
 
 import (
@@ -125,7 +132,7 @@ func run(argv []string) int {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		name, _, _ := strings.Cut(kv, "=")
-		return name == envNames || name == envDirs
+		return name == envNames || name == envDirs || name == envArchiveCA
 	})
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, outW, errW
 	err = cmd.Start()
@@ -145,17 +152,19 @@ func run(argv []string) int {
 			_ = cmd.Process.Signal(s)
 		}
 	}()
-	done := []<-chan struct{}{pump(m.Writer(os.Stdout), outR), pump(m.Writer(os.Stderr), errR)}
+	tail := &tailWriter{}
+	done := []<-chan struct{}{pump(m.Writer(io.MultiWriter(os.Stdout, tail)), outR), pump(m.Writer(io.MultiWriter(os.Stderr, tail)), errR)}
 	code := reap(cmd.Process.Pid)
 	drain(done, outR, errR)
 	maskFile(m, terminationLog)
+	keepArtifacts(code, tail)
 	return code
 }
 
 // terminationLog is the container's termination message, which the kubelet copies into
 // the pod's status (and flow-ci into the run's) instead of the log tail when it is not
 // empty. A step can write it directly, past our pipes.
-const terminationLog = "/dev/termination-log"
+var terminationLog = "/dev/termination-log"
 
 // maskFile masks the values in a file in place. One over maxFile is emptied instead (the
 // kubelet then falls back to the masked log tail); a missing or unwritable one is left

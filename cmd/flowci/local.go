@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/yaml"
@@ -142,15 +143,20 @@ The exit code is 0 when the pipeline succeeds, else the failed step's exit code.
 			return nil
 		},
 	}
-	f := c.Flags()
+	addRunFlags(c.Flags(), &o, &clean, &secretFiles, &secretEnv)
+	return c
+}
+
+// addRunFlags registers the flags of flowci run.
+func addRunFlags(f *pflag.FlagSet, o *localrun.Options, clean *bool, secretFiles, secretEnv *[]string) {
 	f.StringVar(&o.Only, "step", "", "Run only this step.")
 	f.StringVar(&o.From, "from", "", "Start at this step: the steps it depends on are taken as done.")
 	f.IntVarP(&o.Jobs, "jobs", "j", 1, "Steps that run at once.")
-	f.BoolVar(&clean, "clean", false, "Run a fresh clone of HEAD, so uncommitted files cannot leak in.")
+	f.BoolVar(clean, "clean", false, "Run a fresh clone of HEAD, so uncommitted files cannot leak in.")
 	f.StringVar(&o.Home, "home", "", "HOME of the steps (default: a temporary directory).")
-	f.StringArrayVar(&secretFiles, "secrets-file", nil, "A YAML file of Secrets the run exposes: SECRET: {KEY: value}. Never read from a cluster; values are masked.")
-	f.StringArrayVar(&secretEnv, "secret-env", nil, "SECRET/KEY=VARIABLE: a Secret's key from this environment variable (repeatable).")
-	return c
+	f.StringVar(&o.ArtifactsDir, "artifacts-dir", "flowci-artifacts", "Where the files steps keep (artifacts:) are copied, at their paths; empty keeps none.")
+	f.StringArrayVar(secretFiles, "secrets-file", nil, "A YAML file of Secrets the run exposes: SECRET: {KEY: value}. Never read from a cluster; values are masked.")
+	f.StringArrayVar(secretEnv, "secret-env", nil, "SECRET/KEY=VARIABLE: a Secret's key from this environment variable (repeatable).")
 }
 
 // stepsHome makes o.Home, a temporary directory unless the user named one; cleanup

@@ -92,3 +92,22 @@ func refusal(err error) error {
 	}
 	return err
 }
+
+var _ webview.Artifacts = webArchive{}
+
+func (a webArchive) Artifacts(ctx context.Context, token, ns, name, uid string) ([]webview.ArchivedArtifact, error) {
+	list, err := a.client(token).Artifacts(ctx, ns, name, uid)
+	if err != nil {
+		return nil, refusal(err)
+	}
+	out := make([]webview.ArchivedArtifact, 0, len(list.Items))
+	for _, it := range list.Items {
+		out = append(out, webview.ArchivedArtifact{StepName: it.StepName, Path: it.Path, SHA256: it.SHA256, Size: it.Size})
+	}
+	return out, nil
+}
+
+func (a webArchive) Artifact(ctx context.Context, token, ns, name, uid, file string, w io.Writer) error {
+	_, _, err := a.client(token).Artifact(ctx, ns, name, uid, file, w)
+	return refusal(err)
+}

@@ -99,7 +99,8 @@ func setupArchive(ctx context.Context, mgr ctrl.Manager, cs kubernetes.Interface
 	if err := mgr.Add(r.NewRetention(o.maxAge, o.limits.MaxNamespace, o.maxTotal, o.retainEach)); err != nil {
 		return err
 	}
-	handler := api.New(api.Options{Store: store, Access: access.New(cs), Log: log.WithName("api")})
+	handler := api.New(api.Options{Store: store, Access: access.New(cs), Log: log.WithName("api"), Limits: o.artifacts,
+		Agents: archivectl.Agents{Reviews: cs.AuthenticationV1().TokenReviews(), Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}})
 	if err := mgr.Add(&httpsServer{addr: o.listen, handler: handler, tls: tlsSource{cs: cs, o: o}}); err != nil {
 		return err
 	}

@@ -32,6 +32,8 @@ type options struct {
 	leaseNamespace  string
 	namespace       string
 	render          render.Config
+	archiveCA       string
+	archiveURL      string
 	maxReconciles   int
 	lifecycle       pipelinerun.Lifecycle
 	allowedNetworks []netip.Prefix
@@ -109,6 +111,10 @@ func runFlags(fs *flag.FlagSet, o *options, r *rawFlags) {
 		"Image of steps whose pipeline sets none (env FLOWCI_DEFAULT_STEP_IMAGE).")
 	fs.StringVar(&o.render.CloneImage, "clone-image", os.Getenv("FLOWCI_CLONE_IMAGE"),
 		"The operator's own image, run by clone Jobs (env FLOWCI_CLONE_IMAGE).")
+	fs.StringVar(&o.archiveURL, "archive-url", "",
+		"The archive as step pods reach it, where steps keep their artifacts (default: https:// and the cluster IP of the Service flow-ci-archive, beside the CA ConfigMap).")
+	fs.StringVar(&o.archiveCA, "archive-ca-configmap", "flow-ci-system/flow-ci-archive-ca",
+		"NAMESPACE/NAME of the ConfigMap holding the archive's certificate (ca.crt), which the operator passes to steps that keep artifacts; empty keeps none.")
 	fs.StringVar(&r.pullPolicy, "image-pull-policy", "", "Pull policy of clone and step containers (default: Kubernetes' own).")
 	fs.DurationVar(&o.lifecycle.Unschedulable, "unschedulable-timeout", 10*time.Minute,
 		"Fail a step whose pod stays pending or unschedulable this long (reason Unschedulable); 0 disables.")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -12,6 +13,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -107,6 +109,7 @@ func setupControllers(mgr ctrl.Manager, o *options, inFlight *pipelinerun.InFlig
 		Recorder:        mgr.GetEventRecorder("flow-ci"),
 		Source:          pipelinerun.GitSource{Options: egress},
 		Render:          o.render,
+		Archive:         archiveTarget(mgr.GetAPIReader(), o.archiveCA, o.archiveURL),
 		AllowedNetworks: o.allowedNetworks,
 		InFlight:        inFlight,
 		Fetchers:        o.fetchers,
@@ -178,4 +181,15 @@ func releaseStartupMemory(mgr ctrl.Manager, gcPercent int) manager.RunnableFunc 
 		}
 		return nil
 	}
+}
+
+// archiveTarget finds the archive beside the CA ConfigMap ref names (NAMESPACE/NAME),
+// at its Service flow-ci-archive unless url is set; an empty or malformed ref finds none.
+func archiveTarget(reader client.Reader, ref, url string) *pipelinerun.ArchiveTarget {
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" {
+		return nil
+	}
+	return &pipelinerun.ArchiveTarget{Reader: reader, ConfigMap: client.ObjectKey{Namespace: ns, Name: name},
+		Service: "flow-ci-archive", URL: url}
 }

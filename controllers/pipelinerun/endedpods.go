@@ -29,7 +29,8 @@ var errEndedPodsTooLarge = errors.New("the Job's pods exceed the read budget")
 // endedPods reads from the API server the pods of the Jobs that failed since the run's
 // status was last written, and adds them to the pass's pods: the cache holds only
 // unfinished pods, and a failed step's end records its container's exit code and log
-// tail (the clone's, its failure message). A Job that succeeded needs no read: its pod
+// tail (the clone's, its failure message), and of those that succeeded for steps that
+// keep artifacts (endNeedsPods). Another Job that succeeded needs no read: its pod
 // succeeded, so its container exited 0 (runstate.DeriveStep), and the clone's node,
 // where the steps are pinned, was seen as its pod left the cache (cloneNodes); only
 // when that was not seen (a restart, an event still on its way) are the clone's pods
@@ -39,7 +40,7 @@ var errEndedPodsTooLarge = errors.New("the Job's pods exceed the read budget")
 func (r *Reconciler) endedPods(ctx context.Context, s *scope) error {
 	var ended []*batchv1.Job
 	for i, j := range s.stepJobs {
-		if i < len(s.run.Status.Steps) && !runstate.IsTerminal(s.run.Status.Steps[i].Phase) && runstate.JobOutcome(j) == batchv1.JobFailed {
+		if i < len(s.run.Status.Steps) && !runstate.IsTerminal(s.run.Status.Steps[i].Phase) && endNeedsPods(s, i, j) {
 			ended = append(ended, j)
 		}
 	}
@@ -61,6 +62,19 @@ func (r *Reconciler) endedPods(ctx context.Context, s *scope) error {
 		s.pods = append(s.pods, pods...)
 	}
 	return nil
+}
+
+// endNeedsPods: a step's end is read from its pod when its Job failed (the exit code
+// and log tail), or when it keeps artifacts (its wrapper's report, in the termination
+// message).
+func endNeedsPods(s *scope, i int, j *batchv1.Job) bool {
+	switch runstate.JobOutcome(j) {
+	case batchv1.JobFailed:
+		return true
+	case batchv1.JobComplete:
+		return s.def != nil && i < len(s.def.Pipeline.Steps)+len(s.def.Pipeline.Finally) && s.def.Pipeline.Step(i).Artifacts != nil
+	}
+	return false
 }
 
 // podsOf lists the pods that carry job's controller-uid label, streaming the response

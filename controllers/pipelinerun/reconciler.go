@@ -41,6 +41,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	Source   Source
 	Render   render.Config
+	// Archive is where steps that keep artifacts upload them; nil or without an
+	// archive, such steps say that nothing was kept.
+	Archive *ArchiveTarget
 	// Logs reads the bounded log tail of a step that is stopped before it ends.
 	Logs      LogReader
 	Lifecycle Lifecycle

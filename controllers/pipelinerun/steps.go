@@ -81,7 +81,11 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int) error {
 	if render.NeedsOneNode(run) {
 		node = pinnedNode(s)
 	}
-	job, err := render.RenderStepJob(run, &s.def.Pipeline, i, node, r.Render)
+	cfg := r.Render
+	if s.def.Pipeline.Step(i).Artifacts != nil {
+		cfg.Archive.URL, cfg.Archive.CA = r.Archive.Get(ctx)
+	}
+	job, err := render.RenderStepJob(run, &s.def.Pipeline, i, node, cfg)
 	if err != nil {
 		return permanent(v1alpha1.ReasonInvalidDefinition, "%s: %v", s.def.Pipeline.Path(i), err)
 	}

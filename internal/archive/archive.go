@@ -1,6 +1,7 @@
 // Package archive is the run archive's storage contract: the record of each finished
-// run and the logs of its clone and steps, kept after the run, its pods and its volume
-// are gone. One interface, two backends (an embedded SQLite database with compressed log
+// run, the logs of its clone and steps and the files its steps kept (artifacts), kept
+// after the run, its pods and its volume are gone; and the caches runs restore and
+// save. One interface, two backends (an embedded SQLite database with compressed log
 // files on one volume; PostgreSQL with an S3-compatible object store), and one
 // conformance suite (archivetest) that both pass.
 package archive
@@ -126,11 +127,15 @@ type Store interface {
 	RecordByUID(ctx context.Context, uid string) (Record, error)
 	// List pages through the records matching q; next is "" after the last page.
 	List(ctx context.Context, q Query) (records []Record, next string, err error)
-	// Delete removes a run's record and logs (retention); deleting what is not there
-	// is not an error.
+	// Delete removes a run's record, logs and artifacts (retention); deleting what is
+	// not there is not an error. Caches the run saved stay.
 	Delete(ctx context.Context, uid string) error
-	// Usage is what each namespace holds.
+	// Usage is what each namespace holds in records and logs (its artifacts and caches
+	// have limits of their own: ArtifactBytes, CacheBytes).
 	Usage(ctx context.Context) ([]Usage, error)
+
+	ArtifactStore
+	CacheStore
 
 	Close() error
 }

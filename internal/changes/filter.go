@@ -1,9 +1,14 @@
+// Package changes decides whether a pipeline's path filter lets a push or pull
+// request run: it computes the files a change touches with go-git and matches them
+// against the filter's globs (internal/pathglob).
 package changes
 
 import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/flow-ci/flow-ci/internal/pathglob"
 )
 
 // Filter is a pipeline's path filter. A changed file counts if it matches some
@@ -18,12 +23,12 @@ type Filter struct {
 func (f Filter) Validate() error {
 	var errs []error
 	for _, g := range f.Paths {
-		if err := ValidGlob(g); err != nil {
+		if err := pathglob.ValidGlob(g); err != nil {
 			errs = append(errs, fmt.Errorf("paths: %w", err))
 		}
 	}
 	for _, g := range f.IgnorePaths {
-		if err := ValidGlob(g); err != nil {
+		if err := pathglob.ValidGlob(g); err != nil {
 			errs = append(errs, fmt.Errorf("ignorePaths: %w", err))
 		}
 	}
@@ -71,7 +76,7 @@ func (f Filter) Decide(changed []string, all bool) (run bool, why string) {
 
 func anyMatch(globs []string, file string) bool {
 	for _, g := range globs {
-		if Match(g, file) {
+		if pathglob.Match(g, file) {
 			return true
 		}
 	}

@@ -47,6 +47,9 @@ type Options struct {
 	// SecretsDir holds the files of the Secrets the steps ask for ($FLOWCI_SECRETS);
 	// Run makes a private temporary one when it is empty.
 	SecretsDir string
+	// ArtifactsDir receives the files steps keep (their artifacts), at their paths;
+	// empty keeps none.
+	ArtifactsDir string
 
 	masker *mask.Masker // of Secrets, set by Run
 }
@@ -136,7 +139,13 @@ func Run(ctx context.Context, p *pipeline.Pipeline, digest string, o Options) (R
 			cancels[i] = cancel
 			out.header(s.Name, "started")
 			env := Env(run, p, i, o.Home, o.SecretsDir)
-			go func(i int) { done <- runStep(sctx, p, i, env, o, out) }(i)
+			go func(i int) {
+				e := runStep(sctx, p, i, env, o, out)
+				w := out.step(p.Step(i).Name)
+				keepArtifacts(p.Step(i), e, o, w)
+				w.Flush()
+				done <- e
+			}(i)
 		}
 		runstate.Summarize(run, g, metav1.Now())
 		if run.Status.Phase.IsFinished() || len(cancels) == 0 {

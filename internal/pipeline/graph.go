@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/flow-ci/flow-ci/internal/changes"
+	"github.com/flow-ci/flow-ci/internal/pathglob"
 )
 
 // graph checks what relates steps to each other, once all are converted: names unique
@@ -199,7 +199,7 @@ func (v *validator) when(n *yaml.Node, wp string) When {
 	}
 	if cn := f["changes"]; cn != nil {
 		w.Changes = v.oneOrMany(cn, wp+".changes", func(g *yaml.Node, gp, glob string) bool {
-			if err := changes.ValidGlob(glob); err != nil {
+			if err := pathglob.ValidGlob(glob); err != nil {
 				v.add(g, gp, "invalid path glob %s: %v", quote(glob), err)
 				return false
 			}

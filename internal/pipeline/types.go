@@ -160,6 +160,8 @@ type Step struct {
 	Finally bool
 	// Secrets are the Secrets the step asks for, in the file's order.
 	Secrets []SecretUse
+	// Artifacts are the files the step keeps once it ends; nil keeps none.
+	Artifacts *Artifacts
 }
 
 // Definition is a parsed pipeline file together with the digest of the bytes

@@ -19,7 +19,7 @@ const (
 
 var (
 	pipelineFields = []string{"version", "name", "image", "env", "steps", "finally", "failFast", "resources"}
-	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources", "secrets"}
+	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources", "secrets", "artifacts"}
 )
 
 // pipeline converts the top-level mapping. The tree has passed checkShape:
@@ -115,6 +115,9 @@ func (v *validator) step(n *yaml.Node, sp string) Step {
 	}
 	if sn := f["secrets"]; sn != nil {
 		s.Secrets = v.secrets(sn, sp+".secrets")
+	}
+	if an := f["artifacts"]; an != nil {
+		s.Artifacts = v.artifacts(an, sp+".artifacts")
 	}
 	s.Commands = v.commands(n, f["commands"], sp+".commands")
 	if tn := f["timeout"]; tn != nil {

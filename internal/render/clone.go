@@ -28,6 +28,8 @@ type Config struct {
 	MaxStepResources corev1.ResourceList
 	// Clone bounds what the clone Job reads and where it may connect.
 	Clone CloneLimits
+	// Archive is where steps keep their artifacts.
+	Archive ArchiveConfig
 }
 
 // CloneLimits are passed to the clone Job's `clone` subcommand.

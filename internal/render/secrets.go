@@ -80,6 +80,20 @@ func withSecrets(spec *corev1.PodSpec, run *v1alpha1.PipelineRun, step pipeline.
 	c.Env = append(c.Env,
 		corev1.EnvVar{Name: "FLOWCI_MASK_ENV", Value: strings.Join(maskEnv, ",")},
 		corev1.EnvVar{Name: "FLOWCI_MASK_DIRS", Value: strings.Join(maskDirs, ":")})
+	wrap(spec, cfg)
+	return nil
+}
+
+// wrap runs the step's script under flowci-mask, copied from the operator's image by an
+// init container: for masking, and for keeping artifacts once the script ends. Once per
+// pod.
+func wrap(spec *corev1.PodSpec, cfg Config) {
+	for _, ic := range spec.InitContainers {
+		if ic.Name == maskInitName {
+			return
+		}
+	}
+	c := &spec.Containers[0]
 	c.Command = append([]string{path.Join(maskDir, "flowci-mask"), "run", "--"}, c.Command...)
 	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: maskVolume, MountPath: maskDir, ReadOnly: true})
 	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: maskVolume, VolumeSource: corev1.VolumeSource{
@@ -98,5 +112,4 @@ func withSecrets(spec *corev1.PodSpec, run *v1alpha1.PipelineRun, step pipeline.
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
 		},
 	})
-	return nil
 }

@@ -66,6 +66,7 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 	if err := withSecrets(&podSpec, run, step, cfg); err != nil {
 		return nil, fmt.Errorf("render step %q: %w", step.Name, err)
 	}
+	withArtifacts(&podSpec, step, cfg)
 	// A step gets API credentials only when the run asks for them.
 	if sa := run.Spec.ServiceAccountName; sa != "" {
 		podSpec.ServiceAccountName = sa

@@ -107,6 +107,7 @@ func Summarize(run *v1alpha1.PipelineRun, g Graph, now metav1.Time) {
 		return
 	}
 	st.Progress = progress(st.Steps)
+	st.Artifacts = TotalArtifacts(st.Steps)
 	active := Active(st.Steps)
 	st.CurrentStep = stepNames(st.Steps, active)
 	c := apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSucceeded)

@@ -44,7 +44,7 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 	if t := Terminated(LatestPod(pods, job)); t != nil {
 		code := t.ExitCode
 		end.ExitCode = &code
-		end.Tail = t.Message
+		end.Tail, end.Artifacts = SplitArtifactsReport(t.Message)
 	}
 	switch JobOutcome(job) {
 	case batchv1.JobComplete:
@@ -76,6 +76,8 @@ type StepEnd struct {
 	Reason   string
 	Tail     string
 	Attempts int32
+	// Artifacts is what the step's wrapper reported it kept, if it keeps any.
+	Artifacts *v1alpha1.StepArtifacts
 }
 
 // EndStep ends a step that has not ended: Succeeded without a reason, or Failed with
@@ -87,7 +89,7 @@ func EndStep(s *v1alpha1.StepStatus, e StepEnd, at metav1.Time) {
 		return
 	}
 	s.CompletionTime = at.DeepCopy()
-	s.ExitCode = e.ExitCode
+	s.ExitCode, s.Artifacts = e.ExitCode, e.Artifacts
 	if e.Attempts > 0 {
 		s.Attempts = e.Attempts
 	}

@@ -37,7 +37,7 @@ func (s *Server) archivedRun(w http.ResponseWriter, r *http.Request, ra *readerA
 		}
 	}
 	data := map[string]any{"Run": run, "Steps": steps, "Definition": doc.PipelineFile, "Duration": runDuration(run),
-		"Condition": ConditionMessage(run), "Doc": doc, "SignedIn": s.signedIn(r)}
+		"Condition": ConditionMessage(run), "Doc": doc, "SignedIn": s.signedIn(r), "Artifacts": ra.artifactRows(r.Context(), ns, name, got.UID)}
 	if clone := attemptsOf(got.Logs, cloneStep); len(clone) > 0 {
 		data["Clone"] = map[string]any{"Log": fmt.Sprintf("%s/clone/log?uid=%s", base, got.UID), "LogNote": archivedNote(clone)}
 	}

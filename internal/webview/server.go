@@ -105,6 +105,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /runs/{ns}/{name}", s.run)
 	s.mux.HandleFunc("GET /runs/{ns}/{name}/steps/{step}/log", s.stepLog)
 	s.mux.HandleFunc("GET /runs/{ns}/{name}/clone/log", s.cloneLog)
+	s.mux.HandleFunc("GET /runs/{ns}/{name}/artifacts/{path...}", s.artifact)
 	s.mux.HandleFunc("GET /triggers", s.triggers)
 	s.mux.HandleFunc("GET /badge/{ns}/{trigger}/{branch...}", s.badge)
 	s.mux.HandleFunc("GET /login", s.loginPage)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
@@ -21,17 +22,8 @@ import (
 // run as the reader of kubeconfig, and checks that step 0's log pane, streamed from
 // the archive, holds exactly want: the same length and sha256, hashed in the browser.
 func archivedLogInBrowser(t *testing.T, g Gomega, kubeconfig, ns, name string, want []byte) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	ui := exec.Command(flowciBinary(t), "ui", "--listen", addr, "--archive-url", "https://"+archiveIP(g))
-	ui.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	ui.Stdout, ui.Stderr = os.Stdout, os.Stderr
-	g.Expect(ui.Start()).To(Succeed())
-	defer func() { _ = ui.Process.Kill(); _ = ui.Wait() }()
-	base := "http://" + addr
-	g.Eventually(func() error { _, err := http.Get(base + "/runs"); return err }).WithTimeout(10 * time.Second).Should(Succeed())
+	base, stop := startUI(t, g, kubeconfig)
+	defer stop()
 
 	ctx, cancel := context.WithTimeout(browser(t), 5*time.Minute)
 	defer cancel()
@@ -53,4 +45,40 @@ func archivedLogInBrowser(t *testing.T, g Gomega, kubeconfig, ns, name string, w
 	g.Expect(digest).To(Equal(hex.EncodeToString(sum[:])), "the browser shows every line once")
 	screenshot(t, ctx, "archived-run.png")
 	t.Logf("Chromium shows the deleted run's %d-byte log from the archive, sha256 %s; %q", length, digest[:12], note)
+}
+
+// startUI runs flowci ui on this machine as the holder of kubeconfig, reading the
+// archive, and returns its address and how to stop it.
+func startUI(t *testing.T, g Gomega, kubeconfig string) (string, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	ui := exec.Command(flowciBinary(t), "ui", "--listen", addr, "--archive-url", "https://"+archiveIP(g))
+	ui.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	ui.Stdout, ui.Stderr = os.Stdout, os.Stderr
+	g.Expect(ui.Start()).To(Succeed())
+	base := "http://" + addr
+	g.Eventually(func() error { _, err := http.Get(base + "/runs"); return err }).WithTimeout(10 * time.Second).Should(Succeed())
+	return base, func() { _ = ui.Process.Kill(); _ = ui.Wait() }
+}
+
+// artifactInBrowser opens the page of a run that is gone, follows the link of the
+// artifact at path in Chromium, and checks the bytes it downloads against want.
+func artifactInBrowser(t *testing.T, g Gomega, kubeconfig, ns, name, path string, want []byte) {
+	base, stop := startUI(t, g, kubeconfig)
+	defer stop()
+	ctx, cancel := context.WithTimeout(browser(t), 2*time.Minute)
+	defer cancel()
+	g.Expect(chromedp.Do(ctx, chromedp.Navigate(base+"/runs/"+ns+"/"+name))).To(Succeed())
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("a.artifact")].find(a => a.textContent === `+strconv.Quote(path)+`)?.href ?? ""`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(href).To(HavePrefix(base+"/runs/"+ns+"/"+name+"/artifacts/"), "the run page links the artifact")
+	digest, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch(`+strconv.Quote(href)+`).then(r => r.arrayBuffer()).then(b => crypto.subtle.digest("SHA-256", b))
+		.then(b => Array.from(new Uint8Array(b)).map(x => x.toString(16).padStart(2, "0")).join(""))`, chromedp.EvalAwaitPromise))
+	g.Expect(err).NotTo(HaveOccurred())
+	sum := sha256.Sum256(want)
+	g.Expect(digest).To(Equal(hex.EncodeToString(sum[:])), "the link downloads the artifact byte for byte")
+	screenshot(t, ctx, "artifacts.png")
+	t.Logf("Chromium downloads %s of the deleted run from its page's link: sha256 %s", path, digest[:12])
 }

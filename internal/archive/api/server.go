@@ -36,16 +36,24 @@ type Options struct {
 	// cluster: controllers/access). Its answers are kept a few seconds, as the web
 	// view keeps them.
 	Access webview.Access
+	// Agents authenticates the pods of runs that upload what their steps keep; nil
+	// takes no uploads.
+	Agents Agents
+	// Limits bound the uploads; zero fields take DefaultLimits'.
+	Limits Limits
 	// Log receives what a reader is not told: the store's and the cluster's errors.
 	// The zero Logger discards them.
 	Log logr.Logger
 }
 
 type server struct {
-	store  archive.Store
-	access webview.Access
-	log    logr.Logger
-	mux    *http.ServeMux
+	store   archive.Store
+	access  webview.Access
+	agents  Agents
+	limits  Limits
+	uploads chan struct{}
+	log     logr.Logger
+	mux     *http.ServeMux
 }
 
 // New returns the archive's read API. It panics without a Store or an Access: an
@@ -54,21 +62,30 @@ func New(opts Options) http.Handler {
 	if opts.Store == nil || opts.Access == nil {
 		panic("api.New: a Store and an Access are required")
 	}
-	s := &server{store: opts.Store, access: webview.CachedAccess(opts.Access), log: opts.Log, mux: http.NewServeMux()}
+	l := withDefaults(opts.Limits)
+	s := &server{store: opts.Store, access: webview.CachedAccess(opts.Access), agents: opts.Agents, limits: l,
+		uploads: make(chan struct{}, l.Uploads), log: opts.Log, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/namespaces/{ns}/runs", s.list)
 	s.mux.HandleFunc("GET /v1/namespaces/{ns}/runs/{name}", s.get)
 	s.mux.HandleFunc("GET /v1/namespaces/{ns}/runs/{name}/logs/{stream}", s.getLog)
+	s.mux.HandleFunc("GET /v1/namespaces/{ns}/runs/{name}/artifacts", s.listArtifacts)
+	s.mux.HandleFunc("GET /v1/namespaces/{ns}/runs/{name}/artifacts/{path...}", s.getArtifact)
 	s.mux.HandleFunc("/", s.unknown)
 	return s
 }
 
 // ServeHTTP authenticates every request before any route runs, so that without a
-// valid token nothing, not even which paths exist, is answered but 401.
+// valid token nothing, not even which paths exist, is answered but 401. The agents'
+// routes take only agents' tokens, and the readers' only users'.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	if strings.HasPrefix(r.URL.Path, agentPrefix) {
+		s.serveAgent(w, r)
+		return
+	}
 	u, err := s.authenticate(r)
 	if err != nil {
 		if !errors.Is(err, webview.ErrUnauthenticated) {
@@ -128,7 +145,7 @@ func (s *server) allow(w http.ResponseWriter, r *http.Request, ns, verb, resourc
 func (s *server) unknown(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, http.StatusMethodNotAllowed, "the archive is read-only: only GET is served")
+		writeError(w, http.StatusMethodNotAllowed, "the archive is read-only to readers: only GET is served")
 		return
 	}
 	writeError(w, http.StatusNotFound, "no such path: see /v1/namespaces/{namespace}/runs")
@@ -162,6 +179,19 @@ func (s *server) writeJSON(w http.ResponseWriter, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b.Bytes())
+}
+
+func withDefaults(l Limits) Limits {
+	d := DefaultLimits()
+	for _, f := range []struct{ v, def *int64 }{{&l.FileBytes, &d.FileBytes}, {&l.RunBytes, &d.RunBytes}, {&l.NamespaceBytes, &d.NamespaceBytes}} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	if l.Uploads <= 0 {
+		l.Uploads = d.Uploads
+	}
+	return l
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

@@ -49,6 +49,19 @@ func Conformance(t *testing.T, newStorage NewStorage) {
 		{"DeleteLogsWithoutRecord", testDeleteLogsOnly},
 		{"Usage", testUsage},
 		{"RefusesInvalidInput", testInvalidInput},
+		{"ArtifactRoundTrip", testArtifactRoundTrip},
+		{"ArtifactWrongSize", testArtifactWrongSize},
+		{"ArtifactReplace", testArtifactReplace},
+		{"ArtifactsDelete", testArtifactsDelete},
+		{"ArtifactRefusesInvalidInput", testArtifactInvalidInput},
+		{"CachePending", testCachePending},
+		{"CacheFinish", testCacheFinish},
+		{"CacheFindOrder", testCacheFindOrder},
+		{"CacheFindLiteral", testCacheFindLiteral},
+		{"CacheOpen", testCacheOpen},
+		{"CacheEvict", testCacheEvict},
+		{"CacheExpire", testCacheExpire},
+		{"CacheRefusesInvalidInput", testCacheInvalidInput},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t, newHarness(t, newStorage))

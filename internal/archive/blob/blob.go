@@ -1,6 +1,7 @@
-// Package blob is where the archive keeps its log chunks: a flat space of keys, each
-// holding one immutable-until-replaced byte string. Files keeps them on a local volume
-// (the embedded archive); the S3 implementation keeps them in an object store.
+// Package blob is where the archive keeps its log chunks, artifacts and caches: a flat
+// space of keys, each holding one immutable-until-replaced byte string. Files keeps
+// them on a local volume (the embedded archive); the S3 implementation keeps them in
+// an object store.
 package blob
 
 import (
@@ -10,12 +11,17 @@ import (
 	"strings"
 )
 
-// Blobs holds log chunks by key. Keys look like "ns/uid/stream/00000001.gz" and use
+// Blobs holds byte strings by key. Keys look like "ns/uid/stream/00000001.gz" and use
 // only [a-z0-9./_-] (see CheckKey).
 type Blobs interface {
 	// Put stores data under key, replacing what was there. A reader never sees a
 	// partly written value: it sees the old one or the new one.
 	Put(ctx context.Context, key string, data []byte) error
+	// PutStream stores the size bytes r yields under key, as Put does, holding a
+	// bounded part of them in memory whatever size is. When r ends before size bytes
+	// or yields more, it fails with archive.ErrWrongSize (wrapped) and key keeps its
+	// old value (or stays absent).
+	PutStream(ctx context.Context, key string, r io.Reader, size int64) error
 	// Get opens the value under key; an absent key is archive.ErrNotFound (wrapped).
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	// DeletePrefix removes every key that starts with prefix; none is not an error.

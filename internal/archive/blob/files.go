@@ -39,6 +39,30 @@ func Files(dir string) (Blobs, error) {
 // log's state right after, and the state must never count a chunk a power cut can
 // take back.
 func (f *files) Put(ctx context.Context, key string, data []byte) error {
+	return f.put(ctx, key, func(w *os.File) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// PutStream is Put of what r yields, copied through a 32 KiB buffer. A wrong size
+// fails the copy before the rename, so the key keeps its old value; the temporary
+// file is removed.
+func (f *files) PutStream(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := checkSize(size); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return f.put(ctx, key, func(w *os.File) error {
+		// io.Copy ends without an error only at the io.EOF exactReader returns once it
+		// has seen r end at size bytes.
+		_, err := io.Copy(w, newExactReader(ctx, r, size))
+		return err
+	})
+}
+
+// put writes a temporary file in key's directory with write, syncs it and renames
+// it over key.
+func (f *files) put(ctx context.Context, key string, write func(*os.File) error) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
@@ -54,7 +78,7 @@ func (f *files) Put(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := writeSynced(tmp, data); err != nil {
+	if err := writeSynced(tmp, write); err != nil {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -68,9 +92,9 @@ func (f *files) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
-// writeSynced writes data to f, syncs and closes it.
-func writeSynced(f *os.File, data []byte) error {
-	_, err := f.Write(data)
+// writeSynced writes f with write, syncs and closes it.
+func writeSynced(f *os.File, write func(*os.File) error) error {
+	err := write(f)
 	if err == nil {
 		err = f.Sync()
 	}

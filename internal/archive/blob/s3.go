@@ -141,6 +141,58 @@ func (s *s3Blobs) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// streamPartSize is the part size of PutStream's multipart uploads (objects larger
+// than one part). minio-go uploads a reader that is not an io.ReaderAt one part at a
+// time through one buffer of the part size, so the part size is what an upload holds
+// in memory. Left at 0, minio-go picks the smallest multiple of 16 MiB that fits the
+// object in S3's 10,000 parts: 16 MiB up to 156.25 GiB (a 2 GiB object is 128 parts),
+// then growing with the object (528 MiB for 5 TiB). Set, it stays 16 MiB, and
+// PutStream refuses what would need more parts.
+const streamPartSize = 16 << 20
+
+// maxStreamSize is the largest object PutStream takes: 10,000 parts.
+const maxStreamSize = streamPartSize * 10000
+
+// PutStream is one PUT with the size known, or a multipart upload above
+// streamPartSize, which S3 publishes only when it completes. The exactReader fails
+// the PUT's body or the last part before the upload completes when r has not
+// exactly size bytes, so no object of the wrong length is ever published; minio-go
+// aborts a failed multipart upload, which removes its parts. An upload a crash
+// interrupts leaves its parts, unseen, until the bucket's lifecycle rule for
+// incomplete multipart uploads (AbortIncompleteMultipartUpload), if any, removes them.
+func (s *s3Blobs) PutStream(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if err := checkSize(size); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if size > maxStreamSize {
+		return fmt.Errorf("put %s: %d bytes is more than the %d an object of %d parts of %d bytes holds",
+			key, size, int64(maxStreamSize), 10000, streamPartSize)
+	}
+	er := newExactReader(ctx, r, size)
+	if size == 0 {
+		// minio-go sends an empty PUT without reading r at all.
+		if _, err := er.Read(nil); err != io.EOF {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+	}
+	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, er, size, minio.PutObjectOptions{
+		ContentType: "application/octet-stream",
+		PartSize:    streamPartSize,
+	})
+	if er.err != nil && er.err != io.EOF {
+		// The reader's own error says what was wrong with the body; minio-go's wraps
+		// it or says only that the upload stopped.
+		return fmt.Errorf("put %s: %w", key, er.err)
+	}
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
 // Get uses the low-level GET, which fails at once for an absent key, where
 // Client.GetObject only fails at the first Read.
 func (s *s3Blobs) Get(ctx context.Context, key string) (io.ReadCloser, error) {

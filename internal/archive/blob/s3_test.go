@@ -85,6 +85,13 @@ func TestS3(t *testing.T) {
 		read(t, whole, "ns/uid/clone/00000001.gz")
 	})
 
+	t.Run("PutStream", func(t *testing.T) {
+		// One part's buffer (16 MiB), the HTTP client's and garbage the GC has not
+		// collected yet (it runs when the heap doubles): well below the 128 MiB
+		// stored, and the same for any size, since the part size is fixed.
+		testPutStream(t, openS3(t, srv.Bucket(t)), 64*mib)
+	})
+
 	t.Run("settings refused at start", func(t *testing.T) {
 		good := srv.Bucket(t)
 		for name, tc := range map[string]struct {

@@ -102,8 +102,9 @@ func (s *store) List(ctx context.Context, q archive.Query) ([]archive.Record, st
 	return out, cursor{oldest: q.Oldest, created: last.Created.UnixNano(), uid: last.UID}.encode(), nil
 }
 
-// Delete removes the run's chunks first and its rows after: if it stops halfway, the
-// rows still name the namespaces to delete from, and retention's next pass finishes.
+// Delete removes the run's blobs (log chunks, artifacts) first and its rows after: if
+// it stops halfway, the rows still name the namespaces to delete from, and
+// retention's next pass finishes.
 func (s *store) Delete(ctx context.Context, uid string) error {
 	if err := checkUID(uid); err != nil {
 		return err
@@ -116,6 +117,9 @@ func (s *store) Delete(ctx context.Context, uid string) error {
 		if err := s.blobs.DeletePrefix(ctx, runPrefix(ns, uid)); err != nil {
 			return fmt.Errorf("delete run %s: logs: %w", uid, err)
 		}
+		if err := s.blobs.DeletePrefix(ctx, artifactPrefix(ns, uid)); err != nil {
+			return fmt.Errorf("delete run %s: artifacts: %w", uid, err)
+		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -124,6 +128,7 @@ func (s *store) Delete(ctx context.Context, uid string) error {
 	defer func() { _ = tx.Rollback() }()
 	for _, stmt := range []string{
 		"DELETE FROM archive_logs WHERE uid = $1",
+		"DELETE FROM archive_artifacts WHERE uid = $1",
 		"DELETE FROM archive_records WHERE uid = $1",
 	} {
 		if _, err := tx.ExecContext(ctx, stmt, uid); err != nil {
@@ -136,11 +141,13 @@ func (s *store) Delete(ctx context.Context, uid string) error {
 	return nil
 }
 
-// namespacesOf lists the namespaces a run's record and logs name: a run's logs are
-// stored before its record, and either may be all that is left of it.
+// namespacesOf lists the namespaces a run's record, logs and artifacts name: a run's
+// logs and artifacts are stored before its record, and any of them may be all that is
+// left of it.
 func (s *store) namespacesOf(ctx context.Context, uid string) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT namespace FROM archive_records WHERE uid = $1
-		UNION SELECT namespace FROM archive_logs WHERE uid = $1`, uid)
+		UNION SELECT namespace FROM archive_logs WHERE uid = $1
+		UNION SELECT namespace FROM archive_artifacts WHERE uid = $1`, uid)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,9 @@
-// Package sqlstore is the archive's one SQL store: run records and log states in a
-// database reached through database/sql, log chunks in a blob.Blobs. The same SQL runs
-// on SQLite (the embedded archive, OpenEmbedded) and PostgreSQL (driver "pgx"): $n
-// placeholders, BIGINT Unix-nanosecond times, TEXT documents and INSERT ... ON
-// CONFLICT ... DO UPDATE, which both read alike.
+// Package sqlstore is the archive's one SQL store: run records, log states and the
+// rows of artifacts and caches in a database reached through database/sql; log
+// chunks and the bytes of artifacts and caches in a blob.Blobs. The same SQL runs on
+// SQLite (the embedded archive, OpenEmbedded) and PostgreSQL (driver "pgx"): $n
+// placeholders, BIGINT Unix-nanosecond times, TEXT documents, INSERT ... ON CONFLICT
+// ... DO UPDATE and UPDATE ... RETURNING, which both read alike.
 package sqlstore
 
 import (
@@ -65,6 +66,46 @@ var schema = []string{
 		PRIMARY KEY (uid, stream)
 	)`,
 	`CREATE INDEX IF NOT EXISTS archive_logs_namespace ON archive_logs (namespace)`,
+	// blob_id names the artifact's blob (artifactKey): a new one for each write, so
+	// that a replaced artifact's row always names a complete blob.
+	`CREATE TABLE IF NOT EXISTS archive_artifacts (
+		uid TEXT NOT NULL,
+		path TEXT NOT NULL,
+		namespace TEXT NOT NULL,
+		run TEXT NOT NULL,
+		step BIGINT NOT NULL,
+		step_name TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		sha256 TEXT NOT NULL,
+		blob_id TEXT NOT NULL,
+		created BIGINT NOT NULL,
+		PRIMARY KEY (uid, path)
+	)`,
+	`CREATE INDEX IF NOT EXISTS archive_artifacts_namespace ON archive_artifacts (namespace)`,
+	// state is cachePending, cacheCommitted or cacheDeleting; the blob is cacheKey(namespace, id).
+	`CREATE TABLE IF NOT EXISTS archive_caches (
+		id TEXT PRIMARY KEY,
+		namespace TEXT NOT NULL,
+		repo_url TEXT NOT NULL,
+		branch TEXT NOT NULL,
+		name TEXT NOT NULL,
+		cache_key TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		sha256 TEXT NOT NULL,
+		run_uid TEXT NOT NULL,
+		created BIGINT NOT NULL,
+		last_used BIGINT NOT NULL,
+		state INTEGER NOT NULL
+	)`,
+	// FindCache: one scope and key (or the scope's keys, for a prefix), newest first.
+	`CREATE INDEX IF NOT EXISTS archive_caches_find ON archive_caches
+		(namespace, repo_url, name, branch, cache_key, state, created)`,
+	// EvictCaches and CacheBytes: a namespace's committed entries, least recently used first.
+	`CREATE INDEX IF NOT EXISTS archive_caches_lru ON archive_caches (namespace, state, last_used)`,
+	// FinishCaches: a run's pending entries.
+	`CREATE INDEX IF NOT EXISTS archive_caches_run ON archive_caches (run_uid, state)`,
+	// ExpirePendingCaches: pending entries by age.
+	`CREATE INDEX IF NOT EXISTS archive_caches_state ON archive_caches (state, created)`,
 }
 
 // Open opens the archive in the database driver and dsn name (registered with
@@ -111,7 +152,8 @@ const sqliteOptions = "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 	"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 
 // OpenEmbedded opens (creating if missing) the archive kept in dir: a SQLite database
-// at dir/archive.db and log chunks as files under dir/logs.
+// at dir/archive.db and blobs as files under dir/logs (log chunks; artifacts and
+// caches under its _artifacts and _caches).
 func OpenEmbedded(ctx context.Context, dir string) (archive.Store, error) {
 	if dir == "" {
 		return nil, errors.New("open archive: the directory is empty")

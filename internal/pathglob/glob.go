@@ -1,6 +1,7 @@
-// Package changes decides whether a pipeline's path filter lets a push or pull
-// request run: it computes the files a change touches with go-git and matches them
-// against the filter's globs.
+// Package pathglob matches slash-separated repository paths against globs: the path
+// filters of triggers and steps (internal/changes), and the files steps keep and caches
+// hash (internal/wsfiles). It uses the standard library only, so that the small step
+// wrapper that collects artifacts links nothing more.
 //
 // # Glob rules
 //
@@ -23,7 +24,7 @@
 //
 // A glob matches files only, never a directory on its own: "docs" matches a file
 // named docs, not the files under it.
-package changes
+package pathglob
 
 import (
 	"errors"
