@@ -7,10 +7,13 @@ package v1alpha1
 // the archive's record of the run is the authority.
 const ArtifactsReportPrefix = "flowci-artifacts: "
 
-// Bounds of StepArtifacts.
+// Bounds of StepArtifacts: what any step can have kept (the archive's own limits are
+// lower), so that sums of forged reports never overflow.
 const (
 	MaxArtifactRefusals = 5
 	maxArtifactRefusal  = 512
+	MaxArtifactCount    = 1 << 20
+	MaxArtifactBytes    = 1 << 50
 )
 
 // StepArtifacts is what a step kept in the archive, as its wrapper reported it.
@@ -48,7 +51,7 @@ type ArtifactTotals struct {
 
 // Clamp bounds a report read from a step's termination message to what status holds.
 func (a *StepArtifacts) Clamp() {
-	a.Count, a.Bytes = max(a.Count, 0), max(a.Bytes, 0)
+	a.Count, a.Bytes = min(max(a.Count, 0), MaxArtifactCount), min(max(a.Bytes, 0), MaxArtifactBytes)
 	if len(a.Refused) > MaxArtifactRefusals {
 		a.Refused = a.Refused[:MaxArtifactRefusals]
 	}

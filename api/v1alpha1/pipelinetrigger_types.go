@@ -97,6 +97,11 @@ type PipelineTriggerSpec struct {
 	// (docs/pull-requests.md).
 	// +optional
 	PullRequests *PullRequestTrigger `json:"pullRequests,omitempty"`
+	// CacheWrite lets the runs this trigger starts for its branches (pushes and
+	// schedules) and for trusted pull requests save their pipeline's caches once they
+	// succeed; every other run only restores them (docs/caches.md).
+	// +optional
+	CacheWrite bool `json:"cacheWrite,omitempty"`
 
 	// Schedules start runs of a branch at cron times.
 	// +optional

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flow-ci/flow-ci/internal/mask"
 	"github.com/flow-ci/flow-ci/internal/wsfiles"
 )
 
@@ -70,7 +71,7 @@ const maxRefusedShown = 5
 // what it kept to the step's log, and writes the report into the termination message
 // after the tail (the kubelet no longer falls back to the log tail once the message is
 // not empty, so the tail is written too).
-func keepArtifacts(code int, tail *tailWriter) {
+func keepArtifacts(code int, tail *tailWriter, m masker) {
 	raw, ok := os.LookupEnv(envArtifacts)
 	if !ok {
 		return
@@ -79,10 +80,13 @@ func keepArtifacts(code int, tail *tailWriter) {
 	if err := json.Unmarshal([]byte(raw), &spec); err != nil || !spec.keeps(code) {
 		return
 	}
+	w := m.Writer(os.Stderr)
+	logOut = w
 	rep := upload(spec)
+	_ = w.Close()
 	b, _ := json.Marshal(rep)
 	msg := existingMessage(tail)
-	_ = os.WriteFile(terminationLog, []byte(msg+"\n"+reportPrefix+string(b)+"\n"), 0)
+	_ = os.WriteFile(terminationLog, m.Bytes([]byte(msg+"\n"+reportPrefix+string(b)+"\n")), 0)
 }
 
 // existingMessage is what the termination message would have been: the step's own
@@ -102,7 +106,7 @@ func upload(spec artifactSpec) report {
 		return failed("collecting artifacts: %v", err)
 	}
 	for _, p := range res.Unmatched {
-		fmt.Fprintf(os.Stderr, "flow-ci: artifact path %s matched no file\n", p)
+		fmt.Fprintf(logOut, "flow-ci: artifact path %s matched no file\n", p)
 	}
 	var rep report
 	for _, r := range res.Refused {
@@ -117,14 +121,14 @@ func upload(spec artifactSpec) report {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), uploadTimeout)
 	defer cancel()
-	result, err := send(ctx, client, root, res.Files)
+	result, err := sendRetrying(ctx, client, root, res.Files)
 	if err != nil {
 		return failed("artifacts not kept: %v", err)
 	}
 	for _, s := range result.Stored {
 		rep.Count++
 		rep.Bytes += s.Size
-		fmt.Fprintf(os.Stderr, "flow-ci: kept artifact %s (%d bytes, sha256 %s)\n", s.Path, s.Size, s.SHA256)
+		fmt.Fprintf(logOut, "flow-ci: kept artifact %s (%d bytes, sha256 %s)\n", s.Path, s.Size, s.SHA256)
 	}
 	for _, r := range result.Refused {
 		rep.refuse(r.Path, r.Reason)
@@ -133,17 +137,33 @@ func upload(spec artifactSpec) report {
 }
 
 func (r *report) refuse(path, reason string) {
-	fmt.Fprintf(os.Stderr, "flow-ci: artifact %s not kept: %s\n", path, reason)
+	fmt.Fprintf(logOut, "flow-ci: artifact %s not kept: %s\n", path, reason)
 	if len(r.Refused) < maxRefusedShown {
-		r.Refused = append(r.Refused, path+": "+reason)
+		r.Refused = append(r.Refused, cut(path+": "+reason, maxRefusal))
 	}
 }
 
+// maxRefusal bounds one refusal in the report, so that five and the tail stay within
+// the kubelet's 4 KiB termination message and the report's line is never cut off.
+const maxRefusal = 256
+
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
 func failed(format string, args ...any) report {
-	msg := fmt.Sprintf(format, args...)
-	fmt.Fprintln(os.Stderr, "flow-ci:", msg)
+	msg := cut(fmt.Sprintf(format, args...), 512)
+	fmt.Fprintln(logOut, "flow-ci:", msg)
 	return report{Error: msg}
 }
+
+// logOut is where the wrapper's own lines go: the step's stderr through its masker
+// (keepArtifacts sets it), so that a Secret in a file's name or the archive's answer
+// shows as *** too.
+var logOut io.Writer = os.Stderr
 
 // uploadResult is the archive's answer (internal/archive/api.UploadResult), repeated
 // here so that this small binary does not link the archive's packages.
@@ -183,6 +203,27 @@ func archiveClient() (archive, error) {
 	return archive{http: &http.Client{Transport: tr}, url: strings.TrimRight(url, "/"), token: strings.TrimSpace(string(token))}, nil
 }
 
+// errBusy: the archive has no upload slot free for this namespace now.
+var errBusy = errors.New("the archive is busy")
+
+// sendRetrying sends the files, and again after a pause while the archive is busy (it
+// shares its upload slots between namespaces), up to the upload's deadline.
+func sendRetrying(ctx context.Context, a archive, root string, files []wsfiles.File) (uploadResult, error) {
+	pause := 2 * time.Second
+	for {
+		out, err := send(ctx, a, root, files)
+		if !errors.Is(err, errBusy) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 30*time.Second)
+	}
+}
+
 // send streams the files as one tar to the archive.
 func send(ctx context.Context, a archive, root string, files []wsfiles.File) (uploadResult, error) {
 	pr, pw := io.Pipe()
@@ -199,6 +240,9 @@ func send(ctx context.Context, a archive, root string, files []wsfiles.File) (up
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return uploadResult{}, errBusy
+	}
 	if resp.StatusCode != http.StatusOK {
 		return uploadResult{}, fmt.Errorf("the archive answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
@@ -233,6 +277,12 @@ func tarFile(tw *tar.Writer, root, rel string) error {
 		return fmt.Errorf("%s changed while it was read: %w", rel, err)
 	}
 	return nil
+}
+
+// masker is the step's masker (internal/mask), as keepArtifacts uses it.
+type masker interface {
+	Writer(io.Writer) *mask.Writer
+	Bytes([]byte) []byte
 }
 
 // tailWriter keeps the last maxTail bytes written to it.

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/mask"
 )
 
 func TestReportPrefixIsTheAPIs(t *testing.T) {
@@ -63,13 +64,14 @@ func TestKeepArtifacts(t *testing.T) {
 	t.Setenv(envArchiveURL, srv.URL)
 	t.Setenv(envArchiveCA, string(ca))
 
+	m, _ := mask.New([]string{"step-token"})
 	tail := &tailWriter{}
 	_, _ = tail.Write([]byte(strings.Repeat("x", 5000) + "\nFAIL: the last line\n"))
-	keepArtifacts(0, tail) // succeeded: on_failure keeps nothing
+	keepArtifacts(0, tail, m) // succeeded: on_failure keeps nothing
 	if len(got) != 0 {
 		t.Fatalf("a step that succeeded kept %v under on_failure", got)
 	}
-	keepArtifacts(2, tail)
+	keepArtifacts(2, tail, m)
 	if len(got) != 1 || got["bin/app"] != "hello" {
 		t.Errorf("uploaded %v, want bin/app only (the symlink out is refused before the upload)", got)
 	}

@@ -157,7 +157,7 @@ func run(argv []string) int {
 	code := reap(cmd.Process.Pid)
 	drain(done, outR, errR)
 	maskFile(m, terminationLog)
-	keepArtifacts(code, tail)
+	keepArtifacts(code, tail, m)
 	return code
 }
 

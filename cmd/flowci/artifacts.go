@@ -54,13 +54,15 @@ func newArtifactsLsCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *co
 }
 
 func newArtifactsGetCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Command {
-	dir := "."
+	dir, force := "", false
 	c := &cobra.Command{
 		Use:   "get RUN [PATH...]",
 		Short: "Download the files the run kept (all, or those named) into a directory, checking each sha256",
-		Long: `Downloads each file to DIR/PATH, creating directories as needed, and checks its
-length and sha256 against what the archive stored; a file that does not match is
-removed and the command fails.`,
+		Long: `Downloads each file to DIR/PATH (DIR defaults to ./RUN-artifacts), creating
+directories as needed, and checks its length and sha256 against what the archive
+stored; a file that does not match is removed and the command fails. A file that exists
+is not replaced unless --force is given: a run's files are its steps' choice, and must
+not overwrite a checkout's.`,
 		Example: "  flowci artifacts get build-7xk2p -n ci -o out\n  flowci artifacts get build-7xk2p bin/app",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -78,13 +80,16 @@ removed and the command fails.`,
 					paths = append(paths, a.Path)
 				}
 			}
+			if dir == "" {
+				dir = args[0] + "-artifacts"
+			}
 			root, err := openDir(dir)
 			if err != nil {
 				return err
 			}
 			defer root.Close()
 			for _, p := range paths {
-				if err := download(cmd.Context(), c, root, k.namespace, args[0], uid, p); err != nil {
+				if err := download(cmd.Context(), c, root, k.namespace, args[0], uid, p, force); err != nil {
 					return err
 				}
 				fmt.Fprintln(streams.Out, path.Join(dir, p))
@@ -92,7 +97,8 @@ removed and the command fails.`,
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&dir, "output", "o", ".", "Directory to write the files into.")
+	c.Flags().StringVarP(&dir, "output", "o", "", "Directory to write the files into (default ./RUN-artifacts).")
+	c.Flags().BoolVar(&force, "force", false, "Replace files that exist in the directory.")
 	return c
 }
 
@@ -126,9 +132,12 @@ func openDir(dir string) (*os.Root, error) {
 
 // download writes one file through root (no path or symlink leads out of the
 // directory), first under a temporary name, renamed once its sha256 is checked.
-func download(ctx context.Context, c *archiveclient.Client, root *os.Root, ns, run, uid, p string) error {
+func download(ctx context.Context, c *archiveclient.Client, root *os.Root, ns, run, uid, p string, force bool) error {
 	if err := api.CheckArtifactPath(p); err != nil {
 		return err
+	}
+	if _, err := root.Lstat(p); err == nil && !force {
+		return fmt.Errorf("%s exists: not replaced (--force replaces it)", p)
 	}
 	if d := path.Dir(p); d != "." {
 		if err := root.MkdirAll(d, 0o755); err != nil {

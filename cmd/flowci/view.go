@@ -230,6 +230,7 @@ func describe(scr *screen, run *v1alpha1.PipelineRun) {
 	for n, r := range roots {
 		walk(r, "  ", n == len(roots)-1)
 	}
+	describeFiles(scr, st)
 }
 
 func stepLine(scr *screen, s v1alpha1.StepStatus) string {

@@ -92,14 +92,14 @@ func runArchive(args []string) error {
 func setupArchive(ctx context.Context, mgr ctrl.Manager, cs kubernetes.Interface, store archive.Store, o *archiveOptions) error {
 	log := ctrl.Log.WithName("archive")
 	r := &archivectl.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pods: cs.CoreV1(),
-		Store: store, Limits: o.limits, Hold: o.hold, Standby: o.standby, Log: log}
+		Store: store, Limits: o.limits, CacheBytes: o.cacheBytes, Hold: o.hold, Standby: o.standby, Log: log}
 	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
 		return fmt.Errorf("setting up the archive controller: %w", err)
 	}
 	if err := mgr.Add(r.NewRetention(o.maxAge, o.limits.MaxNamespace, o.maxTotal, o.retainEach)); err != nil {
 		return err
 	}
-	handler := api.New(api.Options{Store: store, Access: access.New(cs), Log: log.WithName("api"), Limits: o.artifacts,
+	handler := api.New(api.Options{Store: store, Access: access.New(cs), Log: log.WithName("api"), Limits: o.artifacts, Metrics: r.Metrics,
 		Agents: archivectl.Agents{Reviews: cs.AuthenticationV1().TokenReviews(), Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}})
 	if err := mgr.Add(&httpsServer{addr: o.listen, handler: handler, tls: tlsSource{cs: cs, o: o}}); err != nil {
 		return err

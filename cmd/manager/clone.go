@@ -67,7 +67,11 @@ func clone(ctx context.Context, repo, branch, commit, dest, home, secretDir stri
 		return err
 	}
 	// Steps run as the same uid; group-writable for any fsGroup-only consumer.
-	return os.MkdirAll(home, 0o775)
+	if err := os.MkdirAll(home, 0o775); err != nil {
+		return err
+	}
+	restoreCaches(ctx, repo, filepath.Dir(dest), auth, opts)
+	return nil
 }
 
 // readAuth loads a mounted Secret (one file per key) in Flux's key format.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/archive/api"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/webview"
 )
 
@@ -110,29 +111,41 @@ func boundPod(st authenticationv1.TokenReviewStatus) (ns, pod, uid string, ok bo
 	return ns, names[0], uids[0], true
 }
 
-// agentOf checks the chain pod → Job → run and says which step the pod runs. The pod
-// must be the very one the token is bound to (its UID), not ended (a step that ends at
-// once uploads before the kubelet has reported it Running, and only a started pod runs
-// code), a step pod of a Job the run controls, and label the run's UID; the run must
-// list the step.
+// agentOf checks the chain pod → Job → run and says which part of the run the pod is:
+// its clone, or which step. The pod must be the very one the token is bound to (its
+// UID), not ended (a step that ends at once uploads before the kubelet has reported it
+// Running, and only a started pod runs code), a clone or step pod of a Job the run
+// controls, and label the run's UID; the run must list the step. It may save caches
+// only when it is the step the operator adds for that, in a run that may
+// (v1alpha1.SavesCaches): the step's name is reserved, so no step of a file has it.
 func agentOf(tokenPod types.UID, p *corev1.Pod, job *batchv1.Job, run *v1alpha1.PipelineRun) (api.Agent, error) {
-	step, err := strconv.Atoi(p.Labels[v1alpha1.LabelStepIndex])
 	jobOwner, podOwner := metav1.GetControllerOf(job), metav1.GetControllerOf(p)
+	component := p.Labels[v1alpha1.LabelComponent]
 	switch {
 	case p.UID != tokenPod || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || !p.DeletionTimestamp.IsZero():
 		return api.Agent{}, webview.ErrUnauthenticated
-	case p.Labels[v1alpha1.LabelComponent] != v1alpha1.ComponentStep || err != nil:
+	case component != v1alpha1.ComponentStep && component != v1alpha1.ComponentClone:
 		return api.Agent{}, webview.ErrUnauthenticated
 	case podOwner == nil || podOwner.UID != job.UID:
 		return api.Agent{}, webview.ErrUnauthenticated
 	case jobOwner == nil || jobOwner.Kind != "PipelineRun" || jobOwner.UID != run.UID:
 		return api.Agent{}, webview.ErrUnauthenticated
-	case p.Labels[v1alpha1.LabelRunUID] != string(run.UID) || job.Labels[v1alpha1.LabelStepIndex] != p.Labels[v1alpha1.LabelStepIndex]:
-		return api.Agent{}, webview.ErrUnauthenticated
-	case step < 0 || step >= len(run.Status.Steps):
+	case p.Labels[v1alpha1.LabelRunUID] != string(run.UID) || job.Labels[v1alpha1.LabelComponent] != component ||
+		job.Labels[v1alpha1.LabelStepIndex] != p.Labels[v1alpha1.LabelStepIndex]:
 		return api.Agent{}, webview.ErrUnauthenticated
 	}
-	return api.Agent{Namespace: run.Namespace, Run: run.Name, RunUID: string(run.UID), Step: step, StepName: run.Status.Steps[step].Name}, nil
+	a := api.Agent{Namespace: run.Namespace, Run: run.Name, RunUID: string(run.UID), Component: component, Step: -1,
+		RepoURL: run.Spec.RepoURL, Branch: run.Status.Branch}
+	if component == v1alpha1.ComponentClone {
+		return a, nil
+	}
+	step, err := strconv.Atoi(p.Labels[v1alpha1.LabelStepIndex])
+	if err != nil || step < 0 || step >= len(run.Status.Steps) {
+		return api.Agent{}, webview.ErrUnauthenticated
+	}
+	a.Step, a.StepName = step, run.Status.Steps[step].Name
+	a.SavesCaches = a.StepName == pipeline.SaveCachesStep && step == len(run.Status.Steps)-1 && v1alpha1.SavesCaches(run) && a.Branch != ""
+	return a, nil
 }
 
 func unauthenticatedIfGone(err error) error {

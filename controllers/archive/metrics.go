@@ -20,7 +20,13 @@ type Metrics struct {
 	active   prometheus.Gauge
 	stored   prometheus.Gauge
 	deleted  prometheus.Counter
-	now      func() time.Time
+	// caches: restores by result (hit, miss), bytes by direction (restored, saved),
+	// seconds a save took, and entries evicted.
+	cacheRestores *prometheus.CounterVec
+	cacheBytes    *prometheus.CounterVec
+	cacheSave     prometheus.Histogram
+	cacheEvicted  prometheus.Counter
+	now           func() time.Time
 }
 
 var (
@@ -51,9 +57,18 @@ func NewMetrics() *Metrics {
 				Help: "What the archive holds (compressed logs and records), as of the last retention pass."}),
 			deleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowci_archive_retention_deleted_total",
 				Help: "Records (with their logs) deleted by retention."}),
+			cacheRestores: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowci_archive_cache_restores_total",
+				Help: "Cache restores by result: hit (an entry was sent) or miss."}, []string{"result"}),
+			cacheBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowci_archive_cache_bytes_total",
+				Help: "Cache bytes (compressed) by direction: restored (sent) or saved (received)."}, []string{"direction"}),
+			cacheSave: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowci_archive_cache_save_seconds",
+				Help: "How long storing a saved cache entry took.", Buckets: prometheus.ExponentialBuckets(0.1, 3, 8)}),
+			cacheEvicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowci_archive_cache_evicted_total",
+				Help: "Cache entries evicted, least recently used first, past a namespace's --max-namespace-cache-bytes."}),
 			now: time.Now,
 		}
-		crmetrics.Registry.MustRegister(m.records, m.released, m.bytes, m.lag, m.errors, m.active, m.stored, m.deleted)
+		crmetrics.Registry.MustRegister(m.records, m.released, m.bytes, m.lag, m.errors, m.active, m.stored, m.deleted,
+			m.cacheRestores, m.cacheBytes, m.cacheSave, m.cacheEvicted)
 		shared = m
 	})
 	return shared
@@ -67,4 +82,18 @@ func (m *Metrics) storedChunk(n int, newest time.Time) {
 	if n > 0 && !newest.IsZero() {
 		m.lag.Observe(m.now().Sub(newest).Seconds())
 	}
+}
+
+// Restore implements api.CacheMetrics.
+func (m *Metrics) Restore(result string, bytes int64) {
+	m.cacheRestores.WithLabelValues(result).Inc()
+	if bytes > 0 {
+		m.cacheBytes.WithLabelValues("restored").Add(float64(bytes))
+	}
+}
+
+// Saved implements api.CacheMetrics.
+func (m *Metrics) Saved(bytes int64, took time.Duration) {
+	m.cacheBytes.WithLabelValues("saved").Add(float64(bytes))
+	m.cacheSave.Observe(took.Seconds())
 }

@@ -32,13 +32,16 @@ type Reconciler struct {
 	Client    client.Client
 	APIReader client.Reader
 	// Pods reads logs (follow streams) and pods fresh from the API server.
-	Pods    corev1client.PodsGetter
-	Store   archive.Store
-	Limits  Limits
-	Hold    time.Duration
-	Standby StandbyOptions
-	Log     logr.Logger
-	Metrics *Metrics
+	Pods   corev1client.PodsGetter
+	Store  archive.Store
+	Limits Limits
+	// CacheBytes bounds one namespace's caches (--max-namespace-cache-bytes): past it,
+	// the least recently used entries are evicted when a run's saved entries commit.
+	CacheBytes int64
+	Hold       time.Duration
+	Standby    StandbyOptions
+	Log        logr.Logger
+	Metrics    *Metrics
 
 	now     func() time.Time
 	streams *streams

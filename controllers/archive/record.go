@@ -41,6 +41,9 @@ func (r *Reconciler) archive(ctx context.Context, run *v1alpha1.PipelineRun, rea
 	if err != nil {
 		return err
 	}
+	if err := r.finishCaches(ctx, run); err != nil {
+		return err
+	}
 	if err := r.Store.PutRecord(ctx, rec); err != nil {
 		r.Metrics.error("record")
 		return fmt.Errorf("storing the record of %s: %w", run.Name, err)

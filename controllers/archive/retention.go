@@ -55,6 +55,9 @@ func (t *Retention) Pass(ctx context.Context) error {
 			return err
 		}
 	}
+	if _, err := t.Store.ExpirePendingCaches(ctx, t.now().Add(-pendingCacheAge)); err != nil {
+		return fmt.Errorf("dropping caches whose run was never recorded: %w", err)
+	}
 	all, err := t.Store.Usage(ctx)
 	if err != nil {
 		return fmt.Errorf("reading usage: %w", err)

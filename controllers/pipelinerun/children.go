@@ -152,6 +152,14 @@ func (r *Reconciler) observeChildren(ctx context.Context, s *scope) (bool, error
 		return false, err
 	}
 	runstate.DeriveSteps(s.run, s.stepJobs, s.pods)
+	if s.def != nil && len(s.def.Pipeline.Caches) > 0 {
+		last := len(s.def.Pipeline.Steps) + len(s.def.Pipeline.Finally) - 1
+		var save *batchv1.Job
+		if render.SavesCachesStep(&s.def.Pipeline, last) {
+			save = s.stepJobs[last]
+		}
+		runstate.RecordCaches(s.run, s.cloneJob, save, s.pods)
+	}
 	return false, nil
 }
 

@@ -72,7 +72,8 @@ func endNeedsPods(s *scope, i int, j *batchv1.Job) bool {
 	case batchv1.JobFailed:
 		return true
 	case batchv1.JobComplete:
-		return s.def != nil && i < len(s.def.Pipeline.Steps)+len(s.def.Pipeline.Finally) && s.def.Pipeline.Step(i).Artifacts != nil
+		return s.def != nil && i < len(s.def.Pipeline.Steps)+len(s.def.Pipeline.Finally) &&
+			(s.def.Pipeline.Step(i).Artifacts != nil || s.def.Pipeline.Step(i).SavesCaches)
 	}
 	return false
 }
@@ -112,7 +113,9 @@ func cloneEndNeedsPods(s *scope) bool {
 	case batchv1.JobFailed:
 		return true
 	case batchv1.JobComplete:
-		return render.NeedsOneNode(s.run) && s.cloneNode == ""
+		// Its node, unless seen as the pod left the cache; what it restored of the caches.
+		return render.NeedsOneNode(s.run) && s.cloneNode == "" ||
+			s.def != nil && len(s.def.Pipeline.Caches) > 0 && len(s.run.Status.Caches) == 0
 	}
 	return false
 }

@@ -22,7 +22,13 @@ func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) (bool, error)
 			s.cloneDone = true // it finished earlier and its Job was removed since
 			return false, nil
 		}
-		if err := r.ensureChild(ctx, run, render.RenderCloneJob(run, r.Render, r.cloneReserve(s))); err != nil {
+		job := render.RenderCloneJob(run, r.Render, r.cloneReserve(s))
+		if len(s.def.Pipeline.Caches) > 0 {
+			cfg := r.Render
+			cfg.Archive.URL, cfg.Archive.CA = r.Archive.Get(ctx)
+			render.WithCacheRestore(job, &s.def.Pipeline, cfg)
+		}
+		if err := r.ensureChild(ctx, run, job); err != nil {
 			return false, err
 		}
 	}
@@ -82,7 +88,7 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int) error {
 		node = pinnedNode(s)
 	}
 	cfg := r.Render
-	if s.def.Pipeline.Step(i).Artifacts != nil {
+	if st := s.def.Pipeline.Step(i); st.Artifacts != nil || st.SavesCaches {
 		cfg.Archive.URL, cfg.Archive.CA = r.Archive.Get(ctx)
 	}
 	job, err := render.RenderStepJob(run, &s.def.Pipeline, i, node, cfg)

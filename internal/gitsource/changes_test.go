@@ -102,6 +102,9 @@ func TestListRefs(t *testing.T) {
 	if len(refs.Pulls) != 2 || refs.Pulls[12] != pr || refs.Pulls[7] != pr {
 		t.Errorf("pulls %v, want 12 and 7", refs.Pulls)
 	}
+	if refs.Default != "main" {
+		t.Errorf("default branch %q, want main (the remote's HEAD)", refs.Default)
+	}
 }
 
 // TestChangedFilesFromMergeBase: a pull request's files are those its branch changed

@@ -112,6 +112,9 @@ type Refs struct {
 	// Pulls maps pull request numbers to their heads: refs/pull/N/head (GitHub,
 	// Gitea) and refs/merge-requests/N/head (GitLab).
 	Pulls map[int]string
+	// Default is the branch the remote's HEAD names (its default branch), "" when the
+	// server does not say (the symref capability).
+	Default string
 }
 
 // ListRefs lists the remote's branches and pull request heads with one ref
@@ -134,6 +137,11 @@ func ListRefs(ctx context.Context, repoURL string, auth *Auth, opts ...Option) (
 			return out, nil
 		}
 		return out, err
+	}
+	for _, v := range ar.Capabilities.Get(capability.SymRef) {
+		if b, ok := strings.CutPrefix(v, "HEAD:refs/heads/"); ok && ValidateBranch(b) == nil {
+			out.Default = b
+		}
 	}
 	for name, h := range ar.References {
 		if branch, ok := strings.CutPrefix(name, "refs/heads/"); ok && ValidateBranch(branch) == nil {

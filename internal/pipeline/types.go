@@ -55,6 +55,9 @@ type Pipeline struct {
 	FailFast bool
 	// Resources are the default requests and limits of every step.
 	Resources Resources
+	// Caches are restored before the first step and saved after a run that may save
+	// them succeeds.
+	Caches []Cache
 }
 
 // All is Steps then Finally: status lists the steps in this order, and Job names use
@@ -162,6 +165,9 @@ type Step struct {
 	Secrets []SecretUse
 	// Artifacts are the files the step keeps once it ends; nil keeps none.
 	Artifacts *Artifacts
+	// SavesCaches marks the step the operator adds to save the caches (WithCacheSave);
+	// no step of a file is one.
+	SavesCaches bool
 }
 
 // Definition is a parsed pipeline file together with the digest of the bytes

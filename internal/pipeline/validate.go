@@ -18,7 +18,7 @@ const (
 )
 
 var (
-	pipelineFields = []string{"version", "name", "image", "env", "steps", "finally", "failFast", "resources"}
+	pipelineFields = []string{"version", "name", "image", "env", "steps", "finally", "failFast", "resources", "caches"}
 	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources", "secrets", "artifacts"}
 )
 
@@ -44,6 +44,9 @@ func (v *validator) pipeline(top *yaml.Node) Pipeline {
 	}
 	if n := f["resources"]; n != nil {
 		p.Resources = v.resources(n, "resources")
+	}
+	if n := f["caches"]; n != nil {
+		p.Caches = v.caches(n, "caches")
 	}
 	p.Steps = v.steps(top, f["steps"], "steps", true)
 	if n := f["finally"]; n != nil && !isNull(n) {
@@ -96,6 +99,9 @@ func (v *validator) step(n *yaml.Node, sp string) Step {
 	}
 	var s Step
 	if name, ok := v.name(n, f["name"], sp+".name", maxStepNameLen); ok {
+		if strings.HasPrefix(name, ReservedStepPrefix) {
+			v.add(f["name"], sp+".name", "must not start with %s: the operator's own steps do", quote(ReservedStepPrefix))
+		}
 		s.Name = name
 	}
 	if wn := f["when"]; wn != nil {

@@ -47,18 +47,6 @@ func withArtifacts(spec *corev1.PodSpec, step pipeline.Step, cfg Config) {
 	c.Env = append(c.Env,
 		corev1.EnvVar{Name: "FLOWCI_ARTIFACTS", Value: escapeExpansion(string(raw))},
 		corev1.EnvVar{Name: "FLOWCI_ARTIFACTS_ROOT", Value: SourceDir})
-	if cfg.Archive.URL != "" && cfg.Archive.CA != "" {
-		c.Env = append(c.Env,
-			corev1.EnvVar{Name: "FLOWCI_ARCHIVE_URL", Value: escapeExpansion(cfg.Archive.URL)},
-			corev1.EnvVar{Name: "FLOWCI_ARCHIVE_CA", Value: escapeExpansion(cfg.Archive.CA)})
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: archiveTokenVolume, MountPath: archiveTokenDir, ReadOnly: true})
-		spec.Volumes = append(spec.Volumes, corev1.Volume{Name: archiveTokenVolume, VolumeSource: corev1.VolumeSource{
-			Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
-				ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-					Audience: ArchiveAudience, ExpirationSeconds: new(int64(archiveTokenSeconds)), Path: "token",
-				},
-			}}},
-		}})
-	}
+	archiveAccess(spec, c, cfg)
 	wrap(spec, cfg)
 }

@@ -63,10 +63,15 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 		}},
 		Volumes: []corev1.Volume{workspaceVolumeSource(run)},
 	}
-	if err := withSecrets(&podSpec, run, step, cfg); err != nil {
-		return nil, fmt.Errorf("render step %q: %w", step.Name, err)
+	if step.SavesCaches {
+		cacheSaveContainer(&podSpec, p, cfg)
+	} else {
+		if err := withSecrets(&podSpec, run, step, cfg); err != nil {
+			return nil, fmt.Errorf("render step %q: %w", step.Name, err)
+		}
+		withArtifacts(&podSpec, step, cfg)
+		withCacheEnv(&podSpec.Containers[0], p)
 	}
-	withArtifacts(&podSpec, step, cfg)
 	// A step gets API credentials only when the run asks for them.
 	if sa := run.Spec.ServiceAccountName; sa != "" {
 		podSpec.ServiceAccountName = sa

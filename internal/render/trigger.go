@@ -80,6 +80,9 @@ func TriggeredRun(t *v1alpha1.PipelineTrigger, name, branch, commit, schedule st
 	if schedule != "" {
 		labels[v1alpha1.LabelSchedule] = schedule
 	}
+	if t.Spec.CacheWrite {
+		labels[v1alpha1.LabelCacheWrite] = "true"
+	}
 	run := &v1alpha1.PipelineRun{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            name,

@@ -31,13 +31,17 @@ func SplitArtifactsReport(msg string) (string, *v1alpha1.StepArtifacts) {
 	return trimmed, rep
 }
 
-// TotalArtifacts sums what the run's steps kept, nil when none kept anything.
+// TotalArtifacts sums what the run's steps kept, nil when none kept anything. Each step's
+// figures are clamped (StepArtifacts.Clamp) and there are at most MaxSteps, so the sums
+// cannot overflow however a step forges its report.
 func TotalArtifacts(steps []v1alpha1.StepStatus) *v1alpha1.ArtifactTotals {
 	var t v1alpha1.ArtifactTotals
 	for _, s := range steps {
 		if a := s.Artifacts; a != nil {
-			t.Count += a.Count
-			t.Bytes += a.Bytes
+			c := *a
+			c.Clamp()
+			t.Count += c.Count
+			t.Bytes += c.Bytes
 		}
 	}
 	if t.Count == 0 {

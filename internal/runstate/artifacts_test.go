@@ -47,6 +47,10 @@ func TestTotalArtifacts(t *testing.T) {
 	if got := TotalArtifacts(steps); got == nil || *got != (v1alpha1.ArtifactTotals{Count: 3, Bytes: 15}) {
 		t.Errorf("TotalArtifacts = %v", got)
 	}
+	huge := []v1alpha1.StepStatus{{Artifacts: &v1alpha1.StepArtifacts{Count: 1 << 30, Bytes: 1 << 62}}, {Artifacts: &v1alpha1.StepArtifacts{Count: 1 << 30, Bytes: 1 << 62}}}
+	if got := TotalArtifacts(huge); got == nil || got.Bytes < 0 || got.Count < 0 {
+		t.Errorf("forged reports overflow the totals: %v", got)
+	}
 	if got := TotalArtifacts(steps[:1]); got != nil {
 		t.Errorf("no artifacts: %v, want nil", got)
 	}

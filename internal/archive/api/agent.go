@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/archive"
 	"github.com/flow-ci/flow-ci/internal/webview"
 )
@@ -26,10 +28,24 @@ type Agent struct {
 	Namespace string
 	Run       string
 	RunUID    string
-	// Step is the index of the step the pod runs in the run's status.steps.
+	// Component is the part of the run the pod is: ComponentStep or ComponentClone.
+	Component string
+	// Step is the index of the step the pod runs in the run's status.steps (-1 for the
+	// clone).
 	Step     int
 	StepName string
+	// RepoURL and Branch scope the run's caches ("" Branch: a detached revision).
+	RepoURL, Branch string
+	// SavesCaches: the run may save caches (v1alpha1.SavesCaches) and the pod is the step
+	// the operator added to save them.
+	SavesCaches bool
 }
+
+// The parts of a run an agent can be.
+const (
+	ComponentStep  = v1alpha1.ComponentStep
+	ComponentClone = v1alpha1.ComponentClone
+)
 
 // Agents authenticates the pods of runs: a token of AgentAudience bound to a running
 // step pod that its run's step Job controls, or ErrUnauthenticated.
@@ -42,6 +58,9 @@ type Limits struct {
 	// FileBytes bounds one artifact; RunBytes one run's; NamespaceBytes one namespace's
 	// artifacts in all.
 	FileBytes, RunBytes, NamespaceBytes int64
+	// CacheBytes bounds one cache entry, compressed (a namespace's caches in all are
+	// bounded by eviction, with the run's record).
+	CacheBytes int64
 	// Uploads bounds the uploads stored at once: each holds a connection and a write
 	// to the store.
 	Uploads int
@@ -49,7 +68,7 @@ type Limits struct {
 
 // DefaultLimits are the archive's flags' defaults.
 func DefaultLimits() Limits {
-	return Limits{FileBytes: 1 << 30, RunBytes: 5 << 30, NamespaceBytes: 50 << 30, Uploads: 8}
+	return Limits{FileBytes: 512 << 20, RunBytes: 2 << 30, NamespaceBytes: 4 << 30, CacheBytes: 2 << 30, Uploads: 8}
 }
 
 // agentPrefix is where the agents' routes are, authenticated by agent tokens only.
@@ -85,10 +104,24 @@ func (s *server) serveAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPut && r.URL.Path == agentPrefix+"artifacts" {
+		if a.Component != ComponentStep {
+			writeError(w, http.StatusForbidden, "only a run's steps keep artifacts")
+			return
+		}
 		s.putArtifacts(w, r, a)
 		return
 	}
-	writeError(w, http.StatusNotFound, "no such path")
+	s.agentMux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), agentKey{}, a)))
+}
+
+type agentKey struct{}
+
+// agentRoute adapts a handler of an agent's request to the agents' mux.
+func agentRoute(h func(http.ResponseWriter, *http.Request, Agent)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, _ := r.Context().Value(agentKey{}).(Agent)
+		h(w, r, a)
+	}
 }
 
 // maxUploadEntries bounds the entries of one upload, as the uploader's own collection.
@@ -100,13 +133,19 @@ const maxUploadEntries = 1000
 // refuses it; the answer lists what was stored (with the sha256 the archive computed)
 // and what was refused and why, which the step's log and status show.
 func (s *server) putArtifacts(w http.ResponseWriter, r *http.Request, a Agent) {
-	if !s.uploadSlot(r.Context()) {
+	release, ok := s.uploadSlot(r.Context(), a.Namespace)
+	if !ok {
 		writeError(w, http.StatusServiceUnavailable, "the archive is busy storing other uploads; try again")
 		return
 	}
-	defer func() { <-s.uploads }()
+	defer release()
+	u, err := s.usageOf(r.Context(), a)
+	if err != nil {
+		s.storeFailed(w, r, err, "")
+		return
+	}
 	var out UploadResult
-	tr := tar.NewReader(r.Body)
+	tr := tar.NewReader(idleReader(w, r.Body))
 	for n := 0; ; n++ {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -116,24 +155,20 @@ func (s *server) putArtifacts(w http.ResponseWriter, r *http.Request, a Agent) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("the upload is not a tar stream of at most %d files", maxUploadEntries))
 			return
 		}
-		if err := CheckArtifactPath(h.Name); err != nil || h.Typeflag != tar.TypeReg || h.Size < 0 {
-			out.Refused = append(out.Refused, Refusal{Path: headerText(h.Name, 256), Reason: "not a regular file with a clean relative path"})
+		if why := entryRefusal(h); why != "" {
+			out.Refused = append(out.Refused, Refusal{Path: headerText(h.Name, 256), Reason: why})
 			continue
 		}
 		var refused errRefused
-		switch err := s.checkArtifactLimits(r.Context(), a, h.Name, h.Size); {
-		case errors.As(err, &refused):
+		if err := u.admit(s.limits, a.Namespace, h.Name, h.Size); errors.As(err, &refused) {
 			out.Refused = append(out.Refused, Refusal{Path: h.Name, Reason: refused.msg})
 			continue
-		case err != nil:
-			s.storeFailed(w, r, err, "")
-			return
 		}
 		stored, err := s.store.PutArtifact(r.Context(), archive.Artifact{UID: a.RunUID, Namespace: a.Namespace, Run: a.Run,
 			Step: a.Step, StepName: a.StepName, Path: h.Name, Size: h.Size}, tr)
 		switch {
-		case errors.Is(err, archive.ErrWrongSize) || errors.Is(err, io.ErrUnexpectedEOF):
-			writeError(w, http.StatusBadRequest, "the upload ended inside "+h.Name)
+		case errors.Is(err, archive.ErrWrongSize) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded):
+			writeError(w, http.StatusBadRequest, "the upload ended or stalled inside "+h.Name)
 			return
 		case err != nil:
 			s.storeFailed(w, r, err, "")
@@ -144,15 +179,68 @@ func (s *server) putArtifacts(w http.ResponseWriter, r *http.Request, a Agent) {
 	s.writeJSON(w, out)
 }
 
-// uploadSlot waits for one of the Uploads slots, at most maxUploadWait.
-func (s *server) uploadSlot(ctx context.Context) bool {
+// entryRefusal says why a tar entry is not kept, "" when it may be: only regular files
+// with clean printable paths, and no sparse file, whose few bytes on the wire would
+// stand for gigabytes of zeros in the store.
+func entryRefusal(h *tar.Header) string {
+	if err := CheckArtifactPath(h.Name); err != nil {
+		return err.Error()
+	}
+	if h.Typeflag != tar.TypeReg || h.Size < 0 {
+		return "not a regular file"
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse") {
+			return "a sparse file"
+		}
+	}
+	return ""
+}
+
+// uploadIdle is how long an upload may send nothing before it is cut: a step that holds
+// a slot open without sending holds it for this long only.
+const uploadIdle = 30 * time.Second
+
+// idleReader cuts the request when no byte arrives for uploadIdle: each read that makes
+// progress pushes the connection's read deadline on.
+func idleReader(w http.ResponseWriter, body io.Reader) io.Reader {
+	rc := http.NewResponseController(w)
+	return readerFunc(func(p []byte) (int, error) {
+		_ = rc.SetReadDeadline(time.Now().Add(uploadIdle)) // unsupported writers (tests) keep no deadline
+		return body.Read(p)
+	})
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// uploadSlot waits for one of the Uploads slots, at most maxUploadWait, and for one of
+// the namespace's: a namespace holds at most a quarter of the slots (at least one), so
+// one tenant's slow uploads cannot keep the others' waiting.
+func (s *server) uploadSlot(ctx context.Context, ns string) (release func(), ok bool) {
+	s.slotsMu.Lock()
+	if s.perNamespace[ns] >= max(s.limits.Uploads/4, 1) {
+		s.slotsMu.Unlock()
+		return nil, false
+	}
+	s.perNamespace[ns]++
+	s.slotsMu.Unlock()
+	done := func() {
+		s.slotsMu.Lock()
+		if s.perNamespace[ns]--; s.perNamespace[ns] <= 0 {
+			delete(s.perNamespace, ns)
+		}
+		s.slotsMu.Unlock()
+	}
 	t := time.NewTimer(maxUploadWait)
 	defer t.Stop()
 	select {
 	case s.uploads <- struct{}{}:
-		return true
+		return func() { <-s.uploads; done() }, true
 	case <-ctx.Done():
 	case <-t.C:
 	}
-	return false
+	done()
+	return nil, false
 }

@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/flow-ci/flow-ci/internal/archive"
 )
@@ -151,15 +154,19 @@ func (s *server) getArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 // CheckArtifactPath refuses a path that is not a clean relative path inside the
-// workspace: what a step's uploader sends and a reader asks for alike.
+// workspace, printable UTF-8, outside any .git directory: what a step's uploader sends
+// and a reader asks for alike. A reader's terminal prints it, and a download writes it
+// into a directory of the reader's.
 func CheckArtifactPath(p string) error {
 	switch {
 	case p == "" || len(p) > MaxArtifactPath:
 		return bad("an artifact's path must have 1 to %d bytes", MaxArtifactPath)
-	case strings.ContainsAny(p, "\x00\\"):
-		return bad("an artifact's path must not hold NUL or '\\'")
+	case !utf8.ValidString(p) || strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 || strings.Contains(p, "\\"):
+		return bad("an artifact's path must be printable UTF-8 without '\\'")
 	case path.IsAbs(p) || path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../"):
 		return bad("an artifact's path must be clean and relative to the repository root, got %q", p)
+	case slices.Contains(strings.Split(p, "/"), ".git"):
+		return bad("an artifact's path must not be in a .git directory, got %q", p)
 	}
 	return nil
 }
@@ -169,32 +176,52 @@ type errRefused struct{ msg string }
 
 func (e errRefused) Error() string { return e.msg }
 
-// checkArtifactLimits refuses a file of size bytes for the agent's run when it is
-// over one of the limits: one file, one run's, one namespace's artifacts in all.
-func (s *server) checkArtifactLimits(ctx context.Context, a Agent, file string, size int64) error {
-	l := s.limits
-	if size > l.FileBytes {
-		return errRefused{fmt.Sprintf("%s is %d bytes, more than the %d one artifact may have (--max-artifact-bytes)", file, size, l.FileBytes)}
-	}
+// usage is what a run and its namespace hold, read once per upload and counted on as
+// its files are stored: concurrent uploads of one namespace may each pass a limit once
+// (at most Uploads files over it), never repeatedly.
+type usage struct {
+	run, namespace int64
+	files          int
+	sizes          map[string]int64 // the run's files, by path
+}
+
+// maxRunArtifacts bounds the files of one run: each is a row the list reads.
+const maxRunArtifacts = 5000
+
+func (s *server) usageOf(ctx context.Context, a Agent) (*usage, error) {
 	kept, err := s.store.Artifacts(ctx, a.RunUID)
 	if err != nil && !errors.Is(err, archive.ErrNotFound) {
-		return err
+		return nil, err
 	}
-	var run int64
+	u := &usage{sizes: map[string]int64{}}
 	for _, k := range kept {
-		if k.Path != file { // a retried step replaces its file
-			run += k.Size
-		}
+		u.run += k.Size
+		u.sizes[k.Path] = k.Size
 	}
-	if run+size > l.RunBytes {
+	u.files = len(kept)
+	if u.namespace, err = s.store.ArtifactBytes(ctx, a.Namespace); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// admit refuses a file of size bytes over one of the limits (one file, the run's files
+// and bytes, the namespace's bytes), or counts it in.
+func (u *usage) admit(l Limits, ns, file string, size int64) error {
+	old, replaces := u.sizes[file] // a retried step replaces its file
+	switch {
+	case size > l.FileBytes:
+		return errRefused{fmt.Sprintf("%s is %d bytes, more than the %d one artifact may have (--max-artifact-bytes)", file, size, l.FileBytes)}
+	case !replaces && u.files >= maxRunArtifacts:
+		return errRefused{fmt.Sprintf("%s: the run kept %d files already, as many as one run may", file, u.files)}
+	case u.run-old+size > l.RunBytes:
 		return errRefused{fmt.Sprintf("%s (%d bytes) would take the run's artifacts past %d bytes (--max-run-artifact-bytes)", file, size, l.RunBytes)}
+	case u.namespace-old+size > l.NamespaceBytes:
+		return errRefused{fmt.Sprintf("%s (%d bytes) would take namespace %s's artifacts past %d bytes (--max-namespace-artifact-bytes); they go with their runs' records", file, size, ns, l.NamespaceBytes)}
 	}
-	all, err := s.store.ArtifactBytes(ctx, a.Namespace)
-	if err != nil {
-		return err
-	}
-	if all+size > l.NamespaceBytes {
-		return errRefused{fmt.Sprintf("%s (%d bytes) would take namespace %s's artifacts past %d bytes (--max-namespace-artifact-bytes); older runs' artifacts go with their records", file, size, a.Namespace, l.NamespaceBytes)}
+	u.run, u.namespace, u.sizes[file] = u.run-old+size, u.namespace-old+size, size
+	if !replaces {
+		u.files++
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func (f fakeAgents) AuthenticateAgent(_ context.Context, token string) (api.Agen
 	return api.Agent{}, webview.ErrUnauthenticated
 }
 
-var stepOfBuild = api.Agent{Namespace: "team-a", Run: "build", RunUID: "u-build-new", Step: 0, StepName: "test"}
+var stepOfBuild = api.Agent{Namespace: "team-a", Run: "build", RunUID: "u-build-new", Component: api.ComponentStep, Step: 0, StepName: "test"}
 
 // withAgents serves the fixture's store with the agent token a-build and limits.
 func withAgents(t *testing.T, f *fixture, l api.Limits) *httptest.Server {
@@ -105,6 +105,8 @@ func TestArtifactsUploadAndRead(t *testing.T) {
 		entry{name: "big.bin", body: strings.Repeat("x", 65)},
 		entry{name: "../etc/x", body: "escape"},
 		entry{name: "leak", typ: tar.TypeSymlink},
+		entry{name: ".git/config", body: "[core]\n"},
+		entry{name: "esc\x1b[2Jape", body: "x"},
 		entry{name: "report.txt", body: "ok\n"},
 	))
 	if code != http.StatusOK {
@@ -122,7 +124,8 @@ func TestArtifactsUploadAndRead(t *testing.T) {
 	for _, r := range res.Refused {
 		refused[r.Path] = r.Reason
 	}
-	if len(refused) != 3 || !strings.Contains(refused["big.bin"], "--max-artifact-bytes") || refused["leak"] == "" || refused["../etc/x"] == "" {
+	if len(refused) != 5 || !strings.Contains(refused["big.bin"], "--max-artifact-bytes") || refused["leak"] == "" || refused["../etc/x"] == "" ||
+		!strings.Contains(refused[".git/config"], ".git") {
 		t.Errorf("refused %v", refused)
 	}
 	code, res = upload(t, srv, "a-build", tarOf(t, entry{name: "more.bin", body: strings.Repeat("y", 60)}))

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/go-logr/logr"
 
@@ -41,6 +42,8 @@ type Options struct {
 	Agents Agents
 	// Limits bound the uploads; zero fields take DefaultLimits'.
 	Limits Limits
+	// Metrics counts cache restores and saves; nil counts nothing.
+	Metrics CacheMetrics
 	// Log receives what a reader is not told: the store's and the cluster's errors.
 	// The zero Logger discards them.
 	Log logr.Logger
@@ -52,8 +55,14 @@ type server struct {
 	agents  Agents
 	limits  Limits
 	uploads chan struct{}
-	log     logr.Logger
-	mux     *http.ServeMux
+	// perNamespace counts the uploads each namespace holds or waits for.
+	slotsMu      sync.Mutex
+	perNamespace map[string]int
+	counts       CacheMetrics
+	log          logr.Logger
+	mux          *http.ServeMux
+	// agentMux routes agents' requests once they are authenticated.
+	agentMux *http.ServeMux
 }
 
 // New returns the archive's read API. It panics without a Store or an Access: an
@@ -64,7 +73,12 @@ func New(opts Options) http.Handler {
 	}
 	l := withDefaults(opts.Limits)
 	s := &server{store: opts.Store, access: webview.CachedAccess(opts.Access), agents: opts.Agents, limits: l,
-		uploads: make(chan struct{}, l.Uploads), log: opts.Log, mux: http.NewServeMux()}
+		uploads: make(chan struct{}, l.Uploads), perNamespace: map[string]int{}, counts: opts.Metrics, log: opts.Log, mux: http.NewServeMux(), agentMux: http.NewServeMux()}
+	if s.counts == nil {
+		s.counts = noMetrics{}
+	}
+	s.agentMux.HandleFunc("GET /v1/agent/caches/{name}", agentRoute(s.getCache))
+	s.agentMux.HandleFunc("PUT /v1/agent/caches/{name}", agentRoute(s.putCache))
 	s.mux.HandleFunc("GET /v1/namespaces/{ns}/runs", s.list)
 	s.mux.HandleFunc("GET /v1/namespaces/{ns}/runs/{name}", s.get)
 	s.mux.HandleFunc("GET /v1/namespaces/{ns}/runs/{name}/logs/{stream}", s.getLog)
@@ -183,7 +197,7 @@ func (s *server) writeJSON(w http.ResponseWriter, v any) {
 
 func withDefaults(l Limits) Limits {
 	d := DefaultLimits()
-	for _, f := range []struct{ v, def *int64 }{{&l.FileBytes, &d.FileBytes}, {&l.RunBytes, &d.RunBytes}, {&l.NamespaceBytes, &d.NamespaceBytes}} {
+	for _, f := range []struct{ v, def *int64 }{{&l.FileBytes, &d.FileBytes}, {&l.RunBytes, &d.RunBytes}, {&l.NamespaceBytes, &d.NamespaceBytes}, {&l.CacheBytes, &d.CacheBytes}} {
 		if *f.v <= 0 {
 			*f.v = *f.def
 		}
