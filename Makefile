@@ -78,6 +78,8 @@ bench: ## Benchmarks: print numbers, never fail on speed (controller table also 
 	@# the controller table took 14 min on 2 cores with the parallel scenario; 0.5 halves it).
 	go test ./internal/gitsource -run='^$$' -bench=. -benchmem -benchtime=5x -timeout 15m
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test ./controllers/archive -run='^$$' -bench=BenchmarkCopy -benchmem -benchtime=10x -count=3
+	@# A 500 MiB cache saved and restored by internal/wsfiles against tar with zstd (docs/caches.md).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test ./test/bench -run='^$$' -bench=BenchmarkCacheTar -benchtime=1x -timeout 15m -v
 	FLOWCI_BENCH_SCALE="$${FLOWCI_BENCH_SCALE:-1}" KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test ./test/bench -run='^$$' -bench=BenchmarkController -benchtime=1x -timeout 30m -v
 
 ##@ Build
