@@ -15,13 +15,14 @@ const CachesReportPrefix = "flowci-caches: "
 const MaxRunCaches = 8
 
 // SavesCaches says whether a run may save its caches: a trigger with cacheWrite started
-// it (the label only the operator sets) and it is not an untrusted pull request. The
+// it (the label only the operator sets) and it is not a pull request's (the trigger
+// never labels those, and a rerun keeps their labels). The
 // operator adds the saving step by this rule, from labels alone, so that every pass
 // and every replica sees the same steps; the archive checks it again, and refuses a
 // run that builds no branch too (a revision that is not on its branch is detached).
 // Everything else restores and never saves.
 func SavesCaches(run *PipelineRun) bool {
-	return run.Labels[LabelCacheWrite] == "true" && run.Labels[LabelUntrusted] == ""
+	return run.Labels[LabelCacheWrite] == "true" && run.Labels[LabelUntrusted] == "" && run.Labels[LabelPullRequest] == ""
 }
 
 // CacheStatus is what a run restored and saved of one of its caches.

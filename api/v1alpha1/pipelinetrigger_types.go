@@ -98,8 +98,8 @@ type PipelineTriggerSpec struct {
 	// +optional
 	PullRequests *PullRequestTrigger `json:"pullRequests,omitempty"`
 	// CacheWrite lets the runs this trigger starts for its branches (pushes and
-	// schedules) and for trusted pull requests save their pipeline's caches once they
-	// succeed; every other run only restores them (docs/caches.md).
+	// schedules, and their reruns) save their pipeline's caches once they succeed;
+	// pull requests' runs and every other run only restore them (docs/caches.md).
 	// +optional
 	CacheWrite bool `json:"cacheWrite,omitempty"`
 

@@ -92,7 +92,7 @@ func runArchive(args []string) error {
 func setupArchive(ctx context.Context, mgr ctrl.Manager, cs kubernetes.Interface, store archive.Store, o *archiveOptions) error {
 	log := ctrl.Log.WithName("archive")
 	r := &archivectl.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pods: cs.CoreV1(),
-		Store: store, Limits: o.limits, CacheBytes: o.cacheBytes, Hold: o.hold, Standby: o.standby, Log: log}
+		Store: store, Limits: o.limits, CacheBytes: o.artifacts.NamespaceCacheBytes, Hold: o.hold, Standby: o.standby, Log: log}
 	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
 		return fmt.Errorf("setting up the archive controller: %w", err)
 	}

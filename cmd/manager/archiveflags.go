@@ -24,7 +24,6 @@ type archiveOptions struct {
 	s3         blob.S3Config
 	limits     archivectl.Limits
 	artifacts  api.Limits
-	cacheBytes int64
 	hold       time.Duration
 	maxAge     time.Duration
 	maxTotal   int64
@@ -90,7 +89,7 @@ func newArchiveFlagSet(o *archiveOptions, chunk *int64) *flag.FlagSet {
 	byteFlag(fs, &o.artifacts.RunBytes, "max-run-artifact-bytes", "2Gi", "One run's artifacts in all.")
 	byteFlag(fs, &o.artifacts.NamespaceBytes, "max-namespace-artifact-bytes", "4Gi", "One namespace's artifacts in all; they go with their runs' records (--max-age and the namespace's records' limit).")
 	byteFlag(fs, &o.artifacts.CacheBytes, "max-cache-bytes", "2Gi", "One saved cache entry, compressed; a larger one is refused and the previous entry stays.")
-	byteFlag(fs, &o.cacheBytes, "max-namespace-cache-bytes", "4Gi", "One namespace's caches in all: past it, the least recently used entries are evicted.")
+	byteFlag(fs, &o.artifacts.NamespaceCacheBytes, "max-namespace-cache-bytes", "4Gi", "One namespace's committed caches: past it, the least recently used entries are evicted; pending ones may hold as much again.")
 	byteFlag(fs, &o.limits.MaxNamespace, "max-namespace-bytes", "10Gi", "What one namespace's records and logs may occupy: new logs are cut past it, and retention deletes its oldest records down to it.")
 	byteFlag(fs, &o.maxTotal, "max-total-bytes", "100Gi", "What the whole archive may occupy: retention deletes the oldest records down to it.")
 	fs.DurationVar(&o.maxAge, "max-age", 30*24*time.Hour, "Retention deletes records of runs created longer ago; 0 keeps them.")

@@ -23,10 +23,16 @@ const (
 	envArchiveCA     = "FLOWCI_ARCHIVE_CA"
 	archiveTokenFile = "/var/run/flowci/archive/token"
 	terminationLog   = "/dev/termination-log"
-	// restoreTimeout bounds restoring every cache, well within the clone Job's deadline
-	// (10 minutes): a cache that does not arrive in time is a miss.
+	// restoreTimeout bounds restoring every cache: a cache that does not arrive in time
+	// is a miss.
 	restoreTimeout = 5 * time.Minute
+	// cloneBudget is the clone Job's deadline (render's cloneDeadlineSeconds, 10
+	// minutes) less a margin for the rest of the clone to end in time.
+	cloneBudget = 9 * time.Minute
 )
+
+// started is when this process started: the clone's deadline runs from about then.
+var started = time.Now()
 
 // restoreCaches restores the pipeline's caches after the clone's checkout, if it has
 // any, and writes what it did as the termination message's last line. The default
@@ -47,7 +53,13 @@ func restoreCaches(ctx context.Context, repo, workspace string, auth *gitsource.
 		fmt.Fprintln(os.Stderr, "caches not restored:", err)
 		c = nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, restoreTimeout)
+	// Within the clone Job's deadline, counted from this process's start (the clone's
+	// own time included), and never more than restoreTimeout.
+	deadline := started.Add(cloneBudget)
+	if d := time.Now().Add(restoreTimeout); d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	def := ""
 	if refs, err := gitsource.ListRefs(ctx, repo, auth, opts...); err == nil {
@@ -72,6 +84,10 @@ func runCaches(args []string) int {
 	specs, err := cacheagent.Decode(os.Getenv(envCaches))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "caches not saved:", err)
+		return 0
+	}
+	if os.Getenv("FLOWCI_BRANCH") == "" {
+		fmt.Println("caches not saved: the run builds a revision that is not on its branch")
 		return 0
 	}
 	c, err := cacheagent.NewClient(os.Getenv(envArchiveURL), os.Getenv(envArchiveCA), archiveTokenFile)

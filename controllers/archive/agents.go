@@ -115,7 +115,8 @@ func boundPod(st authenticationv1.TokenReviewStatus) (ns, pod, uid string, ok bo
 // its clone, or which step. The pod must be the very one the token is bound to (its
 // UID), not ended (a step that ends at once uploads before the kubelet has reported it
 // Running, and only a started pod runs code), a clone or step pod of a Job the run
-// controls, and label the run's UID; the run must list the step. It may save caches
+// controls, and label the run's UID; the run must not have finished, and must list the
+// step. It may save caches
 // only when it is the step the operator adds for that, in a run that may
 // (v1alpha1.SavesCaches): the step's name is reserved, so no step of a file has it.
 func agentOf(tokenPod types.UID, p *corev1.Pod, job *batchv1.Job, run *v1alpha1.PipelineRun) (api.Agent, error) {
@@ -129,6 +130,8 @@ func agentOf(tokenPod types.UID, p *corev1.Pod, job *batchv1.Job, run *v1alpha1.
 	case podOwner == nil || podOwner.UID != job.UID:
 		return api.Agent{}, webview.ErrUnauthenticated
 	case jobOwner == nil || jobOwner.Kind != "PipelineRun" || jobOwner.UID != run.UID:
+		return api.Agent{}, webview.ErrUnauthenticated
+	case run.Status.Phase.IsFinished():
 		return api.Agent{}, webview.ErrUnauthenticated
 	case p.Labels[v1alpha1.LabelRunUID] != string(run.UID) || job.Labels[v1alpha1.LabelComponent] != component ||
 		job.Labels[v1alpha1.LabelStepIndex] != p.Labels[v1alpha1.LabelStepIndex]:

@@ -92,8 +92,9 @@ type CacheStore interface {
 	// CacheBytes is the size of all the namespace's entries, committed or pending.
 	CacheBytes(ctx context.Context, namespace string) (int64, error)
 	// EvictCaches deletes the namespace's committed entries, least recently used
-	// first, until its CacheBytes is at most maxBytes (or no committed entry is
-	// left), and says how many it deleted and their bytes.
+	// first, until its committed entries' bytes are at most maxBytes, and says how
+	// many it deleted and their bytes. Pending entries do not count: they are bounded
+	// when they arrive, and a commit must not evict fresh entries for them.
 	EvictCaches(ctx context.Context, namespace string, maxBytes int64) (evicted int, freed int64, err error)
 	// ExpirePendingCaches deletes pending entries created before olderThan, whose
 	// run never finished them, and says how many.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 
@@ -62,6 +63,9 @@ func Decode(raw string) ([]Spec, error) {
 	return specs, nil
 }
 
+// keyText is what a key may be: what the pipeline's prefixes and the hash make.
+var keyText = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
 // maxKeyBytes bounds the files a key hashes.
 const maxKeyBytes = 256 << 20
 
@@ -86,8 +90,17 @@ func Key(src string, s Spec) (string, error) {
 // message (v1alpha1.CachesReportPrefix) becomes the run's status.caches.
 type Report = v1alpha1.CacheStatus
 
+// maxReportMessage bounds each report's message, so that eight of them stay within the
+// kubelet's 4 KiB termination message and its line is never cut.
+const maxReportMessage = 200
+
 // EncodeReports is the termination message's last line.
 func EncodeReports(reports []Report) string {
+	for i := range reports {
+		if m := reports[i].Message; len(m) > maxReportMessage {
+			reports[i].Message = strings.ToValidUTF8(m[:maxReportMessage], "")
+		}
+	}
 	b, _ := json.Marshal(reports) // plain fields always encode
 	return v1alpha1.CachesReportPrefix + string(b)
 }

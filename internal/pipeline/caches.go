@@ -9,7 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/flow-ci/flow-ci/internal/pathglob"
+	"github.com/flow-ci/flow-ci/internal/wsfiles"
 )
 
 // Limits on a pipeline's caches.
@@ -22,6 +22,8 @@ const (
 	maxCacheKeyFiles = 8
 	// maxKeyPrefix bounds a key's prefix: keys are at most this plus a hash.
 	maxKeyPrefix = 64
+	// maxRestoreKeys bounds a cache's fallback keys, as the archive does.
+	maxRestoreKeys = 8
 )
 
 // SaveCachesStep names the step the operator adds to the end of a run that saves its
@@ -151,7 +153,9 @@ func (v *validator) cache(item *yaml.Node, ip string) (Cache, bool) {
 		v.cacheKey(kn, ip+".key", &c)
 	}
 	c.RestoreKeys = []string{c.KeyPrefix + "-"}
-	if rn := f["restoreKeys"]; rn != nil {
+	if rn := f["restoreKeys"]; rn != nil && rn.Kind == yaml.SequenceNode && len(rn.Content) > maxRestoreKeys {
+		v.add(rn, ip+".restoreKeys", "must have at most %d keys, got %d", maxRestoreKeys, len(rn.Content))
+	} else if rn != nil {
 		c.RestoreKeys = v.oneOrMany(rn, ip+".restoreKeys", func(k *yaml.Node, kp, s string) bool {
 			if len(s) > maxKeyPrefix || !keyText.MatchString(s) {
 				v.add(k, kp, "must be letters, digits, '.', '_' and '-', at most %d, got %s", maxKeyPrefix, quote(s))
@@ -179,7 +183,7 @@ func (v *validator) cacheKey(n *yaml.Node, kp string, c *Cache) {
 	}
 	if fn := f["files"]; fn != nil {
 		c.KeyFiles = v.oneOrMany(fn, kp+".files", func(g *yaml.Node, gp, glob string) bool {
-			if err := pathglob.ValidGlob(glob); err != nil {
+			if err := wsfiles.ValidatePattern(glob); err != nil {
 				v.add(g, gp, "invalid file glob %s: %v", quote(glob), err)
 				return false
 			}
@@ -234,9 +238,11 @@ func WithCacheSave(p Pipeline) Pipeline {
 	}
 	p.Finally = append(append([]Step(nil), p.Finally...), Step{
 		Name: SaveCachesStep, Finally: true, SavesCaches: true,
-		When:     When{Status: StatusSuccess},
-		Timeout:  SaveCachesTimeout,
-		Commands: []string{"save caches"}, // not run: the operator renders this step itself
+		// A cache that is not saved makes the next run slower, never this one failed.
+		AllowFailure: true,
+		When:         When{Status: StatusSuccess},
+		Timeout:      SaveCachesTimeout,
+		Commands:     []string{"save caches"}, // not run: the operator renders this step itself
 	})
 	return p
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -57,6 +58,15 @@ func TestParseCachesErrors(t *testing.T) {
 		{"caches: [{name: x, preset: go, restoreKeys: ['%']}]\n", `caches[0].restoreKeys[0]: must be letters`},
 		{"caches: [" + strings.Repeat("{name: x, preset: go},", 9) + "]\n", `must have at most 8 caches`},
 		{"steps:\n- name: 'flow-ci:save-caches'\n  commands: [x]\n", `must not start with "flow-ci:"`},
+		{"caches: [{name: x, preset: go, restoreKeys: [a,b,c,d,e,f,g,h,i]}]\n", `caches[0].restoreKeys: must have at most 8 keys`},
+		{"caches: [{name: x, preset: go, key: {files: ['a\\\\b']}}]\n", `invalid file glob`},
+		{"caches: [{name: x, preset: go}]\nsteps:\n" + strings.Repeat("- {name: s, commands: [x]}\n", 1) + func() string {
+			var b strings.Builder
+			for i := range 99 {
+				b.WriteString("- {name: s" + strconv.Itoa(i) + ", commands: [x]}\n")
+			}
+			return b.String()
+		}(), `a pipeline with caches has at most 99 steps, got 100`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {

@@ -53,6 +53,9 @@ func (v *validator) pipeline(top *yaml.Node) Pipeline {
 		p.Finally = v.steps(top, n, "finally", false)
 	}
 	v.graph(&p, f["steps"], f["finally"])
+	if n := len(p.Steps) + len(p.Finally); len(p.Caches) > 0 && n >= MaxSteps {
+		v.add(f["caches"], "caches", "a pipeline with caches has at most %d steps, got %d: runs that save them get one more", MaxSteps-1, n)
+	}
 	for i := range len(p.Steps) + len(p.Finally) {
 		v.checkSecretEnv(p.Path(i), *p.Step(i), p.Env)
 	}

@@ -50,12 +50,16 @@ func archiveAccess(spec *corev1.PodSpec, c *corev1.Container, cfg Config) {
 }
 
 // cacheSaveContainer is the saving step's container: the operator's own image and
-// binary (`flow-ci caches save`), never the pipeline's, with the clone's resources.
-func cacheSaveContainer(spec *corev1.PodSpec, p *pipeline.Pipeline, cfg Config) {
+// binary (`flow-ci caches save`), never the pipeline's, with the clone's resources and
+// no API token (RenderStepJob gives it none, whatever the run's ServiceAccount).
+func cacheSaveContainer(spec *corev1.PodSpec, run *v1alpha1.PipelineRun, p *pipeline.Pipeline, cfg Config) {
 	c := &spec.Containers[0]
 	c.Image, c.Command, c.Args = cfg.CloneImage, []string{"/flow-ci"}, []string{"caches", "save", "--workspace", WorkspaceMount}
 	c.WorkingDir = WorkspaceMount
-	c.Env = []corev1.EnvVar{{Name: cachesEnv, Value: escapeExpansion(cacheagent.Encode(cacheagent.Specs(p.Caches)))}}
+	// The branch tells a detached run (none) to save nothing before it packs anything:
+	// the archive would refuse it.
+	c.Env = []corev1.EnvVar{{Name: cachesEnv, Value: escapeExpansion(cacheagent.Encode(cacheagent.Specs(p.Caches)))},
+		env("FLOWCI_BRANCH", run.Status.Branch)}
 	c.Resources = cfg.CloneResources
 	c.SecurityContext = containerSecurityContext(true)
 	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmpSizeLimit}}})

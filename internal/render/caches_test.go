@@ -58,6 +58,7 @@ func TestCacheJobs(t *testing.T) {
 	}
 	run := testRun()
 	run.Labels = map[string]string{v1alpha1.LabelCacheWrite: "true"}
+	run.Spec.ServiceAccountName = "deployer"
 	p := PipelineOf(run, def.Pipeline)
 	cfg := testCfg
 	cfg.Archive = ArchiveConfig{URL: "https://10.0.0.9:443", CA: "pem"}
@@ -69,11 +70,15 @@ func TestCacheJobs(t *testing.T) {
 	if c.Image != cfg.CloneImage || !slices.Equal(c.Args, []string{"caches", "save", "--workspace", WorkspaceMount}) || len(save.Spec.Template.Spec.InitContainers) != 0 {
 		t.Errorf("saving step: image %q args %q", c.Image, c.Args)
 	}
+	if ps := save.Spec.Template.Spec; ps.ServiceAccountName != "" || ps.AutomountServiceAccountToken == nil || *ps.AutomountServiceAccountToken {
+		t.Errorf("the saving step got the run's ServiceAccount %q", ps.ServiceAccountName)
+	}
 	env := map[string]string{}
 	for _, e := range c.Env {
 		env[e.Name] = e.Value
 	}
-	if !strings.Contains(env["FLOWCI_CACHES"], `"dirs":["home/go/pkg/mod","home/.cache/go-build"]`) || env["FLOWCI_ARCHIVE_URL"] == "" {
+	if !strings.Contains(env["FLOWCI_CACHES"], `"dirs":["home/go/pkg/mod","home/.cache/go-build"]`) || env["FLOWCI_ARCHIVE_URL"] == "" ||
+		env["FLOWCI_BRANCH"] != run.Status.Branch {
 		t.Errorf("saving step env %v", env)
 	}
 	build, err := RenderStepJob(run, &p, 0, "", cfg)

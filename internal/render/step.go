@@ -64,7 +64,7 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 		Volumes: []corev1.Volume{workspaceVolumeSource(run)},
 	}
 	if step.SavesCaches {
-		cacheSaveContainer(&podSpec, p, cfg)
+		cacheSaveContainer(&podSpec, run, p, cfg)
 	} else {
 		if err := withSecrets(&podSpec, run, step, cfg); err != nil {
 			return nil, fmt.Errorf("render step %q: %w", step.Name, err)
@@ -72,12 +72,7 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 		withArtifacts(&podSpec, step, cfg)
 		withCacheEnv(&podSpec.Containers[0], p)
 	}
-	// A step gets API credentials only when the run asks for them.
-	if sa := run.Spec.ServiceAccountName; sa != "" {
-		podSpec.ServiceAccountName = sa
-	} else {
-		podSpec.AutomountServiceAccountToken = new(false)
-	}
+	withServiceAccount(&podSpec, run, step)
 
 	labels := stepLabels(run, index, step.Name)
 	job := &batchv1.Job{
@@ -104,6 +99,16 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 		job.Spec.ActiveDeadlineSeconds = &secs
 	}
 	return job, nil
+}
+
+// withServiceAccount gives a step API credentials only when the run asks for them; the
+// operator's own saving step never.
+func withServiceAccount(spec *corev1.PodSpec, run *v1alpha1.PipelineRun, step pipeline.Step) {
+	if sa := run.Spec.ServiceAccountName; sa != "" && !step.SavesCaches {
+		spec.ServiceAccountName = sa
+	} else {
+		spec.AutomountServiceAccountToken = new(false)
+	}
 }
 
 // stepWorkingDir resolves the step's directory under SourceDir. The parser

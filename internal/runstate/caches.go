@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // cacheReports reads the caches report on the last line of a termination message written
@@ -23,7 +24,18 @@ func cacheReports(msg string) []v1alpha1.CacheStatus {
 	if json.Unmarshal([]byte(raw), &out) != nil || len(out) > v1alpha1.MaxRunCaches {
 		return nil
 	}
+	for i := range out {
+		clampCache(&out[i])
+	}
 	return out
+}
+
+// clampCache bounds a report to what status holds: a value over the schema's limits
+// would make every later status patch of the run invalid.
+func clampCache(c *v1alpha1.CacheStatus) {
+	c.Name, c.Key, c.RestoredKey = shorten.Head(c.Name, 32), shorten.Head(c.Key, 128), shorten.Head(c.RestoredKey, 128)
+	c.RestoredFrom, c.Message = shorten.Head(c.RestoredFrom, 255), shorten.Head(c.Message, 512)
+	c.RestoredBytes, c.SavedBytes = max(c.RestoredBytes, 0), max(c.SavedBytes, 0)
 }
 
 // RecordCaches copies into status.caches what the clone restored, once its Job is

@@ -58,9 +58,11 @@ type Limits struct {
 	// FileBytes bounds one artifact; RunBytes one run's; NamespaceBytes one namespace's
 	// artifacts in all.
 	FileBytes, RunBytes, NamespaceBytes int64
-	// CacheBytes bounds one cache entry, compressed (a namespace's caches in all are
-	// bounded by eviction, with the run's record).
-	CacheBytes int64
+	// CacheBytes bounds one cache entry, compressed; NamespaceCacheBytes a namespace's
+	// committed entries (eviction keeps them under it when a run's entries commit), and
+	// twice it everything the namespace holds, pending entries included, when one
+	// arrives.
+	CacheBytes, NamespaceCacheBytes int64
 	// Uploads bounds the uploads stored at once: each holds a connection and a write
 	// to the store.
 	Uploads int
@@ -68,7 +70,7 @@ type Limits struct {
 
 // DefaultLimits are the archive's flags' defaults.
 func DefaultLimits() Limits {
-	return Limits{FileBytes: 512 << 20, RunBytes: 2 << 30, NamespaceBytes: 4 << 30, CacheBytes: 2 << 30, Uploads: 8}
+	return Limits{FileBytes: 512 << 20, RunBytes: 2 << 30, NamespaceBytes: 4 << 30, CacheBytes: 2 << 30, NamespaceCacheBytes: 4 << 30, Uploads: 8}
 }
 
 // agentPrefix is where the agents' routes are, authenticated by agent tokens only.

@@ -112,6 +112,15 @@ func (s *server) putCache(w http.ResponseWriter, r *http.Request, a Agent) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("cache %s is %d bytes compressed, more than the %d an entry may have (--max-cache-bytes)", name, r.ContentLength, s.limits.CacheBytes))
 		return
 	}
+	held, err := s.store.CacheBytes(r.Context(), a.Namespace)
+	if err != nil {
+		s.storeFailed(w, r, err, "")
+		return
+	}
+	if held+r.ContentLength > 2*s.limits.NamespaceCacheBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("namespace %s holds %d bytes of caches, committed and pending: another %d would pass twice --max-namespace-cache-bytes", a.Namespace, held, r.ContentLength))
+		return
+	}
 	release, ok := s.uploadSlot(r.Context(), a.Namespace)
 	if !ok {
 		writeError(w, http.StatusServiceUnavailable, "the archive is busy storing other uploads; try again")

@@ -197,7 +197,8 @@ func (s *server) writeJSON(w http.ResponseWriter, v any) {
 
 func withDefaults(l Limits) Limits {
 	d := DefaultLimits()
-	for _, f := range []struct{ v, def *int64 }{{&l.FileBytes, &d.FileBytes}, {&l.RunBytes, &d.RunBytes}, {&l.NamespaceBytes, &d.NamespaceBytes}, {&l.CacheBytes, &d.CacheBytes}} {
+	for _, f := range []struct{ v, def *int64 }{{&l.FileBytes, &d.FileBytes}, {&l.RunBytes, &d.RunBytes}, {&l.NamespaceBytes, &d.NamespaceBytes}, {&l.CacheBytes, &d.CacheBytes},
+		{&l.NamespaceCacheBytes, &d.NamespaceCacheBytes}} {
 		if *f.v <= 0 {
 			*f.v = *f.def
 		}

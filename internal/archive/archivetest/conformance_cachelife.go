@@ -30,10 +30,12 @@ func testCacheEvict(t *testing.T, h *harness) {
 	_ = r.Close()
 	h.wantCacheBytes("team-a", 1050)
 
-	h.evict("team-a", 1050, 0, 0)
-	h.evict("team-a", 600, 3, 800) // a, c, d: 950, 650, 250
-	h.wantCacheBytes("team-a", 250)
-	for name, found := range map[string]bool{"a": false, "b": true, "c": false, "d": false} {
+	// Only committed bytes count (1000): pending entries are bounded when they arrive,
+	// and a commit must not evict fresh entries for another run's pending ones.
+	h.evict("team-a", 1000, 0, 0)
+	h.evict("team-a", 600, 2, 400) // a, c: 900, 600
+	h.wantCacheBytes("team-a", 650)
+	for name, found := range map[string]bool{"a": false, "b": true, "c": false, "d": true} {
 		e, err := h.s.FindCache(ctx, cacheQuery("team-a", "key-"+name, nil, "main"))
 		if found && (err != nil || e.ID != ids[name]) {
 			t.Errorf("FindCache(key-%s) after eviction = %+v, %v; want it kept", name, e, err)
@@ -42,7 +44,7 @@ func testCacheEvict(t *testing.T, h *harness) {
 			t.Errorf("FindCache(key-%s) after eviction = %+v, %v; want it evicted", name, e, err)
 		}
 	}
-	h.evict("team-a", 0, 1, 200) // b; e is pending and stays
+	h.evict("team-a", 0, 2, 600) // b, d; e is pending and stays
 	h.wantCacheBytes("team-a", 50)
 	h.evict("team-a", 0, 0, 0)
 	h.wantCacheBytes("team-b", 1000)

@@ -88,9 +88,14 @@ func (s *store) EvictCaches(ctx context.Context, namespace string, maxBytes int6
 	if maxBytes < 0 {
 		return 0, 0, fmt.Errorf("evict caches: maxBytes %d is negative", maxBytes)
 	}
-	total, err := s.CacheBytes(ctx, namespace)
-	if err != nil {
+	if err := checkNamespace(namespace); err != nil {
 		return 0, 0, fmt.Errorf("evict caches: %w", err)
+	}
+	var total int64
+	err := s.db.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT)
+		FROM archive_caches WHERE namespace = $1 AND state = $2`, namespace, cacheCommitted).Scan(&total)
+	if err != nil {
+		return 0, 0, fmt.Errorf("evict caches of %s: %w", namespace, err)
 	}
 	evicted, freed := 0, int64(0)
 	for total > maxBytes {
