@@ -146,8 +146,8 @@ test-e2e: ensure-cluster image-local ## End-to-end tests on a real cluster (KUBE
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test -tags e2e ./test/e2e/ -count=1 -v -timeout 40m
 
 .PHONY: bench-cluster
-bench-cluster: ensure-cluster image-local ## On a real cluster: step handoffs (flow-ci against Jobs driven by hand) and the archive's ingestion (against kubectl logs -f); prints figures, never fails on speed.
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test -tags e2e ./test/e2e/ -run '^$$' -bench 'BenchmarkCluster(Handoff|Archive)' -benchtime 1x -count=1 -v -timeout 40m
+bench-cluster: ensure-cluster image-local ## On a real cluster: step handoffs (flow-ci against Jobs driven by hand), the archive's ingestion (against kubectl logs -f) and P6, a Go pipeline with its cache (against its steps as Jobs by hand); prints figures, never fails on speed.
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test -tags e2e ./test/e2e/ -run '^$$' -bench 'BenchmarkCluster(Handoff|Archive|GoCache)' -benchtime 1x -count=1 -v -timeout 40m
 
 .PHONY: demo
 demo: ensure-cluster image-local ## Build a small Go program with flow-ci on a real cluster, and show it: its log is read back from the run archive once its pods are gone.

@@ -193,7 +193,14 @@ func (s *Server) streamStep(ctx context.Context, run *v1alpha1.PipelineRun, idx,
 	var lastLine atomic.Int64
 	lastLine.Store(time.Now().UnixNano())
 	if follow {
-		go s.guardStream(ctx, cancel, &lastLine, sink)
+		guarded := make(chan struct{})
+		go func() {
+			defer close(guarded)
+			s.guardStream(ctx, cancel, &lastLine, sink)
+		}()
+		// The guard may be sending a keep-alive: the response must outlive it, for a
+		// write after the handler returned panics the server.
+		defer func() { cancel(); <-guarded }()
 	}
 	var changes <-chan struct{}
 	for {
