@@ -57,6 +57,7 @@ func archiveServer(t *testing.T) (archive.Store, func(token string) *cacheagent.
 	srv := httptest.NewTLSServer(api.New(api.Options{Store: st, Access: noReaders{}, Agents: agents{
 		"main-save": run("u-main", "main", "step", true), "main-clone": run("u-main2", "main", "clone", false),
 		"feature-clone": run("u-feat", "feature", "clone", false), "fork-save": run("u-fork", "fork", "step", false),
+		"detached-clone": run("u-det", "", "clone", false),
 	}}))
 	t.Cleanup(srv.Close)
 	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
@@ -123,6 +124,12 @@ func TestSaveAndRestore(t *testing.T) {
 	r = cacheagent.Restore(ctx, client("feature-clone"), goCache, branch, "main", wsfiles.DefaultUnpackLimits())
 	if r[0].RestoredKey != reps[0].Key || r[0].RestoredFrom != "main" || r[0].Key == reps[0].Key {
 		t.Errorf("a new branch with another go.sum restores main's entry by its restore key: %+v", r[0])
+	}
+	if r := cacheagent.Restore(ctx, client("detached-clone"), goCache, workspace(t, map[string]string{"src/go.sum": "v1\n"}), "", wsfiles.DefaultUnpackLimits()); r[0].Message != "no entry matches its key or restore keys" {
+		t.Errorf("a detached run without a default branch: %+v, want a plain miss", r[0])
+	}
+	if r := cacheagent.Restore(ctx, client("detached-clone"), goCache, workspace(t, map[string]string{"src/go.sum": "v1\n"}), "main", wsfiles.DefaultUnpackLimits()); r[0].RestoredFrom != "main" {
+		t.Errorf("a detached run restores the default branch's entry: %+v", r[0])
 	}
 	if fork := cacheagent.Save(ctx, client("fork-save"), goCache, branch, wsfiles.DefaultPackLimits()); fork[0].Saved || !strings.Contains(fork[0].Message, "403") {
 		t.Errorf("an untrusted run saved: %+v", fork[0])

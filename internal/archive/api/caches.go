@@ -47,12 +47,17 @@ func (s *server) getCache(w http.ResponseWriter, r *http.Request, a Agent) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	branches := []string{a.Branch}
+	var branches []string
+	if a.Branch != "" { // a detached run has no branch of its own
+		branches = append(branches, a.Branch)
+	}
 	if d := q.Get("default"); d != "" && d != a.Branch && len(d) <= 255 {
 		branches = append(branches, d)
 	}
-	if a.Branch == "" {
-		branches = branches[1:] // a detached run has no branch of its own
+	if len(branches) == 0 {
+		s.counts.Restore("miss", 0)
+		writeError(w, http.StatusNotFound, "a detached run without a default branch has no entries to restore")
+		return
 	}
 	e, err := s.store.FindCache(r.Context(), archive.CacheQuery{Namespace: a.Namespace, RepoURL: a.RepoURL, Name: name,
 		Key: q.Get("key"), RestoreKeys: q["restore"], Branches: branches})
