@@ -28,9 +28,9 @@ const (
 	extraPodUID  = "authentication.kubernetes.io/pod-uid"
 )
 
-// Agents authenticates the pods of runs that upload to the archive: a token of
-// api.AgentAudience that the API server says is bound to a pod that is running, is a
-// step pod of a Job controlled by a PipelineRun, and carries that run's UID. Everything
+// Agents authenticates the pods of runs that call the archive: a token of
+// api.AgentAudience that the API server says is bound to a pod that has not ended, is a
+// clone or step pod of a Job controlled by a PipelineRun, and carries that run's UID. Everything
 // it trusts comes from the API server (the review) and the archive's cache of pods,
 // Jobs and runs, never from the request.
 type Agents struct {

@@ -33,8 +33,8 @@ const (
 // withArtifacts makes a step that keeps artifacts run under flowci-mask, which, once the
 // script ends, collects the files its globs match in the checkout and uploads them with
 // a ServiceAccount token bound to the pod. The token names the pod, which the archive
-// checks is a running step pod of its run, so a step can only add files to its own run,
-// within the archive's limits.
+// checks is a step pod of its run that has not ended, so a step can only add files to
+// its own run, within the archive's limits.
 func withArtifacts(spec *corev1.PodSpec, step pipeline.Step, cfg Config) {
 	if step.Artifacts == nil {
 		return

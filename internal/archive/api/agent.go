@@ -47,8 +47,8 @@ const (
 	ComponentClone = v1alpha1.ComponentClone
 )
 
-// Agents authenticates the pods of runs: a token of AgentAudience bound to a running
-// step pod that its run's step Job controls, or ErrUnauthenticated.
+// Agents authenticates the pods of runs: a token of AgentAudience bound to a clone or
+// step pod, not ended, that its run's Job controls, or ErrUnauthenticated.
 type Agents interface {
 	AuthenticateAgent(ctx context.Context, token string) (Agent, error)
 }
@@ -98,7 +98,7 @@ func (s *server) serveAgent(w http.ResponseWriter, r *http.Request) {
 	a, err := s.agents.AuthenticateAgent(r.Context(), token)
 	switch {
 	case errors.Is(err, webview.ErrUnauthenticated):
-		writeError(w, http.StatusUnauthorized, "the token is not a running step's archive token")
+		writeError(w, http.StatusUnauthorized, "the token is not the archive token of a run's pod that has not ended")
 		return
 	case err != nil:
 		s.log.Error(err, "checking an agent's token")
