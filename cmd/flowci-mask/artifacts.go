@@ -12,10 +12,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/flow-ci/flow-ci/internal/mask"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 	"github.com/flow-ci/flow-ci/internal/wsfiles"
 )
 
@@ -71,7 +71,7 @@ const maxRefusedShown = 5
 // what it kept to the step's log, and writes the report into the termination message
 // after the tail (the kubelet no longer falls back to the log tail once the message is
 // not empty, so the tail is written too).
-func keepArtifacts(code int, tail *tailWriter, m masker) {
+func keepArtifacts(code int, tail *shorten.TailWriter, m masker) {
 	raw, ok := os.LookupEnv(envArtifacts)
 	if !ok {
 		return
@@ -91,7 +91,7 @@ func keepArtifacts(code int, tail *tailWriter, m masker) {
 
 // existingMessage is what the termination message would have been: the step's own
 // message, else the tail of its masked output.
-func existingMessage(tail *tailWriter) string {
+func existingMessage(tail *shorten.TailWriter) string {
 	if b, err := os.ReadFile(terminationLog); err == nil && len(b) > 0 {
 		return strings.TrimRight(string(b[:min(len(b), maxTail)]), "\n")
 	}
@@ -283,26 +283,4 @@ func tarFile(tw *tar.Writer, root, rel string) error {
 type masker interface {
 	Writer(io.Writer) *mask.Writer
 	Bytes([]byte) []byte
-}
-
-// tailWriter keeps the last maxTail bytes written to it.
-type tailWriter struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > maxTail {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-maxTail:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/mask"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 func TestReportPrefixIsTheAPIs(t *testing.T) {
@@ -65,7 +66,7 @@ func TestKeepArtifacts(t *testing.T) {
 	t.Setenv(envArchiveCA, string(ca))
 
 	m, _ := mask.New([]string{"step-token"})
-	tail := &tailWriter{}
+	tail := &shorten.TailWriter{Max: maxTail}
 	_, _ = tail.Write([]byte(strings.Repeat("x", 5000) + "\nFAIL: the last line\n"))
 	keepArtifacts(0, tail, m) // succeeded: on_failure keeps nothing
 	if len(got) != 0 {

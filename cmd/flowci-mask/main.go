@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/flow-ci/flow-ci/internal/mask"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 const (
@@ -152,7 +153,7 @@ func run(argv []string) int {
 			_ = cmd.Process.Signal(s)
 		}
 	}()
-	tail := &tailWriter{}
+	tail := &shorten.TailWriter{Max: maxTail}
 	done := []<-chan struct{}{pump(m.Writer(io.MultiWriter(os.Stdout, tail)), outR), pump(m.Writer(io.MultiWriter(os.Stderr, tail)), errR)}
 	code := reap(cmd.Process.Pid)
 	drain(done, outR, errR)

@@ -73,25 +73,3 @@ func (l *lineWriter) emit(line []byte) {
 	_, _ = io.WriteString(l.o.w, l.prefix)
 	_, _ = l.o.w.Write(line)
 }
-
-// tailWriter keeps the last max bytes written: a failed step's message, as the
-// cluster keeps a log tail in status.
-type tailWriter struct {
-	max int
-	buf []byte
-}
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 2*t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) String() string {
-	if len(t.buf) > t.max {
-		return string(t.buf[len(t.buf)-t.max:])
-	}
-	return string(t.buf)
-}

@@ -23,6 +23,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Options of a local run.
@@ -188,7 +189,7 @@ func runStep(ctx context.Context, p *pipeline.Pipeline, i int, env []string, o O
 	for attempt := 0; attempt <= step.Retries; attempt++ {
 		e = ended{index: i, StepEnd: runstate.StepEnd{Attempts: int32(attempt + 1)}}
 		w := out.step(step.Name)
-		tail := &tailWriter{max: v1alpha1.MaxMessageBytes}
+		tail := &shorten.TailWriter{Max: v1alpha1.MaxMessageBytes}
 		cmd := exec.CommandContext(ctx, o.Shell, "-c", render.StepScript(step.Commands))
 		cmd.Dir, cmd.Env = dir, env
 		// Masked before the tail is cut, so a value cannot show by half at its start.
