@@ -24,9 +24,7 @@ func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) (bool, error)
 		}
 		job := render.RenderCloneJob(run, r.Render, r.cloneReserve(s))
 		if len(s.def.Pipeline.Caches) > 0 {
-			cfg := r.Render
-			cfg.Archive.URL, cfg.Archive.CA = r.Archive.Get(ctx)
-			render.WithCacheRestore(job, &s.def.Pipeline, cfg)
+			render.WithCacheRestore(job, &s.def.Pipeline, r.archiveConfig(ctx))
 		}
 		if err := r.ensureChild(ctx, run, job); err != nil {
 			return false, err
@@ -89,7 +87,7 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int) error {
 	}
 	cfg := r.Render
 	if st := s.def.Pipeline.Step(i); st.Artifacts != nil || st.SavesCaches {
-		cfg.Archive.URL, cfg.Archive.CA = r.Archive.Get(ctx)
+		cfg = r.archiveConfig(ctx)
 	}
 	job, err := render.RenderStepJob(run, &s.def.Pipeline, i, node, cfg)
 	if err != nil {
@@ -121,4 +119,13 @@ func pinnedNode(s *scope) string {
 		}
 	}
 	return ""
+}
+
+// archiveConfig is r.Render with where the archive is and its certificate, for the pods
+// that reach it: the clone that restores caches, the steps that keep artifacts or save
+// caches.
+func (r *Reconciler) archiveConfig(ctx context.Context) render.Config {
+	cfg := r.Render
+	cfg.Archive.URL, cfg.Archive.CA = r.Archive.Get(ctx)
+	return cfg
 }
