@@ -62,7 +62,7 @@ func TestCommitStatus(t *testing.T) {
 	c1 := local.RevParse(t, "main")
 	c2 := local.Commit(t, map[string]string{"a": "2"})
 	c3 := local.Commit(t, map[string]string{"a": "3"})
-	gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("app"), "main")
+	gitea.Push(t, local.Path, "app", "main")
 
 	secret := func(name, token string) {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{sources.TokenKey: token}}

@@ -29,7 +29,7 @@ func TestPullRequests(t *testing.T) {
 	gitea := forgetest.StartGitea(t, "127.0.0.1")
 	repoURL := gitea.CreateRepo(t, "app")
 	local := gittest.NewRepo(t, map[string]string{"build/flow-ci.yaml": pipelineFile})
-	gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("app"), "main")
+	gitea.Push(t, local.Path, "app", "main")
 	own := gitea.PushTo(t, forgetest.User, "app", "feature", map[string]string{"a.txt": "mine\n"})
 	mallory := gitea.AddUser(t, "mallory")
 	gitea.Fork(t, "app", mallory)

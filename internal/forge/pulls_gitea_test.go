@@ -21,9 +21,9 @@ func TestPullsOnGitea(t *testing.T) {
 	gitea := forgetest.StartGitea(t, "127.0.0.1")
 	repoURL := gitea.CreateRepo(t, "app")
 	local := gittest.NewRepo(t, map[string]string{"README.md": "hi\n"})
-	gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("app"), "main")
+	gitea.Push(t, local.Path, "app", "main")
 	own := local.CommitOn(t, "feature", map[string]string{"a.txt": "mine\n"})
-	gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("app"), "feature")
+	gitea.Push(t, local.Path, "app", "feature")
 
 	mallory := gitea.AddUser(t, "mallory")
 	gitea.Fork(t, "app", mallory)
@@ -39,6 +39,7 @@ func TestPullsOnGitea(t *testing.T) {
 	git("commit", "-q", "-m", "evil")
 	git("push", "-q", "origin", "HEAD:patch")
 	forked := gittest.Git(t, work, "rev-parse", "HEAD")[:40]
+	gitea.WaitBranch(t, "mallory", "app", "patch", forked)
 
 	ownPR := gitea.OpenPull(t, "app", "feature", "main", gitea.Token)
 	forkPR := gitea.OpenPull(t, "app", "mallory:patch", "main", mallory)

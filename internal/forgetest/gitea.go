@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -187,7 +188,8 @@ func (g *Gitea) callAs(t testing.TB, method, path string, auth func(*http.Reques
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode >= 300 {
-		t.Fatalf("gitea %s %s: HTTP %d", method, path, resp.StatusCode)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		t.Fatalf("gitea %s %s: HTTP %d: %s", method, path, resp.StatusCode, b)
 	}
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {

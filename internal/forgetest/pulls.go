@@ -1,12 +1,14 @@
 package forgetest
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flow-ci/flow-ci/internal/gittest"
 )
@@ -90,5 +92,52 @@ func (g *Gitea) PushTo(t testing.TB, owner, repo, branch string, files map[strin
 	git("add", "-A")
 	git("commit", "-q", "-m", "change "+branch)
 	git("push", "-q", "origin", "HEAD:refs/heads/"+branch)
-	return git("rev-parse", "HEAD")
+	head := git("rev-parse", "HEAD")
+	g.WaitBranch(t, owner, repo, branch, head)
+	return head
+}
+
+// Push pushes branch of the local repository in dir to User's repo, and waits until
+// Gitea has taken the push in.
+func (g *Gitea) Push(t testing.TB, dir, repo, branch string) string {
+	t.Helper()
+	gittest.Git(t, dir, "push", "--quiet", g.PushURL(repo), branch)
+	head := strings.TrimSpace(gittest.Git(t, dir, "rev-parse", branch))
+	g.WaitBranch(t, User, repo, branch, head)
+	return head
+}
+
+// WaitBranch waits until Gitea's API shows branch of owner's repo at commit. Gitea takes
+// a push in through a queue: until then the repository may still count as empty (its
+// pull requests answer 404) and the branch is missing from its API, so a test that opens
+// a pull request right after a push would race it.
+func (g *Gitea) WaitBranch(t testing.TB, owner, repo, branch, commit string) {
+	t.Helper()
+	var got struct {
+		Commit struct {
+			ID string `json:"id"`
+		} `json:"commit"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, err := http.NewRequest(http.MethodGet, g.URL+"/api/v1/repos/"+owner+"/"+repo+"/branches/"+branch, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "token "+g.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			if resp.StatusCode == http.StatusOK {
+				err = json.NewDecoder(resp.Body).Decode(&got)
+			}
+			_ = resp.Body.Close()
+			if got.Commit.ID == commit {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gitea: %s/%s branch %s not at %s after 30 s (at %q, %v)", owner, repo, branch, commit, got.Commit.ID, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -41,7 +41,7 @@ func TestPathFiltersOnGitea(t *testing.T) {
 	gitea := forgetest.StartGitea(t, gitHost)
 	repoURL := gitea.CreateRepo(t, "mono")
 	local := gittest.NewRepo(t, map[string]string{"build/flow-ci.yaml": monorepoFile, "api/main.go": "v1\n", "web/index.html": "v1\n"})
-	pushAll := func() { gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("mono"), "main") }
+	pushAll := func() { gitea.Push(t, local.Path, "mono", "main") }
 	c1 := local.RevParse(t, "main")
 	pushAll()
 	interval := 10 * time.Second

@@ -52,7 +52,7 @@ func TestPullRequestsOnGitea(t *testing.T) {
 	gitea := forgetest.StartGitea(t, gitHost)
 	repoURL := gitea.CreateRepo(t, "app")
 	local := gittest.NewRepo(t, map[string]string{"build/flow-ci.yaml": prPipeline})
-	gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("app"), "main")
+	gitea.Push(t, local.Path, "app", "main")
 	deployToken := randomHex(12)
 	for name, value := range map[string]string{"forge": gitea.Token, "deploy-token": deployToken} {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{"token": value}}

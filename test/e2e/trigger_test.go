@@ -33,7 +33,7 @@ func TestTriggerWithForge(t *testing.T) {
 	local := gittest.NewRepo(t, map[string]string{"build/flow-ci.yaml": "name: app\nsteps:\n" +
 		"- name: test\n  commands:\n  - echo testing \"$FLOWCI_COMMIT\"\n"})
 	c1 := local.RevParse(t, "main")
-	gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("app"), "main")
+	gitea.Push(t, local.Path, "app", "main")
 
 	token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forge"}, StringData: map[string]string{"token": gitea.Token}}
 	g.Expect(k8s.Create(ctx, token)).To(Succeed())
@@ -65,8 +65,8 @@ func TestTriggerWithForge(t *testing.T) {
 
 	// A failing commit, pushed: a run within one interval (plus its jitter), failure on Gitea.
 	c2 := local.Commit(t, map[string]string{"build/flow-ci.yaml": "name: app\nsteps:\n- name: test\n  commands:\n  - echo failing\n  - exit 3\n"})
-	gittest.Git(t, local.Path, "push", "--quiet", gitea.PushURL("app"), "main")
 	pushed := time.Now()
+	gitea.Push(t, local.Path, "app", "main")
 	var seen time.Duration
 	g.Eventually(func(g Gomega) {
 		runFor(g, c2)
