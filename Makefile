@@ -119,12 +119,14 @@ docker-build: ## Build the image with Docker, for users who have it.
 LOCAL_CLUSTER := hack/local-cluster.sh
 LOCAL_KUBECONFIG := $(LOCALBIN)/local-cluster/kubeconfig/admin.kubeconfig
 E2E_IMG := localhost/flow-ci:e2e
+# Nodes of the local cluster (1 or 2); CI uses 2. A running cluster keeps the nodes it has.
+NODES ?= 1
 # A kubeconfig that answers wins; otherwise the local cluster is brought up and used.
 CLUSTER_KUBECONFIG = $(shell if [ -n "$$KUBECONFIG" ] && kubectl version --request-timeout=5s >/dev/null 2>&1; then echo "$$KUBECONFIG"; else echo "$(LOCAL_KUBECONFIG)"; fi)
 
 .PHONY: cluster-up
-cluster-up: ## Bring up the local single-node cluster (builds what is missing; about 11 min cold).
-	$(LOCAL_CLUSTER) up
+cluster-up: ## Bring up the local cluster, NODES=1 or 2 (builds what is missing; about 11 min cold).
+	$(LOCAL_CLUSTER) up --nodes $(NODES)
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local cluster and remove its state (keeps the built binaries).
@@ -139,15 +141,15 @@ image-local: build build-cli ## Pack the operator (with flowci, for the web view
 
 .PHONY: ensure-cluster
 ensure-cluster:
-	@kc="$(CLUSTER_KUBECONFIG)"; if [ "$$kc" = "$(LOCAL_KUBECONFIG)" ]; then $(LOCAL_CLUSTER) up; fi
+	@kc="$(CLUSTER_KUBECONFIG)"; if [ "$$kc" = "$(LOCAL_KUBECONFIG)" ]; then $(LOCAL_CLUSTER) up --nodes $(NODES); fi
 
 .PHONY: test-e2e
 test-e2e: ensure-cluster image-local ## End-to-end tests on a real cluster (KUBECONFIG, else the local one).
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test -tags e2e ./test/e2e/ -count=1 -v -timeout 40m
+	E2E_NODES=$(NODES) KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test -tags e2e ./test/e2e/ -count=1 -v -timeout 40m
 
 .PHONY: bench-cluster
-bench-cluster: ensure-cluster image-local ## On a real cluster: step handoffs (flow-ci against Jobs driven by hand), the archive's ingestion (against kubectl logs -f) and P6, a Go pipeline with its cache (against its steps as Jobs by hand); prints figures, never fails on speed.
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test -tags e2e ./test/e2e/ -run '^$$' -bench 'BenchmarkCluster(Handoff|Archive|GoCache)' -benchtime 1x -count=1 -v -timeout 40m
+bench-cluster: ensure-cluster image-local ## On a real cluster: step handoffs (flow-ci against Jobs driven by hand), the archive's ingestion (against kubectl logs -f), P6, a Go pipeline with its cache (against its steps as Jobs by hand), and failover (two replicas against one restarted); prints figures, never fails on speed.
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" go test -tags e2e ./test/e2e/ -run '^$$' -bench 'BenchmarkCluster(Handoff|Archive|GoCache|Failover)' -benchtime 1x -count=1 -v -timeout 40m
 
 .PHONY: demo
 demo: ensure-cluster image-local ## Build a small Go program with flow-ci on a real cluster, and show it: its log is read back from the run archive once its pods are gone.

@@ -4,24 +4,30 @@
 # containerd + runc + the CNI bridge, local-path-provisioner). No Docker, no registry: images
 # are docker-archive tarballs made by hack/images.sh and imported with ctr. Needs root.
 #
-#   up                       install missing Debian packages, build missing binaries, start everything,
-#                            wait for the node, a default StorageClass and the kubernetes Service.
-#                            Safe to re-run: a running cluster is left alone.
+#   up [--nodes N]           install missing Debian packages, build missing binaries, start everything,
+#                            wait for the nodes, a default StorageClass and the kubernetes Service.
+#                            N nodes (1 or 2; default $LK_NODES, else 1): node 2 is a second kubelet
+#                            and containerd on this machine (hack/local-cluster/node.sh).
+#                            Safe to re-run: a running cluster of that size is left alone.
 #   down [--purge]           stop everything; --purge also removes the cluster's state (not bin/k8s, bin/tools)
 #   status                   component processes, node, StorageClass, in-cluster API path
 #   env                      prints: export KUBECONFIG=<state>/kubeconfig/admin.kubeconfig
+#   node-stop N | node-start N  stop node N's kubelet (its containers go on: a node that stopped
+#                            answering, as the e2e loses one), or start it again and wait for Ready
 #   load-image X REF         import X (a docker-archive tarball, or a root filesystem directory,
 #                            packed as one layer) into containerd's k8s.io namespace as REF (NAME:TAG)
 #
 # Environment:
 #   LK_DIR          state dir (default <repo>/bin/local-cluster)
 #   LK_LOCAL_PATH_DIR  where local-path-provisioner puts volumes (default $LK_DIR/local-path)
+#   LK_NODES        nodes up starts when not given --nodes (default 1)
 #   LK_IMAGES       images built and imported by up (default "pause busybox go"):
 #                   localhost/pause:local, localhost/busybox:local, localhost/go:local
 #   K8S_VERSION     1.37.2; binaries are cached in bin/k8s/<version>-<key of hack/k8s/go.{mod,sum}>,
 #                   the directory hack/envtest-assets.sh uses (K8S_BIN overrides it)
 #   LOCAL_PATH_PROVISIONER_VERSION  v0.0.30, installed into bin/tools (TOOLS_BIN overrides it)
-#   API_PORT ETCD_PORT POD_SUBNET SVC_RANGE BRIDGE  6443 2379 10.88.0.0/24 10.0.0.0/24 lk8s0
+#   API_PORT ETCD_PORT POD_SUBNET SVC_RANGE BRIDGE  6443 2379 10.88.0.0/24 10.0.0.0/24 lk8s0 (node 1's;
+#                   node N's pods get the Nth /24 after it and the bridge lk8s<N-1>)
 # kubectl is the one on PATH; without one, up builds cmd/kubectl v1.37.2 into the binaries dir.
 #
 # In-cluster API access: kube-apiserver listens on the bridge gateway (10.88.0.1:6443), which is also
@@ -29,12 +35,17 @@
 # there. So pods reach the API through the KUBERNETES_SERVICE_HOST/PORT that kubelet injects, and
 # nothing listens on the machine's external interface. There is no cluster DNS: pods fall back to
 # the host's resolv.conf (use dnsPolicy: Default to avoid the MissingClusterDNS event).
+#
+# The apiserver audits what ServiceAccounts write (logs/audit.log, with each request's
+# source address): the e2e reads it to show which operator replica wrote what, and when.
 set -euo pipefail
 umask 022 # image layers and state: readable by the non-root users in pods
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=hack/images.sh
 . "$ROOT/hack/images.sh"
+# shellcheck source=hack/local-cluster/node.sh
+. "$ROOT/hack/local-cluster/node.sh"
 
 K8S_VERSION=${K8S_VERSION:-1.37.2}
 # Same key as hack/envtest-assets.sh: one build serves envtest and this cluster.
@@ -45,13 +56,15 @@ LOCAL_PATH_PROVISIONER_VERSION=${LOCAL_PATH_PROVISIONER_VERSION:-v0.0.30}
 LK_DIR=$(realpath -m "${LK_DIR:-$ROOT/bin/local-cluster}")
 LK_LOCAL_PATH_DIR=$(realpath -m "${LK_LOCAL_PATH_DIR:-$LK_DIR/local-path}")
 LK_IMAGES=${LK_IMAGES:-pause busybox go}
-NODE=127.0.0.1
+LK_NODES=${LK_NODES:-1}
 API_PORT=${API_PORT:-6443}
 ETCD_PORT=${ETCD_PORT:-2379}
 POD_SUBNET=${POD_SUBNET:-10.88.0.0/24}
 SVC_RANGE=${SVC_RANGE:-10.0.0.0/24}
 BRIDGE=${BRIDGE:-lk8s0}
 PODNET=${POD_SUBNET%/*}
+# What kube-proxy counts as pod traffic: every node's /24 (a /16 around node 1's).
+CLUSTER_CIDR=${PODNET%.*.*}.0.0/16
 API_ADDR=${PODNET%.*}.$((${PODNET##*.} + 1)) # the bridge gateway, 10.88.0.1
 SVCNET=${SVC_RANGE%/*}
 SVC_API_IP=${SVCNET%.*}.$((${SVCNET##*.} + 1)) # the `kubernetes` Service, 10.0.0.1
@@ -59,13 +72,17 @@ PAUSE_IMAGE=localhost/pause:local
 BUSYBOX_IMAGE=localhost/busybox:local
 GO_IMAGE=localhost/go:local
 COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy local-path-provisioner)
+# node_components N: the processes of nodes 2..N (containerd-2, kubelet-2, ...).
+node_components() {
+  local n
+  for n in $(seq 2 "$1"); do printf 'containerd-%s kubelet-%s ' "$n" "$n"; done
+}
 APT_PACKAGES=(containerd containernetworking-plugins etcd-server runc busybox-static iptables gcc openssl curl)
 
 P=$LK_DIR/pki
 KC=$LK_DIR/kubeconfig
 L=$LK_DIR/logs
 PIDS=$LK_DIR/pids
-SOCK=$LK_DIR/containerd/containerd.sock
 export KUBECONFIG=$KC/admin.kubeconfig
 
 log() { printf '%s local-cluster: %s\n' "$(date +%T)" "$*"; }
@@ -74,7 +91,6 @@ die() {
   [ -z "${UP_STARTED:-}" ] || printf '%s local-cluster: what up started is still running: run up again (it restarts it) or down\n' "$(date +%T)" >&2
   exit 1
 }
-ctr_() { ctr -a "$SOCK" -n k8s.io "$@"; }
 kubectl_() { "$KUBECTL" "$@"; }
 
 # start NAME CMD...: runs detached in its own session; output in $L/NAME.log, pid in $PIDS/NAME.pid.
@@ -84,12 +100,12 @@ start() {
   setsid "$@" >> "$L/$n.log" 2>&1 < /dev/null &
   echo $! > "$PIDS/$n.pid"
 }
-# alive NAME: the pid file names a live process that is still that component.
+# alive NAME: the pid file names a live process that is still that component (kubelet-2 is a kubelet).
 alive() {
   local f=$PIDS/$1.pid p
   [ -f "$f" ] || return 1
   p=$(cat "$f")
-  [ -n "$p" ] && kill -0 "$p" 2> /dev/null && grep -qa -- "$1" "/proc/$p/cmdline" 2> /dev/null
+  [ -n "$p" ] && kill -0 "$p" 2> /dev/null && grep -qa -- "${1%-[0-9]*}" "/proc/$p/cmdline" 2> /dev/null
 }
 # waitfor DESC TIMEOUT COMPONENT CMD...: polls CMD; on timeout prints COMPONENT's log tail and fails.
 waitfor() {
@@ -207,43 +223,30 @@ find_kubectl() {
 # ---------------------------------------------------------------------------------------------
 # State: PKI, kubeconfigs, component configs, images
 
-gen_pki() {
-  mkdir -p "$P" "$KC"
-  (
-    cd "$P"
-    # ECDSA P-256 keys: generated instantly, where 2048-bit RSA takes about 6 s for all of them.
-    key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2> /dev/null; }
-    key ca.key
-    openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=flow-ci-local-ca" -out ca.crt 2> /dev/null
-    key sa.key
-    openssl pkey -in sa.key -pubout -out sa.pub 2> /dev/null
-    sign() { # name CN O SAN EKU
-      local name=$1 cn=$2 o=$3 san=$4 eku=$5 subj="/CN=$2"
-      [ -n "$o" ] && subj="/O=$o/CN=$cn"
-      key "$name.key"
-      openssl req -new -key "$name.key" -subj "$subj" -out "$name.csr" 2> /dev/null
-      {
-        echo "basicConstraints=CA:FALSE"
-        echo "keyUsage=critical,digitalSignature"
-        echo "extendedKeyUsage=$eku"
-        [ -n "$san" ] && echo "subjectAltName=$san"
-      } > "$name.ext"
-      openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
-        -extfile "$name.ext" -out "$name.crt" 2> /dev/null
-      rm -f "$name.csr" "$name.ext"
-    }
-    sign apiserver kube-apiserver "" "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:$API_ADDR,IP:$SVC_API_IP" serverAuth
-    sign apiserver-kubelet-client kube-apiserver-kubelet-client system:masters "" clientAuth
-    sign admin admin system:masters "" clientAuth
-    sign controller-manager system:kube-controller-manager "" "" clientAuth
-    sign scheduler system:kube-scheduler "" "" clientAuth
-    sign kube-proxy system:kube-proxy "" "" clientAuth
-    sign kubelet "system:node:$NODE" system:nodes "" clientAuth
-    sign kubelet-serving "$NODE" "" "DNS:localhost,IP:127.0.0.1" serverAuth
-  )
-  local who
-  for who in admin controller-manager scheduler kube-proxy kubelet; do
-    cat > "$KC/$who.kubeconfig" << KUBECONFIG
+# pki_key FILE and pki_sign NAME CN O SAN EKU, run in $P: ECDSA P-256 keys (generated
+# instantly, where 2048-bit RSA takes about 6 s for all of them) and certificates the CA signs.
+pki_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2> /dev/null; }
+pki_sign() {
+  local name=$1 cn=$2 o=$3 san=$4 eku=$5 subj="/CN=$2"
+  [ -n "$o" ] && subj="/O=$o/CN=$cn"
+  pki_key "$name.key"
+  openssl req -new -key "$name.key" -subj "$subj" -out "$name.csr" 2> /dev/null
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=critical,digitalSignature"
+    echo "extendedKeyUsage=$eku"
+    [ -n "$san" ] && echo "subjectAltName=$san"
+  } > "$name.ext"
+  openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
+    -extfile "$name.ext" -out "$name.crt" 2> /dev/null
+  rm -f "$name.csr" "$name.ext"
+  chmod 0600 "$name.key"
+}
+
+# write_kubeconfig WHO: $KC/WHO.kubeconfig with the certificate $P/WHO.crt.
+write_kubeconfig() {
+  local who=$1
+  cat > "$KC/$who.kubeconfig" << KUBECONFIG
 apiVersion: v1
 kind: Config
 clusters:
@@ -261,96 +264,43 @@ contexts:
   context: {cluster: local, user: $who}
 current-context: local
 KUBECONFIG
-  done
-  chmod 0600 "$P"/*.key "$KC"/*.kubeconfig
+  chmod 0600 "$KC/$who.kubeconfig"
+}
+
+# gen_pki: the CA and the control plane's certificates and kubeconfigs (each node's are made
+# by gen_node_pki).
+gen_pki() {
+  mkdir -p "$P" "$KC"
+  (
+    cd "$P"
+    pki_key ca.key
+    openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=flow-ci-local-ca" -out ca.crt 2> /dev/null
+    pki_key sa.key
+    openssl pkey -in sa.key -pubout -out sa.pub 2> /dev/null
+    pki_sign apiserver kube-apiserver "" "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:$API_ADDR,IP:$SVC_API_IP" serverAuth
+    pki_sign apiserver-kubelet-client kube-apiserver-kubelet-client system:masters "" clientAuth
+    pki_sign admin admin system:masters "" clientAuth
+    pki_sign controller-manager system:kube-controller-manager "" "" clientAuth
+    pki_sign scheduler system:kube-scheduler "" "" clientAuth
+    pki_sign kube-proxy system:kube-proxy "" "" clientAuth
+  )
+  local who
+  for who in admin controller-manager scheduler kube-proxy; do write_kubeconfig "$who"; done
+  chmod 0600 "$P"/*.key
 }
 
 write_configs() {
-  mkdir -p "$LK_DIR/containerd" "$LK_DIR/cni/net.d" "$LK_DIR/kubelet/root" "$LK_DIR/kubelet/pod-logs" "$LK_DIR/kube-proxy" "$LK_DIR/local-path-provisioner"
-  cat > "$LK_DIR/containerd/config.toml" << EOF
-version = 2
-root = "$LK_DIR/containerd/root"
-state = "$LK_DIR/containerd/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs"]
-[grpc]
-  address = "$SOCK"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$LK_DIR/containerd/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE_IMAGE"
-  # This VM drops CAP_SYS_RESOURCE: runc cannot lower oom_score_adj (the sandbox asks for -998),
-  # and every sandbox would fail with "can't get final child's PID from pipe: EOF".
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        BinaryName = "$(command -v runc)"
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$LK_DIR/cni/net.d"
-EOF
-  cat > "$LK_DIR/cni/net.d/10-localk8s.conflist" << EOF
-{
-  "cniVersion": "0.4.0",
-  "name": "localk8s",
-  "plugins": [
-    {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-     "ipam": {"type": "host-local", "dataDir": "$LK_DIR/cni/ipam",
-              "ranges": [[{"subnet": "$POD_SUBNET", "gateway": "$API_ADDR"}]], "routes": [{"dst": "0.0.0.0/0"}]}}
-  ]
-}
-EOF
-  cat > "$LK_DIR/kubelet/config.yaml" << EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-address: 127.0.0.1
-port: 10250
-healthzBindAddress: 127.0.0.1
-healthzPort: 10248
-readOnlyPort: 0
-failCgroupV1: false
-failSwapOn: false
-cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://$SOCK
-imageServiceEndpoint: unix://$SOCK
-tlsCertFile: $P/kubelet-serving.crt
-tlsPrivateKeyFile: $P/kubelet-serving.key
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: $P/ca.crt}
-authorization: {mode: Webhook}
-clusterDomain: cluster.local
-resolvConf: /etc/resolv.conf
-podLogsDir: $LK_DIR/kubelet/pod-logs
-evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-makeIPTablesUtilChains: false
-rotateCertificates: false
-syncFrequency: 10s
-nodeStatusUpdateFrequency: 10s
-# Container logs rotate at 1 MiB, checked every 3 s (the least), five files kept: a step that
-# prints more loses its start from the kubelet, which the archive's e2e needs to show
-# the archive does not.
-containerLogMaxSize: 1Mi
-containerLogMaxFiles: 5
-containerLogMonitorInterval: 3s
-EOF
+  mkdir -p "$LK_DIR/kube-proxy" "$LK_DIR/local-path-provisioner"
   cat > "$LK_DIR/kube-proxy/config.yaml" << EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $KC/kube-proxy.kubeconfig}
-hostnameOverride: "$NODE"
+hostnameOverride: "127.0.0.1"
 bindAddress: $API_ADDR
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 mode: iptables
-clusterCIDR: $POD_SUBNET
+clusterCIDR: $CLUSTER_CIDR
 detectLocalMode: ClusterCIDR
 # NodePorts answer on the bridge gateway only, never on the machine's own interfaces.
 nodePortAddresses: ["$API_ADDR/32"]
@@ -362,31 +312,25 @@ EOF
 
 image_tar() { echo "$LK_DIR/images/$(echo "$1" | tr '/:' '__').tar"; }
 
+# image_ref NAME: the reference of an image of LK_IMAGES.
+image_ref() {
+  case "$1" in
+    pause) echo "$PAUSE_IMAGE" ;;
+    busybox) echo "$BUSYBOX_IMAGE" ;;
+    go) echo "$GO_IMAGE" ;;
+    *) die "LK_IMAGES: unknown image '$1' (pause, busybox, go)" ;;
+  esac
+}
+
 build_images() {
   mkdir -p "$LK_DIR/images"
   local i ref out
   for i in $LK_IMAGES; do
-    case "$i" in
-      pause) ref=$PAUSE_IMAGE ;;
-      busybox) ref=$BUSYBOX_IMAGE ;;
-      go) ref=$GO_IMAGE ;;
-      *) die "LK_IMAGES: unknown image '$i' (pause, busybox, go)" ;;
-    esac
+    ref=$(image_ref "$i")
     out=$(image_tar "$ref")
     [ -s "$out" ] && continue
     "img_$i" "$ref" "$out" || die "building image $ref failed"
     log "image $ref built ($(du -h "$out" | cut -f1))"
-  done
-}
-
-import_images() {
-  local i ref have
-  have=$(ctr_ images ls -q)
-  for i in $LK_IMAGES; do
-    case "$i" in pause) ref=$PAUSE_IMAGE ;; busybox) ref=$BUSYBOX_IMAGE ;; go) ref=$GO_IMAGE ;; esac
-    grep -qxF "$ref" <<< "$have" && continue
-    ctr_ images import "$(image_tar "$ref")" > /dev/null || die "ctr import of $ref failed"
-    log "image $ref imported"
   done
 }
 
@@ -421,9 +365,18 @@ ensure_bridge() {
 # Subcommands
 
 up() {
+  case "${1:-}" in
+    "") ;;
+    --nodes) LK_NODES=${2:-} ;;
+    *) die "usage: $0 up [--nodes N]" ;;
+  esac
+  [[ "$LK_NODES" =~ ^[12]$ ]] || die "--nodes must be 1 or 2, not '$LK_NODES'"
   [ "$(id -u)" = 0 ] || die "needs root (containerd, kubelet, mounts, iptables)"
-  local c running=() stopped=()
-  for c in "${COMPONENTS[@]}"; do
+  local c n running=() stopped=()
+  # A cluster never shrinks under its pods: a state dir made for more nodes keeps them all.
+  n=$(nodes_of_state | tail -n 1)
+  [ "$n" -le "$LK_NODES" ] || { log "the state has $n nodes: keeping them (down --purge to start smaller)"; LK_NODES=$n; }
+  for c in "${COMPONENTS[@]}" $(node_components "$LK_NODES"); do
     if alive "$c"; then running+=("$c"); else stopped+=("$c"); fi
   done
   if [ ${#stopped[@]} -eq 0 ]; then
@@ -451,15 +404,17 @@ up() {
   elif ! grep -qE "IP Address:${API_ADDR//./\\.}(,|$)" <<< "$(openssl x509 -in "$P/apiserver.crt" -noout -text)"; then
     die "$P was made for another API address than $API_ADDR: run '$0 down --purge' first"
   fi
+  for n in $(seq 1 "$LK_NODES"); do
+    gen_node_pki "$n"
+    write_node_configs "$n"
+  done
   write_configs
   save_host_sysctls
   ensure_bridge
   build_images
 
   UP_STARTED=1
-  start containerd containerd --config "$LK_DIR/containerd/config.toml"
-  waitfor containerd 30 containerd ctr_ version
-  import_images
+  for n in $(seq 1 "$LK_NODES"); do start_node_runtime "$n"; done
 
   start etcd etcd --name localk8s --data-dir "$LK_DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -475,7 +430,9 @@ up() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$P/sa.pub" --service-account-signing-key-file="$P/sa.key" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-    --service-cluster-ip-range="$SVC_RANGE" --allow-privileged=true --profiling=false
+    --service-cluster-ip-range="$SVC_RANGE" --allow-privileged=true --profiling=false \
+    --audit-policy-file="$ROOT/hack/local-cluster/audit-policy.yaml" --audit-log-path="$L/audit.log" \
+    --audit-log-format=json --audit-log-maxsize=100 --audit-log-maxbackup=1
   waitfor kube-apiserver 120 kube-apiserver kubectl_ get --raw /readyz
 
   # No --enable-hostpath-provisioner: its volumes are 0750 root, useless to non-root pods.
@@ -490,18 +447,22 @@ up() {
     --kubeconfig="$KC/scheduler.kubeconfig" \
     --authentication-kubeconfig="$KC/scheduler.kubeconfig" --authorization-kubeconfig="$KC/scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port=10259 --leader-elect=false --profiling=false
-  start kubelet "$K8S_BIN/kubelet" --config="$LK_DIR/kubelet/config.yaml" \
-    --kubeconfig="$KC/kubelet.kubeconfig" --hostname-override="$NODE" --root-dir="$LK_DIR/kubelet/root" --v=1
+  for n in $(seq 1 "$LK_NODES"); do start_kubelet "$n"; done
   start kube-proxy "$K8S_BIN/kube-proxy" --config="$LK_DIR/kube-proxy/config.yaml" --v=1
 
-  waitfor "node registered" 120 kubelet kubectl_ get node "$NODE"
-  waitfor "node Ready" 180 kubelet kubectl_ wait --for=condition=Ready "node/$NODE" --timeout=2s
+  for n in $(seq 1 "$LK_NODES"); do wait_node "$n"; done
   waitfor "default ServiceAccount" 60 kube-controller-manager kubectl_ -n default get serviceaccount default
   # The path an in-cluster client takes: Service IP -> kube-proxy's DNAT -> the apiserver on the bridge.
   waitfor "kubernetes Service https://$SVC_API_IP:443 (kube-proxy)" 60 kube-proxy \
     curl -sf --cacert "$P/ca.crt" "https://$SVC_API_IP:443/version"
 
-  sed -e "s|@LOCAL_PATH_DIR@|$LK_LOCAL_PATH_DIR|g" -e "s|@HELPER_IMAGE@|$BUSYBOX_IMAGE|g" \
+  # Each node's volumes in a directory of its own: a volume stays on the node it was made on.
+  local paths='{"node":"DEFAULT_PATH_FOR_NON_LISTED_NODES","paths":["'$LK_LOCAL_PATH_DIR'"]}'
+  for n in $(seq 2 "$LK_NODES"); do
+    node_vars "$n"
+    paths+=',{"node":"'$NODE_NAME'","paths":["'$NODE_PATH_DIR'"]}'
+  done
+  sed -e "s|@NODE_PATHS@|$paths|g" -e "s|@HELPER_IMAGE@|$BUSYBOX_IMAGE|g" \
     "$ROOT/hack/local-cluster/local-path-storage.yaml" | kubectl_ apply -f - > /dev/null
   kubectl_ -n local-path-storage get configmap local-path-config -o jsonpath='{.data.config\.json}' \
     > "$LK_DIR/local-path-provisioner/config.json"
@@ -513,7 +474,7 @@ up() {
   alive local-path-provisioner || { tail -n 20 "$L/local-path-provisioner.log" >&2; die "local-path-provisioner exited"; }
   log "default StorageClass local-path (volumes in $LK_LOCAL_PATH_DIR)"
 
-  log "up in $((SECONDS - T0)) s; images: $(for i in $LK_IMAGES; do case $i in pause) printf '%s ' $PAUSE_IMAGE ;; busybox) printf '%s ' $BUSYBOX_IMAGE ;; go) printf '%s ' $GO_IMAGE ;; esac; done)"
+  log "up in $((SECONDS - T0)) s: $LK_NODES node(s); images: $(for i in $LK_IMAGES; do printf '%s ' "$(image_ref "$i")"; done)"
   log "export KUBECONFIG=$KUBECONFIG"
 }
 
@@ -544,17 +505,12 @@ down() {
     *) die "usage: $0 down [--purge]" ;;
   esac
   [ "$(id -u)" = 0 ] || die "needs root"
-  local T0=$SECONDS
-  stop local-path-provisioner kubelet
-  if alive containerd; then
-    # Kill every container task, then remove the containers; shims exit once their task is gone.
-    local t c
-    for t in $(ctr_ tasks ls -q 2> /dev/null); do ctr_ tasks kill -s SIGKILL "$t" > /dev/null 2>&1 || true; done
-    sleep 1
-    for t in $(ctr_ tasks ls -q 2> /dev/null); do ctr_ tasks delete -f "$t" > /dev/null 2>&1 || true; done
-    for c in $(ctr_ containers ls -q 2> /dev/null); do ctr_ containers delete "$c" > /dev/null 2>&1 || true; done
-  fi
-  stop containerd kube-proxy kube-scheduler kube-controller-manager
+  local T0=$SECONDS n nodes
+  nodes=$(nodes_of_state)
+  stop local-path-provisioner kubelet $(for n in $nodes; do [ "$n" = 1 ] || echo "kubelet-$n"; done)
+  # Kill every container task, then remove the containers; shims exit once their task is gone.
+  for n in $nodes; do stop_node_containers "$n"; done
+  stop containerd $(for n in $nodes; do [ "$n" = 1 ] || echo "containerd-$n"; done) kube-proxy kube-scheduler kube-controller-manager
   stop kube-apiserver
   stop etcd
   # kube-proxy's iptables chains (KUBE-*) in both families; --cleanup leaves KUBE-FIREWALL behind.
@@ -568,17 +524,9 @@ down() {
       $ipt -w -F KUBE-FIREWALL 2> /dev/null && $ipt -w -X KUBE-FIREWALL 2> /dev/null || true
     done
   fi
-  # Shims of this containerd (matched on its socket) that outlived it.
-  local d cmd m ns cg
-  for d in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' 2> /dev/null < "$d/cmdline") || continue
-    case "$cmd" in
-      *containerd-shim*"-address $SOCK "*)
-        kill -KILL "${d#/proc/}" 2> /dev/null || true
-        log "killed shim ${d#/proc/}"
-        ;;
-    esac
-  done
+  # Shims of these containerds (matched on their sockets) that outlived them.
+  local m ns
+  for n in $nodes; do kill_node_shims "$n"; done
   # Mounts below the state dir (pod volumes, overlay rootfs, shm) and the local-path dir, deepest first.
   for m in $(awk -v a="$LK_DIR/" -v b="$LK_LOCAL_PATH_DIR/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/self/mounts | sort -r); do
     umount -l "$m" 2> /dev/null || true
@@ -590,17 +538,13 @@ down() {
     rm -f "$ns"
   done
   if mountpoint -q /run/netns 2> /dev/null && [ -z "$(ls -A /run/netns)" ]; then umount /run/netns 2> /dev/null || true; fi
-  ip link show "$BRIDGE" > /dev/null 2>&1 && ip link delete "$BRIDGE"
-  # Empty kubelet cgroups (cgroup v1, cgroupfs driver).
-  for cg in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
-    [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2> /dev/null || true
-  done
+  for n in $nodes; do clean_node_host "$n"; done
   restore_host_sysctls
   if [ -n "$purge" ]; then
     rm -rf "$LK_DIR" "$LK_LOCAL_PATH_DIR" /tmp/hostpath_pv /run/containerd/runc/k8s.io
     # Paths outside the state dir that the CNI plugins, containerd's shims and kubelet's device
     # plugin manager hard-code; directories are removed only when nothing else is left in them.
-    rm -f /var/lib/cni/results/localk8s-* /var/lib/kubelet/device-plugins/kubelet.sock 2> /dev/null || true
+    rm -f /var/lib/cni/results/localk8s* /var/lib/kubelet/device-plugins/kubelet.sock 2> /dev/null || true
     rmdir /var/lib/cni/results /var/lib/cni /var/lib/kubelet/device-plugins /var/lib/kubelet 2> /dev/null || true
     rmdir /run/containerd/runc /run/containerd/s /run/containerd/fifo /run/containerd /run/netns 2> /dev/null || true
     log "purged $LK_DIR"
@@ -610,7 +554,7 @@ down() {
 
 status() {
   local c p rc=0
-  for c in "${COMPONENTS[@]}"; do
+  for c in "${COMPONENTS[@]}" $(node_components "$(nodes_of_state | tail -n 1)"); do
     if alive "$c"; then
       p=$(cat "$PIDS/$c.pid")
       printf '%-24s running  pid %-7s rss %s MiB\n' "$c" "$p" "$(($(awk '/VmRSS/ {print $2}' "/proc/$p/status") / 1024))"
@@ -662,19 +606,28 @@ load_image() {
   else
     die "$src is neither a docker-archive tarball nor a directory"
   fi
-  out=$(ctr_ images import "$tarball" 2>&1) || { echo "$out" >&2; die "ctr import of $src failed"; }
-  # ctr prints "unpacking NAME (sha256:...)...done" for each image it imported.
-  names=$(sed -n -E 's/^unpacking ([^ ]+) \(sha256:.*/\1/p' <<< "$out")
-  if ! grep -qxF "$full" <<< "$names"; then
-    n=$(grep -c . <<< "$names" || true)
-    [ "$n" = 1 ] || die "$src holds $n images (${names//$'\n'/ }); REF must be one of their tags"
-    ctr_ images tag --force "$names" "$full" > /dev/null
-  fi
-  log "loaded $full from $src"
+  # Every node's containerd, so a pod finds it wherever it is scheduled.
+  local node
+  for node in $(nodes_of_state); do
+    node_vars "$node"
+    alive "containerd$NODE_SUFFIX" || continue
+    out=$(ctr_at "$NODE_SOCK" images import "$tarball" 2>&1) || { echo "$out" >&2; die "ctr import of $src on node $NODE_NAME failed"; }
+    # ctr prints "unpacking NAME (sha256:...)...done" for each image it imported.
+    names=$(sed -n -E 's/^unpacking ([^ ]+) \(sha256:.*/\1/p' <<< "$out")
+    if ! grep -qxF "$full" <<< "$names"; then
+      n=$(grep -c . <<< "$names" || true)
+      [ "$n" = 1 ] || die "$src holds $n images (${names//$'\n'/ }); REF must be one of their tags"
+      ctr_at "$NODE_SOCK" images tag --force "$names" "$full" > /dev/null
+    fi
+    log "loaded $full from $src on node $NODE_NAME"
+  done
 }
 
 case "${1:-}" in
-  up) up ;;
+  up)
+    shift
+    up "$@"
+    ;;
   down)
     shift
     down "$@"
@@ -685,8 +638,19 @@ case "${1:-}" in
     shift
     load_image "$@"
     ;;
+  node-stop | node-start)
+    [[ "${2:-}" =~ ^[0-9]+$ ]] && [ -d "$(node_vars "$2" && echo "$NODE_DIR")" ] || die "usage: $0 $1 N (a node of this cluster)"
+    node_vars "$2"
+    if [ "$1" = node-stop ]; then
+      stop "kubelet$NODE_SUFFIX"
+    else
+      alive "kubelet$NODE_SUFFIX" || start_kubelet "$2"
+      find_kubectl
+      wait_node "$2"
+    fi
+    ;;
   *)
-    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

@@ -218,7 +218,7 @@ func benchNamespace(b *testing.B) string {
 			for _, args := range [][]string{
 				{"-n", ns.Name, "get", "fpr,jobs,pods,pvc", "-o", "wide"},
 				{"-n", ns.Name, "get", "events", "--sort-by=.lastTimestamp"},
-				{"-n", operatorNS, "logs", "deploy/" + operatorDeploy, "--tail=50"},
+				{"-n", operatorNS, "logs", "-l", operatorSelector, "--prefix", "--tail=50"},
 			} {
 				out, err := kubectl(args...)
 				b.Logf("kubectl %s:\n%s%v", strings.Join(args, " "), out, errOrEmpty(err))

@@ -34,6 +34,8 @@ import (
 const (
 	operatorNS     = "flow-ci-system"
 	operatorDeploy = "flow-ci-controller-manager"
+	// operatorSelector picks the operator's replicas (one leads, one stands by).
+	operatorSelector = "app.kubernetes.io/name=flow-ci,app.kubernetes.io/component=controller-manager"
 )
 
 var (
@@ -137,7 +139,7 @@ func dumpNamespace(t *testing.T, ns string) {
 		{"-n", ns, "get", "fpr,jobs,pods,pvc,cm", "-o", "wide"},
 		{"-n", ns, "get", "fpr", "-o", "yaml"},
 		{"-n", ns, "get", "events", "--sort-by=.lastTimestamp"},
-		{"-n", operatorNS, "logs", "deploy/" + operatorDeploy, "--tail=100"},
+		{"-n", operatorNS, "logs", "-l", operatorSelector, "--prefix", "--tail=100"},
 	} {
 		out, err := kubectl(args...)
 		t.Logf("kubectl %s:\n%s%v", strings.Join(args, " "), out, errOrEmpty(err))
@@ -192,9 +194,9 @@ func podsIn(g Gomega, ns string) []corev1.Pod {
 	return list.Items
 }
 
-// operatorLogs is everything the operator logged, for the credential grep.
+// operatorLogs is everything the operator's replicas logged, for the credential grep.
 func operatorLogs(t *testing.T) string {
-	out, err := kubectl("-n", operatorNS, "logs", "deploy/"+operatorDeploy, "--tail=-1")
+	out, err := kubectl("-n", operatorNS, "logs", "-l", operatorSelector, "--prefix", "--tail=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
