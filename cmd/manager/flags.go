@@ -18,6 +18,7 @@ import (
 	"github.com/flow-ci/flow-ci/controllers/pipelinerun"
 	"github.com/flow-ci/flow-ci/controllers/trigger"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/leasefence"
 	"github.com/flow-ci/flow-ci/internal/render"
 )
 
@@ -30,6 +31,8 @@ type options struct {
 	probeAddr       string
 	leaderElection  bool
 	leaseNamespace  string
+	lease           leaseTimes
+	fence           *leasefence.Fence // with leader election: the writes' fence
 	namespace       string
 	render          render.Config
 	archiveCA       string
@@ -96,6 +99,7 @@ func serverFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElection, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	fs.StringVar(&o.leaseNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the operator's own, when it runs in a pod).")
+	leaseFlags(fs, &o.lease)
 	fs.StringVar(&o.namespace, "namespace", "", "Watch only this namespace (all namespaces when empty).")
 	fs.IntVar(&o.maxReconciles, "max-concurrent-reconciles", pipelinerun.DefaultMaxConcurrentReconciles, "PipelineRuns reconciled in parallel.")
 	fs.Float64Var(&o.qps, "kube-api-qps", pipelinerun.DefaultQPS, "Client-side limit of the operator's API requests per second.")
@@ -118,6 +122,8 @@ func runFlags(fs *flag.FlagSet, o *options, r *rawFlags) {
 	fs.StringVar(&r.pullPolicy, "image-pull-policy", "", "Pull policy of clone and step containers (default: Kubernetes' own).")
 	fs.DurationVar(&o.lifecycle.Unschedulable, "unschedulable-timeout", 10*time.Minute,
 		"Fail a step whose pod stays pending or unschedulable this long (reason Unschedulable); 0 disables.")
+	fs.DurationVar(&o.lifecycle.NodeLost, "node-lost-timeout", time.Minute,
+		"Fail a run whose workspace's node has not been Ready this long (reason NodeLost), and delete its pods there without grace; 0 disables (and the operator then never reads Nodes).")
 	fs.DurationVar(&o.lifecycle.ImagePull, "image-pull-timeout", 2*time.Minute,
 		"Fail a step whose image cannot be pulled, or container created, for this long; 0 disables.")
 	fs.IntVar(&r.ttl, "ttl-seconds-after-finished", 0, "Delete finished runs that set no spec.ttlSecondsAfterFinished after this long; 0 keeps them.")
@@ -190,7 +196,7 @@ func finish(o *options, r *rawFlags) error {
 	if o.render.CloneImage == "" {
 		return errors.New("--clone-image (or FLOWCI_CLONE_IMAGE) is required: the clone Job runs the operator's own image")
 	}
-	return nil
+	return o.lease.validate()
 }
 
 func envOr(key, def string) string {

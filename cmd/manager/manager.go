@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,6 +31,7 @@ import (
 	"github.com/flow-ci/flow-ci/controllers/trigger"
 	"github.com/flow-ci/flow-ci/internal/forge"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
+	"github.com/flow-ci/flow-ci/internal/leasefence"
 	"github.com/flow-ci/flow-ci/internal/podlogs"
 )
 
@@ -45,7 +50,12 @@ func runManager(args []string) error {
 	if err := setupControllers(mgr, o, inFlight); err != nil {
 		return err
 	}
-	metrics.RegisterRunsGauge(mgr.GetCache())
+	metrics.RegisterRunsGauge(mgr.GetCache(), mgr.Elected())
+	if o.leaderElection {
+		if err := warmStandby(ctx, mgr); err != nil {
+			return err
+		}
+	}
 	if err := mgr.Add(releaseStartupMemory(mgr, collectOftenAtStartup())); err != nil {
 		return fmt.Errorf("adding the start-up memory release: %w", err)
 	}
@@ -75,22 +85,46 @@ func newManager(o *options) (ctrl.Manager, error) {
 	}
 	restCfg := ctrl.GetConfigOrDie()
 	restCfg.QPS, restCfg.Burst = float32(o.qps), o.burst
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		PprofBindAddress:              o.pprofAddr,
-		Scheme:                        scheme,
-		Cache:                         cacheOpts,
-		Client:                        controllers.ClientOptions(),
-		Metrics:                       metrics.ServerOptions(o.metricsAddr, o.metricsSecure, o.metricsCertDir),
-		HealthProbeBindAddress:        o.probeAddr,
-		LeaderElection:                o.leaderElection,
-		LeaderElectionID:              "flow-ci.flowci.dev",
-		LeaderElectionNamespace:       o.leaseNamespace,
-		LeaderElectionReleaseOnCancel: true,
-	})
+	opts := ctrl.Options{
+		PprofBindAddress:       o.pprofAddr,
+		Scheme:                 scheme,
+		Cache:                  cacheOpts,
+		Client:                 controllers.ClientOptions(),
+		Metrics:                metrics.ServerOptions(o.metricsAddr, o.metricsSecure, o.metricsCertDir),
+		HealthProbeBindAddress: o.probeAddr,
+	}
+	if o.leaderElection {
+		if err := electLeader(&opts, restCfg, o); err != nil {
+			return nil, err
+		}
+	}
+	mgr, err := ctrl.NewManager(restCfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
 	return mgr, nil
+}
+
+// electLeader sets up leader election, and fences cfg: every write made through it (by
+// the manager's clients and its event recorder) starts within the renew deadline of the
+// lease's last renewal (internal/leasefence). The lease's own client is not fenced.
+func electLeader(opts *ctrl.Options, cfg *rest.Config, o *options) error {
+	ns, err := leaseNamespace(o.leaseNamespace)
+	if err != nil {
+		return err
+	}
+	fence := leasefence.New(o.lease.renewDeadline)
+	o.fence = fence
+	lock, err := managerLease(cfg, ns, o.lease, fence)
+	if err != nil {
+		return err
+	}
+	duration, renew, retry := o.lease.duration, o.lease.renewDeadline, o.lease.retryPeriod
+	opts.LeaderElection, opts.LeaderElectionReleaseOnCancel = true, true
+	opts.LeaderElectionResourceLockInterface = lock
+	opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod = &duration, &renew, &retry
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return leasefence.Wrap(rt, fence) })
+	return nil
 }
 
 // setupControllers registers the three controllers, each set up the same way.
@@ -134,11 +168,15 @@ func setupControllers(mgr ctrl.Manager, o *options, inFlight *pipelinerun.InFlig
 	if err := triggers.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
 		return fmt.Errorf("setting up the PipelineTrigger controller: %w", err)
 	}
+	var poster commitstatus.Poster = &forge.Client{Egress: gitsource.Egress{Allowed: o.allowedNetworks}}
+	if o.fence != nil {
+		poster = fencedPoster{Poster: poster, fence: o.fence}
+	}
 	reporter := &commitstatus.Reconciler{
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
 		Recorder:    mgr.GetEventRecorder("flow-ci"),
-		Forge:       &forge.Client{Egress: gitsource.Egress{Allowed: o.allowedNetworks}},
+		Forge:       poster,
 		Concurrency: o.reporters,
 	}
 	if err := reporter.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
@@ -192,4 +230,18 @@ func archiveTarget(reader client.Reader, ref, url string) *pipelinerun.ArchiveTa
 	}
 	return &pipelinerun.ArchiveTarget{Reader: reader, ConfigMap: client.ObjectKey{Namespace: ns, Name: name},
 		Service: "flow-ci-archive", URL: url}
+}
+
+// warmStandby starts the informers the controllers watch before this replica leads:
+// controller-runtime starts a controller's sources only once it is elected, so without
+// this a standby that takes over would first list every run, Job and pod. The cache starts
+// with the manager, on every replica; a standby pays the leader's memory for it.
+func warmStandby(ctx context.Context, mgr ctrl.Manager) error {
+	for _, obj := range []client.Object{&civ1alpha1.PipelineRun{}, &civ1alpha1.PipelineTrigger{},
+		&batchv1.Job{}, &corev1.Pod{}, &corev1.PersistentVolumeClaim{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
+			return fmt.Errorf("warming the standby's cache of %T: %w", obj, err)
+		}
+	}
+	return nil
 }

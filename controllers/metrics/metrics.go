@@ -191,22 +191,31 @@ func (r *RepositoryLabels) Value(repoURL string) string {
 }
 
 // runsGauge is flowci_pipelineruns{namespace,phase}, counted from the manager's cache
-// when scraped, so it is exact and costs nothing between scrapes.
+// when scraped, so it is exact and costs nothing between scrapes. Only the leader
+// reports it: a standby's cache is as warm, and a sum over the replicas would count
+// every run twice.
 type runsGauge struct {
-	reader client.Reader
-	desc   *prometheus.Desc
+	reader  client.Reader
+	elected <-chan struct{}
+	desc    *prometheus.Desc
 }
 
-// RegisterRunsGauge adds flowci_pipelineruns, read from reader (the manager's cache).
-// A second registration (tests run several managers) keeps the first.
-func RegisterRunsGauge(reader client.Reader) {
-	_ = crmetrics.Registry.Register(&runsGauge{reader: reader, desc: prometheus.NewDesc("flowci_pipelineruns",
+// RegisterRunsGauge adds flowci_pipelineruns, read from reader (the manager's cache) once
+// elected is closed (the manager's Elected()). A second registration (tests run several
+// managers) keeps the first.
+func RegisterRunsGauge(reader client.Reader, elected <-chan struct{}) {
+	_ = crmetrics.Registry.Register(&runsGauge{reader: reader, elected: elected, desc: prometheus.NewDesc("flowci_pipelineruns",
 		"Runs that exist, by namespace and phase (Queued is the queue's length).", []string{"namespace", "phase"}, nil)})
 }
 
 func (g *runsGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
 
 func (g *runsGauge) Collect(ch chan<- prometheus.Metric) {
+	select {
+	case <-g.elected:
+	default:
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	list := &v1alpha1.PipelineRunList{}

@@ -51,7 +51,8 @@ func TestMetrics(t *testing.T) {
 	ns := env.NewNamespace(t)
 	repo, url := serveRepo(t, twoSteps)
 	commit := repo.RevParse(t, "main")
-	metrics.RegisterRunsGauge(env.Client)
+	elected := make(chan struct{})
+	metrics.RegisterRunsGauge(env.Client, elected)
 	startManager(t, ns)
 
 	// Succeeds, while a second run of the branch waits in the queue.
@@ -60,6 +61,12 @@ func TestMetrics(t *testing.T) {
 	withPolicy(civ1alpha1.ConcurrencyQueue)(queued)
 	createRun(t, queued)
 	g.Eventually(func(g Gomega) { g.Expect(phaseOf(g, ns, "queued")).To(Equal(civ1alpha1.PhaseQueued)) }).Should(Succeed())
+	// A standby (not yet elected) reports no gauge: a sum over replicas counts each run once.
+	g.Consistently(func(g Gomega) {
+		gauge, _ := series(g, "flowci_pipelineruns", ns)
+		g.Expect(gauge).To(BeEmpty())
+	}).WithTimeout(time.Second).Should(Succeed())
+	close(elected)
 	g.Eventually(func(g Gomega) {
 		gauge, _ := series(g, "flowci_pipelineruns", ns)
 		g.Expect(gauge).To(HaveKey("phase=Queued"))
