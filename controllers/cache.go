@@ -49,7 +49,9 @@ func runChildrenCache(podFields fields.Selector, pvcs bool) cache.Options {
 		},
 	}
 	if pvcs {
+		// The operator's cache: PVCs, and Nodes for the node-lost watchdog.
 		opts.ByObject[&corev1.PersistentVolumeClaim{}] = cache.ByObject{Label: sel, Transform: TrimPVC}
+		opts.ByObject[&corev1.Node{}] = cache.ByObject{Transform: TrimNode}
 	}
 	return opts
 }

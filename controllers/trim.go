@@ -83,7 +83,8 @@ func TrimPod(obj any) (any, error) {
 	}
 	out.Status.Phase = p.Status.Phase
 	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled { // the watchdogs' only condition
+		// The watchdogs' conditions: scheduled, and ready (marked false on a lost node).
+		if c.Type == corev1.PodScheduled || c.Type == corev1.PodReady {
 			c.Message, c.LastProbeTime = cut(c.Message, maxShortMessage), metav1.Time{}
 			out.Status.Conditions = append(out.Status.Conditions, c)
 		}
@@ -180,3 +181,20 @@ func cut(s string, n int) string {
 
 // cutTail keeps the end of a log tail.
 func cutTail(s string, n int) string { return shorten.Tail(s, n) }
+
+// TrimNode keeps of a Node its name and its Ready condition, which the node-lost
+// watchdog reads; a Node's images and addresses are most of its bytes.
+func TrimNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion}}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			c.Message, c.LastHeartbeatTime = cut(c.Message, maxShortMessage), metav1.Time{}
+			out.Status.Conditions = append(out.Status.Conditions, c)
+		}
+	}
+	return out, nil
+}

@@ -28,6 +28,10 @@ const (
 	ReasonTimedOut = "TimedOut"
 	// ReasonUnschedulable: a pod stayed pending or unschedulable past the watchdog.
 	ReasonUnschedulable = "Unschedulable"
+	// ReasonNodeLost: the node of the run's workspace stopped answering (its Ready
+	// condition not True, or the Node deleted) past the watchdog; a ReadWriteOnce
+	// workspace went with it, so the whole run fails.
+	ReasonNodeLost = "NodeLost"
 	// ReasonImagePullFailed: a pod's image could not be pulled within the watchdog.
 	ReasonImagePullFailed = "ImagePullFailed"
 	// ReasonCreateContainerFailed: a container could not be created (for example a

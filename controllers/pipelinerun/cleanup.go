@@ -34,6 +34,9 @@ func (r *Reconciler) cleanupFinished(ctx context.Context, s *scope) error {
 	if err := r.stopActiveJobs(ctx, run); err != nil {
 		return err
 	}
+	if err := r.releaseLostPods(ctx, s); err != nil {
+		return err
+	}
 	if err := r.cleanupWorkspace(ctx, s, done); err != nil {
 		return err
 	}

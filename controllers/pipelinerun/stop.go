@@ -22,7 +22,15 @@ func (r *Reconciler) reconcileStop(ctx context.Context, s *scope) (bool, error) 
 	if r.checkDeadline(ctx, s); s.run.Status.Phase.IsFinished() {
 		return true, nil
 	}
-	for _, a := range activeJobs(s) {
+	active := activeJobs(s)
+	lost := r.lostNode(ctx, s, active)
+	if lost.Reason != "" {
+		// No log tails: they would be read from the lost node's kubelet.
+		runstate.End(s.run, runstate.Ending{Phase: v1alpha1.PhaseFailed, Reason: lost.Reason, Message: lost.Message}, metav1.NewTime(s.now))
+		return true, nil
+	}
+	s.wakeAt(lost.Next)
+	for _, a := range active {
 		pod := runstate.LatestPod(s.pods, a.job)
 		if pod == nil && r.Lifecycle.Unschedulable > 0 {
 			// No pod yet, and pod creations do not reconcile: look again when a pod

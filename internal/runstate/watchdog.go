@@ -16,6 +16,8 @@ type Watchdogs struct {
 	Unschedulable time.Duration
 	// ImagePull bounds ErrImagePull, ImagePullBackOff and CreateContainerConfigError.
 	ImagePull time.Duration
+	// NodeLost bounds how long a pod's node may not be Ready (node.go).
+	NodeLost time.Duration
 }
 
 // Verdict is a watchdog's decision about one pod: a failure reason with its message, or
@@ -73,6 +75,9 @@ func waitingReason(waiting string) string {
 // reconciles its run only when this changes to a state, so that the run's pass sets
 // the watchdog's deadline; a pod that is merely created, pulling or running does not.
 func Watched(p *corev1.Pod) string {
+	if NotReadyOnItsNode(p) {
+		return "not-ready:" + p.Spec.NodeName
+	}
 	if p == nil || p.Status.Phase != corev1.PodPending || !p.DeletionTimestamp.IsZero() {
 		return ""
 	}
