@@ -7,6 +7,7 @@ package trigger
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -44,6 +45,10 @@ type Reconciler struct {
 
 	polls  *poller
 	budget runBudget
+	// leading is when this replica's first pass ran: controllers run only on the leader,
+	// so that is when it took over (triggerstate.CatchUp spreads the polls due before).
+	leadOnce sync.Once
+	leading  time.Time
 }
 
 // pass is what one reconcile of a trigger works on.
@@ -83,6 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, nil
 	}
 	p := &pass{trig: trig, now: r.Clock.Now()}
+	r.leadOnce.Do(func() { r.leading = p.now })
 	before := trig.DeepCopy()
 	err := r.reconcileRuns(ctx, p)
 	if err == nil {
@@ -156,13 +162,21 @@ func (r *Reconciler) reconcilePolls(ctx context.Context, p *pass) error {
 		return r.startPoll(ctx, p)
 	}
 	if !r.polls.inFlight(trig.UID) {
-		last := r.lastPoll(trig)
-		p.wakeAt(triggerstate.NextPoll(last, trig.Spec.IntervalOrDefault(), string(trig.UID)))
+		p.wakeAt(r.nextPoll(p))
 		for _, s := range slots {
 			p.wakeAt(s.Next)
 		}
 	}
 	return nil
+}
+
+// nextPoll is when the trigger polls next: an interval and its jitter after the last
+// poll, or, for a poll that fell due before this replica led, spread after the takeover.
+func (r *Reconciler) nextPoll(p *pass) time.Time {
+	trig := p.trig
+	interval := trig.Spec.IntervalOrDefault()
+	next := triggerstate.NextPoll(r.lastPoll(trig), interval, string(trig.UID))
+	return triggerstate.CatchUp(next, r.leading, interval, string(trig.UID))
 }
 
 // lastPoll is when the trigger last polled: in this process, or as last written.
@@ -182,7 +196,7 @@ func (r *Reconciler) pollDue(p *pass, slots []triggerstate.Slot) bool {
 	switch {
 	case last.IsZero(), trig.Generation != trig.Status.ObservedGeneration, poke(trig) != "":
 		return true
-	case !p.now.Before(triggerstate.NextPoll(last, trig.Spec.IntervalOrDefault(), string(trig.UID))):
+	case !p.now.Before(r.nextPoll(p)):
 		return true
 	}
 	for _, s := range slots {

@@ -172,3 +172,22 @@ func NextPoll(last time.Time, interval time.Duration, uid string) time.Time {
 	}
 	return last.Add(interval + jitter)
 }
+
+// CatchUpWindow is the most a poll that fell due while no replica led is put off.
+const CatchUpWindow = 30 * time.Second
+
+// CatchUp is when to make a poll due at next, for a replica leading since leading. A poll
+// that fell due before that (during a failover or a restart, when the old leader's timers
+// died with it) is made within a window after it, at an offset fixed per trigger, so the
+// triggers that came due during the gap do not all poll in the new leader's first
+// second. The window is CatchUpWindow, or the interval when that is shorter, so no
+// trigger waits longer than it would have between two polls.
+func CatchUp(next, leading time.Time, interval time.Duration, uid string) time.Time {
+	window := min(CatchUpWindow, interval)
+	if !next.Before(leading) || window <= 0 {
+		return next
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(uid))
+	return leading.Add(time.Duration(h.Sum64() % uint64(window)))
+}

@@ -1,6 +1,7 @@
 package triggerstate
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -146,5 +147,43 @@ func TestNextPoll(t *testing.T) {
 	}
 	if len(spread) < 4 {
 		t.Errorf("8 triggers polled at only %d distinct times: the jitter does not spread them", len(spread))
+	}
+}
+
+func TestCatchUp(t *testing.T) {
+	leading := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name     string
+		next     time.Time
+		interval time.Duration
+		lo, hi   time.Time // the result is in [lo, hi)
+	}{
+		{"due after the takeover: unchanged", leading.Add(time.Minute), time.Minute, leading.Add(time.Minute), leading.Add(time.Minute + 1)},
+		{"due at the takeover: unchanged", leading, time.Minute, leading, leading.Add(1)},
+		{"fell due during the gap: within the window", leading.Add(-5 * time.Second), time.Minute, leading, leading.Add(CatchUpWindow)},
+		{"long overdue: within the window", leading.Add(-time.Hour), time.Hour, leading, leading.Add(CatchUpWindow)},
+		{"a short interval bounds the window", leading.Add(-time.Second), 10 * time.Second, leading, leading.Add(10 * time.Second)},
+	} {
+		got := CatchUp(c.next, leading, c.interval, "uid-1")
+		if got.Before(c.lo) || !got.Before(c.hi) {
+			t.Errorf("%s: %v after the takeover, want in [%v, %v)", c.name, got.Sub(leading), c.lo.Sub(leading), c.hi.Sub(leading))
+		}
+	}
+	// 100 triggers that all fell due during the gap: no second of the window gets more
+	// than a few of them (evenly, 100 over 30 s is about 3.3 a second).
+	perSecond := map[int64]int{}
+	for i := range 100 {
+		got := CatchUp(leading.Add(-time.Second), leading, time.Minute, fmt.Sprintf("uid-%d", i))
+		if again := CatchUp(leading.Add(-time.Second), leading, time.Minute, fmt.Sprintf("uid-%d", i)); !again.Equal(got) {
+			t.Fatalf("not deterministic: %v then %v", got, again)
+		}
+		perSecond[int64(got.Sub(leading)/time.Second)]++
+	}
+	most := 0
+	for _, n := range perSecond {
+		most = max(most, n)
+	}
+	if len(perSecond) < 20 || most > 10 {
+		t.Errorf("100 overdue polls fell in %d distinct seconds, at most %d in one: not spread", len(perSecond), most)
 	}
 }
