@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,19 +288,17 @@ func killArchiveAtRandom(t *testing.T, d time.Duration, n int) func() []time.Dur
 }
 
 // sigkillArchive kills the archive process of pod on this machine (the local cluster's
-// node), found by the host name in its environment.
+// nodes), found by the host name in its environment.
 func sigkillArchive(pod string) error {
-	for _, pid := range archiveProcesses() {
-		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if slices.Contains(strings.Split(string(env), "\x00"), "HOSTNAME="+pod) {
-			return syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	return fmt.Errorf("no archive process of pod %s on this machine", pod)
+	return signalPod(pod, true, syscall.SIGKILL)
 }
 
 // archiveProcesses are the archive's processes on this machine.
-func archiveProcesses() []int {
+func archiveProcesses() []int { return flowCIProcesses(true) }
+
+// flowCIProcesses are the processes on this machine of the operator's image: the
+// archive's (archive) or the operator's.
+func flowCIProcesses(archive bool) []int {
 	var found []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -311,7 +308,7 @@ func archiveProcesses() []int {
 		}
 		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		args := strings.Split(string(raw), "\x00")
-		if len(args) > 1 && filepath.Base(args[0]) == "flow-ci" && args[1] == "archive" {
+		if filepath.Base(args[0]) == "flow-ci" && (len(args) > 1 && args[1] == "archive") == archive {
 			found = append(found, pid)
 		}
 	}

@@ -49,7 +49,7 @@ func demoProgram(t *testing.T) map[string]string {
 }
 
 // gitServer serves repositories where pods can reach them: on the bridge gateway.
-func gitServer(t *testing.T, files map[string]string, opts gittest.HTTPOptions) (*gittest.Repo, *gittest.HTTPServer) {
+func gitServer(t testing.TB, files map[string]string, opts gittest.HTTPOptions) (*gittest.Repo, *gittest.HTTPServer) {
 	t.Helper()
 	repo := gittest.NewRepo(t, files)
 	opts.Addr = net.JoinHostPort(gitHost, "0")
