@@ -30,20 +30,14 @@ func (r *Reconciler) lostNode(ctx context.Context, s *scope, active []activeJob)
 		switch {
 		case runstate.NotReadyOnItsNode(pod):
 			names = append(names, pod.Spec.NodeName)
-		case unscheduled(pod) && render.PinnedNode(a.job) != "":
+		case runstate.Unscheduled(pod) != nil && render.PinnedNode(a.job) != "":
 			names = append(names, render.PinnedNode(a.job))
 		}
 	}
 	var out runstate.Verdict
 	for _, name := range names {
-		node := &corev1.Node{}
-		getCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := r.Client.Get(getCtx, client.ObjectKey{Name: name}, node)
-		cancel()
-		switch {
-		case apierrors.IsNotFound(err):
-			node = nil
-		case err != nil:
+		node, err := r.getNode(ctx, name)
+		if err != nil {
 			// An operator that may not read Nodes runs with --node-lost-timeout=0.
 			log.FromContext(ctx).Error(err, "reading the node of a run's pod", "node", name)
 			continue
@@ -59,16 +53,18 @@ func (r *Reconciler) lostNode(ctx context.Context, s *scope, active []activeJob)
 	return out
 }
 
-func unscheduled(p *corev1.Pod) bool {
-	if p == nil || p.Status.Phase != corev1.PodPending {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
-			return c.Status == corev1.ConditionFalse
+// getNode reads a Node through the cache, within 5 s: nil, and no error, when it is gone.
+func (r *Reconciler) getNode(ctx context.Context, name string) (*corev1.Node, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	node := &corev1.Node{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
 		}
+		return nil, err
 	}
-	return false
+	return node, nil
 }
 
 // releaseLostPods deletes, without grace, the unfinished pods of a run that ended
@@ -103,14 +99,6 @@ func (r *Reconciler) releaseLostPods(ctx context.Context, s *scope) error {
 
 // nodeLost says whether the node stopped answering (Ready Unknown) or is gone.
 func (r *Reconciler) nodeLost(ctx context.Context, name string) bool {
-	node := &corev1.Node{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
-		return apierrors.IsNotFound(err)
-	}
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionUnknown
-		}
-	}
-	return false
+	node, err := r.getNode(ctx, name)
+	return err == nil && (node == nil || runstate.Unanswering(node) != nil)
 }

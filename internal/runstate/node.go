@@ -34,16 +34,25 @@ func (w Watchdogs) CheckNode(name string, node *corev1.Node, now time.Time) Verd
 		return Verdict{Reason: v1alpha1.ReasonNodeLost,
 			Message: fmt.Sprintf("node %s, where the run's workspace is, was deleted", name)}
 	}
-	var ready *corev1.NodeCondition
-	for i := range node.Status.Conditions {
-		if node.Status.Conditions[i].Type == corev1.NodeReady {
-			ready = &node.Status.Conditions[i]
-		}
-	}
-	if ready == nil || ready.Status != corev1.ConditionUnknown {
+	ready := Unanswering(node)
+	if ready == nil {
 		return Verdict{}
 	}
 	return w.expire(ready.LastTransitionTime.Time, w.NodeLost, now, v1alpha1.ReasonNodeLost,
 		fmt.Sprintf("node %s, where the run's workspace is, stopped answering at %s (its kubelet posts no status), more than %s ago",
 			name, ready.LastTransitionTime.UTC().Format(time.RFC3339), w.NodeLost))
+}
+
+// Unanswering is a node's Ready condition when its kubelet stopped posting status (the
+// node controller set it Unknown), and nil for a node that answers.
+func Unanswering(node *corev1.Node) *corev1.NodeCondition {
+	for i := range node.Status.Conditions {
+		if c := &node.Status.Conditions[i]; c.Type == corev1.NodeReady {
+			if c.Status == corev1.ConditionUnknown {
+				return c
+			}
+			return nil
+		}
+	}
+	return nil
 }

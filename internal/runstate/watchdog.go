@@ -81,7 +81,7 @@ func Watched(p *corev1.Pod) string {
 	if p == nil || p.Status.Phase != corev1.PodPending || !p.DeletionTimestamp.IsZero() {
 		return ""
 	}
-	if c := podCondition(p, corev1.PodScheduled); c != nil && c.Status != corev1.ConditionTrue {
+	if c := Unscheduled(p); c != nil {
 		return "unschedulable:" + c.Reason
 	}
 	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
@@ -92,6 +92,18 @@ func Watched(p *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// Unscheduled is the PodScheduled condition of a pending pod the scheduler has not
+// placed (refused, with its reason), and nil for any other pod.
+func Unscheduled(p *corev1.Pod) *corev1.PodCondition {
+	if p == nil || p.Status.Phase != corev1.PodPending || !p.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	if c := podCondition(p, corev1.PodScheduled); c != nil && c.Status != corev1.ConditionTrue {
+		return c
+	}
+	return nil
 }
 
 func (w Watchdogs) expire(since time.Time, limit time.Duration, now time.Time, reason, msg string) Verdict {
