@@ -18,23 +18,30 @@ import (
 // logs all along takes over, not the one that just replaced the leader, whose copies
 // reach back only to the kubelet's current files.
 func archiveLease(cfg *rest.Config, ns string, warm time.Duration) (resourcelock.Interface, error) {
+	// Half the renew deadline (10 s): one hung request does not lose the lease.
+	lock, err := leaseLock(cfg, ns, "flow-ci-archive.flowci.dev", 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("the archive's lease: %w", err)
+	}
+	return &warmLock{Interface: lock, ready: time.Now().Add(warm), now: time.Now}, nil
+}
+
+// leaseLock is the Lease name in ns, through a client of its own (cfg as it is now, with
+// requests bounded by timeout), held under an identity that starts with the host name,
+// the pod's name, as controller-runtime's does.
+func leaseLock(cfg *rest.Config, ns, name string, timeout time.Duration) (resourcelock.Interface, error) {
 	host, err := os.Hostname()
 	if err != nil {
 		return nil, err
 	}
 	c := rest.CopyConfig(cfg)
-	c.Timeout = 5 * time.Second // half the renew deadline: one hung request does not lose the lease
+	c.Timeout = timeout
 	cs, err := kubernetes.NewForConfig(rest.AddUserAgent(c, "leader-election"))
 	if err != nil {
 		return nil, err
 	}
-	// The identity starts with the host name, the pod's name, as controller-runtime's.
-	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, "flow-ci-archive.flowci.dev",
+	return resourcelock.New(resourcelock.LeasesResourceLock, ns, name,
 		cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())})
-	if err != nil {
-		return nil, fmt.Errorf("the archive's lease: %w", err)
-	}
-	return &warmLock{Interface: lock, ready: time.Now().Add(warm), now: time.Now}, nil
 }
 
 // errWarming refuses to take the lease before the replica stood by long enough.

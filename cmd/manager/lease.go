@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
@@ -59,19 +57,8 @@ func leaseNamespace(flagged string) (string, error) {
 
 // managerLease is the operator's leader lease, which tells fence each renewal.
 func managerLease(cfg *rest.Config, ns string, l leaseTimes, fence *leasefence.Fence) (resourcelock.Interface, error) {
-	host, err := os.Hostname()
-	if err != nil {
-		return nil, err
-	}
-	c := rest.CopyConfig(cfg)
-	c.Timeout = l.renewDeadline / 2 // one hung request does not lose the lease
-	cs, err := kubernetes.NewForConfig(rest.AddUserAgent(c, "leader-election"))
-	if err != nil {
-		return nil, err
-	}
-	// The identity starts with the host name, the pod's name, as controller-runtime's.
-	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, ns, "flow-ci.flowci.dev",
-		cs.CoreV1(), cs.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())})
+	// One hung request does not lose the lease. cfg is not fenced yet (electLeader).
+	lock, err := leaseLock(cfg, ns, "flow-ci.flowci.dev", l.renewDeadline/2)
 	if err != nil {
 		return nil, fmt.Errorf("the operator's lease: %w", err)
 	}
@@ -139,11 +126,10 @@ type fencedPoster struct {
 }
 
 func (p fencedPoster) Post(ctx context.Context, provider forge.Provider, baseURL, repoURL, token string, s forge.Status) error {
-	end, err := p.fence.Deadline()
+	ctx, cancel, err := p.fence.Context(ctx)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	return p.Poster.Post(ctx, provider, baseURL, repoURL, token, s)
 }

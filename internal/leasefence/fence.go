@@ -69,6 +69,17 @@ func (f *Fence) Deadline() (time.Time, error) {
 	return end, nil
 }
 
+// Context is parent with the fence's deadline, for a write to start in, or the fence's
+// refusal.
+func (f *Fence) Context(parent context.Context) (context.Context, context.CancelFunc, error) {
+	end, err := f.Deadline()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithDeadline(parent, end)
+	return ctx, cancel, nil
+}
+
 // Wrap fences an HTTP transport to the API server: a request that writes starts only
 // while the fence allows it, with the fence's deadline as its context's. Reads pass, and
 // so do token and access reviews, which every replica makes to authenticate its metrics
@@ -88,14 +99,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !Writes(req.Method, req.URL.Path) {
 		return t.next.RoundTrip(req)
 	}
-	end, err := t.fence.Deadline()
+	ctx, cancel, err := t.fence.Context(req.Context())
 	if err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
-	ctx, cancel := context.WithDeadline(req.Context(), end)
 	resp, err := t.next.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
