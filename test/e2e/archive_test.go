@@ -320,9 +320,9 @@ func flowCIProcesses(archive bool) []int {
 func archiveLeader() (string, error) {
 	var err error
 	for range 30 {
-		var out string
-		out, err = kubectl("-n", operatorNS, "get", "lease", "flow-ci-archive.flowci.dev", "-o", "jsonpath={.spec.holderIdentity}")
-		if name, _, ok := strings.Cut(strings.TrimSpace(out), "_"); err == nil && ok && name != "" {
+		var holder string
+		holder, err = leaseHolder("flow-ci-archive.flowci.dev")
+		if name, _, ok := strings.Cut(holder, "_"); err == nil && ok && name != "" {
 			return name, nil
 		}
 		time.Sleep(time.Second)

@@ -42,11 +42,17 @@ func operatorLeader(t testing.TB) string {
 // UUID, so a container restarted in the same pod is another holder.
 func operatorHolder(t testing.TB) string {
 	t.Helper()
-	out, err := kubectl("-n", operatorNS, "get", "lease", "flow-ci.flowci.dev", "-o", "jsonpath={.spec.holderIdentity}")
+	holder, err := leaseHolder("flow-ci.flowci.dev")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimSpace(out)
+	return holder
+}
+
+// leaseHolder is the holder identity of a Lease in the operator's namespace.
+func leaseHolder(lease string) (string, error) {
+	out, err := kubectl("-n", operatorNS, "get", "lease", lease, "-o", "jsonpath={.spec.holderIdentity}")
+	return strings.TrimSpace(out), err
 }
 
 // signalPod sends sig to the process of pod (on this machine, the local cluster's nodes)
