@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -81,12 +80,7 @@ func (r *Reconciler) releaseLostPods(ctx context.Context, s *scope) error {
 	}
 	for i := range s.pods {
 		p := &s.pods[i]
-		ref := metav1.GetControllerOf(p)
-		if ref == nil || ref.Kind != "Job" || p.Labels[v1alpha1.LabelRunUID] != string(s.run.UID) ||
-			p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		if !r.nodeLost(ctx, p.Spec.NodeName) {
+		if !runstate.LostRunPod(p, string(s.run.UID)) || !r.nodeLost(ctx, p.Spec.NodeName) {
 			continue
 		}
 		if err := r.Client.Delete(ctx, p, client.GracePeriodSeconds(0), client.Preconditions{UID: &p.UID}); client.IgnoreNotFound(err) != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
@@ -55,4 +56,16 @@ func Unanswering(node *corev1.Node) *corev1.NodeCondition {
 		}
 	}
 	return nil
+}
+
+// LostRunPod says whether p may be released when the run with UID uid ended NodeLost
+// and p's node is lost: a pod of one of the run's Jobs (its UID label and a Job as its
+// controller) that was bound to a node and has not finished. A tenant can label a pod
+// of their own so, in the run's namespace; the operator then deletes it only as they
+// could themselves, and a pod without a Job controller, of another run, or finished
+// stays.
+func LostRunPod(p *corev1.Pod, uid string) bool {
+	ref := metav1.GetControllerOf(p)
+	return ref != nil && ref.Kind == "Job" && ref.APIVersion == "batch/v1" && uid != "" && p.Labels[v1alpha1.LabelRunUID] == uid &&
+		p.Spec.NodeName != "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }

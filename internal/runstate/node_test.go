@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
@@ -82,5 +83,47 @@ func TestNotReadyOnItsNode(t *testing.T) {
 		if got := Watched(c.pod) != ""; got != c.want {
 			t.Errorf("%s: watched %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+func TestLostRunPod(t *testing.T) {
+	const uid = "run-uid"
+	job := metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: "r-step-0", UID: "job-uid", Controller: ptr.To(true)}
+	pod := func(edit func(*corev1.Pod)) *corev1.Pod {
+		p := nodePod(corev1.PodRunning, "node-b", corev1.ConditionFalse)
+		p.Labels = map[string]string{v1alpha1.LabelRunUID: uid}
+		p.OwnerReferences = []metav1.OwnerReference{job}
+		if edit != nil {
+			edit(p)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		name string
+		pod  *corev1.Pod
+		want bool
+	}{
+		{"the run's running step pod", pod(nil), true},
+		{"the run's pending pod, bound", pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }), true},
+		{"a tenant's pod with the run's label and no controller", pod(func(p *corev1.Pod) { p.OwnerReferences = nil }), false},
+		{"a tenant's pod with the label, owned but not controlled", pod(func(p *corev1.Pod) { p.OwnerReferences[0].Controller = nil }), false},
+		{"a tenant's pod with the label, controlled by a ReplicaSet", pod(func(p *corev1.Pod) {
+			p.OwnerReferences[0].Kind, p.OwnerReferences[0].APIVersion = "ReplicaSet", "apps/v1"
+		}), false},
+		{"a Job kind of another group", pod(func(p *corev1.Pod) { p.OwnerReferences[0].APIVersion = "example.com/v1" }), false},
+		{"another run's pod", pod(func(p *corev1.Pod) { p.Labels[v1alpha1.LabelRunUID] = "other-uid" }), false},
+		{"no run label", pod(func(p *corev1.Pod) { p.Labels = nil }), false},
+		{"never bound to a node", pod(func(p *corev1.Pod) { p.Spec.NodeName = "" }), false},
+		{"succeeded", pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), false},
+		{"failed", pod(func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := LostRunPod(c.pod, uid); got != c.want {
+				t.Errorf("LostRunPod = %v, want %v", got, c.want)
+			}
+		})
+	}
+	if LostRunPod(pod(func(p *corev1.Pod) { p.Labels[v1alpha1.LabelRunUID] = "" }), "") {
+		t.Error("an empty run UID matches a pod with an empty label")
 	}
 }
