@@ -73,6 +73,13 @@ func TrimPod(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
+	if controlledBy(p.ObjectMeta, "PipelineRun") {
+		// A run's hold (render.RenderHoldPod): whose it is, and whether the scheduler
+		// holds its room.
+		out := &corev1.Pod{ObjectMeta: trimMeta(p.ObjectMeta, "PipelineRun", false)}
+		out.Status.NominatedNodeName = cut(p.Status.NominatedNodeName, maxValue)
+		return out, nil
+	}
 	out := &corev1.Pod{ObjectMeta: trimMeta(p.ObjectMeta, "Job", true)}
 	if !controlledBy(p.ObjectMeta, "Job") {
 		return out, nil

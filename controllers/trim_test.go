@@ -132,6 +132,26 @@ func TestTrimKeepsWhatStatusReads(t *testing.T) {
 	}
 }
 
+// TestTrimKeepsTheHold: a run's hold keeps whose it is and where it is nominated, and
+// nothing of its spec.
+func TestTrimKeepsTheHold(t *testing.T) {
+	runRef := metav1.OwnerReference{APIVersion: v1alpha1.GroupVersion.String(), Kind: "PipelineRun", Name: "r", UID: "run", Controller: ptr.To(true)}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "r-hold", Namespace: "n", UID: "u", OwnerReferences: []metav1.OwnerReference{runRef},
+			Labels: map[string]string{v1alpha1.LabelRunUID: "run", v1alpha1.LabelComponent: v1alpha1.ComponentHold}},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "hold", Image: "flow-ci:1", Args: []string{strings.Repeat("x", 4096)}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, NominatedNodeName: "node-a"},
+	}
+	out, _ := TrimPod(pod)
+	p := out.(*corev1.Pod)
+	if !metav1.IsControlledBy(p, &metav1.ObjectMeta{UID: "run"}) || p.Labels[v1alpha1.LabelRunUID] != "run" || p.Labels[v1alpha1.LabelComponent] != v1alpha1.ComponentHold {
+		t.Errorf("meta: %+v", p.ObjectMeta)
+	}
+	if p.Status.NominatedNodeName != "node-a" || len(p.Spec.Containers) != 0 {
+		t.Errorf("kept %+v, %+v", p.Spec, p.Status)
+	}
+}
+
 // TestTrimJobKeepsTheEarliestOutcome: SuccessCriteriaMet survives the trim, so a
 // step's dependents start on it, and interim conditions that decide nothing do not.
 func TestTrimJobKeepsTheEarliestOutcome(t *testing.T) {

@@ -27,7 +27,13 @@ const (
 	ComponentWorkspace  = "workspace"
 	ComponentClone      = "clone"
 	ComponentStep       = "step"
+	// ComponentHold is a run's hold: a pod that never runs, which keeps room on the
+	// node its workspace pins it to for the steps not started yet.
+	ComponentHold = "hold"
 )
+
+// SchedulingGateHold keeps a run's hold pod from ever being scheduled.
+const SchedulingGateHold = "flowci.dev/hold"
 
 // Annotations the operator writes.
 const (

@@ -135,6 +135,8 @@ func runFlags(fs *flag.FlagSet, o *options, r *rawFlags) {
 	fs.DurationVar(&o.lifecycle.PendingTimeout, "pending-timeout", 5*time.Minute,
 		"Fail a run that has no definition yet after retrying transient errors (a missing Secret, an unreachable server) this long; 0 waits for spec.timeout.")
 	fs.StringVar(&r.nets, "git-allowed-networks", "", "Comma-separated CIDRs of git servers on networks the egress policy denies by default (loopback, private, link-local, ...).")
+	fs.StringVar(&o.render.StepPriorityClass, "step-priority-class", "flow-ci-steps",
+		"PriorityClass of the steps of a run pinned to one node, one above the default, so that they use the room the run's hold keeps there; \"\" turns the hold off.")
 	fs.Int64Var(&o.render.Clone.MaxBytes, "clone-max-bytes", 1<<30, "Bytes a clone Job may read from the git server.")
 	fs.IntVar(&o.render.Clone.MaxFiles, "clone-max-files", 200_000, "Files a clone Job may check out.")
 	fs.IntVar(&o.lifecycle.MaxParallelSteps, "max-parallel-steps", pipelinerun.DefaultMaxParallelSteps, "Step Jobs of one run that run at once.")

@@ -10,6 +10,8 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -134,6 +136,7 @@ func setupControllers(mgr ctrl.Manager, o *options, inFlight *pipelinerun.InFlig
 		return fmt.Errorf("creating the pods/log client: %w", err)
 	}
 	egress := []gitsource.Option{gitsource.WithAllowedNetworks(o.allowedNetworks...)}
+	o.render.StepPriorityClass = stepPriorityClass(clientset, o.render.StepPriorityClass)
 	runs := &pipelinerun.Reconciler{
 		Logs:            podlogs.Reader{Pods: clientset.CoreV1()},
 		Lifecycle:       o.lifecycle,
@@ -244,4 +247,24 @@ func warmStandby(ctx context.Context, mgr ctrl.Manager) error {
 		}
 	}
 	return nil
+}
+
+// stepPriorityClass is name when that PriorityClass exists, else "": a step pod that
+// names a missing class is refused by the API server, so the hold is turned off instead
+// of every pinned step failing to start.
+func stepPriorityClass(cs kubernetes.Interface, name string) string {
+	if name == "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := cs.SchedulingV1().PriorityClasses().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		ctrl.Log.WithName("setup").Info("the steps' PriorityClass does not exist: runs pinned to one node get no hold", "priorityClass", name)
+		return ""
+	}
+	if err != nil {
+		ctrl.Log.WithName("setup").Info("could not read the steps' PriorityClass; keeping it", "priorityClass", name, "error", err.Error())
+	}
+	return name
 }

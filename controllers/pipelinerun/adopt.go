@@ -15,6 +15,18 @@ func sameChild(existing, rendered client.Object) string {
 	switch e := existing.(type) {
 	case *batchv1.Job:
 		return samePodSpec(&e.Spec.Template.Spec, &rendered.(*batchv1.Job).Spec.Template.Spec)
+	case *corev1.Pod:
+		// The hold: it must stay gated, so that it never runs, and keep what the run's
+		// steps need, since the operator nominates it to a node for the scheduler.
+		r := rendered.(*corev1.Pod)
+		switch {
+		case !equality.Semantic.DeepEqual(e.Spec.SchedulingGates, r.Spec.SchedulingGates):
+			return "its scheduling gates differ"
+		case len(e.Spec.Containers) != len(r.Spec.Containers) || len(e.Spec.InitContainers) != 0 ||
+			!equality.Semantic.DeepEqual(e.Spec.Containers[0].Resources.Requests, r.Spec.Containers[0].Resources.Requests):
+			return "its requests differ"
+		}
+		return samePodSpec(&e.Spec, &r.Spec)
 	case *corev1.PersistentVolumeClaim:
 		if e.Spec.DataSource != nil || e.Spec.DataSourceRef != nil {
 			return "it is populated from a data source"

@@ -84,6 +84,8 @@ func kindOf(o client.Object) string {
 		return "PersistentVolumeClaim"
 	case *corev1.ConfigMap:
 		return "ConfigMap"
+	case *corev1.Pod:
+		return "Pod"
 	}
 	return fmt.Sprintf("%T", o)
 }

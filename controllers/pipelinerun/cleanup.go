@@ -37,6 +37,9 @@ func (r *Reconciler) cleanupFinished(ctx context.Context, s *scope) error {
 	if err := r.releaseLostPods(ctx, s); err != nil {
 		return err
 	}
+	if err := r.deleteHold(ctx, heldBy(s)); err != nil {
+		return err
+	}
 	if err := r.cleanupWorkspace(ctx, s, done); err != nil {
 		return err
 	}

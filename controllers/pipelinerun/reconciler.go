@@ -240,6 +240,7 @@ func (r *Reconciler) runPhases(ctx context.Context, s *scope) error {
 		r.reconcileWorkspace,
 		r.reconcileStop,
 		r.reconcileClone,
+		r.reconcileHold,
 		r.reconcileSteps,
 	} {
 		if done, err := phase(ctx, s); done || err != nil {

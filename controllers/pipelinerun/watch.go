@@ -26,6 +26,9 @@ const (
 	priorityOutcome  = 10
 	priorityFetched  = 5
 	priorityWatchdog = -5
+	// priorityHold: a clone pod bound to its node starts the run's hold (hold.go)
+	// before the clone ends, which takes seconds.
+	priorityHold = priorityFetched
 )
 
 type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
@@ -84,9 +87,10 @@ func jobEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	}
 }
 
-// podEvents reconciles a run, at low priority, when a pod of it enters a state a
-// watchdog acts on (runstate.Watchdogs.Watch: not schedulable, an image or config it
-// cannot get), so that its deadline is set. Nothing else a pod reports moves a run:
+// podEvents reconciles a run when its clone pod is bound (its hold starts), and, at low
+// priority, when a pod of it enters a state a watchdog acts on (runstate.Watchdogs.Watch:
+// not schedulable, an image or config it cannot get), so that its deadline is set.
+// Nothing else a pod reports moves a run:
 // its end reaches status through its Job, and the deadlines are timers, not events. A
 // pod leaving the cache is noted (podLeft).
 func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
@@ -96,8 +100,21 @@ func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconc
 				r.podLeft(ctx, pod)
 			}
 		},
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) {
+			if pod, ok := e.Object.(*corev1.Pod); ok && r.cloneBound(nil, pod) {
+				if req, ok := podToRun(pod); ok {
+					enqueue(q, req, priorityHold)
+				}
+			}
+		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
 			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
+			if r.cloneBound(o, n) {
+				if req, ok := podToRun(n); ok {
+					enqueue(q, req, priorityHold)
+				}
+				return
+			}
 			if w := runstate.Watched(n); w != "" && w != runstate.Watched(o) {
 				if req, ok := podToRun(n); ok {
 					enqueue(q, req, priorityWatchdog)
@@ -105,6 +122,13 @@ func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconc
 			}
 		},
 	}
+}
+
+// cloneBound says a clone pod was just bound to a node (old is nil for a pod created
+// bound), which matters only when runs keep a hold.
+func (r *Reconciler) cloneBound(old, pod *corev1.Pod) bool {
+	return r.Render.StepPriorityClass != "" && pod.Labels[v1alpha1.LabelComponent] == v1alpha1.ComponentClone &&
+		pod.Spec.NodeName != "" && (old == nil || old.Spec.NodeName == "")
 }
 
 // toOwner enqueues the run that controls o.

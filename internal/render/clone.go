@@ -30,6 +30,9 @@ type Config struct {
 	Clone CloneLimits
 	// Archive is where steps keep their artifacts.
 	Archive ArchiveConfig
+	// StepPriorityClass is given to the steps of a run pinned to one node, so that they
+	// may use the room its hold keeps (hold.go); "" turns the hold off.
+	StepPriorityClass string
 }
 
 // CloneLimits are passed to the clone Job's `clone` subcommand.

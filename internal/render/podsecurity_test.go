@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
@@ -43,6 +44,8 @@ func renderedPods(t *testing.T) map[string]*corev1.PodTemplateSpec {
 		pods[name] = &job.Spec.Template
 	}
 	pods["step with secrets"] = &secretStepJob(t).Spec.Template
+	hold := RenderHoldPod(testRun(), testCfg, "worker-1", corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")})
+	pods["hold"] = &corev1.PodTemplateSpec{ObjectMeta: hold.ObjectMeta, Spec: hold.Spec}
 	return pods
 }
 

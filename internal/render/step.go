@@ -49,6 +49,9 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 		EnableServiceLinks: new(false),
 		SecurityContext:    podSecurityContext(),
 		Affinity:           pinToNode(nodeName),
+		// A pinned step outranks the run's hold (hold.go), which keeps its node's room
+		// from pods of the default priority.
+		PriorityClassName: stepPriorityClass(nodeName, cfg),
 		Containers: []corev1.Container{{
 			Name:                     "step",
 			Image:                    image,
