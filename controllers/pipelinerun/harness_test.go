@@ -27,7 +27,6 @@ import (
 	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/controllers/testenv"
 	"github.com/flow-ci/flow-ci/internal/gitsource"
-	"github.com/flow-ci/flow-ci/internal/jobtest"
 	"github.com/flow-ci/flow-ci/internal/render"
 	"github.com/flow-ci/flow-ci/internal/runstate"
 )
@@ -121,16 +120,8 @@ func waitJob(t *testing.T, ns, name string) *batchv1.Job {
 func finishPod(t *testing.T, job *batchv1.Job, node string, exitCode int32, message string) {
 	t.Helper()
 	ctx := context.Background()
-	pod := jobtest.PodFor(job)
-	pod.Spec.NodeName = node
-	if err := env.Client.Create(ctx, pod); err != nil {
-		t.Fatalf("creating pod: %v", err)
-	}
 	// The kubelet reports the container running before it reports its end.
-	pod.Status = running()
-	if err := env.Client.Status().Update(ctx, pod); err != nil {
-		t.Fatalf("updating pod status: %v", err)
-	}
+	pod := bindPod(t, job, node)
 	phase := corev1.PodSucceeded
 	if exitCode != 0 {
 		phase = corev1.PodFailed

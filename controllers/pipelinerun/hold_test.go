@@ -51,6 +51,18 @@ func ensureStepClass(t *testing.T) {
 	}
 }
 
+// startHeldRun starts a run of holdGraph with the hold on, and waits for its clone Job.
+func startHeldRun(t *testing.T, name string) (string, *civ1alpha1.PipelineRun, *batchv1.Job) {
+	t.Helper()
+	ensureStepClass(t)
+	ns := env.NewNamespace(t)
+	_, url := serveRepo(t, holdGraph)
+	startManager(t, ns, withHold)
+	run := newRunObject(ns, name, url)
+	createRun(t, run)
+	return ns, run, waitJob(t, ns, render.CloneJobName(run))
+}
+
 // bindPod creates the pod a Job would have run, bound to node and running.
 func bindPod(t *testing.T, job *batchv1.Job, node string) *corev1.Pod {
 	t.Helper()
@@ -85,13 +97,7 @@ func noHold(g Gomega, run *civ1alpha1.PipelineRun) {
 func TestHoldKeepsTheRoomUntilTheStepsStart(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ensureStepClass(t)
-	ns := env.NewNamespace(t)
-	_, url := serveRepo(t, holdGraph)
-	startManager(t, ns, withHold)
-	run := newRunObject(ns, "held", url)
-	createRun(t, run)
-	clone := waitJob(t, ns, render.CloneJobName(run))
+	ns, run, clone := startHeldRun(t, "held")
 	g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(run), run)).To(Succeed())
 	g.Consistently(func(g Gomega) { noHold(g, run) }).WithTimeout(2*time.Second).Should(Succeed(), "no hold before the clone is bound")
 
@@ -150,13 +156,7 @@ func completeJob2(t *testing.T, job *batchv1.Job) {
 func TestForgedHoldIsNotNominated(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
-	ensureStepClass(t)
-	ns := env.NewNamespace(t)
-	_, url := serveRepo(t, holdGraph)
-	startManager(t, ns, withHold)
-	run := newRunObject(ns, "forged", url)
-	createRun(t, run)
-	clone := waitJob(t, ns, render.CloneJobName(run))
+	ns, run, clone := startHeldRun(t, "forged")
 	forged := render.RenderHoldPod(run, testRender, "node-a", corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64")})
 	g.Expect(env.Client.Create(context.Background(), forged)).To(Succeed(), "gated, owned like the hold, with the tenant's requests")
 	bindPod(t, clone, "node-a")
