@@ -10,7 +10,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -35,6 +34,7 @@ import (
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 	"github.com/flow-ci/flow-ci/internal/leasefence"
 	"github.com/flow-ci/flow-ci/internal/podlogs"
+	"github.com/flow-ci/flow-ci/internal/render"
 )
 
 func runManager(args []string) error {
@@ -249,22 +249,25 @@ func warmStandby(ctx context.Context, mgr ctrl.Manager) error {
 	return nil
 }
 
-// stepPriorityClass is name when that PriorityClass exists, else "": a step pod that
-// names a missing class is refused by the API server, so the hold is turned off instead
-// of every pinned step failing to start.
+// stepPriorityClass is name when that PriorityClass exists and ranks above the pods of
+// the default priority, else "". A step pod naming a missing class is refused by the API
+// server, and a class at or below the cluster's default would leave the steps behind
+// their own hold: either way the hold is turned off instead.
 func stepPriorityClass(cs kubernetes.Interface, name string) string {
 	if name == "" {
 		return ""
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := cs.SchedulingV1().PriorityClasses().Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		ctrl.Log.WithName("setup").Info("the steps' PriorityClass does not exist: runs pinned to one node get no hold", "priorityClass", name)
+	log := ctrl.Log.WithName("setup")
+	classes, err := cs.SchedulingV1().PriorityClasses().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		log.Info("could not read the PriorityClasses; runs pinned to one node get no hold", "error", err.Error())
 		return ""
 	}
-	if err != nil {
-		ctrl.Log.WithName("setup").Info("could not read the steps' PriorityClass; keeping it", "priorityClass", name, "error", err.Error())
+	if why := render.StepClassProblem(name, classes.Items); why != "" {
+		log.Info("runs pinned to one node get no hold", "why", why)
+		return ""
 	}
 	return name
 }

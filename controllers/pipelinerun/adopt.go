@@ -16,17 +16,7 @@ func sameChild(existing, rendered client.Object) string {
 	case *batchv1.Job:
 		return samePodSpec(&e.Spec.Template.Spec, &rendered.(*batchv1.Job).Spec.Template.Spec)
 	case *corev1.Pod:
-		// The hold: it must stay gated, so that it never runs, and keep what the run's
-		// steps need, since the operator nominates it to a node for the scheduler.
-		r := rendered.(*corev1.Pod)
-		switch {
-		case !equality.Semantic.DeepEqual(e.Spec.SchedulingGates, r.Spec.SchedulingGates):
-			return "its scheduling gates differ"
-		case len(e.Spec.Containers) != len(r.Spec.Containers) || len(e.Spec.InitContainers) != 0 ||
-			!equality.Semantic.DeepEqual(e.Spec.Containers[0].Resources.Requests, r.Spec.Containers[0].Resources.Requests):
-			return "its requests differ"
-		}
-		return samePodSpec(&e.Spec, &r.Spec)
+		return sameHold(e, rendered.(*corev1.Pod))
 	case *corev1.PersistentVolumeClaim:
 		if e.Spec.DataSource != nil || e.Spec.DataSourceRef != nil {
 			return "it is populated from a data source"
@@ -62,4 +52,25 @@ func samePodSpec(e, r *corev1.PodSpec) string {
 		}
 	}
 	return ""
+}
+
+// sameHold compares a pod named and owned as the run's hold with the rendered hold in
+// what the scheduler reads of it (it must stay gated, keep the steps' peak on the
+// node it is pinned to, at the default priority) and in what would run were its gate
+// lifted: the operator nominates it to a node, so a tenant's look-alike must not pass.
+func sameHold(e, r *corev1.Pod) string {
+	switch {
+	case !equality.Semantic.DeepEqual(e.Spec.SchedulingGates, r.Spec.SchedulingGates):
+		return "its scheduling gates differ"
+	case len(e.Spec.Containers) != len(r.Spec.Containers) || len(e.Spec.InitContainers) != 0 ||
+		!equality.Semantic.DeepEqual(e.Spec.Containers[0].Resources.Requests, r.Spec.Containers[0].Resources.Requests):
+		return "its requests differ"
+	case e.Spec.Resources != nil || e.Spec.Overhead != nil || e.Spec.RuntimeClassName != nil || len(e.Spec.ResourceClaims) != 0:
+		return "it asks for more than its container's requests"
+	case e.Spec.PriorityClassName != r.Spec.PriorityClassName:
+		return "its priority class differs"
+	case !equality.Semantic.DeepEqual(e.Spec.Affinity, r.Spec.Affinity) || len(e.Spec.NodeSelector) != 0 || e.Spec.NodeName != "":
+		return "its node differs"
+	}
+	return samePodSpec(&e.Spec, &r.Spec)
 }

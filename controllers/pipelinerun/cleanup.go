@@ -37,8 +37,10 @@ func (r *Reconciler) cleanupFinished(ctx context.Context, s *scope) error {
 	if err := r.releaseLostPods(ctx, s); err != nil {
 		return err
 	}
-	if err := r.deleteHold(ctx, heldBy(s)); err != nil {
-		return err
+	if r.Render.StepPriorityClass != "" && render.NeedsOneNode(run) {
+		if err := r.releaseHold(ctx, s, nil); err != nil {
+			return err
+		}
 	}
 	if err := r.cleanupWorkspace(ctx, s, done); err != nil {
 		return err

@@ -130,6 +130,12 @@ func TestHoldKeepsTheRoomUntilTheStepsStart(t *testing.T) {
 	holdOf(g, run)
 	bindPod(t, c, "node-a")
 	g.Eventually(func(g Gomega) { noHold(g, run) }).WithTimeout(10*time.Second).Should(Succeed(), "released once every step's pod is bound")
+	// A retry's pod, not bound yet, does not bring a hold back.
+	retry := jobtest.PodFor(c)
+	retry.Name += "-retry"
+	g.Expect(env.Client.Create(context.Background(), retry)).To(Succeed())
+	g.Consistently(func(g Gomega) { noHold(g, run) }).WithTimeout(3 * time.Second).Should(Succeed())
+	g.Expect(env.Client.Delete(context.Background(), retry)).To(Succeed())
 	completeJob2(t, c)
 	g.Expect(waitFinished(t, ns, "held").Status.Phase).To(Equal(civ1alpha1.PhaseSucceeded))
 }

@@ -96,9 +96,6 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int) error {
 	if err := r.ensureChild(ctx, run, job); err != nil {
 		return err
 	}
-	if node != "" && r.Render.StepPriorityClass != "" {
-		s.wakeAt(s.now.Add(holdRecheck)) // the hold may go once its pod is bound
-	}
 	s.stepJobs[i] = job
 	run.Status.Steps[i] = runstate.DeriveStep(run.Status.Steps[i], job, s.pods)
 	return nil

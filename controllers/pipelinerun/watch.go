@@ -27,7 +27,7 @@ const (
 	priorityFetched  = 5
 	priorityWatchdog = -5
 	// priorityHold: a clone pod bound to its node starts the run's hold (hold.go)
-	// before the clone ends, which takes seconds.
+	// before the clone ends, which takes seconds; bound steps may end it.
 	priorityHold = priorityFetched
 )
 
@@ -87,12 +87,12 @@ func jobEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	}
 }
 
-// podEvents reconciles a run when its clone pod is bound (its hold starts), and, at low
-// priority, when a pod of it enters a state a watchdog acts on (runstate.Watchdogs.Watch:
-// not schedulable, an image or config it cannot get), so that its deadline is set.
-// Nothing else a pod reports moves a run:
-// its end reaches status through its Job, and the deadlines are timers, not events. A
-// pod leaving the cache is noted (podLeft).
+// podEvents reconciles a run when its clone or step pod is bound (its hold starts or may
+// end), and, at low priority, when a pod of it enters a state a watchdog acts on
+// (runstate.Watchdogs.Watch: not schedulable, an image or config it cannot get), so that
+// its deadline is set. Nothing else a pod reports moves a run: its end reaches status
+// through its Job, and the deadlines are timers, not events. A pod leaving the cache is
+// noted (podLeft).
 func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconcile.Request] {
 	return handler.Funcs{
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, _ queue) {
@@ -101,7 +101,7 @@ func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconc
 			}
 		},
 		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) {
-			if pod, ok := e.Object.(*corev1.Pod); ok && r.cloneBound(nil, pod) {
+			if pod, ok := e.Object.(*corev1.Pod); ok && r.podBound(nil, pod) {
 				if req, ok := podToRun(pod); ok {
 					enqueue(q, req, priorityHold)
 				}
@@ -109,7 +109,7 @@ func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconc
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
 			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
-			if r.cloneBound(o, n) {
+			if r.podBound(o, n) {
 				if req, ok := podToRun(n); ok {
 					enqueue(q, req, priorityHold)
 				}
@@ -124,10 +124,12 @@ func (r *Reconciler) podEvents() handler.TypedEventHandler[client.Object, reconc
 	}
 }
 
-// cloneBound says a clone pod was just bound to a node (old is nil for a pod created
-// bound), which matters only when runs keep a hold.
-func (r *Reconciler) cloneBound(old, pod *corev1.Pod) bool {
-	return r.Render.StepPriorityClass != "" && pod.Labels[v1alpha1.LabelComponent] == v1alpha1.ComponentClone &&
+// podBound says a clone or step pod was just bound to a node (old is nil for a pod
+// created bound), which matters only when runs keep a hold: a bound clone starts it, and
+// bound steps may end it.
+func (r *Reconciler) podBound(old, pod *corev1.Pod) bool {
+	c := pod.Labels[v1alpha1.LabelComponent]
+	return r.Render.StepPriorityClass != "" && (c == v1alpha1.ComponentClone || c == v1alpha1.ComponentStep) &&
 		pod.Spec.NodeName != "" && (old == nil || old.Spec.NodeName == "")
 }
 

@@ -1,7 +1,10 @@
 package render
 
 import (
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
@@ -57,4 +60,29 @@ func stepPriorityClass(node string, cfg Config) string {
 		return ""
 	}
 	return cfg.StepPriorityClass
+}
+
+// StepClassProblem says why the PriorityClass name cannot carry the hold's steps among
+// the cluster's classes ("" when it can): it must exist and rank above the priority of
+// pods that name no class (the globalDefault class's, else 0), or the steps would wait
+// behind their own run's hold.
+func StepClassProblem(name string, classes []schedulingv1.PriorityClass) string {
+	var own *int32
+	def := int32(0)
+	for i := range classes {
+		c := &classes[i]
+		if c.Name == name {
+			own = &c.Value
+		}
+		if c.GlobalDefault {
+			def = c.Value
+		}
+	}
+	switch {
+	case own == nil:
+		return fmt.Sprintf("the PriorityClass %q does not exist", name)
+	case *own <= def:
+		return fmt.Sprintf("the PriorityClass %q (%d) does not rank above the default priority (%d)", name, *own, def)
+	}
+	return ""
 }

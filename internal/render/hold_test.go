@@ -6,6 +6,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -82,4 +83,28 @@ func TestStepPriorityClass(t *testing.T) {
 
 func pinnedNodeOf(a *corev1.Affinity) string {
 	return PinnedNode(&batchv1.Job{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Affinity: a}}}})
+}
+
+func TestStepClassProblem(t *testing.T) {
+	class := func(name string, value int32, def bool) schedulingv1.PriorityClass {
+		return schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: value, GlobalDefault: def}
+	}
+	for _, c := range []struct {
+		name    string
+		classes []schedulingv1.PriorityClass
+		want    string
+	}{
+		{"above the implicit default", []schedulingv1.PriorityClass{class("flow-ci-steps", 1, false)}, ""},
+		{"missing", []schedulingv1.PriorityClass{class("other", 1, false)}, "does not exist"},
+		{"at a default of 0", []schedulingv1.PriorityClass{class("flow-ci-steps", 0, false)}, "does not rank above"},
+		{"below a globalDefault", []schedulingv1.PriorityClass{class("flow-ci-steps", 1, false), class("normal", 1000, true)}, "(1000)"},
+		{"above a globalDefault", []schedulingv1.PriorityClass{class("flow-ci-steps", 1001, false), class("normal", 1000, true)}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := StepClassProblem("flow-ci-steps", c.classes)
+			if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
 }
