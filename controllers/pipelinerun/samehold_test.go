@@ -28,12 +28,16 @@ func TestSameHold(t *testing.T) {
 			p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
 		}, true},
 		{"ungated", func(p *corev1.Pod) { p.Spec.SchedulingGates = nil }, false},
-		{"more CPU", func(p *corev1.Pod) { p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("64") }, false},
+		{"more CPU", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("64")
+		}, false},
 		{"another resource", func(p *corev1.Pod) {
 			p.Spec.Containers[0].Resources.Requests["example.com/gpu"] = resource.MustParse("1")
 		}, false},
 		{"pod-level resources", func(p *corev1.Pod) { p.Spec.Resources = &corev1.ResourceRequirements{} }, false},
-		{"overhead", func(p *corev1.Pod) { p.Spec.Overhead = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")} }, false},
+		{"overhead", func(p *corev1.Pod) {
+			p.Spec.Overhead = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}
+		}, false},
 		{"a runtime class", func(p *corev1.Pod) { p.Spec.RuntimeClassName = ptr.To("kata") }, false},
 		{"a resource claim", func(p *corev1.Pod) { p.Spec.ResourceClaims = []corev1.PodResourceClaim{{Name: "gpu"}} }, false},
 		{"a priority class", func(p *corev1.Pod) { p.Spec.PriorityClassName = "flow-ci-steps" }, false},

@@ -33,8 +33,8 @@ steps:
 
 // TestHoldKeepsTheNodesRoom fills both nodes so that a naive scheduler fails the run:
 // the other node has no CPU left, and a pod of the default priority waits for the CPU
-// that the clone's end frees on the run's node, enough to leave too little for the two
-// steps. The run's hold keeps that room: the steps (one class higher) are bound, the
+// that the clone's end frees on the run's node, enough to leave too little for either
+// step. The run's hold keeps that room: the steps (one class higher) are bound, the
 // waiting pod only after them, and the run succeeds. Not parallel: it takes the nodes'
 // CPU.
 func TestHoldKeepsTheNodesRoom(t *testing.T) {
@@ -61,11 +61,16 @@ func TestHoldKeepsTheNodesRoom(t *testing.T) {
 	}).WithTimeout(time.Minute).WithPolling(100 * time.Millisecond).Should(Succeed())
 	g.Expect(clone.Spec.NodeName).To(Equal(x), "the only node with room")
 
-	// A pod that fits once the clone's reservation is freed, and then leaves less than
-	// the two steps need.
-	want := freeCPU(g, x)
-	want.Add(resource.MustParse("100m"))
+	// A pod that fits once the clone's reservation (600m) is freed, and then leaves less
+	// than one step needs (250m of 300m): without the hold neither step could start
+	// before it ends. (With a pod leaving 500m, measured without the hold, step b was
+	// refused, "Insufficient cpu", and ran only after a.)
+	free := freeCPU(g, x)
+	want := free.DeepCopy()
+	want.Add(resource.MustParse("350m"))
 	fillX := fillerPod(ns, "fill-this", want, "")
+	t.Logf("node %s: %s CPU free beside the clone (which requests %s); a pod asks for %s", x, free.String(),
+		clone.Spec.Containers[0].Resources.Requests.Cpu().String(), want.String())
 	g.Expect(k8s.Create(ctx, fillX)).To(Succeed())
 	run := getRun(g, ns, "held")
 	g.Eventually(func(g Gomega) {
@@ -96,7 +101,8 @@ func TestHoldKeepsTheNodesRoom(t *testing.T) {
 		g.Expect(client.IgnoreNotFound(err)).To(Succeed())
 		g.Expect(err).To(HaveOccurred(), "the hold is gone")
 	}).WithTimeout(30 * time.Second).Should(Succeed())
-	t.Logf("steps bound on %s by %v; the pod that waited for that room: node %q", x, stepsBound.Format(time.TimeOnly), fillX.Spec.NodeName)
+	t.Logf("steps bound on %s by %v; the pod that waited for that room: node %q at %v", x, stepsBound.Format(time.TimeOnly),
+		fillX.Spec.NodeName, scheduledAt(*fillX).Format(time.TimeOnly))
 	for _, p := range []*corev1.Pod{fillX, fillY} {
 		_ = k8s.Delete(ctx, p, client.GracePeriodSeconds(0))
 	}
