@@ -5,6 +5,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/render"
 )
 
 // sameChild says why an existing child differs from the rendered one in what decides
@@ -73,4 +76,14 @@ func sameHold(e, r *corev1.Pod) string {
 		return "its node differs"
 	}
 	return samePodSpec(&e.Spec, &r.Spec)
+}
+
+// holdShaped says a pod named and owned as the run's hold is one the operator may
+// release: gated as the hold is, running nothing but the hold's container. A tenant's
+// look-alike of another shape is left untouched.
+func holdShaped(p *corev1.Pod, cfg render.Config) bool {
+	return len(p.Spec.SchedulingGates) == 1 && p.Spec.SchedulingGates[0].Name == v1alpha1.SchedulingGateHold &&
+		len(p.Spec.InitContainers) == 0 && len(p.Spec.Containers) == 1 && p.Spec.Containers[0].Name == "hold" &&
+		p.Spec.Containers[0].Image == cfg.CloneImage && equality.Semantic.DeepEqual(p.Spec.Containers[0].Args, []string{"hold"}) &&
+		len(p.Spec.Containers[0].Command) == 0
 }

@@ -128,7 +128,7 @@ func (r *Reconciler) releaseHold(ctx context.Context, s *scope, cached *corev1.P
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.run.Namespace, Name: render.HoldPodName(s.run)}, live); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if !ownedBy(live, s.run) {
+	if !ownedBy(live, s.run) || !holdShaped(live, r.Render) {
 		return nil
 	}
 	if live.Status.NominatedNodeName != "" {

@@ -164,7 +164,8 @@ func TestForgedHoldIsNotNominated(t *testing.T) {
 	g := NewWithT(t)
 	ns, run, clone := startHeldRun(t, "forged")
 	forged := render.RenderHoldPod(run, testRender, "node-a", corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64")})
-	g.Expect(env.Client.Create(context.Background(), forged)).To(Succeed(), "gated, owned like the hold, with the tenant's requests")
+	forged.Spec.Containers[0].Image = "busybox:tenant"
+	g.Expect(env.Client.Create(context.Background(), forged)).To(Succeed(), "gated, owned like the hold, with the tenant's requests and image")
 	bindPod(t, clone, "node-a")
 	g.Consistently(func(g Gomega) {
 		g.Expect(holdOf(g, run).Status.NominatedNodeName).To(BeEmpty())
