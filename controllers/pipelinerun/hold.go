@@ -70,8 +70,11 @@ func (r *Reconciler) keepHold(ctx context.Context, s *scope, hold *corev1.Pod, n
 		return nil
 	}
 	rendered := render.RenderHoldPod(s.run, r.Render, node, peak)
+	live := rendered.DeepCopy()
 	if hold == nil {
-		err := r.ensureChild(ctx, s.run, rendered.DeepCopy())
+		// Created, or adopted once ensureChild compared it (sameChild: sameHold), live is
+		// the server's copy: no need to read it back.
+		err := r.ensureChild(ctx, s.run, live)
 		var refused *runError
 		if errors.As(err, &refused) {
 			// A quota, a policy, or a pod of that name not the run's: the run goes
@@ -82,21 +85,20 @@ func (r *Reconciler) keepHold(ctx context.Context, s *scope, hold *corev1.Pod, n
 		if err != nil {
 			return err
 		}
+	} else if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(rendered), live); err != nil {
+		return client.IgnoreNotFound(err)
 	}
-	return r.nominate(ctx, s, rendered, node)
+	return r.nominate(ctx, s, live, rendered, node)
 }
 
 // nominate sets the hold's status.nominatedNodeName to node: the scheduler counts a
 // nominated pod's requests on that node against every pod of its priority or lower,
 // which is what keeps the room. Anyone who may create pods in the namespace can make
-// one named and owned like the hold, so the pod is read back and must be the rendered
-// hold in all the scheduler reads (sameHold), with no finalizer (a deleted hold must
-// not linger, nominated, outside the quota); the patch is bound to the UID read.
-func (r *Reconciler) nominate(ctx context.Context, s *scope, rendered *corev1.Pod, node string) error {
-	live := &corev1.Pod{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(rendered), live); err != nil {
-		return client.IgnoreNotFound(err)
-	}
+// one named and owned like the hold, so the pod, as the API server has it (live), must
+// be the rendered hold in all the scheduler reads (sameHold), with no finalizer (a
+// deleted hold must not linger, nominated, outside the quota); the patch is bound to
+// live's UID.
+func (r *Reconciler) nominate(ctx context.Context, s *scope, live, rendered *corev1.Pod, node string) error {
 	if why := sameHold(live, rendered); why != "" || !ownedBy(live, s.run) || len(live.Finalizers) > 0 || !live.DeletionTimestamp.IsZero() {
 		log.FromContext(ctx).Info("running without a hold: a pod of its name is not the one the run would create", "pod", live.Name, "why", why)
 		return nil
