@@ -87,10 +87,14 @@ func (p *Pipeline) Step(i int) *Step {
 
 // Path is the YAML path of step i of All(), such as steps[2] or finally[0].
 func (p *Pipeline) Path(i int) string {
+	key, at := "steps", i
 	if i >= len(p.Steps) {
-		return indexPath("finally", i-len(p.Steps))
+		key, at = "finally", i-len(p.Steps)
 	}
-	return indexPath("steps", i)
+	if src := p.Step(i).Source; src > 0 {
+		at = src - 1
+	}
+	return indexPath(key, at)
 }
 
 // Resources are a step container's requests and limits.
@@ -168,6 +172,14 @@ type Step struct {
 	// SavesCaches marks the step the operator adds to save the caches (WithCacheSave);
 	// no step of a file is one.
 	SavesCaches bool
+	// Source is 1 + the step's index in its list in the file, set when the list has a
+	// matrix step (0: the index is the file's, or the operator added the step): a
+	// matrix step becomes several steps, and errors name the file's item.
+	Source int
+	// Matrix is the file's matrix of a step before it is expanded; Combination is an
+	// expanded step's values (matrix.go).
+	Matrix      *Matrix
+	Combination Combination
 }
 
 // Definition is a parsed pipeline file together with the digest of the bytes

@@ -19,7 +19,7 @@ const (
 
 var (
 	pipelineFields = []string{"version", "name", "image", "env", "steps", "finally", "failFast", "resources", "caches"}
-	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources", "secrets", "artifacts"}
+	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources", "secrets", "artifacts", "matrix"}
 )
 
 // pipeline converts the top-level mapping. The tree has passed checkShape:
@@ -53,6 +53,11 @@ func (v *validator) pipeline(top *yaml.Node) Pipeline {
 		p.Finally = v.steps(top, n, "finally", false)
 	}
 	v.graph(&p, f["steps"], f["finally"])
+	p.Steps = v.expandMatrices(p.Steps, f["steps"], "steps")
+	p.Finally = v.expandMatrices(p.Finally, f["finally"], "finally")
+	if n := len(p.Steps) + len(p.Finally); n > MaxSteps {
+		v.add(f["steps"], "steps", "steps and finally must have at most %d steps together once their matrices are expanded, got %d", MaxSteps, n)
+	}
 	if n := len(p.Steps) + len(p.Finally); len(p.Caches) > 0 && n >= MaxSteps {
 		v.add(f["caches"], "caches", "a pipeline with caches has at most %d steps, got %d: runs that save them get one more", MaxSteps-1, n)
 	}
@@ -117,10 +122,17 @@ func (v *validator) step(n *yaml.Node, sp string) Step {
 		s.Resources = v.resources(rn, sp+".resources")
 	}
 	if in := f["image"]; in != nil {
-		s.Image = v.image(in, sp+".image")
+		if f["matrix"] != nil && matrixRef.MatchString(in.Value) {
+			s.Image, _ = v.text(in, sp+".image") // checked once each combination's is known
+		} else {
+			s.Image = v.image(in, sp+".image")
+		}
 	}
 	if en := f["env"]; en != nil {
 		s.Env = v.env(en, sp+".env")
+	}
+	if mn := f["matrix"]; mn != nil {
+		s.Matrix = v.matrix(mn, sp+".matrix")
 	}
 	if sn := f["secrets"]; sn != nil {
 		s.Secrets = v.secrets(sn, sp+".secrets")
