@@ -21,6 +21,9 @@ var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // well-formed *Error. More seeds live in testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(seedFile))
+	f.Add([]byte(matrixFile))
+	f.Add([]byte("name: m\nfinally:\n- {name: a, matrix: {a: [1, 2, 3, 4, 5, 6, 7, 8], b: [1, 2, 3, 4, 5, 6, 7, 8]}, commands: [x]}\n" +
+		"- {name: b, matrix: {a: [1, 2, 3, 4, 5, 6, 7, 8], b: [1, 2, 3, 4, 5, 6, 7, 8]}, commands: [x]}\n"))
 	f.Add([]byte(billionLaughs))
 	f.Add([]byte("version: 1\nname: p\nimage: golang:1.26\nenv: {A: 1}\nsteps:\n- name: a\n  image: alpine@sha256:" + digest64 +
 		"\n  env: {B: true}\n  commands: [x]\n  timeout: 10m\n  workingDir: a/../b\n  retries: 2\n"))

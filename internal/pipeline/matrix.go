@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // A step's matrix expands it into one step per combination of its axes' values, once
@@ -16,6 +17,8 @@ const (
 	MaxMatrixAxes   = 8
 	MaxAxisValues   = 32
 	MaxCombinations = 64
+	// MaxMatrixEnvBytes bounds one combination's env values once substituted.
+	MaxMatrixEnvBytes = 64 << 10
 	// MatrixEnvPrefix starts the variable each axis is exported as: MATRIX_GO for go.
 	MatrixEnvPrefix = "MATRIX_"
 )
@@ -84,6 +87,9 @@ func (m Matrix) Expand(max int) ([]Combination, error) {
 		if inc = m.inAxisOrder(inc); !contains(kept, inc) {
 			kept = append(kept, inc)
 		}
+		if len(kept) > max {
+			break
+		}
 	}
 	if len(kept) > max {
 		return nil, fmt.Errorf("the matrix has %d combinations, more than %d", len(kept), max)
@@ -106,16 +112,24 @@ func (m Matrix) check() error {
 	for _, a := range m.Axes {
 		switch {
 		case !axisName.MatchString(a.Name):
-			return fmt.Errorf("axis %q: a name is lower case letters, digits and _, starting with a letter, at most 30", a.Name)
+			return fmt.Errorf("axis %s: a name is lower case letters, digits and _, starting with a letter, at most 30", quote(a.Name))
 		case seen[a.Name]:
-			return fmt.Errorf("axis %q is listed twice", a.Name)
+			return fmt.Errorf("axis %s is listed twice", quote(a.Name))
 		case len(a.Values) == 0 || len(a.Values) > MaxAxisValues:
-			return fmt.Errorf("axis %q has %d values; it needs 1 to %d", a.Name, len(a.Values), MaxAxisValues)
+			return fmt.Errorf("axis %s has %d values; it needs 1 to %d", quote(a.Name), len(a.Values), MaxAxisValues)
 		}
 		seen[a.Name] = true
 		if dup := firstDuplicate(a.Values); dup != "" {
-			return fmt.Errorf("axis %q lists %q twice", a.Name, dup)
+			return fmt.Errorf("axis %s lists %s twice", quote(a.Name), quote(dup))
 		}
+		for _, val := range a.Values {
+			if err := checkValue(val); err != nil {
+				return fmt.Errorf("axis %s: %w", quote(a.Name), err)
+			}
+		}
+	}
+	if len(m.Include) > MaxCombinations || len(m.Exclude) > MaxCombinations {
+		return fmt.Errorf("include and exclude have at most %d entries each", MaxCombinations)
 	}
 	for _, list := range []struct {
 		key     string
@@ -134,6 +148,14 @@ func (m Matrix) check() error {
 // checkEntry checks an include entry (whole: a value for every axis) or an exclude
 // entry (some of the axes), in any order; an axis named twice or not at all is refused.
 func (m Matrix) checkEntry(c Combination, whole bool) error {
+	for _, av := range c {
+		if !axisName.MatchString(av.Axis) {
+			return fmt.Errorf("axis %s: a name is lower case letters, digits and _, starting with a letter, at most 30", quote(av.Axis))
+		}
+		if err := checkValue(av.Value); err != nil {
+			return fmt.Errorf("axis %s: %w", quote(av.Axis), err)
+		}
+	}
 	if len(m.Axes) == 0 {
 		if len(c) == 0 {
 			return fmt.Errorf("it names no axis")
@@ -143,17 +165,31 @@ func (m Matrix) checkEntry(c Combination, whole bool) error {
 	named := map[string]bool{}
 	for _, av := range c {
 		if named[av.Axis] {
-			return fmt.Errorf("axis %q is named twice", av.Axis)
+			return fmt.Errorf("axis %s is named twice", quote(av.Axis))
 		}
 		named[av.Axis] = true
 		if m.axis(av.Axis) < 0 {
-			return fmt.Errorf("no axis %q", av.Axis)
+			return fmt.Errorf("no axis %s", quote(av.Axis))
 		}
 	}
 	for _, a := range m.Axes {
 		if whole && !named[a.Name] {
-			return fmt.Errorf("no value for axis %q", a.Name)
+			return fmt.Errorf("no value for axis %s", quote(a.Name))
 		}
+	}
+	return nil
+}
+
+// checkValue refuses a value that would make a step's name ambiguous or break its
+// environment: empty, control characters, or the name's own punctuation.
+func checkValue(val string) error {
+	switch {
+	case val == "":
+		return fmt.Errorf("a value must not be empty")
+	case strings.ContainsFunc(val, unicode.IsControl):
+		return fmt.Errorf("value %s has a control character", quote(val))
+	case strings.ContainsAny(val, "[],="):
+		return fmt.Errorf("value %s has one of [ ] , = (they punctuate the step's name)", quote(val))
 	}
 	return nil
 }
@@ -240,12 +276,15 @@ func (c Combination) Env() []EnvVar {
 	return out
 }
 
-var matrixRef = regexp.MustCompile(`\$\{\{\s*matrix\.([a-z][a-z0-9_]*)\s*\}\}`)
+var matrixRef = regexp.MustCompile(`\$\{\{\s*matrix\.([^\s}]*)\s*\}\}`)
 
 // Substitute replaces each ${{ matrix.<axis> }} in s with the combination's value. A
 // reference to an axis the combination does not have is an error, so a typo fails the
 // file rather than run a step with the text left in.
 func (c Combination) Substitute(s string) (string, error) {
+	if !strings.Contains(s, "${{") {
+		return s, nil
+	}
 	var missing string
 	out := matrixRef.ReplaceAllStringFunc(s, func(ref string) string {
 		axis := matrixRef.FindStringSubmatch(ref)[1]
@@ -260,7 +299,7 @@ func (c Combination) Substitute(s string) (string, error) {
 		return ref
 	})
 	if missing != "" {
-		return "", fmt.Errorf("${{ matrix.%s }}: the matrix has no axis %q", missing, missing)
+		return "", fmt.Errorf("${{ matrix.%s }}: the matrix has no axis %s", shorten(missing, maxShown), quote(missing))
 	}
 	return out, nil
 }

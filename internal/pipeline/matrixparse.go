@@ -3,7 +3,6 @@ package pipeline
 import (
 	"slices"
 	"strings"
-	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -42,13 +41,8 @@ func (v *validator) axisValues(n *yaml.Node, ap string) []string {
 	}
 	out := make([]string, 0, len(n.Content))
 	for i, vn := range n.Content {
-		s, ok := v.text(vn, indexPath(ap, i))
-		switch {
-		case !ok:
-		case s == "" || strings.ContainsFunc(s, unicode.IsControl):
-			v.add(vn, indexPath(ap, i), "must be a non-empty value without control characters")
-		default:
-			out = append(out, s)
+		if s, ok := v.text(vn, indexPath(ap, i)); ok {
+			out = append(out, s) // checked by Matrix.Expand
 		}
 	}
 	return out
@@ -138,11 +132,12 @@ func (v *validator) combinationStep(s Step, c Combination, sp string, it *yaml.N
 		v.add(fieldNode(it, "image"), sp+".image", "%v", err)
 		return Step{}, false
 	}
-	if why := checkImageRef(e.Image); e.Image != s.Image && why != "" {
+	if why := checkImageRef(e.Image); matrixRef.MatchString(s.Image) && why != "" {
 		v.add(fieldNode(it, "image"), sp+".image", "invalid image reference %s for %s: %s", quote(e.Image), quote(e.Name), why)
 		return Step{}, false
 	}
 	env := make([]EnvVar, 0, len(s.Env)+len(c))
+	size := 0
 	for _, kv := range s.Env {
 		if strings.HasPrefix(kv.Name, MatrixEnvPrefix) {
 			v.add(fieldNode(it, "env"), sp+".env", "%s is set by the matrix", kv.Name)
@@ -152,10 +147,35 @@ func (v *validator) combinationStep(s Step, c Combination, sp string, it *yaml.N
 			v.add(fieldNode(it, "env"), sp+".env", "%v", err)
 			return Step{}, false
 		}
+		if size += len(kv.Value); size > MaxMatrixEnvBytes {
+			v.add(fieldNode(it, "env"), sp+".env", "the values of %s are more than %d bytes once substituted", quote(e.Name), MaxMatrixEnvBytes)
+			return Step{}, false
+		}
 		env = append(env, kv)
 	}
 	env = append(env, c.Env()...)
 	slices.SortFunc(env, func(a, b EnvVar) int { return strings.Compare(a.Name, b.Name) })
 	e.Env = env
 	return e, true
+}
+
+// uniqueAfterExpansion reports an expanded name that another step of the file has
+// already (a step may be named "t [a=1]" literally), at the matrix step's item.
+func (v *validator) uniqueAfterExpansion(p *Pipeline, stepsNode, finallyNode *yaml.Node) {
+	count := map[string]int{}
+	for i := range len(p.Steps) + len(p.Finally) {
+		count[p.Step(i).Name]++
+	}
+	for i := range len(p.Steps) + len(p.Finally) {
+		s := p.Step(i)
+		if s.Combination == nil || count[s.Name] < 2 {
+			continue // names as written were checked by graph
+		}
+		node := stepsNode
+		if s.Finally {
+			node = finallyNode
+		}
+		v.add(item(node, s.Source-1), p.Path(i), "step name %s is used twice once the matrices are expanded", quote(s.Name))
+		return
+	}
 }

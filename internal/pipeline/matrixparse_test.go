@@ -55,6 +55,7 @@ func TestParseMatrix(t *testing.T) {
 		t.Errorf("paths %s, %s", p.Path(3), p.Path(4))
 	}
 
+	big := "{a: [1, 2, 3, 4, 5, 6, 7, 8], b: [1, 2, 3, 4, 5, 6, 7, 8]}"
 	for _, c := range []struct{ name, in, want string }{
 		{"an unknown axis in image", strings.Replace(matrixFile, "matrix.os }}", "matrix.arch }}", 1), `steps[1].image: ${{ matrix.arch }}: the matrix has no axis "arch" (line 6)`},
 		{"the matrix's own variable", strings.Replace(matrixFile, "LABEL:", "MATRIX_GO:", 1), "steps[1].env: MATRIX_GO is set by the matrix (line 8)"},
@@ -62,6 +63,15 @@ func TestParseMatrix(t *testing.T) {
 		{"everything excluded", strings.Replace(matrixFile, `- {go: "1.25", os: debian}`, "- {os: debian}\n    - {os: alpine}", 1), "steps[1].matrix: the matrix excludes every combination (line 10)"},
 		{"names too long", strings.Replace(matrixFile, "alpine, debian", strings.Repeat("x", 50)+", debian", 1), "are longer than 63 characters (line 10)"},
 		{"too many steps once expanded", manySteps(MaxSteps-1, 1) + "- name: m\n  matrix: {a: [1, 2]}\n  commands: [x]\n", "once their matrices are expanded"},
+		{"too many finally steps and no steps key (no panic)", "name: m\nfinally:\n- {name: a, matrix: " + big + ", commands: [x]}\n- {name: b, matrix: " + big + ", commands: [x]}\n",
+			"steps: is required (line 1)"},
+		{"an expanded name equal to a step's", matrixFile + "- name: \"test [go=1.26, os=debian]\"\n  commands: [x]\n", "is used twice once the matrices are expanded"},
+		{"a value with the name's punctuation", strings.Replace(matrixFile, `"1.26"]`, `"1.26, os=debian"]`, 1), "has one of [ ] , ="},
+		{"an include value with a newline", strings.Replace(matrixFile, "    exclude:", "    include:\n    - {go: \"a\\nb\", os: alpine}\n    exclude:", 1), "has a control character"},
+		{"an include with a bad axis name", "name: m\nsteps:\n- {name: t, matrix: {include: [{\"a=b\": 1}]}, commands: [x]}\n", "a name is lower case letters"},
+		{"an upper-case reference", strings.Replace(matrixFile, "go${{ matrix.go }}", "go${{ matrix.GO }}", 1), `no axis "GO"`},
+		{"too many includes", "name: m\nsteps:\n- {name: t, matrix: {a: [x], include: [" + strings.Repeat("{a: y},", 65) + "]}, commands: [x]}\n", "at most 64 entries"},
+		{"env too large once substituted", strings.Replace(matrixFile, "go${{ matrix.go }}", strings.Repeat("${{ matrix.os }}", 12000), 1), "more than 65536 bytes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(c.in))

@@ -56,13 +56,20 @@ func (v *validator) pipeline(top *yaml.Node) Pipeline {
 	p.Steps = v.expandMatrices(p.Steps, f["steps"], "steps")
 	p.Finally = v.expandMatrices(p.Finally, f["finally"], "finally")
 	if n := len(p.Steps) + len(p.Finally); n > MaxSteps {
-		v.add(f["steps"], "steps", "steps and finally must have at most %d steps together once their matrices are expanded, got %d", MaxSteps, n)
+		at := f["steps"]
+		if at == nil {
+			at = top
+		}
+		v.add(at, "steps", "steps and finally must have at most %d steps together once their matrices are expanded, got %d", MaxSteps, n)
 	}
+	v.uniqueAfterExpansion(&p, f["steps"], f["finally"])
 	if n := len(p.Steps) + len(p.Finally); len(p.Caches) > 0 && n >= MaxSteps {
 		v.add(f["caches"], "caches", "a pipeline with caches has at most %d steps, got %d: runs that save them get one more", MaxSteps-1, n)
 	}
 	for i := range len(p.Steps) + len(p.Finally) {
-		v.checkSecretEnv(p.Path(i), *p.Step(i), p.Env)
+		if s := p.Step(i); s.Source == 0 || i == 0 || p.Step(i-1).Source != s.Source || p.Step(i-1).Finally != s.Finally {
+			v.checkSecretEnv(p.Path(i), *s, p.Env) // once per item of the file
+		}
 	}
 	return p
 }
