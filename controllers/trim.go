@@ -114,7 +114,11 @@ func TrimPVC(obj any) (any, error) {
 func trimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 	var out []corev1.ContainerStatus
 	for i, cs := range firstN(in, maxStatuses) {
-		kept := corev1.ContainerStatus{Name: cut(cs.Name, maxValue)}
+		// Started and the restarts tell a service that never got ready (runstate.ServiceNotReady).
+		kept := corev1.ContainerStatus{Name: cut(cs.Name, maxValue), RestartCount: cs.RestartCount, Started: cs.Started}
+		if t := cs.LastTerminationState.Terminated; t != nil {
+			kept.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: t.ExitCode}
+		}
 		if w := cs.State.Waiting; w != nil {
 			// The image only matters to a watchdog's message about a waiting container.
 			kept.Image = cut(cs.Image, maxValue)

@@ -10,6 +10,7 @@
 #   hack/images.sh binary REF OUT.tar BINARY ENTRYPOINT-JSON   (IMG_EXTRA_BINARIES="SRC=/DEST ..." adds more)
 #                                           one static binary at ENTRYPOINT[0] (e.g. '["/flow-ci"]'),
 #                                           /etc/passwd with nonroot 65532, /tmp 1777, CA certificates, user 65532
+#   hack/images.sh postgres REF OUT.tar     busybox + this machine's Debian PostgreSQL (server, psql, pg-service), user 65532
 #   hack/images.sh pause REF OUT.tar        the pod sandbox image (a 10-line static C program, needs gcc)
 #   hack/images.sh rootfs DIR REF OUT.tar [ENTRYPOINT-JSON] [CMD-JSON]
 #                                           pack a prepared root filesystem as is
@@ -137,6 +138,40 @@ img_go() {
   return $rc
 }
 
+# img_postgres REF OUT.tar: busybox plus this machine's Debian PostgreSQL (server and client:
+# initdb, postgres, pg_isready, psql, the libraries they load, share files, time zones), for the
+# e2e's database services. `pg-service` initializes a trusting cluster in /tmp/pgdata and runs
+# it on 127.0.0.1:5432 as user 65532. Needs `apt-get install postgresql`.
+img_postgres() {
+  local ref=$1 out=$2 bin ver r f lib
+  img_check_ref "$ref" || return 1
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2> /dev/null | sort -V | tail -n 1)
+  [ -n "$bin" ] && [ -x "$bin/postgres" ] || { echo "images: no PostgreSQL under /usr/lib/postgresql (apt-get install postgresql)" >&2; return 1; }
+  ver=$(basename "$(dirname "$bin")")
+  r=$(mktemp -d "${TMPDIR:-/tmp}/img-postgres.XXXXXX")
+  img_base_rootfs "$r" && img_add_busybox "$r" || { rm -rf "$r"; return 1; }
+  mkdir -p "$r/usr/lib/postgresql/$ver/lib" "$r/usr/share/postgresql" "$r/usr/share/zoneinfo" "$r/usr/local/bin"
+  cp -a "$bin" "$r/usr/lib/postgresql/$ver/bin"
+  # Every module but the JIT's, which would bring LLVM (100 MB) for nothing a test needs.
+  find "/usr/lib/postgresql/$ver/lib" -maxdepth 1 -name '*.so' ! -name 'llvmjit*' -exec cp -a {} "$r/usr/lib/postgresql/$ver/lib/" \;
+  cp -a "/usr/share/postgresql/$ver" "$r/usr/share/postgresql/$ver"
+  cp -a /usr/share/zoneinfo/. "$r/usr/share/zoneinfo/"
+  for f in "$r/usr/lib/postgresql/$ver/bin"/* "$r/usr/lib/postgresql/$ver/lib"/*.so; do
+    LC_ALL=C ldd "$f" 2> /dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
+  done | sort -u | while read -r lib; do
+    mkdir -p "$r$(dirname "$lib")"
+    [ -e "$r$lib" ] || cp -L "$lib" "$r$lib"
+  done
+  printf '#!/bin/sh\n# A throwaway server for tests: trust on loopback, data in /tmp.\nset -e\ninitdb -D /tmp/pgdata -U postgres --auth=trust --encoding=UTF8 --locale=C > /tmp/initdb.log 2>&1 || { cat /tmp/initdb.log; exit 1; }\nexec postgres -D /tmp/pgdata -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off "$@"\n' > "$r/usr/local/bin/pg-service"
+  chmod 0755 "$r/usr/local/bin/pg-service"
+  local env
+  env='["PATH=/usr/lib/postgresql/'"$ver"'/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","TZ=UTC","HOME=/home/nonroot"]'
+  img_pack "$r" "$ref" "$out" null '["/bin/sh"]' "$env" 65532:65532
+  local rc=$?
+  rm -rf "$r"
+  return $rc
+}
+
 # img_binary REF OUT.tar BINARY ENTRYPOINT-JSON: BINARY (static) at the path ENTRYPOINT[0] names.
 img_binary() {
   local ref=$1 out=$2 bin=$3 ep=$4 r dest
@@ -195,7 +230,7 @@ EOF
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
   umask 022
-  usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+  usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
   [ $# -ge 3 ] || usage
   what=$1; shift
   case "$what" in
@@ -203,6 +238,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     go) [ $# -eq 2 ] || usage; img_go "$@" ;;
     binary) [ $# -eq 4 ] || usage; img_binary "$@" ;;
     pause) [ $# -eq 2 ] || usage; img_pause "$@" ;;
+    postgres) [ $# -eq 2 ] || usage; img_postgres "$@" ;;
     rootfs) [ $# -ge 3 ] && [ $# -le 5 ] || usage; img_pack "$1" "$2" "$3" "${4:-null}" "${5:-null}" ;;
     *) usage ;;
   esac

@@ -21,8 +21,9 @@
 #   LK_DIR          state dir (default <repo>/bin/local-cluster)
 #   LK_LOCAL_PATH_DIR  where local-path-provisioner puts volumes (default $LK_DIR/local-path)
 #   LK_NODES        nodes up starts when not given --nodes (default 1)
-#   LK_IMAGES       images built and imported by up (default "pause busybox go"):
-#                   localhost/pause:local, localhost/busybox:local, localhost/go:local
+#   LK_IMAGES       images built and imported by up (default "pause busybox go postgres"):
+#                   localhost/pause:local, localhost/busybox:local, localhost/go:local,
+#                   localhost/postgres:local (skipped, with a warning, without Debian's postgresql)
 #   K8S_VERSION     1.37.2; binaries are cached in bin/k8s/<version>-<key of hack/k8s/go.{mod,sum}>,
 #                   the directory hack/envtest-assets.sh uses (K8S_BIN overrides it)
 #   LOCAL_PATH_PROVISIONER_VERSION  v0.0.30, installed into bin/tools (TOOLS_BIN overrides it)
@@ -55,7 +56,7 @@ TOOLS_BIN=${TOOLS_BIN:-$ROOT/bin/tools}
 LOCAL_PATH_PROVISIONER_VERSION=${LOCAL_PATH_PROVISIONER_VERSION:-v0.0.30}
 LK_DIR=$(realpath -m "${LK_DIR:-$ROOT/bin/local-cluster}")
 LK_LOCAL_PATH_DIR=$(realpath -m "${LK_LOCAL_PATH_DIR:-$LK_DIR/local-path}")
-LK_IMAGES=${LK_IMAGES:-pause busybox go}
+LK_IMAGES=${LK_IMAGES:-pause busybox go postgres}
 LK_NODES=${LK_NODES:-1}
 API_PORT=${API_PORT:-6443}
 ETCD_PORT=${ETCD_PORT:-2379}
@@ -71,6 +72,7 @@ SVC_API_IP=${SVCNET%.*}.$((${SVCNET##*.} + 1)) # the `kubernetes` Service, 10.0.
 PAUSE_IMAGE=localhost/pause:local
 BUSYBOX_IMAGE=localhost/busybox:local
 GO_IMAGE=localhost/go:local
+POSTGRES_IMAGE=localhost/postgres:local
 COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy local-path-provisioner)
 # node_components N: the processes of nodes 2..N (containerd-2, kubelet-2, ...).
 node_components() {
@@ -318,7 +320,8 @@ image_ref() {
     pause) echo "$PAUSE_IMAGE" ;;
     busybox) echo "$BUSYBOX_IMAGE" ;;
     go) echo "$GO_IMAGE" ;;
-    *) die "LK_IMAGES: unknown image '$1' (pause, busybox, go)" ;;
+    postgres) echo "$POSTGRES_IMAGE" ;;
+    *) die "LK_IMAGES: unknown image '$1' (pause, busybox, go, postgres)" ;;
   esac
 }
 
@@ -329,6 +332,10 @@ build_images() {
     ref=$(image_ref "$i")
     out=$(image_tar "$ref")
     [ -s "$out" ] && continue
+    if [ "$i" = postgres ] && ! ls /usr/lib/postgresql/*/bin/postgres > /dev/null 2>&1; then
+      log "warning: no PostgreSQL under /usr/lib/postgresql (apt-get install postgresql): $ref not built"
+      continue
+    fi
     "img_$i" "$ref" "$out" || die "building image $ref failed"
     log "image $ref built ($(du -h "$out" | cut -f1))"
   done

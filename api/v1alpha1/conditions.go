@@ -37,6 +37,9 @@ const (
 	// ReasonCreateContainerFailed: a container could not be created (for example a
 	// missing ConfigMap or Secret) within the watchdog.
 	ReasonCreateContainerFailed = "CreateContainerFailed"
+	// ReasonServiceNotReady: a step's service (a sidecar) exited or failed its
+	// readiness check before the step's container could start.
+	ReasonServiceNotReady = "ServiceNotReady"
 	// ReasonCancelled: spec.cancel was set, or a newer run replaced this one.
 	ReasonCancelled = "Cancelled"
 	// ReasonConcurrencyForbidden: concurrencyPolicy Forbid and another run of the same

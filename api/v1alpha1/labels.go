@@ -128,3 +128,9 @@ const (
 // most the archive's --hold, and the operator drops a finalizer left longer than its
 // --archive-hold-max (an archive that was uninstalled without releasing its runs).
 const FinalizerArchive = "flowci.dev/archive"
+
+// ServiceContainerPrefix starts the name of a step pod's container that runs one of the
+// step's services (a native sidecar: an init container with restartPolicy Always), so
+// that the watchdogs and the archive tell them from the step's own container by name,
+// which the operator's trimmed cache keeps.
+const ServiceContainerPrefix = "service-"

@@ -138,40 +138,40 @@ func (r *Reconciler) runPods(ctx context.Context, run *v1alpha1.PipelineRun, end
 func (r *Reconciler) startStreams(run *v1alpha1.PipelineRun, pods []corev1.Pod) (live bool) {
 	for i := range pods {
 		pod := &pods[i]
-		src, ok := r.sourceOf(run, pod)
-		if !ok {
-			continue
-		}
-		if pod.DeletionTimestamp.IsZero() && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
+		srcs := r.sourcesOf(run, pod)
+		if len(srcs) > 0 && pod.DeletionTimestamp.IsZero() && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
 			live = true
 		}
-		if podlogs.ContainerStarted(pod, src.container) {
-			r.streams.ensure(src)
+		for _, src := range srcs {
+			if podlogs.ContainerStarted(pod, src.container) {
+				r.streams.ensure(src)
+			}
 		}
 	}
 	return live
 }
 
-// sourceOf names a pod's log, if the pod is really the run's: controlled by a Job
-// that the run controls, by UID. Anyone who may create pods in the namespace can copy
-// the labels, and a copy must not add a log to the run's record.
-func (r *Reconciler) sourceOf(run *v1alpha1.PipelineRun, pod *corev1.Pod) (logSource, bool) {
+// sourcesOf names a pod's logs (its step's or clone's, and its services'), if the pod
+// is really the run's: controlled by a Job that the run controls, by UID. Anyone who
+// may create pods in the namespace can copy the labels, and a copy must not add a log
+// to the run's record.
+func (r *Reconciler) sourcesOf(run *v1alpha1.PipelineRun, pod *corev1.Pod) []logSource {
 	if pod.Labels[v1alpha1.LabelRunUID] != string(run.UID) {
-		return logSource{}, false
+		return nil
 	}
 	job := controllers.ControllingJob(context.Background(), pod, r.Client, r.APIReader)
 	if job == nil {
-		return logSource{}, false
+		return nil
 	}
 	if jr := metav1.GetControllerOf(job); jr == nil || jr.Kind != "PipelineRun" || jr.UID != run.UID {
-		return logSource{}, false
+		return nil
 	}
-	stream, container, ok := streamOf(pod)
-	if !ok {
-		return logSource{}, false
+	var out []logSource
+	for _, s := range streamsOf(pod) {
+		out = append(out, logSource{key: archive.StreamKey{UID: string(run.UID), Namespace: run.Namespace, Stream: s.stream},
+			pod: pod.Name, container: s.container})
 	}
-	return logSource{key: archive.StreamKey{UID: string(run.UID), Namespace: run.Namespace, Stream: stream},
-		pod: pod.Name, container: container}, true
+	return out
 }
 
 // isRecorded says whether the run's record is stored (asking the store once per run).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/flow-ci/flow-ci/controllers"
 	"github.com/flow-ci/flow-ci/internal/archive"
 	"github.com/flow-ci/flow-ci/internal/archive/runrecord"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
 )
 
 // maxEventsRead bounds the events listed for a record.
@@ -109,19 +111,29 @@ func (r *Reconciler) giveUp(ctx context.Context, run *v1alpha1.PipelineRun) {
 	}
 }
 
-// streamOf names a pod's log and its container from the pod's labels.
-func streamOf(pod *corev1.Pod) (stream, container string, ok bool) {
+type podStream struct{ stream, container string }
+
+// streamsOf names a pod's logs and their containers from the pod's labels: the clone's,
+// or a step's and each of its services' (named in its init container statuses, which
+// the trimmed cache keeps).
+func streamsOf(pod *corev1.Pod) []podStream {
 	switch pod.Labels[v1alpha1.LabelComponent] {
 	case v1alpha1.ComponentClone:
-		return runrecord.StreamName(v1alpha1.ComponentClone, 0, pod.Name), "clone", true
+		return []podStream{{runrecord.StreamName(v1alpha1.ComponentClone, 0, pod.Name), "clone"}}
 	case v1alpha1.ComponentStep:
 		i, err := strconv.Atoi(pod.Labels[v1alpha1.LabelStepIndex])
 		if err != nil || i < 0 {
-			return "", "", false
+			return nil
 		}
-		return runrecord.StreamName(v1alpha1.ComponentStep, i, pod.Name), "step", true
+		out := []podStream{{runrecord.StreamName(v1alpha1.ComponentStep, i, pod.Name), "step"}}
+		for _, cs := range pod.Status.InitContainerStatuses {
+			if name, ok := strings.CutPrefix(cs.Name, v1alpha1.ServiceContainerPrefix); ok && len(out) <= pipeline.MaxServices {
+				out = append(out, podStream{runrecord.ServiceStreamName(i, pod.Name, name), cs.Name})
+			}
+		}
+		return out
 	}
-	return "", "", false
+	return nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, archive.ErrNotFound) }

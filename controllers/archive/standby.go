@@ -286,10 +286,14 @@ func (s standbyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	running := false
 	for i := range pods.Items {
 		pod := &pods.Items[i]
-		src, ok := s.r.sourceOf(run, pod)
-		if ok && pod.DeletionTimestamp.IsZero() && podlogs.ContainerStarted(pod, src.container) {
-			sb.ensure(src, pod)
-			running = running || podlogs.FinishedAt(pod, src.container).IsZero()
+		if !pod.DeletionTimestamp.IsZero() {
+			continue
+		}
+		for _, src := range s.r.sourcesOf(run, pod) {
+			if podlogs.ContainerStarted(pod, src.container) {
+				sb.ensure(src, pod)
+				running = running || podlogs.FinishedAt(pod, src.container).IsZero()
+			}
 		}
 	}
 	if running {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/internal/archive"
 	"github.com/flow-ci/flow-ci/internal/archive/ingest"
+	"github.com/flow-ci/flow-ci/internal/podlogs"
 )
 
 // Limits of one stream.
@@ -287,12 +288,7 @@ func (s *streamer) containerEnded(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for _, c := range pod.Status.ContainerStatuses {
-		if c.Name == s.src.container {
-			return c.State.Terminated != nil, nil
-		}
-	}
-	return false, nil
+	return !podlogs.FinishedAt(pod, s.src.container).IsZero(), nil
 }
 
 // podGone says whether the pod no longer exists (a log request's NotFound may also be

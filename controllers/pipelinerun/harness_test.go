@@ -243,6 +243,9 @@ func eventReasons(t *testing.T, ns string) []string {
 // real PodLogs is exercised by the e2e suite.
 type fakeLogs struct{}
 
-func (fakeLogs) TailLog(_ context.Context, _, pod, _ string) (string, error) {
+func (fakeLogs) TailLog(_ context.Context, _, pod, container string, previous bool) (string, error) {
+	if previous {
+		return "previous log tail of " + container + " of " + pod, nil
+	}
 	return "log tail of " + pod, nil
 }

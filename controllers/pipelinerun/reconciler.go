@@ -132,9 +132,10 @@ func (l Lifecycle) finallyGrace() time.Duration {
 }
 
 // LogReader reads the tail of a container's log, bounded in lines and bytes
-// (internal/podlogs in the operator).
+// (internal/podlogs in the operator); previous reads the instance before its last
+// restart.
 type LogReader interface {
-	TailLog(ctx context.Context, namespace, pod, container string) (string, error)
+	TailLog(ctx context.Context, namespace, pod, container string, previous bool) (string, error)
 }
 
 // scope is what the phases of one reconcile share.

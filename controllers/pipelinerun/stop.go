@@ -3,6 +3,7 @@ package pipelinerun
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +12,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/runstate"
+	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // reconcileStop stops what must stop: a cancelled run, a run past spec.timeout, a
@@ -47,7 +50,11 @@ func (r *Reconciler) reconcileStop(ctx context.Context, s *scope) (bool, error) 
 		default:
 			// The step fails, its Job is deleted once that is written (stopEndedJobs),
 			// and the graph goes on as after any failure.
-			runstate.FailStep(s.run, a.step, v.Reason, v.Message, metav1.NewTime(s.now))
+			msg := v.Message
+			if v.Reason == v1alpha1.ReasonServiceNotReady {
+				msg = r.withServiceTail(ctx, pod, s.def.Pipeline.Step(a.step), msg)
+			}
+			runstate.FailStep(s.run, a.step, v.Reason, msg, metav1.NewTime(s.now))
 		}
 	}
 	return false, nil
@@ -166,8 +173,43 @@ func (r *Reconciler) logTail(ctx context.Context, pod *corev1.Pod) string {
 	if pod == nil || r.Logs == nil || pod.Status.Phase != corev1.PodRunning {
 		return ""
 	}
-	tail, _ := r.Logs.TailLog(ctx, pod.Namespace, pod.Name, pod.Spec.Containers[0].Name)
+	tail, _ := r.Logs.TailLog(ctx, pod.Namespace, pod.Name, pod.Spec.Containers[0].Name, false)
 	return tail
+}
+
+// withServiceTail adds to the message of a step whose service never got ready the end
+// of that service's log before its last restart: why it exited, or what it was doing
+// while its check failed. Best effort, like logTail.
+func (r *Reconciler) withServiceTail(ctx context.Context, pod *corev1.Pod, step *pipeline.Step, msg string) string {
+	cs := runstate.ServiceNotReady(pod)
+	if cs == nil {
+		return msg
+	}
+	msg += serviceCheckHint(step, runstate.ServiceName(cs.Name))
+	if r.Logs == nil {
+		return msg
+	}
+	tail, err := r.Logs.TailLog(ctx, pod.Namespace, pod.Name, cs.Name, true)
+	if err != nil || strings.TrimSpace(tail) == "" {
+		return msg
+	}
+	return shorten.Tail(msg+"; its log ends with:\n"+tail, v1alpha1.MaxMessageBytes)
+}
+
+// serviceCheckHint names the service's readiness check; a TCP check connects to the
+// pod's IP, which a server that listens on 127.0.0.1 only never accepts.
+func serviceCheckHint(step *pipeline.Step, name string) string {
+	for _, svc := range step.Services {
+		if svc.Name != name || svc.Ready == nil {
+			continue
+		}
+		hint := fmt.Sprintf("; its check was %s within %s", svc.Ready, svc.Ready.Timeout)
+		if svc.Ready.TCP > 0 {
+			hint += " (on the pod's IP: a server listening on 127.0.0.1 only needs a command check)"
+		}
+		return hint
+	}
+	return ""
 }
 
 // stopActiveJobs deletes a finished run's Jobs that are still active (stopped steps).

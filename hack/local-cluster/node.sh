@@ -146,6 +146,7 @@ import_node_images() {
   for i in $LK_IMAGES; do
     ref=$(image_ref "$i")
     grep -qxF "$ref" <<< "$have" && continue
+    [ -s "$(image_tar "$ref")" ] || continue # not built (build_images said why)
     ctr_at "$NODE_SOCK" images import "$(image_tar "$ref")" > /dev/null || die "ctr import of $ref on node $NODE_NAME failed"
     log "image $ref imported on node $NODE_NAME"
   done

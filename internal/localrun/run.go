@@ -139,6 +139,9 @@ func Run(ctx context.Context, p *pipeline.Pipeline, digest string, o Options) (R
 			sctx, cancel := context.WithCancel(ctx)
 			cancels[i] = cancel
 			out.header(s.Name, "started")
+			if note := ServicesNote(p.Step(i)); note != "" {
+				out.header(s.Name, note)
+			}
 			env := Env(run, p, i, o.Home, o.SecretsDir)
 			go func(i int) {
 				e := runStep(sctx, p, i, env, o, out)

@@ -169,6 +169,8 @@ type Step struct {
 	Secrets []SecretUse
 	// Artifacts are the files the step keeps once it ends; nil keeps none.
 	Artifacts *Artifacts
+	// Services run beside the step's container in its pod (services.go).
+	Services []Service
 	// SavesCaches marks the step the operator adds to save the caches (WithCacheSave);
 	// no step of a file is one.
 	SavesCaches bool

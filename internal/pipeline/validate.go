@@ -19,7 +19,7 @@ const (
 
 var (
 	pipelineFields = []string{"version", "name", "image", "env", "steps", "finally", "failFast", "resources", "caches"}
-	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources", "secrets", "artifacts", "matrix"}
+	stepFields     = []string{"name", "image", "env", "commands", "timeout", "workingDir", "retries", "dependsOn", "when", "allowFailure", "resources", "secrets", "artifacts", "matrix", "services"}
 )
 
 // pipeline converts the top-level mapping. The tree has passed checkShape:
@@ -146,6 +146,9 @@ func (v *validator) step(n *yaml.Node, sp string) Step {
 	}
 	if an := f["artifacts"]; an != nil {
 		s.Artifacts = v.artifacts(an, sp+".artifacts")
+	}
+	if sn := f["services"]; sn != nil {
+		s.Services = v.services(sn, sp+".services")
 	}
 	s.Commands = v.commands(n, f["commands"], sp+".commands")
 	if tn := f["timeout"]; tn != nil {

@@ -49,10 +49,11 @@ type Reader struct {
 	Jobs typedbatchv1.JobsGetter
 }
 
-// TailLog returns the last TailLines lines of the container's log, at most TailBytes.
-func (r Reader) TailLog(ctx context.Context, namespace, pod, container string) (string, error) {
+// TailLog returns the last TailLines lines of the container's log, at most TailBytes;
+// previous reads the container's instance before its last restart.
+func (r Reader) TailLog(ctx context.Context, namespace, pod, container string, previous bool) (string, error) {
 	lines, limit := int64(TailLines), int64(TailBytes)
-	opts := &corev1.PodLogOptions{Container: container, TailLines: &lines, LimitBytes: &limit}
+	opts := &corev1.PodLogOptions{Container: container, TailLines: &lines, LimitBytes: &limit, Previous: previous}
 	b, err := r.Pods.Pods(namespace).GetLogs(pod, opts).DoRaw(ctx)
 	return string(b), err
 }
@@ -111,28 +112,31 @@ func (r Reader) WatchStepPods(ctx context.Context, run *v1alpha1.PipelineRun) (w
 // Started reports whether the pod's step container runs or ran, so it has a log.
 func Started(p *corev1.Pod) bool { return ContainerStarted(p, StepContainer) }
 
-// ContainerStarted reports whether the pod's container of that name runs or ran.
+// ContainerStarted reports whether the pod's container of that name (or init container:
+// a step's services) runs or ran.
 func ContainerStarted(p *corev1.Pod, name string) bool {
+	cs := containerStatus(p, name)
+	return cs != nil && (cs.State.Running != nil || cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil)
+}
+
+func containerStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {
 	if p == nil {
-		return false
+		return nil
 	}
-	for _, cs := range p.Status.ContainerStatuses {
-		if cs.Name == name && (cs.State.Running != nil || cs.State.Terminated != nil) {
-			return true
+	for _, list := range [][]corev1.ContainerStatus{p.Status.ContainerStatuses, p.Status.InitContainerStatuses} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
 		}
 	}
-	return false
+	return nil
 }
 
 // FinishedAt is when the pod's container name terminated; zero while it has not.
 func FinishedAt(p *corev1.Pod, name string) time.Time {
-	if p == nil {
-		return time.Time{}
-	}
-	for _, cs := range p.Status.ContainerStatuses {
-		if cs.Name == name && cs.State.Terminated != nil {
-			return cs.State.Terminated.FinishedAt.Time
-		}
+	if cs := containerStatus(p, name); cs != nil && cs.State.Terminated != nil {
+		return cs.State.Terminated.FinishedAt.Time
 	}
 	return time.Time{}
 }

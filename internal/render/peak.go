@@ -21,7 +21,7 @@ func PeakRequests(p *pipeline.Pipeline, cfg Config, maxParallel int) corev1.Reso
 	reqs := make([]corev1.ResourceList, n)
 	var names []corev1.ResourceName
 	for i := range reqs {
-		reqs[i] = StepResources(p, i, cfg).Requests
+		reqs[i] = StepPodResources(p, i, cfg).Requests
 		for name := range reqs[i] {
 			if !slices.Contains(names, name) {
 				names = append(names, name)

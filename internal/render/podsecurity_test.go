@@ -44,6 +44,8 @@ func renderedPods(t *testing.T) map[string]*corev1.PodTemplateSpec {
 		pods[name] = &job.Spec.Template
 	}
 	pods["step with secrets"] = &secretStepJob(t).Spec.Template
+	_, withServices := servicesStep(t)
+	pods["step with services"] = &withServices.Spec.Template
 	hold := RenderHoldPod(testRun(), testCfg, "worker-1", corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")})
 	pods["hold"] = &corev1.PodTemplateSpec{ObjectMeta: hold.ObjectMeta, Spec: hold.Spec}
 	return pods

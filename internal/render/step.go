@@ -74,6 +74,7 @@ func RenderStepJob(run *v1alpha1.PipelineRun, p *pipeline.Pipeline, index int, n
 		}
 		withArtifacts(&podSpec, step, cfg)
 		withCacheEnv(&podSpec.Containers[0], p)
+		withServices(&podSpec, step, cfg)
 	}
 	withServiceAccount(&podSpec, run, step)
 

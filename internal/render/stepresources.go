@@ -26,8 +26,64 @@ const (
 // file over the operator's maximum.
 func StepResources(p *pipeline.Pipeline, i int, cfg Config) corev1.ResourceRequirements {
 	step := p.Step(i)
-	req, reqFrom := merge(cfg.StepResources.Requests, p.Resources.Requests, step.Resources.Requests)
-	lim, limFrom := merge(cfg.StepResources.Limits, p.Resources.Limits, step.Resources.Limits)
+	return resolve([]corev1.ResourceList{cfg.StepResources.Requests, p.Resources.Requests, step.Resources.Requests},
+		[]corev1.ResourceList{cfg.StepResources.Limits, p.Resources.Limits, step.Resources.Limits})
+}
+
+// ServiceResources are a service's requests and limits: the operator's step defaults
+// overridden by the service's own, by the rule of StepResources. A pipeline's
+// resources are its steps', not their services'.
+func ServiceResources(s pipeline.Service, cfg Config) corev1.ResourceRequirements {
+	return resolve([]corev1.ResourceList{cfg.StepResources.Requests, nil, s.Resources.Requests},
+		[]corev1.ResourceList{cfg.StepResources.Limits, nil, s.Resources.Limits})
+}
+
+// StepPodResources are what the pod of step i asks for as a whole: its container's
+// resources plus each service's (sidecars run for as long as the step does), per
+// resource; a limit counts only when every container has one.
+func StepPodResources(p *pipeline.Pipeline, i int, cfg Config) corev1.ResourceRequirements {
+	out := StepResources(p, i, cfg)
+	for _, s := range p.Step(i).Services {
+		r := ServiceResources(s, cfg)
+		out.Requests = addLists(out.Requests, r.Requests, false)
+		out.Limits = addLists(out.Limits, r.Limits, true)
+	}
+	return out
+}
+
+// addLists adds b to a per resource; with both, a resource missing from either list is
+// dropped (an unlimited container makes its pod unlimited).
+func addLists(a, b corev1.ResourceList, both bool) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for name, q := range a {
+		if _, ok := b[name]; both && !ok {
+			continue
+		}
+		out[name] = q.DeepCopy()
+	}
+	for name, q := range b {
+		cur, ok := out[name]
+		if _, inA := a[name]; both && !inA {
+			continue
+		}
+		if ok {
+			cur.Add(q)
+			out[name] = cur
+		} else {
+			out[name] = q.DeepCopy()
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// resolve merges the levels (operator, pipeline, step) of requests and of limits. When
+// a request ends up above a limit, whichever of the two was set more specifically wins.
+func resolve(reqLevels, limLevels []corev1.ResourceList) corev1.ResourceRequirements {
+	req, reqFrom := merge(reqLevels...)
+	lim, limFrom := merge(limLevels...)
 	for name, r := range req {
 		l, ok := lim[name]
 		if !ok || r.Cmp(l) <= 0 {
@@ -66,7 +122,7 @@ func CheckStepResources(p *pipeline.Pipeline, cfg Config) error {
 		return nil
 	}
 	for i := range len(p.Steps) + len(p.Finally) {
-		res := StepResources(p, i, cfg)
+		res := StepPodResources(p, i, cfg)
 		for _, kind := range []struct {
 			name string
 			list corev1.ResourceList
@@ -80,8 +136,12 @@ func CheckStepResources(p *pipeline.Pipeline, cfg Config) error {
 				if where.Line == 0 {
 					where = pipeline.Problem{Path: "resources", Line: p.Resources.Line}
 				}
-				where.Msg = fmt.Sprintf("the %s %s %s of step %q is above the operator's maximum of %s (--max-step-resources)",
-					name, kind.name, q.String(), p.Step(i).Name, most.String())
+				with := ""
+				if len(p.Step(i).Services) > 0 {
+					with = " with its services"
+				}
+				where.Msg = fmt.Sprintf("the %s %s %s of step %q%s is above the operator's maximum of %s (--max-step-resources)",
+					name, kind.name, q.String(), p.Step(i).Name, with, most.String())
 				return fmt.Errorf("%s", where.String())
 			}
 		}

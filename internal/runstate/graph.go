@@ -64,7 +64,7 @@ func GraphOf(p *pipeline.Pipeline, branch string, maxParallel int) Graph {
 var ownFailures = map[string]bool{
 	v1alpha1.ReasonStepFailed: true, v1alpha1.ReasonStepTimedOut: true, v1alpha1.ReasonStepJobDeleted: true,
 	v1alpha1.ReasonImagePullFailed: true, v1alpha1.ReasonCreateContainerFailed: true, v1alpha1.ReasonUnschedulable: true,
-	v1alpha1.ReasonSecretNotExposed: true,
+	v1alpha1.ReasonSecretNotExposed: true, v1alpha1.ReasonServiceNotReady: true,
 }
 
 // failedByItself says whether a step failed by itself and was not allowed to.

@@ -41,6 +41,9 @@ func (w Watchdogs) CheckPod(p *corev1.Pod, now time.Time) Verdict {
 		return w.expire(since, w.Unschedulable, now, v1alpha1.ReasonUnschedulable,
 			fmt.Sprintf("pod %s was pending for more than %s: %s", p.Name, w.Unschedulable, why))
 	}
+	if cs := ServiceNotReady(p); cs != nil {
+		return Verdict{Reason: v1alpha1.ReasonServiceNotReady, Message: serviceMessage(cs)}
+	}
 	for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 		wt := cs.State.Waiting
 		if wt == nil {
@@ -83,6 +86,9 @@ func Watched(p *corev1.Pod) string {
 	}
 	if c := Unscheduled(p); c != nil {
 		return "unschedulable:" + c.Reason
+	}
+	if cs := ServiceNotReady(p); cs != nil {
+		return "service:" + cs.Name
 	}
 	for _, list := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
 		for _, cs := range list {

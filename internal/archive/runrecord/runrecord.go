@@ -85,6 +85,12 @@ func StreamName(component string, stepIndex int, podName string) string {
 	return fmt.Sprintf("step-%d-%s", stepIndex, suffix)
 }
 
+// ServiceStreamName names the log of a step's service in one pod:
+// "service-<index>-<suffix>-<name>". StepOf does not count it as the step's own log.
+func ServiceStreamName(stepIndex int, podName, service string) string {
+	return "service-" + strings.TrimPrefix(StreamName(v1alpha1.ComponentStep, stepIndex, podName), "step-") + "-" + service
+}
+
 // StepOf reads a stream name back: the step index, or -1 for the clone.
 func StepOf(stream string) int {
 	parts := strings.Split(stream, "-")

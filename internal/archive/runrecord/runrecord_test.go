@@ -35,6 +35,10 @@ func TestStreamName(t *testing.T) {
 			t.Errorf("StepOf(%s) = %d, want %d", got, s, tc.step)
 		}
 	}
+	// A service's log is not its step's: readers of the step's attempts skip it.
+	if got, want := ServiceStreamName(3, "build-7xk2p-3-test-q1w2e", "pg-main"), "service-3-q1w2e-pg-main"; got != want || StepOf(got) != -1 {
+		t.Errorf("ServiceStreamName = %s (StepOf %d), want %s (StepOf -1)", got, StepOf(got), want)
+	}
 	for _, bad := range []string{"", "step", "step-x-abc", "step--1-abc", "clone", "step-1-a-b"} {
 		if s := StepOf(bad); s != -1 {
 			t.Errorf("StepOf(%q) = %d, want -1", bad, s)
