@@ -91,7 +91,8 @@ func TrimPod(obj any) (any, error) {
 	out.Status.Phase = p.Status.Phase
 	for _, c := range p.Status.Conditions {
 		// The watchdogs' conditions: scheduled, and ready (marked false on a lost node).
-		if c.Type == corev1.PodScheduled || c.Type == corev1.PodReady {
+		// Initialized: when a step's init containers (its services among them) were done.
+		if c.Type == corev1.PodScheduled || c.Type == corev1.PodReady || c.Type == corev1.PodInitialized {
 			c.Message, c.LastProbeTime = cut(c.Message, maxShortMessage), metav1.Time{}
 			out.Status.Conditions = append(out.Status.Conditions, c)
 		}

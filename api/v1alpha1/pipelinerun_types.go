@@ -308,6 +308,9 @@ type PipelineRunStatus struct {
 	// +kubebuilder:validation:MaxItems=8
 	// +listType=atomic
 	Caches []CacheStatus `json:"caches,omitempty"`
+	// Timing records the clone's times and, once the run ended, its critical path.
+	// +optional
+	Timing *RunTiming `json:"timing,omitempty"`
 	// Conditions: Succeeded is Unknown while the run is active, then True or False.
 	// +optional
 	// +kubebuilder:validation:MaxItems=8

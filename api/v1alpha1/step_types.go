@@ -46,4 +46,10 @@ type StepStatus struct {
 	// Artifacts is what the step kept in the archive.
 	// +optional
 	Artifacts *StepArtifacts `json:"artifacts,omitempty"`
+	// Flaky is true for a step that failed and then succeeded on a retry.
+	// +optional
+	Flaky bool `json:"flaky,omitempty"`
+	// Timing records when each of the step's phases began (docs/timeline.md).
+	// +optional
+	Timing *StepTiming `json:"timing,omitempty"`
 }

@@ -231,6 +231,7 @@ func describe(scr *screen, run *v1alpha1.PipelineRun) {
 		walk(r, "  ", n == len(roots)-1)
 	}
 	describeFiles(scr, st)
+	describeTiming(scr, run)
 }
 
 func stepLine(scr *screen, s v1alpha1.StepStatus) string {

@@ -14,7 +14,7 @@ import (
 func TestDashboardSeries(t *testing.T) {
 	exported := map[string]bool{"flowci_pipelineruns": true}
 	ch := make(chan *prometheus.Desc, 32)
-	for _, c := range []prometheus.Collector{runDuration, runTotal, queueWait, stepDuration, podStart, handoff, gitSeconds, triggerPolls, triggerRuns, commitStatus} {
+	for _, c := range collectors {
 		c.Describe(ch)
 	}
 	close(ch)

@@ -66,15 +66,22 @@ var (
 		Name: "flowci_trigger_runs_total",
 		Help: "Runs PipelineTriggers started, by cause: push (a new head) or schedule.",
 	}, []string{"namespace", "cause"})
+	flakySteps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "flowci_steps_flaky_total",
+		Help: "Steps that failed and then succeeded on a retry (marked flaky in their run's status).",
+	}, []string{"namespace"})
 	commitStatus = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "flowci_commit_status_reports_total",
 		Help: "Commit statuses posted to forges, by provider and result: ok, retry (transient) or refused (permanent).",
 	}, []string{"provider", "result"})
 )
 
+// collectors are the series above, registered once.
+var collectors = []prometheus.Collector{runDuration, runTotal, queueWait, stepDuration, podStart, handoff,
+	gitSeconds, triggerPolls, triggerRuns, commitStatus, flakySteps}
+
 func init() {
-	crmetrics.Registry.MustRegister(runDuration, runTotal, queueWait, stepDuration, podStart, handoff,
-		gitSeconds, triggerPolls, triggerRuns, commitStatus)
+	crmetrics.Registry.MustRegister(collectors...)
 }
 
 // Result is the result label of an outcome: ok or error.
@@ -111,7 +118,7 @@ func ObserveReport(provider, result string) {
 func ForgetNamespace(namespace string) {
 	for _, vec := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{runDuration, runTotal, queueWait, stepDuration, podStart, handoff, triggerPolls, triggerRuns} {
+	}{runDuration, runTotal, queueWait, stepDuration, podStart, handoff, triggerPolls, triggerRuns, flakySteps} {
 		vec.DeletePartialMatch(prometheus.Labels{"namespace": namespace})
 	}
 }
@@ -139,10 +146,14 @@ func (m RunMetrics) RunStarted(run *v1alpha1.PipelineRun) {
 	}
 }
 
-// StepEnded records a step's duration and, when its container ran, its pod's start.
+// StepEnded records a step's duration, and counts it when it is flaky (it succeeded on a
+// retry).
 func (m RunMetrics) StepEnded(namespace string, s v1alpha1.StepStatus) {
 	if s.StartTime != nil && s.CompletionTime != nil {
 		stepDuration.WithLabelValues(namespace, string(s.Phase)).Observe(max(s.CompletionTime.Sub(s.StartTime.Time).Seconds(), 0))
+	}
+	if s.Flaky {
+		flakySteps.WithLabelValues(namespace).Inc()
 	}
 }
 

@@ -20,13 +20,13 @@ func TestForgetNamespace(t *testing.T) {
 		m.RunStarted(run)
 		m.RunEnded(run, v1alpha1.ReasonSucceeded)
 		m.StepStarted(ns, start.Time, end.Time)
-		m.StepEnded(ns, v1alpha1.StepStatus{Phase: v1alpha1.StepSucceeded, StartTime: &start, CompletionTime: &end})
+		m.StepEnded(ns, v1alpha1.StepStatus{Phase: v1alpha1.StepSucceeded, StartTime: &start, CompletionTime: &end, Flaky: true})
 		m.StepPodStarted(ns, start.Time, end.Time)
 		ObservePoll(ns, nil)
 		ObserveTriggered(ns, "push")
 	}
 	before := seriesOf(t, "gone-ns")
-	if before < 8 {
+	if before < 9 {
 		t.Fatalf("%d series of the namespace before", before)
 	}
 	ForgetNamespace("gone-ns")

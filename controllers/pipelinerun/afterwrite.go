@@ -102,19 +102,10 @@ func (r *Reconciler) recordMetrics(s *scope, ts []runstate.Transition) {
 }
 
 // waitedFor is when the last of what step i waited for ended: its dependencies, or the
-// clone for a step without any.
+// clone for a root (runstate.ReadyTime, recorded as the step started).
 func (r *Reconciler) waitedFor(s *scope, i int) time.Time {
-	var last time.Time
-	st := s.run.Status.Steps
-	for _, d := range st[i].DependsOn {
-		for _, dep := range st {
-			if dep.Name == d && dep.CompletionTime != nil && dep.CompletionTime.After(last) {
-				last = dep.CompletionTime.Time
-			}
-		}
+	if t := s.run.Status.Steps[i].Timing; t != nil && t.ReadyTime != nil {
+		return t.ReadyTime.Time
 	}
-	if len(st[i].DependsOn) == 0 && s.cloneJob != nil {
-		last = runstate.SucceededAt(s.cloneJob).Time // the first step starts at SuccessCriteriaMet, before a CompletionTime
-	}
-	return last
+	return time.Time{}
 }

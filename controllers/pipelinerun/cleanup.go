@@ -27,6 +27,7 @@ func (r *Reconciler) cleanupFinished(ctx context.Context, s *scope) error {
 	r.defs.forget(run.UID)
 	r.fetches.release(run.UID)
 	r.clones.forget(run.UID)
+	r.times.forget(run.UID)
 	done := s.now
 	if run.Status.CompletionTime != nil {
 		done = run.Status.CompletionTime.Time

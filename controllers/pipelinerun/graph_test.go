@@ -151,6 +151,21 @@ func TestDiamond(t *testing.T) {
 	g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseSucceeded))
 	g.Expect(run.Status.Progress).To(Equal("4/4"))
 	g.Expect(jobsOf(g, ns)).To(HaveLen(5), "clone and four steps, none twice")
+
+	// Where the time went: the clone's times, each step's ready time and Job, and the
+	// slower branch (c ended a second after b) on the critical path.
+	tm := run.Status.Timing
+	g.Expect(tm).NotTo(BeNil())
+	g.Expect(tm.CloneStartTime).NotTo(BeNil())
+	g.Expect(tm.CloneCompletionTime).NotTo(BeNil())
+	g.Expect(tm.CriticalPath).To(Equal([]string{"a", "c", "d"}))
+	for _, st := range run.Status.Steps {
+		g.Expect(st.Timing).NotTo(BeNil(), st.Name)
+		g.Expect(st.Timing.ReadyTime).NotTo(BeNil(), st.Name)
+		g.Expect(st.Timing.JobCreationTime).NotTo(BeNil(), st.Name)
+	}
+	g.Expect(stepStatus(run, "a").Timing.ReadyTime.Equal(tm.CloneCompletionTime)).To(BeTrue(), "a root is ready when the clone ends")
+	g.Expect(stepStatus(run, "d").Timing.ReadyTime.Equal(stepStatus(run, "c").CompletionTime)).To(BeTrue(), "d is ready when c, the later of b and c, ends")
 }
 
 func indexOf(ops []string, op string) int {

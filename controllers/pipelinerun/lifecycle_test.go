@@ -225,4 +225,5 @@ func TestRetriesShowAttempts(t *testing.T) {
 	step := waitFinished(t, ns, "flaky").Status.Steps[0]
 	g.Expect(step.Phase).To(Equal(civ1alpha1.StepSucceeded))
 	g.Expect(step.Attempts).To(BeEquivalentTo(3))
+	g.Expect(step.Flaky).To(BeTrue(), "it succeeded on a retry")
 }

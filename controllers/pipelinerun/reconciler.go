@@ -68,6 +68,7 @@ type Reconciler struct {
 	defs    definitionMemo
 	fetches *fetcher
 	clones  cloneNodes
+	times   podTimes
 	// deletedPVCs are workspaces deleted whose Terminating state the cache lacks yet.
 	deletedPVCs sync.Map
 }

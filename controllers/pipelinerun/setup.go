@@ -123,6 +123,7 @@ func (r *Reconciler) build(mgr manager.Manager, opts controller.Options) error {
 				r.fetches.release(e.Object.GetUID())
 				r.defs.forget(e.Object.GetUID())
 				r.clones.forget(e.Object.GetUID())
+				r.times.forget(e.Object.GetUID())
 				if run, ok := e.Object.(*v1alpha1.PipelineRun); ok {
 					r.wakeQueued(ctx, run, q)
 				}

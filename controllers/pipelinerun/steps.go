@@ -43,6 +43,7 @@ func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) (bool, error)
 		return false, permanent(v1alpha1.ReasonCloneFailed, "%s", shorten.Tail(msg, v1alpha1.MaxMessageBytes))
 	case batchv1.JobComplete:
 		s.cloneDone = true
+		runstate.RecordClone(run, s.cloneJob)
 	}
 	return false, nil
 }
@@ -97,6 +98,7 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int) error {
 		return err
 	}
 	s.stepJobs[i] = job
+	run.Status.Steps[i].Timing = &v1alpha1.StepTiming{ReadyTime: runstate.ReadyTime(&run.Status, i)}
 	run.Status.Steps[i] = runstate.DeriveStep(run.Status.Steps[i], job, s.pods)
 	return nil
 }

@@ -221,6 +221,14 @@ func End(run *v1alpha1.PipelineRun, e Ending, now metav1.Time) bool {
 	if st.Phase.IsFinished() {
 		return false
 	}
+	defer func() {
+		if path := CriticalPath(st.Steps); len(path) > 0 {
+			if st.Timing == nil {
+				st.Timing = &v1alpha1.RunTiming{}
+			}
+			st.Timing.CriticalPath = path
+		}
+	}()
 	skipped := e.Skipped
 	if skipped == "" {
 		skipped = "skipped: " + e.Reason

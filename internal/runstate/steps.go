@@ -53,6 +53,10 @@ func DeriveStep(prev v1alpha1.StepStatus, job *batchv1.Job, pods []corev1.Pod) v
 			// containers exited 0: the operator does not read a succeeded pod back.
 			end.ExitCode = new(int32(0))
 		}
+		// The step ends at SuccessCriteriaMet, which the Job controller writes before
+		// it counts the pod that succeeded (it is still among its uncounted pods): the
+		// failed attempts are counted, the successful one may not be yet.
+		end.Attempts = max(end.Attempts, job.Status.Failed+1)
 		EndStep(&st, end, SucceededAt(job))
 	case batchv1.JobFailed:
 		c := jobCondition(job, batchv1.JobFailed)
@@ -95,6 +99,9 @@ func EndStep(s *v1alpha1.StepStatus, e StepEnd, at metav1.Time) {
 	}
 	if e.Reason == "" {
 		s.Phase, s.Reason, s.Message = v1alpha1.StepSucceeded, "", ""
+		// A success after a failed attempt: the step is flaky, or its retries hide a
+		// real failure now and then.
+		s.Flaky = s.Attempts > 1
 		return
 	}
 	s.Phase, s.Reason, s.Message = v1alpha1.StepFailed, e.Reason, shorten.Tail(e.Tail, v1alpha1.MaxMessageBytes)

@@ -71,6 +71,13 @@ func TestDeriveStep(t *testing.T) {
 		}(), nil,
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
 				ExitCode: ptr.To[int32](0), Attempts: 1}},
+		{"a retried success ends before its pod is counted: the failed ones and it (seen on a cluster)", pending, func() *batchv1.Job {
+			j := job(cond(batchv1.JobSuccessCriteriaMet, "CompletionsReached"))
+			j.Status.Failed = 1 // the succeeded pod is still among the uncounted
+			return j
+		}(), nil,
+			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepSucceeded, JobName: "r-0-test", StartTime: &t0, CompletionTime: &t1,
+				ExitCode: ptr.To[int32](0), Attempts: 2, Flaky: true}},
 		{"a failure target is not terminal: the pods may still run", pending, job(cond(batchv1.JobFailureTarget, "")), nil,
 			v1alpha1.StepStatus{Name: "test", Phase: v1alpha1.StepRunning, JobName: "r-0-test", StartTime: &t0, Attempts: 1}},
 		{"a retry alone does not change the attempts: they come with the outcome",
@@ -148,8 +155,8 @@ func TestEndStep(t *testing.T) {
 		end  StepEnd
 		want v1alpha1.StepStatus
 	}{
-		{"succeeded", v1alpha1.StepStatus{Phase: v1alpha1.StepRunning, Attempts: 1, Message: "old"}, StepEnd{ExitCode: code(0), Attempts: 2},
-			v1alpha1.StepStatus{Phase: v1alpha1.StepSucceeded, Attempts: 2, ExitCode: code(0), CompletionTime: &at}},
+		{"succeeded on a retry: flaky", v1alpha1.StepStatus{Phase: v1alpha1.StepRunning, Attempts: 1, Message: "old"}, StepEnd{ExitCode: code(0), Attempts: 2},
+			v1alpha1.StepStatus{Phase: v1alpha1.StepSucceeded, Attempts: 2, ExitCode: code(0), CompletionTime: &at, Flaky: true}},
 		{"failed, tail bounded", v1alpha1.StepStatus{Phase: v1alpha1.StepRunning, Attempts: 1}, StepEnd{ExitCode: code(3), Reason: v1alpha1.ReasonStepFailed, Tail: long},
 			v1alpha1.StepStatus{Phase: v1alpha1.StepFailed, Attempts: 1, ExitCode: code(3), Reason: v1alpha1.ReasonStepFailed,
 				Message: shorten.Tail(long, v1alpha1.MaxMessageBytes), CompletionTime: &at}},

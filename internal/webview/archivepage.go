@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/archive"
@@ -37,7 +38,8 @@ func (s *Server) archivedRun(w http.ResponseWriter, r *http.Request, ra *readerA
 		}
 	}
 	data := map[string]any{"Run": run, "Steps": steps, "Definition": doc.PipelineFile, "Duration": runDuration(run),
-		"Condition": ConditionMessage(run), "Doc": doc, "SignedIn": s.signedIn(r), "Artifacts": ra.artifactRows(r.Context(), ns, name, got.UID)}
+		"Condition": ConditionMessage(run), "Doc": doc, "SignedIn": s.signedIn(r), "Artifacts": ra.artifactRows(r.Context(), ns, name, got.UID),
+		"Timeline": timelineOf(run, time.Now())}
 	if clone := attemptsOf(got.Logs, cloneStep); len(clone) > 0 {
 		data["Clone"] = map[string]any{"Log": fmt.Sprintf("%s/clone/log?uid=%s", base, got.UID), "LogNote": archivedNote(clone)}
 	}

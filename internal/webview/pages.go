@@ -276,7 +276,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		page = "run-body"
 	}
 	s.render(w, http.StatusOK, page, map[string]any{"Run": run, "Steps": steps, "Definition": s.definition(r.Context(), run),
-		"Duration": runDuration(run), "Condition": ConditionMessage(run), "SignedIn": s.signedIn(r),
+		"Duration": runDuration(run), "Condition": ConditionMessage(run), "SignedIn": s.signedIn(r), "Timeline": timelineOf(run, time.Now()),
 		"Artifacts": ra.artifactRows(r.Context(), ns, name, string(run.UID))})
 }
 

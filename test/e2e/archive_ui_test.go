@@ -6,10 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -50,17 +46,7 @@ func archivedLogInBrowser(t *testing.T, g Gomega, kubeconfig, ns, name string, w
 // startUI runs flowci ui on this machine as the holder of kubeconfig, reading the
 // archive, and returns its address and how to stop it.
 func startUI(t *testing.T, g Gomega, kubeconfig string) (string, func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	ui := exec.Command(flowciBinary(t), "ui", "--listen", addr, "--archive-url", "https://"+archiveIP(g))
-	ui.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	ui.Stdout, ui.Stderr = os.Stdout, os.Stderr
-	g.Expect(ui.Start()).To(Succeed())
-	base := "http://" + addr
-	g.Eventually(func() error { _, err := http.Get(base + "/runs"); return err }).WithTimeout(10 * time.Second).Should(Succeed())
-	return base, func() { _ = ui.Process.Kill(); _ = ui.Wait() }
+	return runUI(t, g, []string{"KUBECONFIG=" + kubeconfig}, "--archive-url", "https://"+archiveIP(g))
 }
 
 // artifactInBrowser opens the page of a run that is gone, follows the link of the

@@ -25,6 +25,23 @@ import (
 	"github.com/flow-ci/flow-ci/internal/gittest"
 )
 
+// runUI starts `flowci ui` on a free loopback port with the test's environment plus env
+// and the extra arguments, and returns its base URL once it answers, and its stop.
+func runUI(t *testing.T, g Gomega, env []string, args ...string) (string, func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	ui := exec.Command(flowciBinary(t), append([]string{"ui", "--listen", addr}, args...)...)
+	ui.Env = append(os.Environ(), env...)
+	ui.Stdout, ui.Stderr = os.Stdout, os.Stderr
+	g.Expect(ui.Start()).To(Succeed())
+	base := "http://" + addr
+	g.Eventually(func() error { _, err := http.Get(base + "/runs"); return err }).WithTimeout(10 * time.Second).Should(Succeed())
+	return base, func() { _ = ui.Process.Kill(); _ = ui.Wait() }
+}
+
 // browser starts headless Chromium (Debian's chromium) for the test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
@@ -62,17 +79,8 @@ func TestWebView(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	bin := flowciBinary(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	ui := exec.Command(bin, "ui", "--listen", addr)
-	ui.Env = os.Environ()
-	g.Expect(ui.Start()).To(Succeed())
-	t.Cleanup(func() { _ = ui.Process.Kill(); _ = ui.Wait() })
-	base := "http://" + addr
-	g.Eventually(func() error { _, err := http.Get(base + "/runs"); return err }).WithTimeout(10 * time.Second).Should(Succeed())
+	base, stop := runUI(t, g, nil)
+	t.Cleanup(stop)
 
 	repo, srv := gitServer(t, map[string]string{"build/flow-ci.yaml": "name: web\nsteps:\n" +
 		"- name: slow\n  commands: [echo first line, sleep 10, echo second line]\n" +
@@ -83,6 +91,7 @@ func TestWebView(t *testing.T) {
 	tctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	var text string
+	var err error
 	g.Expect(chromedp.Do(tctx, chromedp.Navigate(base+"/runs?namespace="+ns),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/runs/`+ns+`/viewed"]`)))).To(Succeed())
 	screenshot(t, tctx, "runs.png")
