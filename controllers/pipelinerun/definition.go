@@ -89,7 +89,7 @@ func (r *Reconciler) loadDefinition(ctx context.Context, s *scope) (*pinned, err
 		return nil, permanent(v1alpha1.ReasonInvalidDefinition, "%s: %v", run.Spec.PipelinePath, err)
 	}
 	def.Pipeline = render.PipelineOf(run, def.Pipeline)
-	return &pinned{run: run.UID, commit: cm.Annotations[v1alpha1.AnnotationCommit], def: def, size: int64(len(raw))}, nil
+	return &pinned{run: run.UID, commit: cm.Annotations[v1alpha1.AnnotationCommit], def: def, size: max(int64(len(raw)), def.Pipeline.Footprint())}, nil
 }
 
 // checkDefinition applies what the operator and the run's spec allow to a file the

@@ -10,8 +10,9 @@ import (
 	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
-// maxMemoBytes bounds the raw pipeline files the definition memo holds; a run whose
-// entry was evicted reads its ConfigMap once more.
+// maxMemoBytes bounds the definitions the memo holds, each counted as the larger of its
+// file and its parsed pipeline (a matrix expands a file); a run whose entry was evicted
+// reads its ConfigMap once more.
 const maxMemoBytes = 32 << 20
 
 // pinned is a run's definition as read from its ConfigMap, and its step graph.
