@@ -8,13 +8,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
 	"github.com/flow-ci/flow-ci/internal/shorten"
 )
 
 // Bounds on what a cached object keeps of the fields its owner or the kubelet writes.
 const (
-	maxValue          = 253 // a label or annotation value; longer ones are not ours
-	maxStatuses       = 4
+	maxValue    = 253 // a label or annotation value; longer ones are not ours
+	maxStatuses = 4
+	// maxInitStatuses: a step pod's init containers are the secrets' and artifacts'
+	// helper and its services (at most pipeline.MaxServices); the restore of caches is
+	// the clone's. One more for slack.
+	maxInitStatuses   = pipeline.MaxServices + 2
 	maxConditions     = 8
 	maxShortMessage   = 256
 	maxTerminationMsg = v1alpha1.MaxMessageBytes
@@ -97,8 +102,8 @@ func TrimPod(obj any) (any, error) {
 			out.Status.Conditions = append(out.Status.Conditions, c)
 		}
 	}
-	out.Status.ContainerStatuses = trimStatuses(p.Status.ContainerStatuses)
-	out.Status.InitContainerStatuses = trimStatuses(p.Status.InitContainerStatuses)
+	out.Status.ContainerStatuses = trimStatuses(p.Status.ContainerStatuses, maxStatuses)
+	out.Status.InitContainerStatuses = trimStatuses(p.Status.InitContainerStatuses, maxInitStatuses)
 	return out, nil
 }
 
@@ -112,9 +117,9 @@ func TrimPVC(obj any) (any, error) {
 	return &corev1.PersistentVolumeClaim{ObjectMeta: trimMeta(pvc.ObjectMeta, "PipelineRun", false)}, nil
 }
 
-func trimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+func trimStatuses(in []corev1.ContainerStatus, most int) []corev1.ContainerStatus {
 	var out []corev1.ContainerStatus
-	for i, cs := range firstN(in, maxStatuses) {
+	for i, cs := range firstN(in, most) {
 		// Started and the restarts tell a service that never got ready (runstate.ServiceNotReady).
 		kept := corev1.ContainerStatus{Name: cut(cs.Name, maxValue), RestartCount: cs.RestartCount, Started: cs.Started}
 		if t := cs.LastTerminationState.Terminated; t != nil {

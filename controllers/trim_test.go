@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/pipeline"
 )
 
 func size(t *testing.T, o any) int {
@@ -129,6 +130,34 @@ func TestTrimKeepsWhatStatusReads(t *testing.T) {
 	}
 	if n := size(t, p); n > 6<<10 {
 		t.Errorf("trimmed pod is %d bytes", n)
+	}
+}
+
+// TestTrimKeepsEveryService: a step pod with the secrets' helper and the most services
+// keeps each init container's status, with what the services' watchdog reads (started,
+// restarts, last exit code), and its Initialized condition.
+func TestTrimKeepsEveryService(t *testing.T) {
+	jobRef := metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: "r-0-a", UID: "job-uid", Controller: ptr.To(true)}
+	statuses := []corev1.ContainerStatus{{Name: "flowci-mask"}}
+	for i := range pipeline.MaxServices {
+		statuses = append(statuses, corev1.ContainerStatus{Name: fmt.Sprintf("service-s%d", i), RestartCount: int32(i + 1), Started: ptr.To(false),
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Message: "dropped"}}})
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "n", OwnerReferences: []metav1.OwnerReference{jobRef}},
+		Status: corev1.PodStatus{Phase: corev1.PodPending, InitContainerStatuses: statuses,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodInitialized, Status: corev1.ConditionFalse}}}}
+	out, _ := TrimPod(pod)
+	p := out.(*corev1.Pod)
+	if len(p.Status.InitContainerStatuses) != 1+pipeline.MaxServices {
+		t.Fatalf("%d init statuses kept, want %d", len(p.Status.InitContainerStatuses), 1+pipeline.MaxServices)
+	}
+	last := p.Status.InitContainerStatuses[pipeline.MaxServices]
+	if last.Name != "service-s3" || last.RestartCount != 4 || last.Started == nil || *last.Started ||
+		last.LastTerminationState.Terminated == nil || last.LastTerminationState.Terminated.ExitCode != 137 || last.LastTerminationState.Terminated.Message != "" {
+		t.Errorf("the last service: %+v", last)
+	}
+	if len(p.Status.Conditions) != 1 || p.Status.Conditions[0].Type != corev1.PodInitialized {
+		t.Errorf("conditions %v", p.Status.Conditions)
 	}
 }
 

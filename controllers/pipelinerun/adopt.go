@@ -51,20 +51,12 @@ func samePodSpec(e, r *corev1.PodSpec) string {
 		if ec.Image != rc.Image || !equality.Semantic.DeepEqual(ec.Command, rc.Command) || !equality.Semantic.DeepEqual(ec.Args, rc.Args) ||
 			!equality.Semantic.DeepEqual(ec.Env, rc.Env) || ec.WorkingDir != rc.WorkingDir ||
 			!equality.Semantic.DeepEqual(ec.VolumeMounts, rc.VolumeMounts) || !equality.Semantic.DeepEqual(ec.SecurityContext, rc.SecurityContext) ||
-			!equality.Semantic.DeepEqual(ec.RestartPolicy, rc.RestartPolicy) || !sameProbe(ec.StartupProbe, rc.StartupProbe) {
+			!equality.Semantic.DeepEqual(ec.RestartPolicy, rc.RestartPolicy) || !equality.Semantic.DeepEqual(ec.StartupProbe, rc.StartupProbe) ||
+			ec.LivenessProbe != nil || ec.ReadinessProbe != nil || ec.Lifecycle != nil {
 			return "its container " + rc.Name + " differs"
 		}
 	}
 	return ""
-}
-
-// sameProbe compares what a startup probe runs (a service's readiness check): an exec
-// probe's command runs in the container, and the check gates the step.
-func sameProbe(e, r *corev1.Probe) bool {
-	if e == nil || r == nil {
-		return e == nil && r == nil
-	}
-	return equality.Semantic.DeepEqual(e.ProbeHandler, r.ProbeHandler) && e.FailureThreshold == r.FailureThreshold && e.PeriodSeconds == r.PeriodSeconds
 }
 
 // sameHold compares a pod named and owned as the run's hold with the rendered hold in

@@ -153,9 +153,7 @@ func (r *Reconciler) observeChildren(ctx context.Context, s *scope) (bool, error
 	if err := r.endedPods(ctx, s); err != nil {
 		return false, err
 	}
-	active := runstate.Active(s.run.Status.Steps)
 	runstate.DeriveSteps(s.run, s.stepJobs, s.pods)
-	r.recordTimings(s, active)
 	if s.def != nil && len(s.def.Pipeline.Caches) > 0 {
 		last := len(s.def.Pipeline.Steps) + len(s.def.Pipeline.Finally) - 1
 		var save *batchv1.Job

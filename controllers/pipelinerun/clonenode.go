@@ -82,7 +82,7 @@ func (r *Reconciler) podLeft(ctx context.Context, pod *corev1.Pod) {
 		return
 	}
 	r.clones.record(pod, job)
-	r.times.record(pod, job)
+	r.recordPodTimes(ctx, pod, job)
 	if pod.Labels[v1alpha1.LabelStepIndex] == "" || len(pod.Status.ContainerStatuses) == 0 {
 		return
 	}

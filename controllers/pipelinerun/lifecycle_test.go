@@ -173,6 +173,11 @@ func TestWatchdogs(t *testing.T) {
 			g.Expect(succeededCond(run).Message).To(ContainSubstring(tc.message))
 			g.Expect(run.Status.Steps[0].Reason).To(Equal(tc.reason))
 			g.Expect(run.Status.Steps[1].Phase).To(Equal(civ1alpha1.StepSkipped))
+			// Its timing comes from its pod, still pending, although no Job ended it.
+			tm := run.Status.Steps[0].Timing
+			g.Expect(tm).NotTo(BeNil())
+			g.Expect(tm.JobCreationTime).NotTo(BeNil())
+			g.Expect(tm.PodCreationTime).NotTo(BeNil(), "the pending pod's creation")
 			waitJobGone(t, job)
 		})
 	}

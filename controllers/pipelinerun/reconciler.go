@@ -219,6 +219,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	before := run.DeepCopy()
 	p := r.passOf(ctx, s, r.runPhases(ctx, s))
 	runstate.ConcludePass(run, p, metav1.NewTime(s.now))
+	// Whatever ended them (their Job, a watchdog, a stop, the run's end).
+	r.recordTimings(s, runstate.Active(before.Status.Steps))
 	switch {
 	case equality.Semantic.DeepEqual(before.Status, run.Status):
 	case r.firstWriteWaits(s, before, p):

@@ -42,6 +42,11 @@ steps:
 		{"another check command", func(s *corev1.PodSpec) { s.InitContainers[1].StartupProbe.Exec.Command = []string{"sh", "-c", "evil"} }, false},
 		{"a longer wait", func(s *corev1.PodSpec) { s.InitContainers[1].StartupProbe.FailureThreshold = 100000 }, false},
 		{"a service less", func(s *corev1.PodSpec) { s.InitContainers = s.InitContainers[:1] }, false},
+		{"a check that never starts", func(s *corev1.PodSpec) { s.InitContainers[0].StartupProbe.InitialDelaySeconds = 1 << 30 }, false},
+		{"a hook", func(s *corev1.PodSpec) {
+			s.InitContainers[0].Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"evil"}}}}
+		}, false},
+		{"a liveness probe on the step", func(s *corev1.PodSpec) { s.Containers[0].LivenessProbe = &corev1.Probe{} }, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			live := rendered.DeepCopy()

@@ -1,12 +1,14 @@
 package pipelinerun
 
 import (
+	"context"
 	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/runstate"
@@ -16,7 +18,8 @@ import (
 // left the cache (it finished): a succeeded pod is not read back, and its last cached
 // state is the only place its phases are seen without a request. After a restart the
 // step's timing has only what its Job and status give (runstate.StepTimingOf). Entries
-// are bounded by the runs that exist and their steps, and go with their run.
+// are bounded by the active runs (recordPodTimes) and their steps' Jobs, and go with
+// their run.
 type podTimes struct {
 	mu    sync.Mutex
 	byRun map[types.UID]map[types.UID]runstate.PodTimes
@@ -59,9 +62,21 @@ func (m *podTimes) forget(run types.UID) {
 	delete(m.byRun, run)
 }
 
-// recordTimings completes the timing of each step that ended in this pass (was active
-// before DeriveSteps): its last pod's times from the pass's pods (a failed pod, read
-// back), else as the pod left the cache.
+// recordPodTimes remembers a step pod's times only while its run is in the cache and
+// active: a pod that leaves as its run ends or goes (forget) adds no entry back.
+func (r *Reconciler) recordPodTimes(ctx context.Context, pod *corev1.Pod, job *batchv1.Job) {
+	name := pod.Annotations[v1alpha1.AnnotationRunName]
+	run := &v1alpha1.PipelineRun{}
+	if name == "" || r.Client.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: name}, run) != nil ||
+		string(run.UID) != pod.Labels[v1alpha1.LabelRunUID] || run.Status.Phase.IsFinished() {
+		return
+	}
+	r.times.record(pod, job)
+}
+
+// recordTimings completes the timing of each step that ended in this pass (of those
+// active at its start): its last pod's times from the pass's pods (one still pending, a
+// failed pod read back), else as the pod left the cache.
 func (r *Reconciler) recordTimings(s *scope, wasActive []int) {
 	for _, i := range wasActive {
 		st := &s.run.Status.Steps[i]

@@ -18,15 +18,16 @@ const readyPeriod = 2 * time.Second
 // readiness check), and stops them when the step's container ends, so the Job ends with
 // the step. A check that keeps failing past its timeout makes the kubelet restart the
 // service; the operator fails the step then (runstate.CheckPod), so the wait is bounded.
-// Services get neither the workspace nor the step's secrets.
+// Services get neither the workspace nor the step's secrets. Their command, arguments
+// and check are escaped like the step's env: the kubelet would expand $(VAR) in them.
 func withServices(spec *corev1.PodSpec, step pipeline.Step, cfg Config) {
 	for _, s := range step.Services {
 		c := corev1.Container{
 			Name:                     pipeline.ServiceContainerName(s.Name),
 			Image:                    s.Image,
 			ImagePullPolicy:          cfg.ImagePullPolicy,
-			Command:                  s.Command,
-			Args:                     s.Args,
+			Command:                  escapeAll(s.Command),
+			Args:                     escapeAll(s.Args),
 			Env:                      forKubelet(serviceEnv(s)),
 			RestartPolicy:            new(corev1.ContainerRestartPolicyAlways),
 			StartupProbe:             startupProbe(s.Ready),
@@ -39,6 +40,19 @@ func withServices(spec *corev1.PodSpec, step pipeline.Step, cfg Config) {
 		}
 		spec.InitContainers = append(spec.InitContainers, c)
 	}
+}
+
+// escapeAll escapes each argument for the kubelet's $(VAR) expansion, so the service
+// gets the words its file wrote, as a step's script does.
+func escapeAll(args []string) []string {
+	if args == nil {
+		return nil
+	}
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = escapeExpansion(a)
+	}
+	return out
 }
 
 func serviceEnv(s pipeline.Service) []corev1.EnvVar {
@@ -72,7 +86,7 @@ func startupProbe(r *pipeline.Readiness) *corev1.Probe {
 	if r.TCP > 0 {
 		p.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromInt32(r.TCP)}
 	} else {
-		p.Exec = &corev1.ExecAction{Command: r.Command}
+		p.Exec = &corev1.ExecAction{Command: escapeAll(r.Command)} // the prober expands $(VAR) too
 	}
 	return p
 }

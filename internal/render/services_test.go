@@ -27,8 +27,8 @@ steps:
     resources: {cpu: 200m, memory: 256Mi, limits: {memory: 256Mi}}
   - name: cache
     image: redis:7
-    command: [redis-server]
-    ready: {command: [redis-cli, ping], timeout: 7s}
+    command: [redis-server, "$(HOME)"]
+    ready: {command: [redis-cli, ping, "$(x)"], timeout: 7s}
   resources: {cpu: 500m, memory: 1Gi, limits: {memory: 1Gi}}
   commands: [go test ./...]
 `
@@ -78,7 +78,7 @@ func TestRenderServices(t *testing.T) {
 	if got := db.StartupProbe; got == nil || got.TCPSocket == nil || got.TCPSocket.Port != intstr.FromInt32(5432) || got.FailureThreshold != 30 || got.PeriodSeconds != 2 {
 		t.Errorf("db probe %+v: want tcp 5432 every 2s, 30 times (the default minute)", got)
 	}
-	if got := cache.StartupProbe; got == nil || got.Exec == nil || !reflect.DeepEqual(got.Exec.Command, []string{"redis-cli", "ping"}) || got.FailureThreshold != 4 {
+	if got := cache.StartupProbe; got == nil || got.Exec == nil || !reflect.DeepEqual(got.Exec.Command, []string{"redis-cli", "ping", "$$(x)"}) || got.FailureThreshold != 4 {
 		t.Errorf("cache probe %+v: want the command, 4 times (7s rounded up to 2s periods)", got)
 	}
 	if !reflect.DeepEqual(db.Env, []corev1.EnvVar{{Name: "CI", Value: "true"}, {Name: "POSTGRES_PASSWORD", Value: "$$(x)"}}) {
@@ -87,7 +87,7 @@ func TestRenderServices(t *testing.T) {
 	if !reflect.DeepEqual(db.Ports, []corev1.ContainerPort{{ContainerPort: 5432, Protocol: corev1.ProtocolTCP}}) || db.Resources.Requests.Cpu().String() != "200m" {
 		t.Errorf("db ports %v, resources %v", db.Ports, db.Resources)
 	}
-	if !reflect.DeepEqual(cache.Command, []string{"redis-server"}) || cache.Image != "redis:7" {
+	if !reflect.DeepEqual(cache.Command, []string{"redis-server", "$$(HOME)"}) || cache.Image != "redis:7" {
 		t.Errorf("cache %q %q", cache.Image, cache.Command)
 	}
 }

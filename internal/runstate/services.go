@@ -9,13 +9,17 @@ import (
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
-// ServiceNotReady is the status of a pending pod's service (a native sidecar) that was
-// restarted before it was ready: it exited, or its readiness check failed for its whole
-// timeout and the kubelet restarted it. The step's container never starts then, so the
-// watchdog fails the step instead of letting the kubelet retry for ever; nil when no
-// service is in that state.
+// ServiceNotReady is the status of a service (a native sidecar) of a pod still
+// initializing that was restarted and is not ready: it exited, or its readiness check
+// failed for its whole timeout and the kubelet restarted it. The step's container never
+// starts then, so the watchdog fails the step instead of letting the kubelet retry for
+// ever; nil when no service is in that state. Once the pod is initialized (every
+// service was ready), a service's restart is the step's to live with, as on any CI.
 func ServiceNotReady(p *corev1.Pod) *corev1.ContainerStatus {
 	if p == nil || p.Status.Phase != corev1.PodPending || !p.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	if c := podCondition(p, corev1.PodInitialized); c != nil && c.Status == corev1.ConditionTrue {
 		return nil
 	}
 	for i := range p.Status.InitContainerStatuses {
@@ -33,7 +37,7 @@ func ServiceName(container string) string {
 }
 
 func serviceMessage(cs *corev1.ContainerStatus) string {
-	msg := fmt.Sprintf("service %s was not ready: it was restarted %d time(s) before its readiness check passed", ServiceName(cs.Name), cs.RestartCount)
+	msg := fmt.Sprintf("service %s was not ready: it was restarted %d time(s) before the step could start", ServiceName(cs.Name), cs.RestartCount)
 	if t := cs.LastTerminationState.Terminated; t != nil {
 		msg += fmt.Sprintf(" (last exit code %d)", t.ExitCode)
 	}

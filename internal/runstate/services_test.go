@@ -34,7 +34,12 @@ func TestServiceNotReady(t *testing.T) {
 	}{
 		{"starting", pod(corev1.PodPending, starting), "", ""},
 		{"restarted before ready", pod(corev1.PodPending, corev1.ContainerStatus{Name: "flowci-mask"}, restarted("service-db", false, 137)),
-			"service db was not ready: it was restarted 2 time(s) before its readiness check passed (last exit code 137)", "service:service-db"},
+			"service db was not ready: it was restarted 2 time(s) before the step could start (last exit code 137)", "service:service-db"},
+		{"restarted once the pod was initialized (the step's image pulls)", func() *corev1.Pod {
+			p := pod(corev1.PodPending, restarted("service-db", false, 1))
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue})
+			return p
+		}(), "", ""},
 		{"ready after restarts", pod(corev1.PodPending, restarted("service-db", true, 1)), "", ""},
 		{"running pod", pod(corev1.PodRunning, restarted("service-db", false, 1)), "", ""},
 		{"not a service", pod(corev1.PodPending, restarted("flowci-mask", false, 1)), "", ""},

@@ -54,8 +54,9 @@ func PodTimesOf(p *corev1.Pod) PodTimes {
 }
 
 // ReadyTime is when step i of st could start: the latest end among its dependencies
-// and the clone's; for a finally step, among every step of the graph. Nil while one of
-// them has not ended, or the clone's end is unknown.
+// and the clone's; for a finally step, among every step of the graph. A skipped step
+// has no end time and does not count. Nil while one of them has not ended, or the
+// clone's end is unknown.
 func ReadyTime(st *v1alpha1.PipelineRunStatus, i int) *metav1.Time {
 	if st.Timing == nil || st.Timing.CloneCompletionTime == nil {
 		return nil
@@ -63,7 +64,7 @@ func ReadyTime(st *v1alpha1.PipelineRunStatus, i int) *metav1.Time {
 	ready := *st.Timing.CloneCompletionTime
 	later := func(s *v1alpha1.StepStatus) bool {
 		if s.CompletionTime == nil {
-			return false
+			return IsTerminal(s.Phase)
 		}
 		if s.CompletionTime.After(ready.Time) {
 			ready = *s.CompletionTime

@@ -77,6 +77,12 @@ func TestReadyTime(t *testing.T) {
 	if got := ReadyTime(graph, 2); !reflect.DeepEqual(got, at(70)) {
 		t.Errorf("finally ready at %v, want the graph's last end", got)
 	}
+	// A finally step of a failed run: the skipped steps (no end time) do not count.
+	failed := &v1alpha1.PipelineRunStatus{Timing: st.Timing, Steps: []v1alpha1.StepStatus{ended("a", 10, 30),
+		{Name: "b", DependsOn: []string{"a"}, Phase: v1alpha1.StepSkipped}, steps[6]}}
+	if got := ReadyTime(failed, 2); !reflect.DeepEqual(got, at(30)) {
+		t.Errorf("finally after a skipped step: ready at %v, want a's end", got)
+	}
 	if got := ReadyTime(&v1alpha1.PipelineRunStatus{Steps: steps}, 0); got != nil {
 		t.Errorf("without the clone's end: %v", got)
 	}
@@ -98,7 +104,7 @@ func TestCriticalPath(t *testing.T) {
 			{Name: "report", Finally: true, Phase: v1alpha1.StepSucceeded, StartTime: at(25), CompletionTime: at(27)}}, []string{"b", "report"}},
 		{"a dependent that ended in the same second as its dependency", []v1alpha1.StepStatus{ended("a", 0, 10), ended("b", 10, 10, "a")},
 			[]string{"a", "b"}},
-		{"a skipped step is not on it", []v1alpha1.StepStatus{ended("a", 0, 10), {Name: "b", DependsOn: []string{"a"}, Phase: v1alpha1.StepSkipped, CompletionTime: at(11)}},
+		{"a skipped step is not on it", []v1alpha1.StepStatus{ended("a", 0, 10), {Name: "b", DependsOn: []string{"a"}, Phase: v1alpha1.StepSkipped}},
 			[]string{"a"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

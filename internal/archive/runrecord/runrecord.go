@@ -65,8 +65,10 @@ type Event struct {
 
 // Log is one stored log: the clone's or one attempt of a step.
 type Log struct {
-	Stream  string `json:"stream"`
-	Step    string `json:"step,omitempty"` // empty for the clone
+	Stream string `json:"stream"`
+	Step   string `json:"step,omitempty"` // empty for the clone
+	// Service names the step's service whose log this is; empty for the step's own.
+	Service string `json:"service,omitempty"`
 	Bytes   int64  `json:"bytes"`
 	Cut     bool   `json:"cut,omitempty"`
 	Missing string `json:"missing,omitempty"`
@@ -91,6 +93,27 @@ func ServiceStreamName(stepIndex int, podName, service string) string {
 	return "service-" + strings.TrimPrefix(StreamName(v1alpha1.ComponentStep, stepIndex, podName), "step-") + "-" + service
 }
 
+// ServiceOf reads a service's stream name back: its step index and service name; ok is
+// false for any other stream.
+func ServiceOf(stream string) (step int, service string, ok bool) {
+	parts := strings.SplitN(stream, "-", 4)
+	if len(parts) != 4 || parts[0] != "service" || parts[2] == "" || parts[3] == "" {
+		return -1, "", false
+	}
+	i, err := strconv.Atoi(parts[1])
+	if err != nil || i < 0 {
+		return -1, "", false
+	}
+	return i, parts[3], true
+}
+
+func readingKey(stream string) (step, service int) {
+	if i, _, ok := ServiceOf(stream); ok {
+		return i, 1
+	}
+	return StepOf(stream), 0
+}
+
 // StepOf reads a stream name back: the step index, or -1 for the clone.
 func StepOf(stream string) int {
 	parts := strings.Split(stream, "-")
@@ -110,8 +133,13 @@ func StepOf(stream string) int {
 // of their logs' last lines (aLast, bLast; zero for a log without lines); the names
 // break ties.
 func ReadingOrder(a string, aLast time.Time, b string, bLast time.Time) bool {
-	if sa, sb := StepOf(a), StepOf(b); sa != sb {
+	sa, va := readingKey(a)
+	sb, vb := readingKey(b)
+	if sa != sb {
 		return sa < sb
+	}
+	if va != vb {
+		return va < vb // a step's own logs, then its services'
 	}
 	if !aLast.Equal(bLast) {
 		return aLast.Before(bLast)
@@ -155,6 +183,11 @@ func logs(run *v1alpha1.PipelineRun, streams []archive.Stream) ([]Log, []string)
 			if i < len(run.Status.Steps) {
 				l.Step = run.Status.Steps[i].Name
 			}
+		} else if i, name, ok := ServiceOf(s.Stream); ok {
+			l.Service = name
+			if i < len(run.Status.Steps) {
+				l.Step = run.Status.Steps[i].Name
+			}
 		}
 		if l.Missing != "" {
 			missing = append(missing, fmt.Sprintf("%s: %s", describe(l), l.Missing))
@@ -179,10 +212,13 @@ func logs(run *v1alpha1.PipelineRun, streams []archive.Stream) ([]Log, []string)
 // neverStarted are the step reasons whose container never ran, so it has no log.
 var neverStarted = map[string]bool{
 	v1alpha1.ReasonUnschedulable: true, v1alpha1.ReasonImagePullFailed: true,
-	v1alpha1.ReasonCreateContainerFailed: true, v1alpha1.ReasonCancelled: true,
+	v1alpha1.ReasonCreateContainerFailed: true, v1alpha1.ReasonCancelled: true, v1alpha1.ReasonServiceNotReady: true,
 }
 
 func describe(l Log) string {
+	if l.Service != "" {
+		return fmt.Sprintf("service %q of step %q (%s)", l.Service, l.Step, l.Stream)
+	}
 	if l.Step == "" && StepOf(l.Stream) < 0 {
 		return "the clone"
 	}

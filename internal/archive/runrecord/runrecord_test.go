@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 
@@ -38,6 +39,20 @@ func TestStreamName(t *testing.T) {
 	// A service's log is not its step's: readers of the step's attempts skip it.
 	if got, want := ServiceStreamName(3, "build-7xk2p-3-test-q1w2e", "pg-main"), "service-3-q1w2e-pg-main"; got != want || StepOf(got) != -1 {
 		t.Errorf("ServiceStreamName = %s (StepOf %d), want %s (StepOf -1)", got, StepOf(got), want)
+	}
+	if i, name, ok := ServiceOf("service-3-q1w2e-pg-main"); !ok || i != 3 || name != "pg-main" {
+		t.Errorf("ServiceOf = %d %q %v", i, name, ok)
+	}
+	for _, bad := range []string{"step-3-q1w2e", "service-x-q-a", "service-3-q", "service--1-q-a", "service-3--a"} {
+		if _, _, ok := ServiceOf(bad); ok {
+			t.Errorf("ServiceOf(%q) ok", bad)
+		}
+	}
+	// A step's own logs come before its services', and both before the next step's.
+	names := []string{"service-0-b-db", "step-1-c", "step-0-a", "clone-x"}
+	sort.SliceStable(names, func(a, b int) bool { return ReadingOrder(names[a], time.Time{}, names[b], time.Time{}) })
+	if want := []string{"clone-x", "step-0-a", "service-0-b-db", "step-1-c"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("reading order %q, want %q", names, want)
 	}
 	for _, bad := range []string{"", "step", "step-x-abc", "step--1-abc", "clone", "step-1-a-b"} {
 		if s := StepOf(bad); s != -1 {
