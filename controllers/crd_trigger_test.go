@@ -125,7 +125,7 @@ func TestTriggerCRDValidation(t *testing.T) {
 // TestSamples: the samples in config/samples are accepted as they are.
 func TestSamples(t *testing.T) {
 	ns := env.NewNamespace(t)
-	for _, file := range []string{"ci_v1alpha1_pipelinerun.yaml", "ci_v1alpha1_pipelinetrigger.yaml"} {
+	for _, file := range []string{"ci_v1alpha1_pipelinerun.yaml", "ci_v1alpha1_pipelinerun_resume.yaml", "ci_v1alpha1_pipelinetrigger.yaml"} {
 		raw, err := os.ReadFile("../config/samples/" + file)
 		if err != nil {
 			t.Fatal(err)

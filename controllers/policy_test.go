@@ -103,6 +103,10 @@ func TestAdmissionPolicy(t *testing.T) {
 		To(MatchError(ContainSubstring(`you may not get Secret "other"`)))
 	g.Expect(create(plain, withSA)).To(MatchError(ContainSubstring("may not run steps as ServiceAccount")))
 	g.Expect(create(podMaker, withSA)).To(Succeed(), "the creator may create pods, so may use the namespace's ServiceAccounts")
+	// spec.resumeFrom mounts what another run left: the right to create pods, like a ServiceAccount.
+	resuming := func(s *civ1alpha1.PipelineRunSpec) { s.ResumeFrom = &civ1alpha1.ResumeSource{Run: "failed"} }
+	g.Expect(create(plain, resuming)).To(MatchError(ContainSubstring(`may not take over the workspace of run "failed"`)))
+	g.Expect(create(podMaker, resuming)).To(Succeed())
 
 	// spec.secrets: every Secret listed needs get, and the message names the refused one.
 	exposing := func(names ...string) func(*civ1alpha1.PipelineRunSpec) {
@@ -122,4 +126,8 @@ func TestAdmissionPolicy(t *testing.T) {
 	g.Expect(reader.Create(context.Background(), run)).To(Succeed())
 	run.Spec.Secrets = append(run.Spec.Secrets, civ1alpha1.RunSecret{Name: "deploy-token"})
 	g.Expect(env.Client.Update(context.Background(), run)).To(MatchError(ContainSubstring("secrets is immutable")))
+	// So is resumeFrom: a run admitted without it cannot be made to take a workspace.
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(run), run)).To(Succeed())
+	run.Spec.ResumeFrom = &civ1alpha1.ResumeSource{Run: "failed"}
+	g.Expect(env.Client.Update(context.Background(), run)).To(MatchError(ContainSubstring("resumeFrom is immutable")))
 }

@@ -40,6 +40,12 @@ const (
 	// ReasonServiceNotReady: a step's service (a sidecar) exited or failed its
 	// readiness check before the step's container could start.
 	ReasonServiceNotReady = "ServiceNotReady"
+	// ReasonReused: a step of a run that resumes another is not run again: it
+	// succeeded in that run, whose workspace holds what it left (a Skipped step's).
+	ReasonReused = "Reused"
+	// ReasonResumeRefused: the run cannot resume the run it names (gone, still active,
+	// succeeded, of another commit or pipeline file, or its workspace is gone or taken).
+	ReasonResumeRefused = "ResumeRefused"
 	// ReasonCancelled: spec.cancel was set, or a newer run replaced this one.
 	ReasonCancelled = "Cancelled"
 	// ReasonConcurrencyForbidden: concurrencyPolicy Forbid and another run of the same

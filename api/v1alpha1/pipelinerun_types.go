@@ -50,6 +50,7 @@ func (w *WorkspaceSpec) SizeOrDefault() resource.Quantity {
 // +kubebuilder:validation:XValidation:rule="self.branch == oldSelf.branch",message="branch is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.revision) == has(oldSelf.revision) && (!has(self.revision) || self.revision == oldSelf.revision)",message="revision is immutable"
 // +kubebuilder:validation:XValidation:rule="self.pipelinePath == oldSelf.pipelinePath",message="pipelinePath is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.resumeFrom) == has(oldSelf.resumeFrom) && (!has(self.resumeFrom) || self.resumeFrom == oldSelf.resumeFrom)",message="resumeFrom is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be undone"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.abort) || !oldSelf.abort || (has(self.abort) && self.abort)",message="abort cannot be undone"
 // +kubebuilder:validation:XValidation:rule="has(self.gitSecretRef) == has(oldSelf.gitSecretRef) && (!has(self.gitSecretRef) || self.gitSecretRef == oldSelf.gitSecretRef)",message="gitSecretRef is immutable"
@@ -150,6 +151,14 @@ type PipelineRunSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="serviceAccountName must be a DNS subdomain"
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 
+	// ResumeFrom makes the run continue a failed run of the same namespace, commit and
+	// pipeline file: it takes over that run's kept workspace (workspace.retainOnFailure)
+	// and runs again only what did not succeed there (docs/resume.md). Creating a run
+	// that resumes needs the right to create pods in the namespace: it mounts what
+	// another run left.
+	// +optional
+	ResumeFrom *ResumeSource `json:"resumeFrom,omitempty"`
+
 	// Secrets are the Secrets of the run's namespace that its steps may ask for by name
 	// (docs/secrets.md). The creator must be allowed to get each one (config/policy).
 	// +optional
@@ -247,6 +256,11 @@ type PipelineRunStatus struct {
 	// ObservedGeneration is the generation the status was last computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Workspace is the PersistentVolumeClaim the run mounts when it is not the one named
+	// after the run: a run that resumes another takes that run's over.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Workspace string `json:"workspace,omitempty"`
 	// Phase is a summary of the Succeeded condition.
 	// +optional
 	Phase PipelineRunPhase `json:"phase,omitempty"`
@@ -356,4 +370,17 @@ type PipelineRunList struct {
 
 func init() {
 	SchemeBuilder.Register(&PipelineRun{}, &PipelineRunList{})
+}
+
+// ResumeSource names the run a run resumes.
+type ResumeSource struct {
+	// Run is the failed run, in the same namespace, whose workspace the run takes over.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Run string `json:"run"`
+	// From names a step of that run: it and every step after it run again, even those
+	// that succeeded. Empty: every step that did not succeed, and what depends on it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	From string `json:"from,omitempty"`
 }

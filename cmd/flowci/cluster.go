@@ -231,6 +231,7 @@ Any other run is run again as a new run of your own.`,
 func rerunAsNew(ctx context.Context, k *clients, old *v1alpha1.PipelineRun, latest bool) (string, error) {
 	spec := old.Spec.DeepCopy()
 	spec.Cancel, spec.Abort = false, false
+	spec.ResumeFrom = nil // a rerun runs every step, in a workspace of its own
 	if latest {
 		spec.Revision = ""
 	} else if old.Status.Commit != "" {

@@ -81,7 +81,7 @@ func newRoot(binary string, streams genericclioptions.IOStreams) *cobra.Command 
 	}
 	for _, c := range []*cobra.Command{
 		newStartCmd(kube, streams), newLogsCmd(kube, streams), newListCmd(kube, streams), newDescribeCmd(kube, streams),
-		newCancelCmd(kube, streams), newWaitCmd(kube, streams), newRerunCmd(kube, streams), newApproveCmd(kube, streams), newUICmd(kube, streams),
+		newCancelCmd(kube, streams), newWaitCmd(kube, streams), newRerunCmd(kube, streams), newResumeCmd(kube, streams), newApproveCmd(kube, streams), newUICmd(kube, streams),
 		newArtifactsCmd(kube, streams),
 	} {
 		c.GroupID = "cluster"

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-git/go-git/v5"
+
 	"github.com/flow-ci/flow-ci/internal/gitsource"
 )
 
@@ -30,8 +32,17 @@ func runClone(args []string) int {
 	maxBytes := fs.Int64("max-bytes", 0, "Bytes the clone may read from the server (0: gitsource's default, 1 GiB).")
 	maxFiles := fs.Int("max-files", 0, "Files the clone may check out (0: gitsource's default, 200,000).")
 	nets := fs.String("allowed-networks", "", "Comma-separated CIDRs the egress policy would deny that the clone may reach.")
+	verify := fs.Bool("verify", false, "Check that dest holds a checkout of the commit (a resumed run's workspace) instead of cloning.")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *verify {
+		if err := verifyCheckout(*dest, *home, *commit); err != nil {
+			fmt.Fprintln(os.Stderr, "the resumed workspace cannot be used:", err)
+			return 1
+		}
+		fmt.Printf("the workspace holds the checkout of %s in %s\n", *commit, *dest)
+		return 0
 	}
 	allowed, err := gitsource.ParseNetworks(strings.Split(*nets, ","))
 	if err != nil {
@@ -96,4 +107,26 @@ func readAuth(dir string) (*gitsource.Auth, error) {
 		data[e.Name()] = b
 	}
 	return gitsource.AuthFromSecretData(data)
+}
+
+// verifyCheckout checks that a resumed run's workspace still holds what its clone left:
+// the repository at dest with HEAD at commit, and the steps' HOME. A finally step that
+// cleaned the workspace, or a step that moved HEAD, makes the resume stop here, with
+// why, before any step runs on the wrong files.
+func verifyCheckout(dest, home, commit string) error {
+	repo, err := git.PlainOpen(dest)
+	if err != nil {
+		return fmt.Errorf("no checkout in %s (a finally step may have cleaned it): run the pipeline again in full", dest)
+	}
+	head, err := repo.Head()
+	if err != nil {
+		return fmt.Errorf("the checkout in %s has no HEAD: run the pipeline again in full", dest)
+	}
+	if got := head.Hash().String(); got != commit {
+		return fmt.Errorf("the checkout in %s is at %s, not %s: run the pipeline again in full", dest, got, commit)
+	}
+	if st, err := os.Stat(home); err != nil || !st.IsDir() {
+		return fmt.Errorf("the steps' HOME %s is gone: run the pipeline again in full", home)
+	}
+	return nil
 }

@@ -49,6 +49,9 @@ func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) (bool, er
 				"run %q of the same repository and branch is active (concurrencyPolicy: Forbid)", older[0].Name)
 		}
 	case v1alpha1.ConcurrencyReplace:
+		if run.Spec.ResumeFrom != nil || run.Labels[v1alpha1.LabelRerunOf] != "" {
+			break // it continues or repeats an earlier build: the runs after it are newer work
+		}
 		for _, o := range older {
 			if err := r.replace(ctx, o, run); err != nil {
 				return false, err

@@ -97,6 +97,9 @@ func (r *Reconciler) reconcileWorkspace(ctx context.Context, s *scope) (bool, er
 	if len(s.stepJobs) > 0 || s.cloneJob != nil && runstate.JobOutcome(s.cloneJob) == batchv1.JobComplete {
 		return false, nil
 	}
+	if s.run.Spec.ResumeFrom != nil {
+		return false, nil // taken over from the resumed run (reconcileResume), never made
+	}
 	pvc := render.RenderWorkspace(s.run)
 	existing := &corev1.PersistentVolumeClaim{}
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(pvc), existing); err == nil {

@@ -241,6 +241,7 @@ func (r *Reconciler) runPhases(ctx context.Context, s *scope) error {
 		r.reconcilePendingDeadline,
 		r.reconcileDefinition,
 		r.observeChildren,
+		r.reconcileResume,
 		r.reconcileWorkspace,
 		r.reconcileStop,
 		r.reconcileClone,

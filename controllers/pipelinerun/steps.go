@@ -23,7 +23,7 @@ func (r *Reconciler) reconcileClone(ctx context.Context, s *scope) (bool, error)
 			return false, nil
 		}
 		job := render.RenderCloneJob(run, r.Render, r.cloneReserve(s))
-		if len(s.def.Pipeline.Caches) > 0 {
+		if len(s.def.Pipeline.Caches) > 0 && run.Spec.ResumeFrom == nil {
 			render.WithCacheRestore(job, &s.def.Pipeline, r.archiveConfig(ctx))
 		}
 		if err := r.ensureChild(ctx, run, job); err != nil {

@@ -79,6 +79,11 @@ func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config, reserve corev1.Resour
 		"--dest", SourceDir,
 		"--home", HomeDir,
 	}
+	if run.Spec.ResumeFrom != nil {
+		// The workspace is the resumed run's: check that it still holds the commit's
+		// checkout (a finally step may have cleaned it) instead of cloning.
+		args = append(args, "--verify")
+	}
 	if l := cfg.Clone; l.MaxBytes > 0 {
 		args = append(args, "--max-bytes", strconv.FormatInt(l.MaxBytes, 10))
 	}

@@ -31,8 +31,12 @@ const (
 	maxStepNamePart = 20
 )
 
-// WorkspaceName is the name of the run's PersistentVolumeClaim.
+// WorkspaceName is the name of the run's PersistentVolumeClaim: the one it took over
+// from the run it resumes (status.workspace), else its own.
 func WorkspaceName(run *v1alpha1.PipelineRun) string {
+	if run.Status.Workspace != "" {
+		return run.Status.Workspace
+	}
 	return childName(run.Name, "-ws", identity(run.Name, v1alpha1.ComponentWorkspace))
 }
 

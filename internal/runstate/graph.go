@@ -73,13 +73,13 @@ func failedByItself(s v1alpha1.StepStatus, n Node) bool {
 }
 
 // satisfied says whether a step that ended lets its dependents run: it succeeded, was
-// skipped because its when did not hold, or failed with allowFailure.
+// skipped because its when did not hold or reused by a resume, or failed with allowFailure.
 func satisfied(s v1alpha1.StepStatus) bool {
 	switch s.Phase {
 	case v1alpha1.StepSucceeded:
 		return true
 	case v1alpha1.StepSkipped:
-		return s.Reason == v1alpha1.ReasonWhenFalse
+		return s.Reason == v1alpha1.ReasonWhenFalse || s.Reason == v1alpha1.ReasonReused
 	case v1alpha1.StepFailed:
 		return s.Reason == v1alpha1.ReasonAllowedFailure
 	}

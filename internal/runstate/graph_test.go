@@ -23,6 +23,7 @@ var codes = map[string]struct {
 	"FT": {v1alpha1.StepFailed, v1alpha1.ReasonTimedOut},
 	"FA": {v1alpha1.StepFailed, v1alpha1.ReasonAllowedFailure},
 	"KW": {v1alpha1.StepSkipped, v1alpha1.ReasonWhenFalse},
+	"KR": {v1alpha1.StepSkipped, v1alpha1.ReasonReused},
 	"KU": {v1alpha1.StepSkipped, v1alpha1.ReasonUpstreamFailed},
 	"KF": {v1alpha1.StepSkipped, v1alpha1.ReasonFailFast},
 	"KT": {v1alpha1.StepSkipped, v1alpha1.ReasonTimedOut},
@@ -102,6 +103,7 @@ func TestSchedule(t *testing.T) {
 		{"running steps are not started again", diamond, []string{"S", "R", "R", "P"}, nil, nil},
 		{"the seed file runs in sequence", chain, []string{"S", "P", "P"}, []int{1}, nil},
 		{"roots and independent steps start together", forked, []string{"P", "P", "P", "P", "P"}, []int{0, 4}, nil},
+		{"a resume starts what follows the reused steps", diamond, []string{"KR", "KR", "P", "P"}, []int{2}, nil},
 
 		// A step whose when is false is Skipped (WhenFalse) and counts as satisfied.
 		{"when.branch false skips the step, and its dependent starts in the same pass", with(chain, 1, func(n *Node) { n.Branches = []string{"release/*"} }),

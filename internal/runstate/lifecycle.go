@@ -145,13 +145,15 @@ func Summarize(run *v1alpha1.PipelineRun, g Graph, now metav1.Time) {
 // successMessage counts what a succeeded run's steps did, when not all of them ran and
 // succeeded.
 func successMessage(st *v1alpha1.PipelineRunStatus) string {
-	var ok, allowed, skipped int
+	var ok, allowed, skipped, reused int
 	for _, s := range st.Steps {
-		switch s.Phase {
-		case v1alpha1.StepSucceeded:
+		switch {
+		case s.Phase == v1alpha1.StepSucceeded:
 			ok++
-		case v1alpha1.StepFailed:
+		case s.Phase == v1alpha1.StepFailed:
 			allowed++
+		case s.Reason == v1alpha1.ReasonReused:
+			reused++
 		default:
 			skipped++
 		}
@@ -162,6 +164,9 @@ func successMessage(st *v1alpha1.PipelineRunStatus) string {
 	msg := fmt.Sprintf("succeeded at %s: %d of %d steps succeeded", st.ShortCommit, ok, len(st.Steps))
 	if allowed > 0 {
 		msg += fmt.Sprintf(", %d failed with allowFailure", allowed)
+	}
+	if reused > 0 {
+		msg += fmt.Sprintf(", %d reused from the run it resumed", reused)
 	}
 	if skipped > 0 {
 		msg += fmt.Sprintf(", %d skipped", skipped)

@@ -28,6 +28,8 @@ func TestOutcome(t *testing.T) {
 			"succeeded at abc1234: 2 of 3 steps succeeded, 1 failed with allowFailure"},
 		{"a step skipped by its when", chain, []string{"S", "KW", "S"}, "", v1alpha1.PhaseSucceeded, v1alpha1.ReasonSucceeded,
 			"succeeded at abc1234: 2 of 3 steps succeeded, 1 skipped"},
+		{"a resume that reused two steps", chain, []string{"KR", "KR", "S"}, "", v1alpha1.PhaseSucceeded, v1alpha1.ReasonSucceeded,
+			"succeeded at abc1234: 1 of 3 steps succeeded, 2 reused from the run it resumed"},
 		{"a failure fails the run after its finally steps", withFinally, []string{"S", "F", "S"}, "", v1alpha1.PhaseFailed, v1alpha1.ReasonStepFailed, `step "b" failed`},
 		{"the first failure by index names the outcome", dag(nil, nil, nil), []string{"S", "FI", "F"}, "", v1alpha1.PhaseFailed, v1alpha1.ReasonImagePullFailed, `step "b" failed`},
 		{"a failed finally step fails the run", withFinally, []string{"S", "S", "F"}, "", v1alpha1.PhaseFailed, v1alpha1.ReasonStepFailed, `finally step "c" failed`},

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
@@ -57,5 +59,58 @@ func TestResumePlan(t *testing.T) {
 				t.Errorf("ResumePlan = %v, %v; want %v", got, err, c.reuse)
 			}
 		})
+	}
+}
+
+// TestResumeRefusal: a run resumes only a run of its namespace that ended without
+// succeeding, of the same repository, commit, pipeline file and workspace modes.
+func TestResumeRefusal(t *testing.T) {
+	base := func() *v1alpha1.PipelineRun {
+		r := &v1alpha1.PipelineRun{Spec: v1alpha1.PipelineRunSpec{RepoURL: "https://git.example/a.git"},
+			Status: v1alpha1.PipelineRunStatus{Phase: v1alpha1.PhaseFailed, Commit: "c1", ShortCommit: "c1", DefinitionDigest: "sha256:d1"}}
+		r.Name, r.UID = "old", "old-uid"
+		return r
+	}
+	run := base()
+	run.Name, run.UID, run.Status.Phase = "new", "new-uid", v1alpha1.PhasePending
+	for _, c := range []struct {
+		name string
+		edit func(*v1alpha1.PipelineRun)
+		want string
+	}{
+		{"a failed run", func(*v1alpha1.PipelineRun) {}, ""},
+		{"a cancelled run", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseCancelled }, ""},
+		{"itself", func(o *v1alpha1.PipelineRun) { o.UID = run.UID }, "cannot resume itself"},
+		{"running", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseRunning }, "has not ended"},
+		{"succeeded", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseSucceeded }, "nothing to resume"},
+		{"another commit", func(o *v1alpha1.PipelineRun) { o.Status.Commit = "c0" }, "a resume builds the same commit"},
+		{"another repository", func(o *v1alpha1.PipelineRun) { o.Spec.RepoURL = "https://git.example/b.git" }, "a resume builds the same commit"},
+		{"another file", func(o *v1alpha1.PipelineRun) { o.Status.DefinitionDigest = "sha256:d0" }, "a resume runs the same file"},
+		{"another access mode", func(o *v1alpha1.PipelineRun) {
+			o.Spec.Workspace.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
+		}, "access modes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			old := base()
+			c.edit(old)
+			if got := ResumeRefusal(old, run); (got == "") != (c.want == "") || !strings.Contains(got, c.want) {
+				t.Errorf("ResumeRefusal = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestMarkReused: the reused steps end Skipped, reason Reused, and let their dependents
+// start; the others stay pending.
+func TestMarkReused(t *testing.T) {
+	run := &v1alpha1.PipelineRun{Status: v1alpha1.PipelineRunStatus{Steps: []v1alpha1.StepStatus{
+		{Name: "a", Phase: v1alpha1.StepPending}, {Name: "b", Phase: v1alpha1.StepPending, DependsOn: []string{"a"}}}}}
+	MarkReused(run, []bool{true, false}, "old")
+	a, b := run.Status.Steps[0], run.Status.Steps[1]
+	if a.Phase != v1alpha1.StepSkipped || a.Reason != v1alpha1.ReasonReused || !strings.Contains(a.Message, "run old") || b.Phase != v1alpha1.StepPending {
+		t.Errorf("steps %+v", run.Status.Steps)
+	}
+	if !satisfied(a) {
+		t.Error("a reused step does not let its dependents start")
 	}
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+)
+
+func newResumeCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Command {
+	var from string
+	var follow bool
+	c := &cobra.Command{
+		Use:   "resume RUN",
+		Short: "Continue a failed run in its kept workspace: only what did not succeed runs again",
+		Long: `Creates a run that resumes RUN (spec.resumeFrom): the same commit, pipeline file,
+Secrets and ServiceAccount, in the workspace RUN kept (it needs
+spec.workspace.retainOnFailure). The steps that succeeded in RUN are reused (shown
+Skipped, reason Reused); the others run, with what depends on them, and the finally
+steps. --from STEP runs STEP and everything after it again. Needs the right to create
+pods in the namespace. When the workspace is gone, use flowci rerun.`,
+		Example: "  flowci resume build-7xk2p -f\n  flowci resume build-7xk2p --from test",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, old, err := kube.namedRun(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			spec, err := resumeSpec(old, from)
+			if err != nil {
+				return err
+			}
+			run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: old.Namespace, GenerateName: runPrefix(spec.RepoURL)}, Spec: *spec}
+			if err := k.c.Create(cmd.Context(), run); err != nil {
+				return err
+			}
+			fmt.Fprintf(streams.ErrOut, "pipelinerun/%s created (resumes %s)\n", run.Name, old.Name)
+			return created(cmd.Context(), k, streams, run.Name, follow)
+		},
+	}
+	c.Flags().StringVar(&from, "from", "", "Run this step and every step after it again, even those that succeeded.")
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "Follow the new run's logs and exit with its result.")
+	return c
+}
+
+// resumeSpec is the spec of a run that resumes old: old's, pinned to its commit, with
+// spec.resumeFrom. The operator checks the rest (runstate.ResumeRefusal).
+func resumeSpec(old *v1alpha1.PipelineRun, from string) (*v1alpha1.PipelineRunSpec, error) {
+	switch {
+	case !old.Status.Phase.IsFinished():
+		return nil, fmt.Errorf("run %s has not ended", old.Name)
+	case old.Status.Phase == v1alpha1.PhaseSucceeded:
+		return nil, fmt.Errorf("run %s succeeded: there is nothing to resume (flowci rerun %s runs it again)", old.Name, old.Name)
+	case old.Status.Commit == "":
+		return nil, fmt.Errorf("run %s ended before it resolved a commit: flowci rerun %s --latest", old.Name, old.Name)
+	}
+	spec := old.Spec.DeepCopy()
+	spec.Cancel, spec.Abort = false, false
+	spec.Revision = old.Status.Commit
+	spec.ResumeFrom = &v1alpha1.ResumeSource{Run: old.Name, From: from}
+	return spec, nil
+}

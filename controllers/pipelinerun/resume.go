@@ -1,0 +1,93 @@
+package pipelinerun
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
+)
+
+// reconcileResume prepares a run that resumes another (spec.resumeFrom), once its
+// definition is pinned and before it has a workspace: it checks the resumed run
+// (runstate.ResumeRefusal), takes over its workspace, and marks the steps it reuses
+// (runstate.ResumePlan). The status of the same pass records both; a pass that ran
+// before a failed status write finds the workspace already the run's and does it
+// again.
+func (r *Reconciler) reconcileResume(ctx context.Context, s *scope) (bool, error) {
+	run := s.run
+	from := run.Spec.ResumeFrom
+	if from == nil || run.Status.Workspace != "" || len(s.stepJobs) > 0 || s.cloneJob != nil {
+		return false, nil
+	}
+	old := &v1alpha1.PipelineRun{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: from.Run}, old); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, permanent(v1alpha1.ReasonResumeRefused, "run %q does not exist in namespace %s", from.Run, run.Namespace)
+		}
+		return false, fmt.Errorf("reading the resumed run: %w", err)
+	}
+	if why := runstate.ResumeRefusal(old, run); why != "" {
+		return false, permanent(v1alpha1.ReasonResumeRefused, "%s", why)
+	}
+	reuse, err := runstate.ResumePlan(old.Status.Steps, s.graph, from.From)
+	if err != nil {
+		return false, permanent(v1alpha1.ReasonResumeRefused, "%v", err)
+	}
+	name := render.WorkspaceName(old)
+	if err := r.takeWorkspace(ctx, old, run, name); err != nil {
+		return false, err
+	}
+	run.Status.Workspace = name
+	runstate.MarkReused(run, reuse, old.Name)
+	return false, nil
+}
+
+// takeWorkspace makes the resumed run's workspace the run's: its controller, and the
+// run-UID label that lists it among the run's children. Only a claim the resumed run
+// controls (by UID) is taken, with an optimistic lock, so one run holds a workspace at
+// a time and the resumed run's cleanup, which deletes only a claim it controls, leaves
+// it alone. A claim the run already holds is left as it is.
+func (r *Reconciler) takeWorkspace(ctx context.Context, old, run *v1alpha1.PipelineRun, name string) error {
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: name}, pvc)
+	gone := fmt.Sprintf("the workspace of run %q is gone (a failed run keeps it only with spec.workspace.retainOnFailure, for that long): "+
+		"flowci rerun %s runs every step again", old.Name, old.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return permanent(v1alpha1.ReasonResumeRefused, "%s", gone)
+	case err != nil:
+		return fmt.Errorf("reading the resumed run's workspace: %w", err)
+	case !pvc.DeletionTimestamp.IsZero():
+		return permanent(v1alpha1.ReasonResumeRefused, "%s", gone)
+	}
+	owner := metav1.GetControllerOf(pvc)
+	switch {
+	case owner != nil && owner.UID == run.UID:
+		return nil
+	case owner == nil || owner.UID != old.UID:
+		holder := "no run"
+		if owner != nil {
+			holder = fmt.Sprintf("%s %q", owner.Kind, owner.Name)
+		}
+		return permanent(v1alpha1.ReasonResumeRefused, "the workspace of run %q is held by %s: one run holds a workspace at a time", old.Name, holder)
+	}
+	patch := client.MergeFromWithOptions(pvc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	pvc.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(run, v1alpha1.GroupVersion.WithKind("PipelineRun"))}
+	for k, v := range render.Labels(run, v1alpha1.ComponentWorkspace) {
+		if pvc.Labels == nil {
+			pvc.Labels = map[string]string{}
+		}
+		pvc.Labels[k] = v
+	}
+	if err := r.Client.Patch(ctx, pvc, patch); err != nil {
+		return fmt.Errorf("taking over the workspace of run %s: %w", old.Name, err)
+	}
+	return nil
+}
