@@ -378,8 +378,9 @@ type ResumeSource struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Run string `json:"run"`
-	// From names a step of that run: it and every step after it run again, even those
-	// that succeeded. Empty: every step that did not succeed, and what depends on it.
+	// From names a step of that run: it and every step that depends on it run again,
+	// even those that succeeded. Empty: every step that did not succeed, and what
+	// depends on it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	From string `json:"from,omitempty"`

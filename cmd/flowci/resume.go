@@ -20,7 +20,7 @@ func newResumeCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.C
 Secrets and ServiceAccount, in the workspace RUN kept (it needs
 spec.workspace.retainOnFailure). The steps that succeeded in RUN are reused (shown
 Skipped, reason Reused); the others run, with what depends on them, and the finally
-steps. --from STEP runs STEP and everything after it again. Needs the right to create
+steps. --from STEP runs STEP and every step that depends on it again. Needs the right to create
 pods in the namespace. When the workspace is gone, use flowci rerun.`,
 		Example: "  flowci resume build-7xk2p -f\n  flowci resume build-7xk2p --from test",
 		Args:    cobra.ExactArgs(1),
@@ -41,7 +41,7 @@ pods in the namespace. When the workspace is gone, use flowci rerun.`,
 			return created(cmd.Context(), k, streams, run.Name, follow)
 		},
 	}
-	c.Flags().StringVar(&from, "from", "", "Run this step and every step after it again, even those that succeeded.")
+	c.Flags().StringVar(&from, "from", "", "Run this step and every step that depends on it again, even those that succeeded.")
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "Follow the new run's logs and exit with its result.")
 	return c
 }

@@ -49,10 +49,11 @@ func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) (bool, er
 				"run %q of the same repository and branch is active (concurrencyPolicy: Forbid)", older[0].Name)
 		}
 	case v1alpha1.ConcurrencyReplace:
-		if run.Spec.ResumeFrom != nil || run.Labels[v1alpha1.LabelRerunOf] != "" {
-			break // it continues or repeats an earlier build: the runs after it are newer work
-		}
+		bound := replaceBound(run, group)
 		for _, o := range older {
+			if bound == nil || !runstate.CreatedBefore(o, bound) {
+				continue
+			}
 			if err := r.replace(ctx, o, run); err != nil {
 				return false, err
 			}
@@ -75,6 +76,26 @@ func (r *Reconciler) reconcileAdmission(ctx context.Context, s *scope) (bool, er
 	}
 	runstate.Admit(run, now)
 	return false, nil
+}
+
+// replaceBound is the run whose creation bounds what a run replaces: itself, or for a
+// run that resumes or repeats (a trigger's rerun) an earlier one, that earlier run, so
+// it never cancels a run newer than the build it continues; nil, replacing nothing,
+// when that run is gone.
+func replaceBound(run *v1alpha1.PipelineRun, group []*v1alpha1.PipelineRun) *v1alpha1.PipelineRun {
+	earlier := run.Labels[v1alpha1.LabelRerunOf]
+	if run.Spec.ResumeFrom != nil {
+		earlier = run.Spec.ResumeFrom.Run
+	}
+	if earlier == "" {
+		return run
+	}
+	for _, o := range group {
+		if o.Name == earlier {
+			return o
+		}
+	}
+	return nil
 }
 
 // replace cancels an older run of the group on behalf of a newer one.

@@ -81,7 +81,13 @@ func (r *Reconciler) cleanupWorkspace(ctx context.Context, s *scope, done time.T
 			return nil
 		}
 	}
-	if err := r.Client.Delete(ctx, pvc); err != nil && !apierrors.IsNotFound(err) {
+	// The cache may not show yet that a resume took the workspace over: delete only the
+	// version read, which a takeover changes (a conflict: no longer the run's).
+	err = r.Client.Delete(ctx, pvc, client.Preconditions{UID: &pvc.UID, ResourceVersion: &pvc.ResourceVersion})
+	if apierrors.IsConflict(err) {
+		return nil
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting the workspace: %w", err)
 	}
 	// Until the cache shows it Terminating, a later pass must not delete it again.

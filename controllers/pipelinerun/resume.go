@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,14 +17,15 @@ import (
 
 // reconcileResume prepares a run that resumes another (spec.resumeFrom), once its
 // definition is pinned and before it has a workspace: it checks the resumed run
-// (runstate.ResumeRefusal), takes over its workspace, and marks the steps it reuses
-// (runstate.ResumePlan). The status of the same pass records both; a pass that ran
-// before a failed status write finds the workspace already the run's and does it
-// again.
+// (runstate.ResumeRefusal) and that none of its pods may still write, takes over its
+// workspace, marks the steps it reuses (runstate.ResumePlan), and ends the pass, so
+// that its status records both before any Job mounts the workspace. A pass whose status
+// write failed is done again: the workspace is already the run's. A run cancelled
+// before it took the workspace leaves it where it is.
 func (r *Reconciler) reconcileResume(ctx context.Context, s *scope) (bool, error) {
 	run := s.run
 	from := run.Spec.ResumeFrom
-	if from == nil || run.Status.Workspace != "" || len(s.stepJobs) > 0 || s.cloneJob != nil {
+	if from == nil || run.Status.Workspace != "" || run.Spec.Cancel || run.Spec.Abort {
 		return false, nil
 	}
 	old := &v1alpha1.PipelineRun{}
@@ -36,9 +38,12 @@ func (r *Reconciler) reconcileResume(ctx context.Context, s *scope) (bool, error
 	if why := runstate.ResumeRefusal(old, run); why != "" {
 		return false, permanent(v1alpha1.ReasonResumeRefused, "%s", why)
 	}
-	reuse, err := runstate.ResumePlan(old.Status.Steps, s.graph, from.From)
+	reuse, err := runstate.ResumePlan(old.Status.Steps, run.Status.Steps, s.graph, from.From)
 	if err != nil {
 		return false, permanent(v1alpha1.ReasonResumeRefused, "%v", err)
+	}
+	if err := r.stillRunning(ctx, old); err != nil {
+		return false, err
 	}
 	name := render.WorkspaceName(old)
 	if err := r.takeWorkspace(ctx, old, run, name); err != nil {
@@ -46,7 +51,35 @@ func (r *Reconciler) reconcileResume(ctx context.Context, s *scope) (bool, error
 	}
 	run.Status.Workspace = name
 	runstate.MarkReused(run, reuse, old.Name)
-	return false, nil
+	s.wakeAt(s.now) // our own status write wakes no pass (watch.go): the clone comes in the next
+	return true, nil
+}
+
+// stillRunning is an error, retried, while a Job or pod of the resumed run has not
+// ended: a run's phase is final before its stopped pods are gone (stopActiveJobs), and
+// two runs must not write one workspace at once. The run's pending timeout bounds the
+// wait.
+func (r *Reconciler) stillRunning(ctx context.Context, old *v1alpha1.PipelineRun) error {
+	sel := client.MatchingFields{v1alpha1.IndexRunUID: string(old.UID)}
+	jobs := &batchv1.JobList{}
+	if err := r.Client.List(ctx, jobs, client.InNamespace(old.Namespace), sel, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing the resumed run's Jobs: %w", err)
+	}
+	for i := range jobs.Items {
+		if j := &jobs.Items[i]; ownedBy(j, old) && (runstate.JobOutcome(j) == "" || j.Status.Active > 0) {
+			return fmt.Errorf("waiting for Job %s of the resumed run %s to end", j.Name, old.Name)
+		}
+	}
+	pods := &corev1.PodList{}
+	if err := r.Client.List(ctx, pods, client.InNamespace(old.Namespace), sel, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing the resumed run's pods: %w", err)
+	}
+	for i := range pods.Items {
+		if p := &pods.Items[i]; p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			return fmt.Errorf("waiting for pod %s of the resumed run %s to end", p.Name, old.Name)
+		}
+	}
+	return nil
 }
 
 // takeWorkspace makes the resumed run's workspace the run's: its controller, and the

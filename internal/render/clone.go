@@ -101,7 +101,7 @@ func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config, reserve corev1.Resour
 		workspaceVolumeSource(run),
 		{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &tmpSizeLimit}}},
 	}
-	if ref := run.Spec.GitSecretRef; ref != nil {
+	if ref := run.Spec.GitSecretRef; ref != nil && run.Spec.ResumeFrom == nil { // a check reads no server
 		args = append(args, "--secret-dir", gitCredentialsDir)
 		mounts = append(mounts, corev1.VolumeMount{Name: gitCredentialsVolume, MountPath: gitCredentialsDir, ReadOnly: true})
 		volumes = append(volumes, corev1.Volume{

@@ -3,53 +3,56 @@ package runstate
 import (
 	"fmt"
 	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
 
-// ResumePlan says which steps a run that resumes old may reuse: a step of the graph
-// that succeeded in old, unless from names a step that it is or comes after (through
-// its dependencies). Every other step runs again: one that failed, timed out, was
-// cancelled or skipped, what depends on those, and every finally step. old is the
-// resumed run's steps and g the graph of the same definition (the same digest), so
-// step i is the same step in both. It fails when from names no step of the graph, or
-// when old's steps do not match g.
-func ResumePlan(old []v1alpha1.StepStatus, g Graph, from string) ([]bool, error) {
-	if len(old) != len(g.Steps) {
-		return nil, fmt.Errorf("the resumed run has %d steps and its definition %d", len(old), len(g.Steps))
+// ResumePlan says which steps of a run that resumes old it reuses. steps are the new
+// run's (the same definition: the same digest) and g their graph; old's steps are
+// matched by name. A step is done in old when it succeeded, was reused there (a resume
+// of a resume), or was skipped by its when. Every other step runs again (one that
+// failed, timed out, was cancelled, skipped for a failure or missing from old, such as
+// the operator's own step saving caches), and so does every step that depends on one
+// that runs again, directly or not; from names a step to run again with the same rule.
+// The reused steps are those of the graph that are done and succeeded (or were reused)
+// and run not again; finally steps always run. It fails when from names no step of
+// the graph.
+func ResumePlan(old, steps []v1alpha1.StepStatus, g Graph, from string) ([]bool, error) {
+	before := make(map[string]v1alpha1.StepStatus, len(old))
+	for _, s := range old {
+		before[s.Name] = s
 	}
-	rerun := make([]bool, len(old))
-	if from != "" {
-		at := -1
-		for i := range old {
-			if old[i].Name == from {
-				at = i
-			}
-		}
-		if at < 0 || g.Steps[at].Finally {
-			return nil, fmt.Errorf("--from %q: the resumed run has no such step in its graph", from)
-		}
-		rerun[at] = true
+	rerun := make([]bool, len(steps))
+	succeeded := make([]bool, len(steps))
+	found := from == ""
+	for i, s := range steps {
+		o, ok := before[s.Name]
+		succeeded[i] = ok && (o.Phase == v1alpha1.StepSucceeded || o.Phase == v1alpha1.StepSkipped && o.Reason == v1alpha1.ReasonReused)
+		done := succeeded[i] || ok && o.Phase == v1alpha1.StepSkipped && o.Reason == v1alpha1.ReasonWhenFalse
+		rerun[i] = !done || s.Name == from && !g.Steps[i].Finally
+		found = found || s.Name == from && !g.Steps[i].Finally
 	}
-	// Steps come after what they depend on in the file's order only by convention, so
-	// propagate until nothing changes (at most one round per step).
+	if !found {
+		return nil, fmt.Errorf("--from %q: the resumed run has no such step in its graph", from)
+	}
+	// A step may come before what it depends on in the file's order (dependsOn), so
+	// propagate until nothing changes: at most one round per step.
 	for changed := true; changed; {
 		changed = false
 		for i, n := range g.Steps {
-			if rerun[i] {
-				continue
-			}
 			for _, d := range n.DependsOn {
-				if rerun[d] {
+				if rerun[d] && !rerun[i] {
 					rerun[i], changed = true, true
-					break
 				}
 			}
 		}
 	}
-	reuse := make([]bool, len(old))
-	for i, s := range old {
-		reuse[i] = !g.Steps[i].Finally && !rerun[i] && s.Phase == v1alpha1.StepSucceeded
+	reuse := make([]bool, len(steps))
+	for i := range steps {
+		reuse[i] = !g.Steps[i].Finally && !rerun[i] && succeeded[i]
 	}
 	return reuse, nil
 }
@@ -68,16 +71,30 @@ func ResumeRefusal(old, run *v1alpha1.PipelineRun) string {
 		return fmt.Sprintf("run %q has not ended", name)
 	case old.Status.Phase == v1alpha1.PhaseSucceeded:
 		return fmt.Sprintf("run %q succeeded: there is nothing to resume (flowci rerun %s runs it again)", name, name)
+	case old.Status.Phase != v1alpha1.PhaseFailed:
+		return fmt.Sprintf("run %q was %s: only a failed run keeps its workspace (spec.workspace.retainOnFailure); flowci rerun %s runs it again",
+			name, strings.ToLower(string(old.Status.Phase)), name)
+	case old.Spec.Branch != run.Spec.Branch:
+		return fmt.Sprintf("run %q built branch %q, this run %q: a resume builds the same branch", name, old.Spec.Branch, run.Spec.Branch)
 	case old.Spec.RepoURL != run.Spec.RepoURL || old.Status.Commit != run.Status.Commit:
 		return fmt.Sprintf("run %q built %s at %s, this run %s at %s: a resume builds the same commit (spec.revision)",
 			name, old.Spec.RepoURL, old.Status.ShortCommit, run.Spec.RepoURL, run.Status.ShortCommit)
 	case old.Status.DefinitionDigest != run.Status.DefinitionDigest:
 		return fmt.Sprintf("run %q ran the pipeline file %s, this run read %s: a resume runs the same file (spec.pipelinePath)",
 			name, old.Status.DefinitionDigest, run.Status.DefinitionDigest)
-	case !slices.Equal(old.Spec.Workspace.AccessModes, run.Spec.Workspace.AccessModes):
+	case !slices.Equal(accessModes(old), accessModes(run)):
 		return fmt.Sprintf("run %q's workspace has the access modes %v, this run asks for %v", name, old.Spec.Workspace.AccessModes, run.Spec.Workspace.AccessModes)
 	}
 	return ""
+}
+
+// accessModes are the run's workspace access modes, ReadWriteOnce when it names none
+// (render.RenderWorkspace's default).
+func accessModes(run *v1alpha1.PipelineRun) []corev1.PersistentVolumeAccessMode {
+	if m := run.Spec.Workspace.AccessModes; len(m) > 0 {
+		return m
+	}
+	return []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
 }
 
 // MarkReused ends the steps a resume reuses (ResumePlan): Skipped, reason Reused.

@@ -11,18 +11,39 @@ import (
 )
 
 // TestResumePlan: a resume reuses the steps that succeeded, on every branch, and runs
-// the rest again with what comes after them; --from runs a step and everything after
-// it again; finally steps always run.
+// the rest again with what depends on them; --from runs a step and what depends on it
+// again; a resume of a resume reuses what was reused; finally steps always run.
 func TestResumePlan(t *testing.T) {
 	ok, failed, skipped := v1alpha1.StepSucceeded, v1alpha1.StepFailed, v1alpha1.StepSkipped
 	// a → {b, c}; b → d; c → e; {d, e} → f; finally g.
 	g := Graph{Steps: []Node{{}, {DependsOn: []int{0}}, {DependsOn: []int{0}}, {DependsOn: []int{1}}, {DependsOn: []int{2}},
 		{DependsOn: []int{3, 4}}, {Finally: true}}}
 	names := []string{"a", "b", "c", "d", "e", "f", "g"}
-	steps := func(phases ...v1alpha1.StepPhase) []v1alpha1.StepStatus {
+	cur := make([]v1alpha1.StepStatus, len(names))
+	for i, n := range names {
+		cur[i] = v1alpha1.StepStatus{Name: n, Phase: v1alpha1.StepPending}
+	}
+	steps := func(phases ...string) []v1alpha1.StepStatus {
 		out := make([]v1alpha1.StepStatus, len(phases))
 		for i, p := range phases {
-			out[i] = v1alpha1.StepStatus{Name: names[i], Phase: p}
+			st := v1alpha1.StepStatus{Name: names[i]}
+			switch p {
+			case "S":
+				st.Phase = ok
+			case "F":
+				st.Phase, st.Reason = failed, v1alpha1.ReasonStepFailed
+			case "FA":
+				st.Phase, st.Reason = failed, v1alpha1.ReasonAllowedFailure
+			case "C":
+				st.Phase, st.Reason = v1alpha1.StepCancelled, v1alpha1.ReasonCancelled
+			case "KU":
+				st.Phase, st.Reason = skipped, v1alpha1.ReasonUpstreamFailed
+			case "KW":
+				st.Phase, st.Reason = skipped, v1alpha1.ReasonWhenFalse
+			case "KR":
+				st.Phase, st.Reason = skipped, v1alpha1.ReasonReused
+			}
+			out[i] = st
 		}
 		return out
 	}
@@ -33,22 +54,29 @@ func TestResumePlan(t *testing.T) {
 		reuse []bool
 		err   string
 	}{
-		{"a failure on one branch: the other branch is reused", steps(ok, ok, failed, ok, skipped, skipped, ok), "",
+		{"a failure on one branch: the other branch is reused", steps("S", "S", "F", "S", "KU", "KU", "S"), "",
 			[]bool{true, true, false, true, false, false, false}, ""},
-		{"failures on both branches", steps(ok, failed, failed, skipped, skipped, skipped, failed), "",
+		{"failures on both branches", steps("S", "F", "F", "KU", "KU", "KU", "F"), "",
 			[]bool{true, false, false, false, false, false, false}, ""},
-		{"from a step that succeeded: it and what follows run again", steps(ok, ok, failed, ok, skipped, skipped, ok), "b",
+		{"from a step that succeeded: it and what depends on it run again", steps("S", "S", "F", "S", "KU", "KU", "S"), "b",
 			[]bool{true, false, false, false, false, false, false}, ""},
-		{"from the first step: everything runs again", steps(ok, ok, ok, ok, ok, failed, ok), "a",
+		{"from the first step: everything runs again", steps("S", "S", "S", "S", "S", "F", "S"), "a",
 			[]bool{false, false, false, false, false, false, false}, ""},
-		{"a cancelled run", steps(ok, v1alpha1.StepCancelled, ok, skipped, ok, skipped, ok), "",
+		{"a cancelled step and what depends on it", steps("S", "C", "S", "KU", "S", "KU", "S"), "",
 			[]bool{true, false, true, false, true, false, false}, ""},
-		{"from a step that does not exist", steps(ok, ok, ok, ok, ok, failed, ok), "x", nil, `no such step`},
-		{"from a finally step", steps(ok, ok, ok, ok, ok, failed, ok), "g", nil, `no such step`},
-		{"another definition", steps(ok, ok), "", nil, "has 2 steps and its definition 7"},
+		{"an allowed failure runs again with its dependents", steps("S", "FA", "S", "S", "S", "F", "S"), "",
+			[]bool{true, false, true, false, true, false, false}, ""},
+		{"a resume of a resume reuses what was reused", steps("KR", "KR", "S", "S", "F", "KU", "S"), "",
+			[]bool{true, true, true, true, false, false, false}, ""},
+		{"a step skipped by its when runs (and skips) again, its dependents are reused", steps("S", "KW", "S", "S", "S", "F", "S"), "",
+			[]bool{true, false, true, true, true, false, false}, ""},
+		{"a step missing from the old run runs, with its dependents", steps("S", "S", "S", "S", "S", "F")[:5], "",
+			[]bool{true, true, true, true, true, false, false}, ""},
+		{"from a step that does not exist", steps("S", "S", "S", "S", "S", "F", "S"), "x", nil, `no such step`},
+		{"from a finally step", steps("S", "S", "S", "S", "S", "F", "S"), "g", nil, `no such step`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := ResumePlan(c.old, g, c.from)
+			got, err := ResumePlan(c.old, cur, g, c.from)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("error %v, want %q", err, c.err)
@@ -79,7 +107,11 @@ func TestResumeRefusal(t *testing.T) {
 		want string
 	}{
 		{"a failed run", func(*v1alpha1.PipelineRun) {}, ""},
-		{"a cancelled run", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseCancelled }, ""},
+		{"a cancelled run keeps no workspace", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseCancelled }, "only a failed run keeps its workspace"},
+		{"another branch", func(o *v1alpha1.PipelineRun) { o.Spec.Branch = "dev" }, "a resume builds the same branch"},
+		{"the default access mode, named", func(o *v1alpha1.PipelineRun) {
+			o.Spec.Workspace.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+		}, ""},
 		{"itself", func(o *v1alpha1.PipelineRun) { o.UID = run.UID }, "cannot resume itself"},
 		{"running", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseRunning }, "has not ended"},
 		{"succeeded", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseSucceeded }, "nothing to resume"},
