@@ -82,10 +82,11 @@ func (r *Reconciler) cleanupWorkspace(ctx context.Context, s *scope, done time.T
 		}
 	}
 	// The cache may not show yet that a resume took the workspace over: delete only the
-	// version read, which a takeover changes (a conflict: no longer the run's).
+	// version read. A conflict (a takeover, or any other change) is retried: the next
+	// pass reads the claim again, and deletes it only if it is still the run's.
 	err = r.Client.Delete(ctx, pvc, client.Preconditions{UID: &pvc.UID, ResourceVersion: &pvc.ResourceVersion})
 	if apierrors.IsConflict(err) {
-		return nil
+		return fmt.Errorf("the workspace changed since it was read; reading it again: %w", err)
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting the workspace: %w", err)
