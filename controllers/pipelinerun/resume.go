@@ -57,7 +57,7 @@ func (r *Reconciler) reconcileResume(ctx context.Context, s *scope) (bool, error
 
 // stillRunning is an error, retried, while a Job or pod of the resumed run has not
 // ended: a run's phase is final before its stopped pods are gone (stopActiveJobs), and
-// two runs must not write one workspace at once. The run's pending timeout bounds the
+// two runs must not write one workspace at once. The run's spec.timeout bounds the
 // wait.
 func (r *Reconciler) stillRunning(ctx context.Context, old *v1alpha1.PipelineRun) error {
 	sel := client.MatchingFields{v1alpha1.IndexRunUID: string(old.UID)}
