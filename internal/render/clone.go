@@ -113,9 +113,7 @@ func RenderCloneJob(run *v1alpha1.PipelineRun, cfg Config, reserve corev1.Resour
 			}},
 		})
 	}
-	for i := range args {
-		args[i] = escapeExpansion(args[i])
-	}
+	args = escapeAll(args)
 
 	labels := Labels(run, v1alpha1.ComponentClone)
 	return &batchv1.Job{

@@ -42,8 +42,8 @@ func withServices(spec *corev1.PodSpec, step pipeline.Step, cfg Config) {
 	}
 }
 
-// escapeAll escapes each argument for the kubelet's $(VAR) expansion, so the service
-// gets the words its file wrote, as a step's script does.
+// escapeAll escapes each argument for the kubelet's $(VAR) expansion, so a container
+// (the clone, a service) gets the words it was given, as a step's script does.
 func escapeAll(args []string) []string {
 	if args == nil {
 		return nil
