@@ -28,9 +28,10 @@ func validTrigger(ns, name string) *civ1alpha1.PipelineTrigger {
 // TestTriggerAdmissionPolicy: a trigger's author may use only the Secrets and
 // ServiceAccounts they could use themselves. While a trigger names any, every edit of
 // its spec needs all the rights its creation needed, except suspend and the history
-// limits; a poke needs nothing; a rerun request needs run create and those rights. A
-// trigger that names no credentials may be edited by anyone who may edit triggers. The
-// operator, which creates the runs, passes the run policy through its own verb.
+// limits; a poke needs nothing; a rerun request needs run create and those rights, and a
+// resume request pod create too. A trigger that names no credentials may be edited by
+// anyone who may edit triggers. The operator, which creates the runs, passes the run
+// policy through its own verb.
 func TestTriggerAdmissionPolicy(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -111,6 +112,17 @@ func TestTriggerAdmissionPolicy(t *testing.T) {
 	}
 	g.Expect(edit(editorOnly, plainTrigger, rerun)).To(MatchError(ContainSubstring("may not create PipelineRuns")))
 	g.Expect(edit(plain, plainTrigger, rerun)).To(Succeed())
+	// A resume request also needs the right to create pods, as spec.resumeFrom does.
+	ask := func(value string) func(*civ1alpha1.PipelineTrigger) {
+		return func(tr *civ1alpha1.PipelineTrigger) {
+			tr.Annotations = map[string]string{civ1alpha1.AnnotationRerun: value}
+		}
+	}
+	for _, value := range []string{"3 open-main resume", "4 open-main resume Unit tests", " 5\topen-main   resume"} {
+		g.Expect(edit(plain, plainTrigger, ask(value))).To(MatchError(ContainSubstring("may not create pods")), value)
+	}
+	g.Expect(edit(podMaker, plainTrigger, ask("6 open-main resume test"))).To(Succeed())
+	g.Expect(edit(plain, plainTrigger, ask("7 app-main-resume-1a2b"))).To(Succeed(), "a rerun of a run whose name holds resume")
 
 	withReport := func(tr *civ1alpha1.PipelineTrigger) *civ1alpha1.PipelineTrigger {
 		tr.Spec.Report = &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: "https://forge.example", SecretRef: civ1alpha1.SecretReference{Name: "forge"}}

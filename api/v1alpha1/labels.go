@@ -107,10 +107,12 @@ const (
 	AnnotationRequestedAt = "ci.flowci.dev/requestedAt"
 	// AnnotationRerun on a PipelineTrigger asks it to run one of its runs again:
 	// "<request id> <run>", or "<request id> <run> latest" to build the head the trigger
-	// last saw of that run's branch instead of the same commit. The request id (letters,
-	// digits, '.', '_' and '-', at most 32) makes each request new; the value is echoed
-	// in status.lastHandledRerun once handled. The new run is the trigger's own, named
-	// render.RerunName, so it reports its commit status like the run it repeats.
+	// last saw of that run's branch instead of the same commit, or
+	// "<request id> <run> resume [<step>]" to resume a failed one (spec.resumeFrom; the
+	// step is the rest of the value). The request id (letters, digits, '.', '_' and '-',
+	// at most 32) makes each request new; the value is echoed in status.lastHandledRerun
+	// once handled. The new run is the trigger's own, named render.RerunName or
+	// render.ResumeName, so it reports its commit status like the run it repeats.
 	AnnotationRerun = "ci.flowci.dev/rerun"
 	// AnnotationCommitStatus on a triggered run records the commit status last posted
 	// to the forge, as JSON {"context","state"} (plus "error" when the forge refused

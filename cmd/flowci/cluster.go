@@ -210,8 +210,9 @@ Any other run is run again as a new run of your own.`,
 				return err
 			}
 			var name string
-			if ref := metav1.GetControllerOf(old); ref != nil && ref.Kind == "PipelineTrigger" && ref.APIVersion == v1alpha1.GroupVersion.String() {
-				name, err = rerunThroughTrigger(cmd.Context(), k, old, ref.Name, latest)
+			if trigger := triggerOf(old); trigger != "" {
+				req := triggerstate.RerunRequest{ID: requestID(), Run: old.Name, Latest: latest}
+				name, err = rerunThroughTrigger(cmd.Context(), k, old, trigger, req)
 			} else {
 				name, err = rerunAsNew(cmd.Context(), k, old, latest)
 			}
@@ -250,14 +251,25 @@ func rerunAsNew(ctx context.Context, k *clients, old *v1alpha1.PipelineRun, late
 // rerunWait bounds how long a rerun request waits for its trigger to act.
 const rerunWait = time.Minute
 
-// rerunThroughTrigger asks old's trigger to run it again and waits until the trigger
-// created the run (its name is known in advance: render.RerunName) or refused.
-func rerunThroughTrigger(ctx context.Context, k *clients, old *v1alpha1.PipelineRun, trigger string, latest bool) (string, error) {
+// triggerOf is the name of the PipelineTrigger that controls run, or "".
+func triggerOf(run *v1alpha1.PipelineRun) string {
+	if ref := metav1.GetControllerOf(run); ref != nil && ref.Kind == "PipelineTrigger" && ref.APIVersion == v1alpha1.GroupVersion.String() {
+		return ref.Name
+	}
+	return ""
+}
+
+// requestID makes each rerun request new.
+func requestID() string { return strconv.FormatInt(time.Now().UnixNano(), 36) }
+
+// rerunThroughTrigger asks old's trigger for req (run old again, or resume it) and waits
+// until the trigger created the run (its name is known in advance: render.RerunName,
+// render.ResumeName) or refused.
+func rerunThroughTrigger(ctx context.Context, k *clients, old *v1alpha1.PipelineRun, trigger string, req triggerstate.RerunRequest) (string, error) {
 	trig := &v1alpha1.PipelineTrigger{}
 	if err := k.c.Get(ctx, client.ObjectKey{Namespace: old.Namespace, Name: trigger}, trig); err != nil {
 		return "", fmt.Errorf("reading run %s's trigger: %w", old.Name, err)
 	}
-	req := triggerstate.RerunRequest{ID: strconv.FormatInt(time.Now().UnixNano(), 36), Run: old.Name, Latest: latest}
 	patch := client.MergeFrom(trig.DeepCopy())
 	if trig.Annotations == nil {
 		trig.Annotations = map[string]string{}
@@ -266,7 +278,10 @@ func rerunThroughTrigger(ctx context.Context, k *clients, old *v1alpha1.Pipeline
 	if err := k.c.Patch(ctx, trig, patch); err != nil {
 		return "", fmt.Errorf("asking trigger %s to run %s again: %w", trigger, old.Name, err)
 	}
-	name := render.RerunName(trig, old, req.ID, latest)
+	name := render.RerunName(trig, old, req.ID, req.Latest)
+	if req.Resume {
+		name = render.ResumeName(trig, old, req.ID, req.From)
+	}
 	deadline := time.Now().Add(rerunWait)
 	for {
 		run := &v1alpha1.PipelineRun{}
@@ -279,10 +294,10 @@ func rerunThroughTrigger(ctx context.Context, k *clients, old *v1alpha1.Pipeline
 		}
 		cur := &v1alpha1.PipelineTrigger{}
 		if err := k.c.Get(ctx, client.ObjectKeyFromObject(trig), cur); err == nil && cur.Status.LastHandledRerun == req.String() {
-			return "", fmt.Errorf("trigger %s refused to run %s again: kubectl describe fpt %s -n %s says why", trigger, old.Name, trigger, old.Namespace)
+			return "", fmt.Errorf("trigger %s refused the request for %s: kubectl describe fpt %s -n %s says why", trigger, old.Name, trigger, old.Namespace)
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("trigger %s did not act on the rerun request within %s (is the operator running, or was the request replaced by another?)", trigger, rerunWait)
+			return "", fmt.Errorf("trigger %s did not act on the request within %s (is the operator running, or was the request replaced by another?)", trigger, rerunWait)
 		}
 		select {
 		case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
 func newResumeCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.Command {
@@ -20,8 +21,10 @@ func newResumeCmd(kube *kubeFlags, streams genericclioptions.IOStreams) *cobra.C
 Secrets and ServiceAccount, in the workspace RUN kept (it needs
 spec.workspace.retainOnFailure). The steps that succeeded in RUN are reused (shown
 Skipped, reason Reused); the others run, with what depends on them, and the finally
-steps. --from STEP runs STEP and every step that depends on it again. Needs the right to create
-pods in the namespace. When the workspace is gone, use flowci rerun.`,
+steps. --from STEP runs STEP and every step that depends on it again. Needs the right to
+create pods in the namespace. A run a PipelineTrigger started is resumed by that trigger
+(a request on it, ci.flowci.dev/rerun), so the new run is the trigger's own and reports
+its commit status where RUN did. When the workspace is gone, use flowci rerun.`,
 		Example: "  flowci resume build-7xk2p -f\n  flowci resume build-7xk2p --from test",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -33,12 +36,21 @@ pods in the namespace. When the workspace is gone, use flowci rerun.`,
 			if err != nil {
 				return err
 			}
-			run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: old.Namespace, GenerateName: runPrefix(spec.RepoURL)}, Spec: *spec}
-			if err := k.c.Create(cmd.Context(), run); err != nil {
-				return err
+			name := ""
+			if trigger := triggerOf(old); trigger != "" {
+				req := triggerstate.RerunRequest{ID: requestID(), Run: old.Name, Resume: true, From: from}
+				if name, err = rerunThroughTrigger(cmd.Context(), k, old, trigger, req); err != nil {
+					return err
+				}
+			} else {
+				run := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Namespace: old.Namespace, GenerateName: runPrefix(spec.RepoURL)}, Spec: *spec}
+				if err := k.c.Create(cmd.Context(), run); err != nil {
+					return err
+				}
+				name = run.Name
 			}
-			fmt.Fprintf(streams.ErrOut, "pipelinerun/%s created (resumes %s)\n", run.Name, old.Name)
-			return created(cmd.Context(), k, streams, run.Name, follow)
+			fmt.Fprintf(streams.ErrOut, "pipelinerun/%s created (resumes %s)\n", name, old.Name)
+			return created(cmd.Context(), k, streams, name, follow)
 		},
 	}
 	c.Flags().StringVar(&from, "from", "", "Run this step and every step that depends on it again, even those that succeeded.")

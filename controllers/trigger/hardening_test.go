@@ -149,19 +149,7 @@ func TestRerun(t *testing.T) {
 		Spec: civ1alpha1.PipelineRunSpec{RepoURL: url, Branch: "main", Revision: c1}}
 	create(t, foreign)
 
-	ask := func(value string) *civ1alpha1.PipelineTrigger {
-		g.Eventually(func(g Gomega) {
-			cur := getTrigger(g, ns, "app")
-			cur.Annotations = map[string]string{civ1alpha1.AnnotationRerun: value}
-			g.Expect(env.Client.Update(ctx, cur)).To(Succeed())
-		}).WithTimeout(10 * time.Second).Should(Succeed())
-		var cur *civ1alpha1.PipelineTrigger
-		g.Eventually(func(g Gomega) {
-			cur = getTrigger(g, ns, "app")
-			g.Expect(cur.Status.LastHandledRerun).To(Equal(value))
-		}).WithTimeout(30 * time.Second).Should(Succeed())
-		return cur
-	}
+	ask := func(value string) *civ1alpha1.PipelineTrigger { return askRerun(t, ns, "app", value) }
 	cur := ask("r1 " + first)
 	src := &civ1alpha1.PipelineRun{}
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: first}, src)).To(Succeed())

@@ -15,10 +15,11 @@ import (
 )
 
 // reconcileRerun acts on a new ci.flowci.dev/rerun request: it creates the run the
-// request asks for, as the trigger's own, so that it reports its commit status like the
-// run it repeats. Only a run this trigger controls can be run again. It records the
-// request in status.lastHandledRerun when the run exists or the request is refused (with
-// an event saying why); a spent run budget leaves it for a later pass.
+// request asks for (a rerun, or a resume in the kept workspace), as the trigger's own,
+// so that it reports its commit status like the run it repeats. Only a run this trigger
+// controls can be run again. It records the request in status.lastHandledRerun when the
+// run exists or the request is refused (with an event saying why); a spent run budget
+// leaves it for a later pass.
 func (r *Reconciler) reconcileRerun(ctx context.Context, p *pass) error {
 	trig := p.trig
 	value := trig.Annotations[v1alpha1.AnnotationRerun]
@@ -44,19 +45,14 @@ func (r *Reconciler) reconcileRerun(ctx context.Context, p *pass) error {
 	if ref := metav1.GetControllerOf(source); ref == nil || ref.UID != trig.UID {
 		return refuse("PipelineRun %q is not this trigger's run; run it again with flowci rerun, which creates a run of your own", req.Run)
 	}
-	commit := source.Spec.Revision
-	if source.Labels[v1alpha1.LabelPullRequest] != "" && req.Latest {
-		return refuse("PipelineRun %q builds a pull request: run its head again without --latest, or push to it", req.Run)
+	if why := req.Refusal(source); why != "" {
+		return refuse("%s", why)
 	}
-	if req.Latest {
-		if b := branchOf(trig, source.Spec.Branch); b != nil && b.Commit != "" {
-			commit = b.Commit
-		} else {
-			return refuse("the trigger tracks no head of branch %q to build", source.Spec.Branch)
-		}
+	run, why := requestedRun(trig, source, req)
+	if why != "" {
+		return refuse("%s", why)
 	}
-	name := render.RerunName(trig, source, req.ID, req.Latest)
-	switch done, err := r.createRun(ctx, p, render.Rerun(trig, name, source, commit)); {
+	switch done, err := r.createRun(ctx, p, run); {
 	case err != nil:
 		return err
 	case done == runNoBudget:
@@ -64,10 +60,27 @@ func (r *Reconciler) reconcileRerun(ctx context.Context, p *pass) error {
 		p.wakeAt(p.now.Add(budgetRetry))
 		return nil
 	case done == runConflict:
-		return refuse("PipelineRun %s exists and is not this trigger's", name)
+		return refuse("PipelineRun %s exists and is not this trigger's", run.Name)
 	}
 	trig.Status.LastHandledRerun = value
 	return nil
+}
+
+// requestedRun renders the run req asks for, or says why there is none. Its name is a
+// function of the request (render.RerunName, render.ResumeName), so the CLI that asked
+// knows it and a request is acted on once.
+func requestedRun(trig *v1alpha1.PipelineTrigger, source *v1alpha1.PipelineRun, req triggerstate.RerunRequest) (*v1alpha1.PipelineRun, string) {
+	switch {
+	case req.Resume:
+		return render.Resume(trig, render.ResumeName(trig, source, req.ID, req.From), source, req.From), ""
+	case req.Latest:
+		b := branchOf(trig, source.Spec.Branch)
+		if b == nil || b.Commit == "" {
+			return nil, fmt.Sprintf("the trigger tracks no head of branch %q to build", source.Spec.Branch)
+		}
+		return render.Rerun(trig, render.RerunName(trig, source, req.ID, true), source, b.Commit), ""
+	}
+	return render.Rerun(trig, render.RerunName(trig, source, req.ID, false), source, source.Spec.Revision), ""
 }
 
 func branchOf(trig *v1alpha1.PipelineTrigger, name string) *v1alpha1.TriggerBranchStatus {

@@ -50,6 +50,15 @@ func RerunName(t *v1alpha1.PipelineTrigger, source *v1alpha1.PipelineRun, reques
 		identity(string(t.UID), "rerun", source.Name, requestID, strconv.FormatBool(latest)))
 }
 
+// ResumeName is the name of the run a trigger starts when asked to resume source
+// (a ci.flowci.dev/rerun request with "resume"): <trigger>-<branch>-resume-<hash>, a
+// function of the trigger (by UID), the run resumed, the request's id and the step it
+// resumes from, so the CLI that asked knows the name and a request is built once.
+func ResumeName(t *v1alpha1.PipelineTrigger, source *v1alpha1.PipelineRun, requestID, from string) string {
+	return triggeredName(t.Name, sanitizeRef(source.Spec.Branch), "resume",
+		identity(string(t.UID), "resume", source.Name, requestID, from))
+}
+
 func triggeredName(trigger, ref, stamp, ident string) string {
 	parts := []string{sanitize(trigger, func(c byte) bool { return isAlnum(c) || c == '-' }, maxTriggerNamePart)}
 	if parts[0] == "" {
@@ -171,6 +180,16 @@ func Rerun(t *v1alpha1.PipelineTrigger, name string, source *v1alpha1.PipelineRu
 	}
 	run := TriggeredRun(t, name, source.Spec.Branch, commit, source.Labels[v1alpha1.LabelSchedule])
 	run.Labels[v1alpha1.LabelRerunOf] = labelValue(source.Name)
+	return run
+}
+
+// Resume renders the run a trigger starts when asked to resume source: its rerun at
+// the commit source built, with spec.resumeFrom naming source (and from, the step to
+// resume from), so it continues in source's kept workspace and reports its commit
+// status under the same context.
+func Resume(t *v1alpha1.PipelineTrigger, name string, source *v1alpha1.PipelineRun, from string) *v1alpha1.PipelineRun {
+	run := Rerun(t, name, source, source.Status.Commit)
+	run.Spec.ResumeFrom = &v1alpha1.ResumeSource{Run: source.Name, From: from}
 	return run
 }
 

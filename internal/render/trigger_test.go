@@ -35,9 +35,15 @@ func TestTriggeredRunNames(t *testing.T) {
 		"rerun, request 2":  RerunName(trig, source("app-main-aaaaaaa-1", "main"), "r2", false),
 		"rerun, other run":  RerunName(trig, source("app-main-bbbbbbb-1", "main"), "r1", false),
 		"rerun, long":       RerunName(long, source(strings.Repeat("x", 63), strings.Repeat("feature/", 30)), strings.Repeat("9", 32), true),
+		"resume":            ResumeName(trig, source("app-main-aaaaaaa-1", "main"), "r1", ""),
+		"resume from test":  ResumeName(trig, source("app-main-aaaaaaa-1", "main"), "r1", "test"),
+		"resume, long":      ResumeName(long, source(strings.Repeat("x", 63), strings.Repeat("feature/", 30)), strings.Repeat("9", 32), strings.Repeat("s", 253)),
 	}
 	if got := names["rerun"]; !strings.HasPrefix(got, "app-main-rerun-") {
 		t.Errorf("name %q does not read <trigger>-<branch>-rerun-<hash>", got)
+	}
+	if got := names["resume"]; !strings.HasPrefix(got, "app-main-resume-") {
+		t.Errorf("name %q does not read <trigger>-<branch>-resume-<hash>", got)
 	}
 	if got := names["main c1"]; !strings.HasPrefix(got, "app-main-aaaaaaa-") {
 		t.Errorf("name %q does not read <trigger>-<branch>-<commit>-<hash>", got)
@@ -157,5 +163,23 @@ func TestRerun(t *testing.T) {
 	if run.Labels[v1alpha1.LabelRerunOf] != src.Name || run.Labels[v1alpha1.LabelSchedule] != "nightly" ||
 		run.Spec.Revision != commit || run.Spec.Branch != "main" || metav1.GetControllerOf(run).UID != "uid-1" {
 		t.Errorf("rerun = %+v %+v", run.Labels, run.Spec)
+	}
+}
+
+func TestResume(t *testing.T) {
+	trig := &v1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "ns", UID: "uid-1"},
+		Spec: v1alpha1.PipelineTriggerSpec{RepoURL: "https://git.example/org/app.git"}}
+	for _, tc := range []struct {
+		name, pull, untrusted string
+	}{{"a branch's run", "", ""}, {"a fork's pull request", "7", "true"}} {
+		src := source("app-main-aaaaaaa-1", "main")
+		src.Labels = map[string]string{v1alpha1.LabelPullRequest: tc.pull, v1alpha1.LabelUntrusted: tc.untrusted}
+		src.Status.Commit = strings.Repeat("e", 40)
+		run := Resume(trig, "app-main-resume-1", src, "test")
+		if run.Labels[v1alpha1.LabelRerunOf] != src.Name || run.Spec.Revision != src.Status.Commit ||
+			run.Spec.ResumeFrom == nil || *run.Spec.ResumeFrom != (v1alpha1.ResumeSource{Run: src.Name, From: "test"}) ||
+			metav1.GetControllerOf(run).UID != "uid-1" || run.Labels[v1alpha1.LabelUntrusted] != tc.untrusted {
+			t.Errorf("%s: resume = %+v %+v", tc.name, run.Labels, run.Spec)
+		}
 	}
 }

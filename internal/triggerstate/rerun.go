@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -11,34 +12,74 @@ import (
 )
 
 // RerunRequest is a parsed ci.flowci.dev/rerun annotation: run Run again, at the same
-// commit or, with Latest, at the head the trigger last saw of its branch. ID makes each
-// request new.
+// commit or, with Latest, at the head the trigger last saw of its branch; or, with
+// Resume, resume it in its kept workspace (spec.resumeFrom), from step From when set.
+// ID makes each request new.
 type RerunRequest struct {
-	ID, Run string
-	Latest  bool
+	ID, Run        string
+	Latest, Resume bool
+	From           string
 }
 
 // String is the annotation's value.
 func (q RerunRequest) String() string {
-	if q.Latest {
+	switch {
+	case q.Latest:
 		return q.ID + " " + q.Run + " latest"
+	case q.Resume && q.From != "":
+		return q.ID + " " + q.Run + " resume " + q.From
+	case q.Resume:
+		return q.ID + " " + q.Run + " resume"
 	}
 	return q.ID + " " + q.Run
 }
 
-var rerunID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,32}$`)
+// rerunValue splits a request. A step name may hold spaces, so it is the rest of the
+// value after "resume " (the name's trailing blanks are not kept).
+var (
+	rerunValue = regexp.MustCompile(`^\s*(\S+)\s+(\S+)(?:\s+(latest|resume)(?: (.*\S))?)?\s*$`)
+	rerunID    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,32}$`)
+)
+
+// maxFromLen is spec.resumeFrom.from's limit in the CRD.
+const maxFromLen = 253
 
 // ParseRerun reads a ci.flowci.dev/rerun annotation.
 func ParseRerun(v string) (RerunRequest, error) {
-	f := strings.Fields(v)
-	if len(f) < 2 || len(f) > 3 || (len(f) == 3 && f[2] != "latest") {
-		return RerunRequest{}, fmt.Errorf("%s must be \"<request id> <run>\" or \"<request id> <run> latest\"", v1alpha1.AnnotationRerun)
+	m := rerunValue.FindStringSubmatch(v)
+	if m == nil || (m[4] != "" && m[3] != "resume") {
+		return RerunRequest{}, fmt.Errorf("%s must be \"<request id> <run>\", \"<request id> <run> latest\" or \"<request id> <run> resume [<step>]\"", v1alpha1.AnnotationRerun)
 	}
-	if !rerunID.MatchString(f[0]) {
+	if !rerunID.MatchString(m[1]) {
 		return RerunRequest{}, fmt.Errorf("the request id of %s is 1 to 32 letters, digits, '.', '_' or '-'", v1alpha1.AnnotationRerun)
 	}
-	if errs := validation.IsDNS1123Subdomain(f[1]); len(errs) > 0 {
+	if errs := validation.IsDNS1123Subdomain(m[2]); len(errs) > 0 {
 		return RerunRequest{}, fmt.Errorf("%s names no valid run", v1alpha1.AnnotationRerun)
 	}
-	return RerunRequest{ID: f[0], Run: f[1], Latest: len(f) == 3}, nil
+	if len(m[4]) > maxFromLen || strings.IndexFunc(m[4], unicode.IsControl) >= 0 {
+		return RerunRequest{}, fmt.Errorf("the step of %s is at most %d bytes, without control characters", v1alpha1.AnnotationRerun, maxFromLen)
+	}
+	return RerunRequest{ID: m[1], Run: m[2], Latest: m[3] == "latest", Resume: m[3] == "resume", From: m[4]}, nil
+}
+
+// Refusal says why the trigger does not act on the request for source, its own run, or
+// "" when it does. A resume needs a run that failed after resolving its commit: a
+// resume of a run that succeeded or is still running would only post a failure over
+// its commit status.
+func (q RerunRequest) Refusal(source *v1alpha1.PipelineRun) string {
+	name := source.Name
+	switch {
+	case q.Latest && source.Labels[v1alpha1.LabelPullRequest] != "":
+		return fmt.Sprintf("PipelineRun %q builds a pull request: run its head again without --latest, or push to it", name)
+	case !q.Resume:
+		return ""
+	case !source.Status.Phase.IsFinished():
+		return fmt.Sprintf("PipelineRun %q has not ended: resume it once it failed", name)
+	case source.Status.Phase != v1alpha1.PhaseFailed:
+		return fmt.Sprintf("PipelineRun %q %s: only a failed run can be resumed (flowci rerun %s runs it again)",
+			name, strings.ToLower(string(source.Status.Phase)), name)
+	case source.Status.Commit == "":
+		return fmt.Sprintf("PipelineRun %q failed before it resolved a commit: run it again with flowci rerun %s", name, name)
+	}
+	return ""
 }

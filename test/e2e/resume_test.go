@@ -3,15 +3,19 @@
 package e2e
 
 import (
+	"context"
 	"os/exec"
 	"regexp"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	civ1alpha1 "github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/forgetest"
 	"github.com/flow-ci/flow-ci/internal/gittest"
 )
 
@@ -71,4 +75,59 @@ func TestResumeOnTheCluster(t *testing.T) {
 	g.Expect(verify).To(ContainSubstring("the workspace holds the checkout of " + first.Status.Commit))
 	g.Expect(run.Status.Workspace).To(Equal(first.Name + "-ws"))
 	waitWorkspaceReleased(t, ns, "first") // the workspace it took over, released at its end
+}
+
+// TestResumeOfATriggersRunOnGitea: flowci resume of a run a trigger started asks the
+// trigger, which resumes it as its own run: only the failed step and what follows run,
+// and the resumed run posts its commit status under the same context, so the commit's
+// red check on Gitea turns green.
+func TestResumeOfATriggersRunOnGitea(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	gitea := forgetest.StartGitea(t, gitHost)
+	repoURL := gitea.CreateRepo(t, "resume")
+	local := gittest.NewRepo(t, map[string]string{"build/flow-ci.yaml": resumePipeline})
+	commit := local.RevParse(t, "main")
+	gitea.Push(t, local.Path, "resume", "main")
+	token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "forge"}, StringData: map[string]string{"token": gitea.Token}}
+	g.Expect(k8s.Create(ctx, token)).To(Succeed())
+	tr := &civ1alpha1.PipelineTrigger{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, Spec: civ1alpha1.PipelineTriggerSpec{
+		RepoURL: repoURL, Branches: []string{"main"}, Interval: &metav1.Duration{Duration: 10 * time.Second},
+		Report:   &civ1alpha1.CommitStatusReport{Provider: "gitea", URL: gitea.URL, SecretRef: civ1alpha1.SecretReference{Name: "forge"}},
+		Template: civ1alpha1.PipelineRunTemplate{Workspace: civ1alpha1.WorkspaceSpec{RetainOnFailure: &metav1.Duration{Duration: 10 * time.Minute}}},
+	}}
+	g.Expect(k8s.Create(ctx, tr)).To(Succeed())
+	states := func(g Gomega) []string {
+		var out []string
+		for _, s := range gitea.Statuses(t, "resume", commit) {
+			g.Expect(s.Context).To(Equal("flow-ci/Resume"), "the pipeline's name")
+			out = append(out, s.State)
+		}
+		return out
+	}
+	var first civ1alpha1.PipelineRun
+	g.Eventually(func(g Gomega) {
+		list := &civ1alpha1.PipelineRunList{}
+		g.Expect(k8s.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		g.Expect(list.Items).To(HaveLen(1))
+		first = list.Items[0]
+		g.Expect(first.Status.Phase).To(Equal(civ1alpha1.PhaseFailed))
+		g.Expect(states(g)).To(Equal([]string{"pending", "failure"}))
+	}).WithTimeout(5 * time.Minute).WithPolling(time.Second).Should(Succeed())
+
+	out, err := exec.Command(flowciBinary(t), "-n", ns, "resume", first.Name).CombinedOutput()
+	g.Expect(err).NotTo(HaveOccurred(), string(out))
+	m := regexp.MustCompile(`pipelinerun/(app-main-resume-\S+) created \(resumes ` + first.Name + `\)`).FindStringSubmatch(string(out))
+	g.Expect(m).NotTo(BeNil(), string(out))
+	run := waitFinished(t, ns, m[1], 5*time.Minute)
+	g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseSucceeded), toJSON(run.Status))
+	g.Expect(metav1.GetControllerOf(run).Name).To(Equal("app"), "the trigger's own run")
+	g.Expect(run.Spec.ResumeFrom.Run).To(Equal(first.Name))
+	g.Expect(run.Status.Steps[2].Phase).To(Equal(civ1alpha1.StepSucceeded))
+	g.Expect(run.Status.Steps[1].Reason).To(Equal(civ1alpha1.ReasonReused))
+	g.Eventually(states).WithTimeout(time.Minute).WithPolling(time.Second).
+		Should(Equal([]string{"pending", "failure", "pending", "success"}), "the resumed run's status, under the same context")
+	g.Expect(operatorLogs(t)).NotTo(ContainSubstring(gitea.Token))
 }
