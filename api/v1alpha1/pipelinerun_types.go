@@ -384,4 +384,10 @@ type ResumeSource struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	From string `json:"from,omitempty"`
+	// UID, when set, pins that run by its UID (flowci resume and triggers set it): a run
+	// deleted and created again under the name, by whoever may create runs, is not the
+	// run resumed, and its workspace is not taken over.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	UID string `json:"uid,omitempty"`
 }

@@ -276,7 +276,7 @@ func rerunThroughTrigger(ctx context.Context, k *clients, old *v1alpha1.Pipeline
 	}
 	trig.Annotations[v1alpha1.AnnotationRerun] = req.String()
 	if err := k.c.Patch(ctx, trig, patch); err != nil {
-		return "", fmt.Errorf("asking trigger %s to run %s again: %w", trigger, old.Name, err)
+		return "", fmt.Errorf("asking trigger %s for %q: %w", trigger, req.String(), err)
 	}
 	name := render.RerunName(trig, old, req.ID, req.Latest)
 	if req.Resume {

@@ -22,9 +22,12 @@ Secrets and ServiceAccount, in the workspace RUN kept (it needs
 spec.workspace.retainOnFailure). The steps that succeeded in RUN are reused (shown
 Skipped, reason Reused); the others run, with what depends on them, and the finally
 steps. --from STEP runs STEP and every step that depends on it again. Needs the right to
-create pods in the namespace. A run a PipelineTrigger started is resumed by that trigger
-(a request on it, ci.flowci.dev/rerun), so the new run is the trigger's own and reports
-its commit status where RUN did. When the workspace is gone, use flowci rerun.`,
+create pods in the namespace. When the workspace is gone, use flowci rerun.
+
+A run a PipelineTrigger started is resumed by that trigger (a request on it,
+ci.flowci.dev/rerun): the new run is the trigger's own, takes its Secrets and
+ServiceAccount from the trigger's template, like the trigger's rerun, and reports its
+commit status where RUN did.`,
 		Example: "  flowci resume build-7xk2p -f\n  flowci resume build-7xk2p --from test",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,7 +41,11 @@ its commit status where RUN did. When the workspace is gone, use flowci rerun.`,
 			}
 			name := ""
 			if trigger := triggerOf(old); trigger != "" {
-				req := triggerstate.RerunRequest{ID: requestID(), Run: old.Name, Resume: true, From: from}
+				// Read back as the trigger reads it, so both name the run alike.
+				req, err := triggerstate.ParseRerun(triggerstate.RerunRequest{ID: requestID(), Run: old.Name, Resume: true, From: from}.String())
+				if err != nil {
+					return err
+				}
 				if name, err = rerunThroughTrigger(cmd.Context(), k, old, trigger, req); err != nil {
 					return err
 				}
@@ -72,6 +79,6 @@ func resumeSpec(old *v1alpha1.PipelineRun, from string) (*v1alpha1.PipelineRunSp
 	spec := old.Spec.DeepCopy()
 	spec.Cancel, spec.Abort = false, false
 	spec.Revision = old.Status.Commit
-	spec.ResumeFrom = &v1alpha1.ResumeSource{Run: old.Name, From: from}
+	spec.ResumeFrom = &v1alpha1.ResumeSource{Run: old.Name, From: from, UID: string(old.UID)}
 	return spec, nil
 }

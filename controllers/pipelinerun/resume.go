@@ -89,27 +89,17 @@ func (r *Reconciler) stillRunning(ctx context.Context, old *v1alpha1.PipelineRun
 // it alone. A claim the run already holds is left as it is.
 func (r *Reconciler) takeWorkspace(ctx context.Context, old, run *v1alpha1.PipelineRun, name string) error {
 	pvc := &corev1.PersistentVolumeClaim{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: name}, pvc)
-	gone := fmt.Sprintf("the workspace of run %q is gone (a failed run keeps it only with spec.workspace.retainOnFailure, for that long): "+
-		"flowci rerun %s runs every step again", old.Name, old.Name)
-	switch {
+	switch err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: run.Namespace, Name: name}, pvc); {
 	case apierrors.IsNotFound(err):
-		return permanent(v1alpha1.ReasonResumeRefused, "%s", gone)
+		pvc = nil
 	case err != nil:
 		return fmt.Errorf("reading the resumed run's workspace: %w", err)
-	case !pvc.DeletionTimestamp.IsZero():
-		return permanent(v1alpha1.ReasonResumeRefused, "%s", gone)
 	}
-	owner := metav1.GetControllerOf(pvc)
-	switch {
-	case owner != nil && owner.UID == run.UID:
+	if why := runstate.WorkspaceRefusal(old, pvc, run.UID); why != "" {
+		return permanent(v1alpha1.ReasonResumeRefused, "%s", why)
+	}
+	if owner := metav1.GetControllerOf(pvc); owner.UID == run.UID {
 		return nil
-	case owner == nil || owner.UID != old.UID:
-		holder := "no run"
-		if owner != nil {
-			holder = fmt.Sprintf("%s %q", owner.Kind, owner.Name)
-		}
-		return permanent(v1alpha1.ReasonResumeRefused, "the workspace of run %q is held by %s: one run holds a workspace at a time", old.Name, holder)
 	}
 	patch := client.MergeFromWithOptions(pvc.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	pvc.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(run, v1alpha1.GroupVersion.WithKind("PipelineRun"))}

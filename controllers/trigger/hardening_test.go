@@ -179,12 +179,21 @@ func TestRerun(t *testing.T) {
 }
 
 func eventReasons(g Gomega, ns, regarding string) []string {
+	var out []string
+	for _, e := range eventsOf(g, ns, regarding) {
+		out = append(out, e.Reason)
+	}
+	return out
+}
+
+// eventsOf are the events of namespace ns about the object named regarding.
+func eventsOf(g Gomega, ns, regarding string) []eventsv1.Event {
 	list := &eventsv1.EventList{}
 	g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
-	var out []string
+	var out []eventsv1.Event
 	for _, e := range list.Items {
 		if e.Regarding.Name == regarding {
-			out = append(out, e.Reason)
+			out = append(out, e)
 		}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 	"github.com/flow-ci/flow-ci/internal/render"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
@@ -48,6 +49,14 @@ func (r *Reconciler) reconcileRerun(ctx context.Context, p *pass) error {
 	if why := req.Refusal(source); why != "" {
 		return refuse("%s", why)
 	}
+	if req.Resume {
+		switch why, err := r.workspaceRefusal(ctx, source); {
+		case err != nil:
+			return err
+		case why != "":
+			return refuse("%s", why)
+		}
+	}
 	run, why := requestedRun(trig, source, req)
 	if why != "" {
 		return refuse("%s", why)
@@ -64,6 +73,22 @@ func (r *Reconciler) reconcileRerun(ctx context.Context, p *pass) error {
 	}
 	trig.Status.LastHandledRerun = value
 	return nil
+}
+
+// workspaceRefusal says why source's workspace cannot be resumed, or "": it must still
+// be there and source's (runstate.WorkspaceRefusal), or the resume would fail once
+// created and post a failure over the commit status, maybe over its first resume's
+// success. It reads the claim from the API server: triggers watch no claims, and a
+// resume request is rare.
+func (r *Reconciler) workspaceRefusal(ctx context.Context, source *v1alpha1.PipelineRun) (string, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	switch err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: source.Namespace, Name: render.WorkspaceName(source)}, pvc); {
+	case apierrors.IsNotFound(err):
+		pvc = nil
+	case err != nil:
+		return "", fmt.Errorf("reading the workspace of PipelineRun %s: %w", source.Name, err)
+	}
+	return runstate.WorkspaceRefusal(source, pvc, ""), nil
 }
 
 // requestedRun renders the run req asks for, or says why there is none. Its name is a

@@ -23,6 +23,7 @@ import (
 // +kubebuilder:rbac:groups=ci.flowci.dev,resources=pipelinetriggers/finalizers,verbs=update
 // +kubebuilder:rbac:groups=ci.flowci.dev,resources=pipelinetriggers,verbs=trigger
 // +kubebuilder:rbac:groups=ci.flowci.dev,resources=pipelineruns,verbs=create
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get
 
 // SetupWithManager registers the controller and its poll pool. A trigger reconciles when
 // its spec or annotations change (not on its own status writes), when its poll is done,

@@ -189,7 +189,7 @@ func Rerun(t *v1alpha1.PipelineTrigger, name string, source *v1alpha1.PipelineRu
 // status under the same context.
 func Resume(t *v1alpha1.PipelineTrigger, name string, source *v1alpha1.PipelineRun, from string) *v1alpha1.PipelineRun {
 	run := Rerun(t, name, source, source.Status.Commit)
-	run.Spec.ResumeFrom = &v1alpha1.ResumeSource{Run: source.Name, From: from}
+	run.Spec.ResumeFrom = &v1alpha1.ResumeSource{Run: source.Name, From: from, UID: string(source.UID)}
 	return run
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
@@ -65,6 +67,8 @@ func ResumeRefusal(old, run *v1alpha1.PipelineRun) string {
 	switch {
 	case old.UID == run.UID:
 		return "a run cannot resume itself"
+	case run.Spec.ResumeFrom != nil && run.Spec.ResumeFrom.UID != "" && run.Spec.ResumeFrom.UID != string(old.UID):
+		return fmt.Sprintf("run %q is not the run this one resumes (spec.resumeFrom.uid %s): it was deleted and created again", name, run.Spec.ResumeFrom.UID)
 	case !old.DeletionTimestamp.IsZero():
 		return fmt.Sprintf("run %q is being deleted", name)
 	case !old.Status.Phase.IsFinished():
@@ -86,6 +90,25 @@ func ResumeRefusal(old, run *v1alpha1.PipelineRun) string {
 		return fmt.Sprintf("run %q's workspace has the access modes %v, this run asks for %v", name, old.Spec.Workspace.AccessModes, run.Spec.Workspace.AccessModes)
 	}
 	return ""
+}
+
+// WorkspaceRefusal says why the claim pvc (nil when it is gone) of old's workspace
+// cannot be taken over by the run whose UID is taker, or "": it must exist, not be
+// being deleted, and be controlled by old, or already by taker. So one run holds a
+// workspace at a time.
+func WorkspaceRefusal(old *v1alpha1.PipelineRun, pvc *corev1.PersistentVolumeClaim, taker types.UID) string {
+	if pvc == nil || !pvc.DeletionTimestamp.IsZero() {
+		return fmt.Sprintf("the workspace of run %q is gone (a failed run keeps it only with spec.workspace.retainOnFailure, for that long): "+
+			"flowci rerun %s runs every step again", old.Name, old.Name)
+	}
+	switch owner := metav1.GetControllerOf(pvc); {
+	case owner != nil && (owner.UID == old.UID || owner.UID == taker):
+		return ""
+	case owner == nil:
+		return fmt.Sprintf("the workspace of run %q is held by no run: one run holds a workspace at a time", old.Name)
+	default:
+		return fmt.Sprintf("the workspace of run %q is held by %s %q: one run holds a workspace at a time", old.Name, owner.Kind, owner.Name)
+	}
 }
 
 // accessModes are the run's workspace access modes, ReadWriteOnce when it names none

@@ -4,8 +4,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
 )
@@ -101,6 +105,7 @@ func TestResumeRefusal(t *testing.T) {
 	}
 	run := base()
 	run.Name, run.UID, run.Status.Phase = "new", "new-uid", v1alpha1.PhasePending
+	run.Spec.ResumeFrom = &v1alpha1.ResumeSource{Run: "old", UID: "old-uid"}
 	for _, c := range []struct {
 		name string
 		edit func(*v1alpha1.PipelineRun)
@@ -113,6 +118,7 @@ func TestResumeRefusal(t *testing.T) {
 			o.Spec.Workspace.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
 		}, ""},
 		{"itself", func(o *v1alpha1.PipelineRun) { o.UID = run.UID }, "cannot resume itself"},
+		{"created again under the name", func(o *v1alpha1.PipelineRun) { o.UID = "other-uid" }, "deleted and created again"},
 		{"running", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseRunning }, "has not ended"},
 		{"succeeded", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseSucceeded }, "nothing to resume"},
 		{"another commit", func(o *v1alpha1.PipelineRun) { o.Status.Commit = "c0" }, "a resume builds the same commit"},
@@ -129,6 +135,44 @@ func TestResumeRefusal(t *testing.T) {
 				t.Errorf("ResumeRefusal = %q, want %q", got, c.want)
 			}
 		})
+	}
+	unpinned := run.DeepCopy()
+	unpinned.Spec.ResumeFrom.UID = ""
+	if got := ResumeRefusal(base(), unpinned); got != "" {
+		t.Errorf("a resume that pins no UID: %q", got)
+	}
+}
+
+// TestWorkspaceRefusal: a workspace is taken over only while it exists and the resumed
+// run controls it; the run that already holds it keeps it.
+func TestWorkspaceRefusal(t *testing.T) {
+	old := &v1alpha1.PipelineRun{}
+	old.Name, old.UID = "old", "old-uid"
+	claim := func(owner types.UID, deleting bool) *corev1.PersistentVolumeClaim {
+		pvc := &corev1.PersistentVolumeClaim{}
+		if owner != "" {
+			pvc.OwnerReferences = []metav1.OwnerReference{{Kind: "PipelineRun", Name: "r-" + string(owner), UID: owner, Controller: ptr.To(true)}}
+		}
+		if deleting {
+			pvc.DeletionTimestamp = &metav1.Time{Time: time.Now()}
+		}
+		return pvc
+	}
+	for _, c := range []struct {
+		name string
+		pvc  *corev1.PersistentVolumeClaim
+		want string
+	}{
+		{"the resumed run's", claim("old-uid", false), ""},
+		{"already the resume's", claim("new-uid", false), ""},
+		{"gone", nil, "is gone"},
+		{"being deleted", claim("old-uid", true), "is gone"},
+		{"held by another resume", claim("other-uid", false), `held by PipelineRun "r-other-uid"`},
+		{"held by nothing", claim("", false), "held by no run"},
+	} {
+		if got := WorkspaceRefusal(old, c.pvc, "new-uid"); (got == "") != (c.want == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: WorkspaceRefusal = %q, want %q", c.name, got, c.want)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package triggerstate
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -63,9 +64,10 @@ func ParseRerun(v string) (RerunRequest, error) {
 }
 
 // Refusal says why the trigger does not act on the request for source, its own run, or
-// "" when it does. A resume needs a run that failed after resolving its commit: a
-// resume of a run that succeeded or is still running would only post a failure over
-// its commit status.
+// "" when it does. A resume needs a run that failed after resolving its commit, with
+// the step it names: a resume that is refused once created fails, and posts a failure
+// over the commit status (the trigger also checks the workspace, which is not source's
+// to say).
 func (q RerunRequest) Refusal(source *v1alpha1.PipelineRun) string {
 	name := source.Name
 	switch {
@@ -80,6 +82,8 @@ func (q RerunRequest) Refusal(source *v1alpha1.PipelineRun) string {
 			name, strings.ToLower(string(source.Status.Phase)), name)
 	case source.Status.Commit == "":
 		return fmt.Sprintf("PipelineRun %q failed before it resolved a commit: run it again with flowci rerun %s", name, name)
+	case q.From != "" && !slices.ContainsFunc(source.Status.Steps, func(s v1alpha1.StepStatus) bool { return s.Name == q.From }):
+		return fmt.Sprintf("PipelineRun %q has no step %q to resume from", name, q.From)
 	}
 	return ""
 }

@@ -53,6 +53,7 @@ func TestRerunRefusal(t *testing.T) {
 	run := func(phase v1alpha1.PipelineRunPhase, commit, pull string) *v1alpha1.PipelineRun {
 		r := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: "app-main-1", Labels: map[string]string{}}}
 		r.Status.Phase, r.Status.Commit = phase, commit
+		r.Status.Steps = []v1alpha1.StepStatus{{Name: "build"}, {Name: "test"}}
 		if pull != "" {
 			r.Labels[v1alpha1.LabelPullRequest] = pull
 		}
@@ -61,6 +62,9 @@ func TestRerunRefusal(t *testing.T) {
 	c := strings.Repeat("c", 40)
 	rerun, latest := RerunRequest{ID: "1", Run: "app-main-1"}, RerunRequest{ID: "1", Run: "app-main-1", Latest: true}
 	resume := RerunRequest{ID: "1", Run: "app-main-1", Resume: true}
+	from := func(step string) RerunRequest {
+		return RerunRequest{ID: "1", Run: "app-main-1", Resume: true, From: step}
+	}
 	for _, tc := range []struct {
 		name   string
 		req    RerunRequest
@@ -78,6 +82,8 @@ func TestRerunRefusal(t *testing.T) {
 		{"a resume of a run that succeeded", resume, run(v1alpha1.PhaseSucceeded, c, ""), "succeeded: only a failed run"},
 		{"a resume of a cancelled run", resume, run(v1alpha1.PhaseCancelled, c, ""), "cancelled: only a failed run"},
 		{"a resume of a run without a commit", resume, run(v1alpha1.PhaseFailed, "", ""), "before it resolved a commit"},
+		{"a resume from a step of the run", from("test"), run(v1alpha1.PhaseFailed, c, ""), ""},
+		{"a resume from no step of the run", from("Test"), run(v1alpha1.PhaseFailed, c, ""), `no step "Test"`},
 	} {
 		got := tc.req.Refusal(tc.source)
 		if (got == "") != (tc.refuse == "") || !strings.Contains(got, tc.refuse) {

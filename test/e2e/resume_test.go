@@ -125,6 +125,7 @@ func TestResumeOfATriggersRunOnGitea(t *testing.T) {
 	g.Expect(run.Status.Phase).To(Equal(civ1alpha1.PhaseSucceeded), toJSON(run.Status))
 	g.Expect(metav1.GetControllerOf(run).Name).To(Equal("app"), "the trigger's own run")
 	g.Expect(run.Spec.ResumeFrom.Run).To(Equal(first.Name))
+	g.Expect(run.Spec.ResumeFrom.UID).To(Equal(string(first.UID)), "pinned")
 	g.Expect(run.Status.Steps[2].Phase).To(Equal(civ1alpha1.StepSucceeded))
 	g.Expect(run.Status.Steps[1].Reason).To(Equal(civ1alpha1.ReasonReused))
 	g.Eventually(states).WithTimeout(time.Minute).WithPolling(time.Second).
