@@ -65,7 +65,7 @@ func (r *Reconciler) keepHold(ctx context.Context, s *scope, hold *corev1.Pod, n
 	if hold != nil && hold.Status.NominatedNodeName == node {
 		return nil
 	}
-	peak := render.PeakRequests(&s.def.Pipeline, r.Render, r.Lifecycle.maxParallelSteps())
+	peak := render.PeakRequests(&s.def.Pipeline, r.Render, r.Lifecycle.maxParallelSteps(), runstate.Reused(s.run))
 	if len(peak) == 0 {
 		return nil
 	}

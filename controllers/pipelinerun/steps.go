@@ -55,7 +55,7 @@ func (r *Reconciler) cloneReserve(s *scope) corev1.ResourceList {
 	if !render.NeedsOneNode(s.run) {
 		return nil
 	}
-	return render.PeakRequests(&s.def.Pipeline, r.Render, r.Lifecycle.maxParallelSteps())
+	return render.PeakRequests(&s.def.Pipeline, r.Render, r.Lifecycle.maxParallelSteps(), runstate.Reused(s.run))
 }
 
 // reconcileSteps moves the graph: failFast stops, skips, and every step that may start

@@ -15,12 +15,16 @@ import (
 // waits for another (heaviestAntichain, exact). With maxParallel it is also at most the
 // heaviest maxParallel steps, and at most, for the heaviest step of the set, its own
 // request plus the heaviest maxParallel-1 of the steps that may overlap it. The
-// smallest of these bounds is kept; none is below the real peak.
-func PeakRequests(p *pipeline.Pipeline, cfg Config, maxParallel int) corev1.ResourceList {
+// smallest of these bounds is kept; none is below the real peak. A step that will not
+// run (skip[i], such as a step a resume reuses) requests nothing.
+func PeakRequests(p *pipeline.Pipeline, cfg Config, maxParallel int, skip []bool) corev1.ResourceList {
 	n := len(p.Steps) + len(p.Finally)
 	reqs := make([]corev1.ResourceList, n)
 	var names []corev1.ResourceName
 	for i := range reqs {
+		if i < len(skip) && skip[i] {
+			continue
+		}
 		reqs[i] = StepPodResources(p, i, cfg).Requests
 		for name := range reqs[i] {
 			if !slices.Contains(names, name) {

@@ -108,7 +108,7 @@ func TestServicesCountInThePeak(t *testing.T) {
 	if _, ok := res.Limits[corev1.ResourceMemory]; ok {
 		t.Errorf("pod memory limit %v: the cache has none, so the pod has none", res.Limits)
 	}
-	if peak := PeakRequests(p, cfg, 0); peak.Cpu().String() != "800m" {
+	if peak := PeakRequests(p, cfg, 0, nil); peak.Cpu().String() != "800m" {
 		got := peak.Cpu().String()
 		t.Errorf("peak cpu %s, want 800m", got)
 	}

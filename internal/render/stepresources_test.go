@@ -105,18 +105,21 @@ steps:
 	cases := []struct {
 		name, file  string
 		maxParallel int
+		skip        []bool
 		want        string
 	}{
 		{"a chain needs its largest step", "name: t\nsteps:\n- {name: a, commands: [x]}\n- {name: b, commands: [x], resources: {cpu: '2'}}\n- {name: c, commands: [x]}\n", 4,
-			"cpu=2,memory=128Mi"},
-		{"a level of four needs their sum", oneToFourToOne, 0, "cpu=4,memory=1408Mi"},
-		{"max parallel bounds the sum", oneToFourToOne, 2, "cpu=3,memory=1152Mi"},
+			nil, "cpu=2,memory=128Mi"},
+		{"a level of four needs their sum", oneToFourToOne, 0, nil, "cpu=4,memory=1408Mi"},
+		{"max parallel bounds the sum", oneToFourToOne, 2, nil, "cpu=3,memory=1152Mi"},
+		{"steps that do not run need nothing", oneToFourToOne, 0, []bool{true, true, true, false, false, true}, "cpu=2,memory=1152Mi"},
+		{"nothing runs", oneToFourToOne, 0, []bool{true, true, true, true, true, true}, ""},
 		{"a step alone beside a chain", "name: t\nsteps:\n- {name: a, commands: [x], resources: {cpu: '1'}}\n- {name: b, commands: [x], resources: {cpu: '2'}}\n- {name: d, dependsOn: [], commands: [x], resources: {cpu: 500m}}\n", 4,
-			"cpu=2500m,memory=256Mi"},
+			nil, "cpu=2500m,memory=256Mi"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := PeakRequests(parsed(t, tc.file), resourceCfg, tc.maxParallel)
+			got := PeakRequests(parsed(t, tc.file), resourceCfg, tc.maxParallel, tc.skip)
 			if !equalResources(got, mustList(tc.want)) {
 				t.Errorf("got %v, want %s", got, tc.want)
 			}

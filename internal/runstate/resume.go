@@ -92,6 +92,16 @@ func ResumeRefusal(old, run *v1alpha1.PipelineRun) string {
 	return ""
 }
 
+// Reused says, per step, whether a resume reuses it (MarkReused): such a step runs no
+// pod, so it reserves no room on the node (render.PeakRequests).
+func Reused(run *v1alpha1.PipelineRun) []bool {
+	out := make([]bool, len(run.Status.Steps))
+	for i, s := range run.Status.Steps {
+		out[i] = s.Phase == v1alpha1.StepSkipped && s.Reason == v1alpha1.ReasonReused
+	}
+	return out
+}
+
 // WorkspaceRefusal says why the claim pvc (nil when it is gone) of old's workspace
 // cannot be taken over by the run whose UID is taker, or "": it must exist, not be
 // being deleted, and be controlled by old, or already by taker. So one run holds a

@@ -189,4 +189,8 @@ func TestMarkReused(t *testing.T) {
 	if !satisfied(a) {
 		t.Error("a reused step does not let its dependents start")
 	}
+	run.Status.Steps = append(run.Status.Steps, v1alpha1.StepStatus{Name: "c", Phase: v1alpha1.StepSkipped, Reason: v1alpha1.ReasonWhenFalse})
+	if got := Reused(run); !reflect.DeepEqual(got, []bool{true, false, false}) {
+		t.Errorf("Reused = %v: only the reused step runs no pod", got)
+	}
 }
