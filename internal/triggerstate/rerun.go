@@ -82,8 +82,8 @@ func (q RerunRequest) Refusal(source *v1alpha1.PipelineRun) string {
 			name, strings.ToLower(string(source.Status.Phase)), name)
 	case source.Status.Commit == "":
 		return fmt.Sprintf("PipelineRun %q failed before it resolved a commit: run it again with flowci rerun %s", name, name)
-	case q.From != "" && !slices.ContainsFunc(source.Status.Steps, func(s v1alpha1.StepStatus) bool { return s.Name == q.From }):
-		return fmt.Sprintf("PipelineRun %q has no step %q to resume from", name, q.From)
+	case q.From != "" && !slices.ContainsFunc(source.Status.Steps, func(s v1alpha1.StepStatus) bool { return s.Name == q.From && !s.Finally }):
+		return fmt.Sprintf("PipelineRun %q has no step %q to resume from (finally steps always run again)", name, q.From)
 	}
 	return ""
 }

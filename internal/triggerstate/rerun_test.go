@@ -53,7 +53,7 @@ func TestRerunRefusal(t *testing.T) {
 	run := func(phase v1alpha1.PipelineRunPhase, commit, pull string) *v1alpha1.PipelineRun {
 		r := &v1alpha1.PipelineRun{ObjectMeta: metav1.ObjectMeta{Name: "app-main-1", Labels: map[string]string{}}}
 		r.Status.Phase, r.Status.Commit = phase, commit
-		r.Status.Steps = []v1alpha1.StepStatus{{Name: "build"}, {Name: "test"}}
+		r.Status.Steps = []v1alpha1.StepStatus{{Name: "build"}, {Name: "test"}, {Name: "report", Finally: true}}
 		if pull != "" {
 			r.Labels[v1alpha1.LabelPullRequest] = pull
 		}
@@ -84,6 +84,7 @@ func TestRerunRefusal(t *testing.T) {
 		{"a resume of a run without a commit", resume, run(v1alpha1.PhaseFailed, "", ""), "before it resolved a commit"},
 		{"a resume from a step of the run", from("test"), run(v1alpha1.PhaseFailed, c, ""), ""},
 		{"a resume from no step of the run", from("Test"), run(v1alpha1.PhaseFailed, c, ""), `no step "Test"`},
+		{"a resume from a finally step", from("report"), run(v1alpha1.PhaseFailed, c, ""), `no step "report"`},
 	} {
 		got := tc.req.Refusal(tc.source)
 		if (got == "") != (tc.refuse == "") || !strings.Contains(got, tc.refuse) {
