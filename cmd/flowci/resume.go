@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -8,6 +9,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 	"github.com/flow-ci/flow-ci/internal/triggerstate"
 )
 
@@ -68,13 +70,8 @@ commit status where RUN did.`,
 // resumeSpec is the spec of a run that resumes old: old's, pinned to its commit, with
 // spec.resumeFrom. The operator checks the rest (runstate.ResumeRefusal).
 func resumeSpec(old *v1alpha1.PipelineRun, from string) (*v1alpha1.PipelineRunSpec, error) {
-	switch {
-	case !old.Status.Phase.IsFinished():
-		return nil, fmt.Errorf("run %s has not ended", old.Name)
-	case old.Status.Phase == v1alpha1.PhaseSucceeded:
-		return nil, fmt.Errorf("run %s succeeded: there is nothing to resume (flowci rerun %s runs it again)", old.Name, old.Name)
-	case old.Status.Commit == "":
-		return nil, fmt.Errorf("run %s ended before it resolved a commit: flowci rerun %s --latest", old.Name, old.Name)
+	if why := runstate.NotResumable(old); why != "" {
+		return nil, errors.New(why)
 	}
 	spec := old.Spec.DeepCopy()
 	spec.Cancel, spec.Abort = false, false

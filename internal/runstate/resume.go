@@ -59,9 +59,29 @@ func ResumePlan(old, steps []v1alpha1.StepStatus, g Graph, from string) ([]bool,
 	return reuse, nil
 }
 
-// ResumeRefusal says why run may not resume old, or "": old must have ended without
-// succeeding, and have built the same repository, commit and pipeline file (the same
-// digest) with the same workspace access modes.
+// NotResumable says why no run may resume old, or "": old must have failed (a run that
+// succeeded has nothing to resume, a cancelled one keeps no workspace) after resolving
+// its commit. ResumeRefusal, a trigger's resume request and flowci resume all ask it,
+// so they refuse alike.
+func NotResumable(old *v1alpha1.PipelineRun) string {
+	name := old.Name
+	switch {
+	case !old.Status.Phase.IsFinished():
+		return fmt.Sprintf("run %q has not ended", name)
+	case old.Status.Phase == v1alpha1.PhaseSucceeded:
+		return fmt.Sprintf("run %q succeeded: only a failed run can be resumed, and there is nothing to resume (flowci rerun %s runs it again)", name, name)
+	case old.Status.Phase != v1alpha1.PhaseFailed:
+		return fmt.Sprintf("run %q was %s: only a failed run keeps its workspace (spec.workspace.retainOnFailure); flowci rerun %s runs it again",
+			name, strings.ToLower(string(old.Status.Phase)), name)
+	case old.Status.Commit == "":
+		return fmt.Sprintf("run %q failed before it resolved a commit: flowci rerun %s runs it again (with --latest when it names no revision)", name, name)
+	}
+	return ""
+}
+
+// ResumeRefusal says why run may not resume old, or "": old must be resumable
+// (NotResumable), and have built the same repository, commit and pipeline file (the
+// same digest) with the same workspace access modes.
 func ResumeRefusal(old, run *v1alpha1.PipelineRun) string {
 	name := old.Name
 	switch {
@@ -71,13 +91,11 @@ func ResumeRefusal(old, run *v1alpha1.PipelineRun) string {
 		return fmt.Sprintf("run %q is not the run this one resumes (spec.resumeFrom.uid %s): it was deleted and created again", name, run.Spec.ResumeFrom.UID)
 	case !old.DeletionTimestamp.IsZero():
 		return fmt.Sprintf("run %q is being deleted", name)
-	case !old.Status.Phase.IsFinished():
-		return fmt.Sprintf("run %q has not ended", name)
-	case old.Status.Phase == v1alpha1.PhaseSucceeded:
-		return fmt.Sprintf("run %q succeeded: there is nothing to resume (flowci rerun %s runs it again)", name, name)
-	case old.Status.Phase != v1alpha1.PhaseFailed:
-		return fmt.Sprintf("run %q was %s: only a failed run keeps its workspace (spec.workspace.retainOnFailure); flowci rerun %s runs it again",
-			name, strings.ToLower(string(old.Status.Phase)), name)
+	}
+	if why := NotResumable(old); why != "" {
+		return why
+	}
+	switch {
 	case old.Spec.Branch != run.Spec.Branch:
 		return fmt.Sprintf("run %q built branch %q, this run %q: a resume builds the same branch", name, old.Spec.Branch, run.Spec.Branch)
 	case old.Spec.RepoURL != run.Spec.RepoURL || old.Status.Commit != run.Status.Commit:

@@ -121,6 +121,7 @@ func TestResumeRefusal(t *testing.T) {
 		{"created again under the name", func(o *v1alpha1.PipelineRun) { o.UID = "other-uid" }, "deleted and created again"},
 		{"running", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseRunning }, "has not ended"},
 		{"succeeded", func(o *v1alpha1.PipelineRun) { o.Status.Phase = v1alpha1.PhaseSucceeded }, "nothing to resume"},
+		{"failed before its commit", func(o *v1alpha1.PipelineRun) { o.Status.Commit = "" }, "before it resolved a commit"},
 		{"another commit", func(o *v1alpha1.PipelineRun) { o.Status.Commit = "c0" }, "a resume builds the same commit"},
 		{"another repository", func(o *v1alpha1.PipelineRun) { o.Spec.RepoURL = "https://git.example/b.git" }, "a resume builds the same commit"},
 		{"another file", func(o *v1alpha1.PipelineRun) { o.Status.DefinitionDigest = "sha256:d0" }, "a resume runs the same file"},

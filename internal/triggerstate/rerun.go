@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/flow-ci/flow-ci/api/v1alpha1"
+	"github.com/flow-ci/flow-ci/internal/runstate"
 )
 
 // RerunRequest is a parsed ci.flowci.dev/rerun annotation: run Run again, at the same
@@ -64,8 +65,8 @@ func ParseRerun(v string) (RerunRequest, error) {
 }
 
 // Refusal says why the trigger does not act on the request for source, its own run, or
-// "" when it does. A resume needs a run that failed after resolving its commit, with
-// the step it names: a resume that is refused once created fails, and posts a failure
+// "" when it does. A resume needs a run that can be resumed (runstate.NotResumable),
+// with the step it names: a resume that is refused once created fails, and posts a failure
 // over the commit status (the trigger also checks the workspace, which is not source's
 // to say).
 func (q RerunRequest) Refusal(source *v1alpha1.PipelineRun) string {
@@ -75,14 +76,11 @@ func (q RerunRequest) Refusal(source *v1alpha1.PipelineRun) string {
 		return fmt.Sprintf("PipelineRun %q builds a pull request: run its head again without --latest, or push to it", name)
 	case !q.Resume:
 		return ""
-	case !source.Status.Phase.IsFinished():
-		return fmt.Sprintf("PipelineRun %q has not ended: resume it once it failed", name)
-	case source.Status.Phase != v1alpha1.PhaseFailed:
-		return fmt.Sprintf("PipelineRun %q %s: only a failed run can be resumed (flowci rerun %s runs it again)",
-			name, strings.ToLower(string(source.Status.Phase)), name)
-	case source.Status.Commit == "":
-		return fmt.Sprintf("PipelineRun %q failed before it resolved a commit: run it again with flowci rerun %s", name, name)
-	case q.From != "" && !slices.ContainsFunc(source.Status.Steps, func(s v1alpha1.StepStatus) bool { return s.Name == q.From && !s.Finally }):
+	}
+	if why := runstate.NotResumable(source); why != "" {
+		return why
+	}
+	if q.From != "" && !slices.ContainsFunc(source.Status.Steps, func(s v1alpha1.StepStatus) bool { return s.Name == q.From && !s.Finally }) {
 		return fmt.Sprintf("PipelineRun %q has no step %q to resume from (finally steps always run again)", name, q.From)
 	}
 	return ""
