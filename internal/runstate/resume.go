@@ -32,7 +32,7 @@ func ResumePlan(old, steps []v1alpha1.StepStatus, g Graph, from string) ([]bool,
 	found := from == ""
 	for i, s := range steps {
 		o, ok := before[s.Name]
-		succeeded[i] = ok && (o.Phase == v1alpha1.StepSucceeded || o.Phase == v1alpha1.StepSkipped && o.Reason == v1alpha1.ReasonReused)
+		succeeded[i] = ok && (o.Phase == v1alpha1.StepSucceeded || isReused(o))
 		done := succeeded[i] || ok && o.Phase == v1alpha1.StepSkipped && o.Reason == v1alpha1.ReasonWhenFalse
 		rerun[i] = !done || s.Name == from && !g.Steps[i].Finally
 		found = found || s.Name == from && !g.Steps[i].Finally
@@ -115,9 +115,13 @@ func ResumeRefusal(old, run *v1alpha1.PipelineRun) string {
 func Reused(run *v1alpha1.PipelineRun) []bool {
 	out := make([]bool, len(run.Status.Steps))
 	for i, s := range run.Status.Steps {
-		out[i] = s.Phase == v1alpha1.StepSkipped && s.Reason == v1alpha1.ReasonReused
+		out[i] = isReused(s)
 	}
 	return out
+}
+
+func isReused(s v1alpha1.StepStatus) bool {
+	return s.Phase == v1alpha1.StepSkipped && s.Reason == v1alpha1.ReasonReused
 }
 
 // WorkspaceRefusal says why the claim pvc (nil when it is gone) of old's workspace
